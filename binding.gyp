@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "tensorcast_native",
+      "sources": ["native/gather.c"],
+      "cflags": ["-O3", "-std=c11"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,26 @@
+// Runs every compiled test file (dist/**/*.test.js) with node's test runner. Node 20's `node --test`
+// takes no globs, so the files are listed here. Extra arguments are passed to node before the files.
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const root = join(import.meta.dirname, '..', 'dist');
+const files = [];
+const walk = (dir) => {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) walk(path);
+    else if (name.endsWith('.test.js')) files.push(path);
+  }
+};
+walk(root);
+files.sort();
+const filter = process.env.TEST_FILTER;
+const selected = filter ? files.filter((f) => relative(root, f).includes(filter)) : files;
+if (selected.length === 0) {
+  console.error('run-tests: no test files found under dist/ (run `npm run build` first)');
+  process.exit(1);
+}
+const args = ['--test', '--test-concurrency=2', ...process.argv.slice(2), ...selected];
+const result = spawnSync(process.execPath, args, { stdio: 'inherit' });
+process.exit(result.status ?? 1);

@@ -1,0 +1,119 @@
+// A ByteSource over files: the canonical byte space is a list of extents, each a range of some shard
+// file. Positional reads only (no shared file position), handles opened once, every read below 2^31 bytes.
+
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tcError, wrapIoError } from '../core/errors.js';
+import type { CanonicalIndex } from '../layout/canonical-index.js';
+import type { ByteSource } from './byte-source.js';
+
+/** Part of the byte space that lives in one file. */
+export interface FileExtent {
+  /** Offset in the byte space. */
+  readonly offset: number;
+  readonly length: number;
+  readonly path: string;
+  /** Offset inside the file. */
+  readonly position: number;
+}
+
+/** Largest single read (Node rejects 2^31 and above). */
+export const MAX_READ_BYTES = 1 << 30;
+
+/**
+ * Canonical bytes read from files in place.
+ *
+ * @example const source = FileSource.fromIndex(modelDir, index); try { ... } finally { await source.close(); }
+ */
+export class FileSource implements ByteSource {
+  readonly byteLength: number;
+  private readonly extents: readonly FileExtent[];
+  private readonly handles = new Map<string, Promise<FileHandle>>();
+  private closed = false;
+
+  constructor(extents: readonly FileExtent[]) {
+    const sorted = [...extents].filter((e) => e.length > 0).sort((a, b) => a.offset - b.offset);
+    let at = 0;
+    for (const e of sorted) {
+      if (e.offset !== at) throw tcError('TC_ERR_INTERNAL', `file extents leave a gap or overlap at ${at}`);
+      at += e.length;
+    }
+    this.extents = sorted;
+    this.byteLength = at;
+  }
+
+  /** The byte space of a canonical index whose shard files lie under `root`. */
+  static fromIndex(root: string, index: CanonicalIndex): FileSource {
+    return new FileSource(
+      index.tensors.map((t) => ({ offset: t.offset, length: t.byteLength, path: join(root, index.shards[t.shard]!.file), position: t.filePosition })),
+    );
+  }
+
+  /** A whole file (or `[position, position + length)` of it) as a byte space. */
+  static fromFile(path: string, length: number, position = 0): FileSource {
+    return new FileSource([{ offset: 0, length, path, position }]);
+  }
+
+  private handle(path: string): Promise<FileHandle> {
+    if (this.closed) return Promise.reject(tcError('TC_ERR_INVALID_ARGUMENT', 'FileSource is closed'));
+    let h = this.handles.get(path);
+    if (h === undefined) {
+      h = open(path, 'r').catch((error: unknown) => {
+        this.handles.delete(path);
+        throw wrapIoError(error, 'cannot open source file', path);
+      });
+      this.handles.set(path, h);
+    }
+    return h;
+  }
+
+  private extentIndex(offset: number): number {
+    let lo = 0;
+    let hi = this.extents.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.extents[mid]!.offset <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  async read(offset: number, dest: Uint8Array): Promise<number> {
+    if (offset < 0 || offset > this.byteLength) {
+      throw tcError('TC_ERR_SOURCE_RANGE', `offset ${offset} is outside the source of ${this.byteLength} bytes`);
+    }
+    let done = 0;
+    for (let i = this.extentIndex(offset); done < dest.length && i < this.extents.length; i++) {
+      const e = this.extents[i]!;
+      const from = offset + done - e.offset;
+      const want = Math.min(e.length - from, dest.length - done);
+      const got = await this.readFile(e.path, e.position + from, dest.subarray(done, done + want));
+      done += got;
+      if (got < want) break;
+    }
+    return done;
+  }
+
+  private async readFile(path: string, position: number, dest: Uint8Array): Promise<number> {
+    const fh = await this.handle(path);
+    let done = 0;
+    try {
+      while (done < dest.length) {
+        const n = Math.min(dest.length - done, MAX_READ_BYTES);
+        const { bytesRead } = await fh.read(dest, done, n, position + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (error) {
+      throw wrapIoError(error, 'cannot read source file', path);
+    }
+    return done;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const hs = [...this.handles.values()];
+    this.handles.clear();
+    await Promise.all(hs.map(async (h) => (await h.catch(() => undefined))?.close()));
+  }
+}

@@ -1,0 +1,48 @@
+// `tensorcast inspect <path> [--json]`: validates a safetensors file or model directory and lists its tensors.
+
+import type { Command } from 'commander';
+import { openModelFiles } from '../../format/model-files.js';
+import { compareUtf8 } from '../../core/strings.js';
+
+interface InspectRow {
+  name: string;
+  dtype: string;
+  shape: readonly number[];
+  bytes: number;
+  shard: string;
+  offset: number;
+}
+
+/** Registers `inspect`. */
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('validate a .safetensors file or model directory and list its tensors (name, dtype, shape, bytes, shard)')
+    .argument('<path>', 'a .safetensors file or a model directory (with or without model.safetensors.index.json)')
+    .option('--json', 'print one JSON object instead of lines')
+    .action(async (path: string, opts: { json?: boolean }) => {
+      const model = await openModelFiles(path);
+      const rows: InspectRow[] = [];
+      for (const shard of model.shards) {
+        for (const t of shard.header.tensors) {
+          rows.push({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.end - t.begin, shard: shard.file, offset: shard.header.dataStart + t.begin });
+        }
+      }
+      rows.sort((a, b) => compareUtf8(a.name, b.name));
+      if (opts.json === true) {
+        const totalBytes = rows.reduce((n, r) => n + r.bytes, 0);
+        const shards = model.shards.map((s) => ({ file: s.file, bytes: s.fileByteLength, tensors: s.header.tensors.length, metadata: s.header.metadata }));
+        process.stdout.write(`${JSON.stringify({ path, valid: true, tensors: rows, shards, totalBytes })}\n`);
+        return;
+      }
+      const lines = rows.map((r) => [r.name, r.dtype, `[${r.shape.join(',')}]`, String(r.bytes), r.shard]);
+      process.stdout.write(formatTable(lines));
+    });
+}
+
+/** Left-aligned columns separated by two spaces. */
+export function formatTable(lines: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const l of lines) l.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return lines.map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + (lines.length > 0 ? '\n' : '');
+}

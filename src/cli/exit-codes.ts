@@ -1,0 +1,25 @@
+// How CLI failures become exit codes and stderr lines: 2 for bad input or not found, 1 for the rest.
+
+import { TensorcastError } from '../core/errors.js';
+
+/** Exit code for success. */
+export const EXIT_OK = 0;
+/** Exit code for other failures (I/O, internal, remote). */
+export const EXIT_FAILURE = 1;
+/** Exit code for bad input or something not found. */
+export const EXIT_BAD_INPUT = 2;
+
+/** The exit code for `error`. */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof TensorcastError) {
+    return error.category === 'InvalidArgument' || error.category === 'Format' || error.category === 'NotFound' ? EXIT_BAD_INPUT : EXIT_FAILURE;
+  }
+  return EXIT_FAILURE;
+}
+
+/** One line for stderr: `error TC_ERR_...: message`. */
+export function describeError(error: unknown): string {
+  if (error instanceof TensorcastError) return `error ${error.code}: ${error.message}`;
+  if (error instanceof Error) return `error TC_ERR_INTERNAL: ${error.message}`;
+  return `error TC_ERR_INTERNAL: ${String(error)}`;
+}

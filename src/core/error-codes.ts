@@ -1,0 +1,72 @@
+// The one catalogue of tensorcast error codes: each code's category and whether a retry can help.
+// docs/errors.md lists the same codes; a test keeps the two in step.
+
+/** Broad kinds of failure; each maps to one error subclass. */
+export type ErrorCategory =
+  | 'InvalidArgument'
+  | 'Format'
+  | 'NotFound'
+  | 'Conflict'
+  | 'Auth'
+  | 'Timeout'
+  | 'Closed'
+  | 'Protocol'
+  | 'Backend'
+  | 'DataLoss'
+  | 'Internal';
+
+/** What the catalogue records for one code. */
+export interface ErrorCodeInfo {
+  readonly category: ErrorCategory;
+  readonly retryable: boolean;
+  readonly summary: string;
+}
+
+function code(category: ErrorCategory, summary: string, retryable = false): ErrorCodeInfo {
+  return { category, retryable, summary };
+}
+
+/** Every stable error code. Callers match on these strings; never rename one. */
+export const ERROR_CODES = {
+  TC_ERR_INVALID_ARGUMENT: code('InvalidArgument', 'an argument or option is malformed or out of range'),
+  TC_ERR_NOT_FOUND: code('NotFound', 'a file, tensor, key or other named thing does not exist'),
+  TC_ERR_IO: code('Backend', 'an operating-system I/O call failed', true),
+  TC_ERR_INTERNAL: code('Internal', 'an invariant of tensorcast itself was broken (a bug)'),
+  TC_ERR_ABORTED: code('Closed', 'the caller aborted the operation'),
+
+  TC_ERR_FORMAT_HEADER_TOO_SMALL: code('Format', 'safetensors file shorter than its 8-byte length prefix (R1)'),
+  TC_ERR_FORMAT_HEADER_TOO_LARGE: code('Format', 'safetensors header length above 100,000,000 bytes (R2)'),
+  TC_ERR_FORMAT_INVALID_HEADER_LENGTH: code('Format', 'safetensors header extends past the end of the file (R3)'),
+  TC_ERR_FORMAT_INVALID_UTF8: code('Format', 'safetensors header is not valid UTF-8 (R4)'),
+  TC_ERR_FORMAT_INVALID_JSON: code('Format', 'header or index is not well-formed JSON (R5)'),
+  TC_ERR_FORMAT_INVALID_ENTRY: code('Format', 'a header entry has a missing, extra or mistyped field (R5)'),
+  TC_ERR_FORMAT_UNKNOWN_DTYPE: code('Format', 'a tensor declares a dtype safetensors does not define (R5)'),
+  TC_ERR_FORMAT_UNSAFE_INTEGER: code('Format', 'an integer is above 2^53-1 and cannot be held exactly'),
+  TC_ERR_FORMAT_DUPLICATE_NAME: code('Format', 'two tensors (or two index entries) share a name'),
+  TC_ERR_FORMAT_INVALID_OFFSET: code('Format', 'tensor data offsets leave a gap, overlap or run backwards (R7)'),
+  TC_ERR_FORMAT_OVERFLOW: code('Format', 'a tensor size overflows 64 bits (R8)'),
+  TC_ERR_FORMAT_MISALIGNED: code('Format', 'a tensor of a sub-byte dtype does not fill whole bytes (R9)'),
+  TC_ERR_FORMAT_SIZE_MISMATCH: code('Format', 'data_offsets span differs from shape x dtype size (R10)'),
+  TC_ERR_FORMAT_INCOMPLETE_BUFFER: code('Format', 'file length differs from header + tensor data (R11)'),
+  TC_ERR_FORMAT_INDEX_INVALID: code('Format', 'model.safetensors.index.json is malformed or too large'),
+  TC_ERR_FORMAT_SHARD_MISMATCH: code('Format', 'the shards disagree with the index (missing, extra or doubled tensors)'),
+
+  TC_ERR_VIEW_INVALID: code('InvalidArgument', 'a view specification is malformed'),
+  TC_ERR_VIEW_UNKNOWN_TENSOR: code('NotFound', 'a view or selection names a tensor the artifact lacks'),
+  TC_ERR_VIEW_RANK_MISMATCH: code('InvalidArgument', 'a view gives more dimensions than the tensor has'),
+  TC_ERR_VIEW_OUT_OF_RANGE: code('InvalidArgument', 'a view range falls outside its dimension'),
+  TC_ERR_VIEW_MISALIGNED: code('InvalidArgument', 'a view of a sub-byte dtype does not start and end on bytes'),
+
+  TC_ERR_LAYOUT_INVALID_RULES: code('InvalidArgument', 'a TP rule set is malformed'),
+  TC_ERR_LAYOUT_NO_RULE: code('InvalidArgument', 'no TP rule matches a tensor'),
+  TC_ERR_LAYOUT_NOT_DIVISIBLE: code('InvalidArgument', 'a tensor does not split evenly across the TP ranks'),
+  TC_ERR_LAYOUT_CONFIG: code('InvalidArgument', 'the model config lacks a value a TP rule needs'),
+  TC_ERR_LAYOUT_INVALID_RANK: code('InvalidArgument', 'tp size or tp rank is out of range'),
+
+  TC_ERR_SHORT_READ: code('DataLoss', 'a source returned fewer bytes than the range it holds'),
+  TC_ERR_SOURCE_RANGE: code('InvalidArgument', 'a read falls outside the source'),
+  TC_ERR_DESTINATION_SIZE: code('InvalidArgument', 'the destination buffer does not match the output size'),
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+/** A stable error code string. */
+export type ErrorCode = keyof typeof ERROR_CODES;

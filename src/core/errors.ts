@@ -1,0 +1,113 @@
+// The tensorcast error classes: one base class carrying a stable code, one subclass per category.
+// Translate foreign errors at boundaries with `wrapIoError`; callers match on `error.code`.
+
+import { ERROR_CODES, type ErrorCategory, type ErrorCode } from './error-codes.js';
+
+/** Extra, machine-readable facts about an error (file, tensor, byte offset, ...). */
+export type ErrorDetails = Readonly<Record<string, string | number | boolean | undefined>>;
+
+/** Options accepted by every tensorcast error constructor. */
+export interface TensorcastErrorOptions {
+  readonly cause?: unknown;
+  readonly details?: ErrorDetails;
+}
+
+/**
+ * Base class of every error tensorcast throws.
+ *
+ * @example
+ * try { openSafetensors(path) } catch (e) {
+ *   if (e instanceof TensorcastError && e.code === 'TC_ERR_FORMAT_INVALID_OFFSET') { ... }
+ * }
+ */
+export class TensorcastError extends Error {
+  readonly code: ErrorCode;
+  readonly category: ErrorCategory;
+  readonly retryable: boolean;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, options: TensorcastErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const info = ERROR_CODES[code];
+    this.code = code;
+    this.category = info.category;
+    this.retryable = info.retryable;
+    this.details = options.details ?? {};
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** A malformed or out-of-range argument. */
+export class InvalidArgumentError extends TensorcastError {}
+/** A malformed file (safetensors header, index). */
+export class FormatError extends TensorcastError {}
+/** Something named does not exist. */
+export class NotFoundError extends TensorcastError {}
+/** A lost compare-and-swap or other conflicting state. */
+export class ConflictError extends TensorcastError {}
+/** A missing or wrong credential. */
+export class AuthError extends TensorcastError {}
+/** A deadline ran out. */
+export class TimeoutError extends TensorcastError {}
+/** The resource was closed. */
+export class ClosedError extends TensorcastError {}
+/** A peer broke the wire protocol. */
+export class ProtocolError extends TensorcastError {}
+/** An operating-system or backend call failed. */
+export class BackendError extends TensorcastError {}
+/** Bytes that should exist could not be read in full. */
+export class DataLossError extends TensorcastError {}
+/** An invariant of tensorcast itself broke. */
+export class InternalError extends TensorcastError {}
+
+const CLASSES: Record<ErrorCategory, typeof TensorcastError> = {
+  InvalidArgument: InvalidArgumentError,
+  Format: FormatError,
+  NotFound: NotFoundError,
+  Conflict: ConflictError,
+  Auth: AuthError,
+  Timeout: TimeoutError,
+  Closed: ClosedError,
+  Protocol: ProtocolError,
+  Backend: BackendError,
+  DataLoss: DataLossError,
+  Internal: InternalError,
+};
+
+/**
+ * Builds the error of the right subclass for `code`.
+ *
+ * @example throw tcError('TC_ERR_NOT_FOUND', `no such tensor: ${name}`, { details: { tensor: name } });
+ */
+export function tcError(code: ErrorCode, message: string, options: TensorcastErrorOptions = {}): TensorcastError {
+  const Class = CLASSES[ERROR_CODES[code].category];
+  return new Class(code, message, options);
+}
+
+/** True when `error` is a tensorcast error, optionally with the given code. */
+export function isTensorcastError(error: unknown, code?: ErrorCode): error is TensorcastError {
+  return error instanceof TensorcastError && (code === undefined || error.code === code);
+}
+
+/**
+ * Translates a Node.js system error (ENOENT, EACCES, ...) into a tensorcast error naming `path`.
+ * Tensorcast errors pass through unchanged.
+ */
+export function wrapIoError(error: unknown, what: string, path: string): TensorcastError {
+  if (error instanceof TensorcastError) return error;
+  const sysCode = (error as NodeJS.ErrnoException | undefined)?.code;
+  const reason = error instanceof Error ? error.message : String(error);
+  if (sysCode === 'ENOENT' || sysCode === 'ENOTDIR') {
+    return tcError('TC_ERR_NOT_FOUND', `${what}: no such file or directory: ${path}`, {
+      cause: error,
+      details: { path },
+    });
+  }
+  if (sysCode === 'EISDIR' || sysCode === 'EACCES' || sysCode === 'EPERM') {
+    return tcError('TC_ERR_INVALID_ARGUMENT', `${what}: ${path}: ${reason}`, { cause: error, details: { path } });
+  }
+  return tcError('TC_ERR_IO', `${what}: ${path}: ${reason}`, { cause: error, details: { path } });
+}

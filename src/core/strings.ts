@@ -1,0 +1,27 @@
+// Small string helpers shared by the format and layout modules.
+
+/** Compares strings by their UTF-8 bytes, the order Rust's `String` sorts in (JS `<` compares UTF-16). */
+export function compareUtf8(a: string, b: string): number {
+  if (a === b) return 0;
+  // For strings without surrogates, UTF-16 order equals code point order equals UTF-8 byte order,
+  // except that U+E000..U+FFFF sorts above the surrogate range in UTF-16: fall back then.
+  if (isSimple(a) && isSimple(b)) return a < b ? -1 : 1;
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function isSimple(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0xd800) return false;
+  return true;
+}
+
+/** Formats a byte count for people: 1536 -> "1.5 KiB". */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${bytes} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
+}

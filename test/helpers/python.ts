@@ -1,0 +1,29 @@
+// Finds a python3 with given modules (numpy, safetensors, torch, transformers) for cross-checks against the
+// reference implementations. Tests that use it skip with a loud reason where it is absent.
+
+import { spawnSync } from 'node:child_process';
+
+const cache = new Map<string, string | undefined>();
+
+/** The python executable when it imports every module in `modules`, else undefined. */
+export function pythonWith(modules: readonly string[]): string | undefined {
+  const key = modules.join(',');
+  if (cache.has(key)) return cache.get(key);
+  const exe = process.env['TENSORCAST_PYTHON'] ?? 'python3';
+  const r = spawnSync(exe, ['-c', modules.map((m) => `import ${m}`).join('; ')], { encoding: 'utf8' });
+  const found = r.status === 0 ? exe : undefined;
+  cache.set(key, found);
+  return found;
+}
+
+/** The reason to print when python with `modules` is missing. */
+export function missingPython(modules: readonly string[]): string {
+  return `SKIPPED: needs python3 with ${modules.join(', ')} (pip install ${modules.join(' ')}) for the reference cross-check`;
+}
+
+/** Runs a python script; returns stdout, throws with stderr on failure. */
+export function runPython(exe: string, script: string, args: readonly string[] = [], input?: string): string {
+  const r = spawnSync(exe, ['-c', script, ...args], { encoding: 'utf8', input, maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`python failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
