@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { naiveSlice } from '../../test/helpers/naive-slice.js';
+import { tempDir } from '../../test/helpers/tmp.js';
+import type { Dtype } from '../core/dtypes.js';
+import { buildCanonicalIndex, type CanonicalIndex } from '../layout/canonical-index.js';
+import { compileProgram, programWindow, type ByteRangeProgram } from '../layout/program.js';
+import { normalizeView, type ViewSpec } from '../layout/view.js';
+import { FileSource } from './file-source.js';
+import { gatherJs, gatherNative } from './gather-kernel.js';
+import { MATERIALIZE_CHANNEL, type MaterializeStats } from './materialize-stats.js';
+import { Materializer, materialize } from './materialize.js';
+import { MemorySource } from './memory-source.js';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { ByteSource } from './byte-source.js';
+
+const DTYPE_OF: Record<number, Dtype> = { 1: 'U8', 2: 'BF16', 4: 'F32', 8: 'F64' };
+
+interface Case {
+  tensors: { shape: number[]; elem: number }[];
+  boxes: [number, number][][];
+}
+
+const caseArb = fc
+  .array(
+    fc.record({ shape: fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 4 }), elem: fc.constantFrom(1, 2, 4, 8) }),
+    { minLength: 1, maxLength: 4 },
+  )
+  .chain((tensors) =>
+    fc.record({
+      tensors: fc.constant(tensors),
+      boxes: fc.tuple(
+        ...tensors.map((t) =>
+          fc.tuple(...t.shape.map((d) => fc.integer({ min: 0, max: d }).chain((s) => fc.tuple(fc.constant(s), fc.integer({ min: 0, max: d - s }))))),
+        ),
+      ),
+    }),
+  ) as fc.Arbitrary<Case>;
+
+function build(c: Case): { index: CanonicalIndex; canonical: Uint8Array; spec: ViewSpec } {
+  const inputs = c.tensors.map((t, i) => ({
+    name: `t${i}`,
+    dtype: DTYPE_OF[t.elem]!,
+    shape: t.shape,
+    byteLength: t.shape.reduce((a, b) => a * b, 1) * t.elem,
+    shard: 0,
+    filePosition: 0,
+  }));
+  const index = buildCanonicalIndex(inputs, [{ file: 'x', fileByteLength: 0 }]);
+  const canonical = Uint8Array.from({ length: index.totalBytes }, (_, i) => (i * 131 + 7) & 0xff);
+  const spec: ViewSpec = Object.fromEntries(c.boxes.map((b, i) => [`t${i}`, b]));
+  return { index, canonical, spec };
+}
+
+function expected(c: Case, index: CanonicalIndex, canonical: Uint8Array, program: ByteRangeProgram): Uint8Array {
+  const out = new Uint8Array(program.totalBytes);
+  for (const pt of program.tensors) {
+    const i = Number(pt.name.slice(1));
+    const t = index.byName.get(pt.name)!;
+    out.set(naiveSlice(canonical.subarray(t.offset, t.offset + t.byteLength), t.shape, c.tensors[i]!.elem, c.boxes[i]!), pt.offset);
+  }
+  return out;
+}
+
+test('materialize: memory source, both kernels, equals naive slicing', async () => {
+  await fc.assert(
+    fc.asyncProperty(caseArb, async (c) => {
+      const { index, canonical, spec } = build(c);
+      const program = compileProgram(normalizeView(index, spec));
+      const want = expected(c, index, canonical, program);
+      for (const kernel of ['js', 'native'] as const) {
+        const out = new Uint8Array(program.totalBytes).fill(0xee);
+        await new Materializer({ kernel }).run(program, new MemorySource([canonical]), out);
+        assert.deepEqual(out, want);
+      }
+      // Also from split memory segments (rows straddling segment ends).
+      const cut = Math.floor(canonical.length / 2);
+      const out2 = new Uint8Array(program.totalBytes);
+      await materialize(program, new MemorySource([canonical.subarray(0, cut), canonical.subarray(cut)]), out2);
+      assert.deepEqual(out2, want);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('materialize: file source through block, row and contiguous paths, and through windows', async (t) => {
+  const dir = tempDir(t);
+  let n = 0;
+  await fc.assert(
+    fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 64 }), async (c, windowBytes) => {
+      const { index, canonical, spec } = build(c);
+      const path = join(dir, `c${n++}.bin`);
+      writeFileSync(path, canonical);
+      const source = FileSource.fromFile(path, canonical.length);
+      try {
+        const program = compileProgram(normalizeView(index, spec));
+        const want = expected(c, index, canonical, program);
+        const variants = [
+          new Materializer({ blockTargetBytes: 48, readChunkBytes: 16 }),
+          new Materializer({ maxAmplification: 0, readChunkBytes: 5, concurrency: 3 }),
+          new Materializer({ rowReadMinBytes: 1 }),
+          new Materializer(),
+        ];
+        for (const m of variants) {
+          const out = new Uint8Array(program.totalBytes).fill(0xee);
+          await m.run(program, source, out);
+          assert.deepEqual(out, want);
+        }
+        const windowed = new Uint8Array(program.totalBytes);
+        for (let s = 0; s < program.totalBytes; s += windowBytes) {
+          const e = Math.min(program.totalBytes, s + windowBytes);
+          await materialize(programWindow(program, s, e), source, windowed.subarray(s, e));
+        }
+        assert.deepEqual(windowed, want);
+      } finally {
+        await source.close();
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('materialize: thresholds choose direct gather or block pack; stats are exact and published', async () => {
+  // [64, 32] U8, take columns 8..16 of every row: 64 rows of 8 bytes, stride 32.
+  const index = buildCanonicalIndex([{ name: 'w', dtype: 'U8', shape: [64, 32], byteLength: 2048, shard: 0, filePosition: 0 }], [{ file: 'x', fileByteLength: 0 }]);
+  const canonical = Uint8Array.from({ length: 2048 }, (_, i) => i & 0xff);
+  const program = compileProgram(normalizeView(index, { w: [null, [8, 8]] }));
+  assert.deepEqual(program.runs, [{ kind: 'strided', dst: 0, src: 8, rowLength: 8, stride: 32, rows: 64 }]);
+  const seen: MaterializeStats[] = [];
+  const onStats = (m: unknown): void => void seen.push(m as MaterializeStats);
+  diagnosticsChannel.subscribe(MATERIALIZE_CHANNEL, onStats);
+  try {
+    const out = new Uint8Array(512);
+    const direct = await materialize(program, new MemorySource([canonical]), out);
+    assert.equal(direct.runs.directGather, 1);
+    assert.equal(direct.directBytes, 512);
+    assert.equal(direct.amplification, 1);
+    const packed = await new Materializer({ direct: { minRowBytes: 4096 } }).run(program, new MemorySource([canonical]), out);
+    assert.equal(packed.runs.blockGather, 1);
+    assert.equal(packed.directBytes, 63 * 32 + 8);
+    assert.equal(seen.length, 2);
+    assert.equal(seen[1], packed);
+  } finally {
+    diagnosticsChannel.unsubscribe(MATERIALIZE_CHANNEL, onStats);
+  }
+});
+
+test('materialize: a short read is TC_ERR_SHORT_READ, never a garbage tail', async () => {
+  const index = buildCanonicalIndex([{ name: 'w', dtype: 'U8', shape: [100], byteLength: 100, shard: 0, filePosition: 0 }], [{ file: 'x', fileByteLength: 0 }]);
+  const program = compileProgram(normalizeView(index));
+  const truncated: ByteSource = { byteLength: 100, read: (offset, dest) => Promise.resolve(Math.max(0, Math.min(dest.length, 60 - offset))) };
+  await assert.rejects(materialize(program, truncated, new Uint8Array(100)), { code: 'TC_ERR_SHORT_READ' });
+  const strided = compileProgram(normalizeView(buildCanonicalIndex([{ name: 'w', dtype: 'U8', shape: [10, 10], byteLength: 100, shard: 0, filePosition: 0 }], []), { w: [null, [0, 5]] }));
+  await assert.rejects(materialize(strided, truncated, new Uint8Array(50)), { code: 'TC_ERR_SHORT_READ' });
+  await assert.rejects(materialize(program, truncated, new Uint8Array(99)), { code: 'TC_ERR_DESTINATION_SIZE' });
+});
+
+test('materialize: a file that shrank under the source gives TC_ERR_SHORT_READ', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'f.bin');
+  writeFileSync(path, new Uint8Array(50));
+  const source = FileSource.fromFile(path, 100);
+  const index = buildCanonicalIndex([{ name: 'w', dtype: 'U8', shape: [100], byteLength: 100, shard: 0, filePosition: 0 }], []);
+  try {
+    await assert.rejects(materialize(compileProgram(normalizeView(index)), source, new Uint8Array(100)), { code: 'TC_ERR_SHORT_READ' });
+  } finally {
+    await source.close();
+  }
+});
+
+test('gather kernels: native and TypeScript give identical output and reject out-of-range rows', (t) => {
+  if (gatherNative === undefined) t.diagnostic('native kernel not built: only the TypeScript kernel is checked');
+  const src = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) & 0xff);
+  for (const [rowLength, stride, rows, off] of [[1, 3, 100, 1], [4, 8, 64, 0], [6, 10, 50, 3], [128, 256, 15, 4], [300, 301, 13, 2]] as const) {
+    const a = new Uint8Array(rowLength * rows + 5);
+    const b = new Uint8Array(rowLength * rows + 5);
+    gatherJs(a, 5, src, off, rowLength, stride, rows);
+    (gatherNative ?? gatherJs)(b, 5, src, off, rowLength, stride, rows);
+    assert.deepEqual(a, b);
+    assert.deepEqual(a.subarray(5, 5 + rowLength), src.subarray(off, off + rowLength));
+  }
+  assert.throws(() => gatherJs(new Uint8Array(10), 0, src, 4090, 10, 10, 1));
+  if (gatherNative !== undefined) assert.throws(() => gatherNative!(new Uint8Array(10), 0, src, 4090, 10, 10, 1));
+});
