@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fixture, runCli } from '../helpers/cli.js';
@@ -168,7 +168,7 @@ test('slice: a model written by the reference library, sliced per TP rank, equal
     const out = join(dir, `tp${size}-${rank}.safetensors`);
     const r = await runCli(['slice', ref, '--out', out, '--tp-size', String(size), '--tp-rank', String(rank)]);
     assert.equal(r.code, 0, r.stderr);
-    const check = spawnSync(py, [fixture('check_slices.py'), ref, out, 'tp', String(rank), String(size)], { encoding: 'utf8' });
+    const check: SpawnSyncReturns<string> = spawnSync(py, [fixture('check_slices.py'), ref, out, 'tp', String(rank), String(size)], { encoding: 'utf8' });
     assert.equal(check.status, 0, `tp ${size} rank ${rank}: ${check.stderr}`);
     assert.match(check.stdout, /^ok 21/);
   }
