@@ -40,7 +40,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  * r.end();
  */
 export class JsonReader {
-  private buf: Uint8Array;
+  private buf: Buffer;
   private pos = 0;
   private base: number;
   private readonly opts: JsonReaderOptions;
@@ -50,7 +50,7 @@ export class JsonReader {
   private readonly started: boolean[] = [];
 
   constructor(bytes: Uint8Array, options: JsonReaderOptions) {
-    this.buf = bytes;
+    this.buf = asBuffer(bytes);
     this.opts = options;
     this.base = options.baseOffset ?? 0;
     this.maxDepth = options.maxDepth ?? 128;
@@ -71,7 +71,7 @@ export class JsonReader {
     const next = this.opts.refill?.() ?? null;
     if (next === null) return false;
     this.base += this.buf.length;
-    this.buf = next;
+    this.buf = asBuffer(next);
     this.pos = 0;
     return next.length > 0 || this.fill();
   }
@@ -187,7 +187,7 @@ export class JsonReader {
     let raw: Uint8Array[] = [];
     const flushRaw = (): void => {
       if (raw.length === 0) return;
-      const joined = raw.length === 1 ? raw[0]! : Buffer.concat(raw);
+      const joined = raw.length === 1 ? asBuffer(raw[0]!) : Buffer.concat(raw);
       parts.push(decodeUtf8(joined, 0, joined.length, this, this.offset));
       raw = [];
     };
@@ -326,11 +326,26 @@ export class JsonReader {
    */
   readSafeUnsigned(field: string, badCode: ErrorCode): number {
     const at = this.offset;
+    // Fast path: plain digits inside this chunk, no fraction or exponent, below 2^53.
+    const buf = this.buf;
+    let i = this.pos;
+    let v = 0;
+    while (i < buf.length) {
+      const c = buf[i]!;
+      if (c < 0x30 || c > 0x39) break;
+      v = v * 10 + (c - 0x30);
+      i++;
+    }
+    const digits = i - this.pos;
+    const next = i < buf.length ? buf[i]! : -1;
+    if (digits > 0 && digits < 16 && next !== -1 && next !== 0x2e && next !== 0x65 && next !== 0x45 && !(buf[this.pos] === 0x30 && digits > 1)) {
+      this.pos = i;
+      return v;
+    }
     const n = this.readNumber();
     if (!n.isInteger || n.raw.startsWith('-')) {
       throw this.error(`${field}: expected a non-negative integer, found ${n.raw}`, at, badCode);
     }
-    if (n.raw.length < 16) return Number(n.raw);
     const big = BigInt(n.raw);
     if (big > 0xffff_ffff_ffff_ffffn) throw this.error(`${field}: ${n.raw} exceeds u64`, at, badCode);
     if (big > MAX_SAFE) {
@@ -388,7 +403,11 @@ export class JsonReader {
   }
 }
 
-function decodeUtf8(bytes: Uint8Array, start: number, end: number, reader: JsonReader, at: number): string {
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+function decodeUtf8(bytes: Buffer, start: number, end: number, reader: JsonReader, at: number): string {
   let ascii = true;
   for (let i = start; i < end; i++) {
     if (bytes[i]! >= 0x80) {
@@ -396,7 +415,7 @@ function decodeUtf8(bytes: Uint8Array, start: number, end: number, reader: JsonR
       break;
     }
   }
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start);
-  if (!ascii && !isUtf8(view)) throw reader.error('string is not valid UTF-8', at, 'TC_ERR_FORMAT_INVALID_UTF8');
-  return view.toString(ascii ? 'latin1' : 'utf8');
+  if (ascii) return bytes.toString('latin1', start, end);
+  if (!isUtf8(bytes.subarray(start, end))) throw reader.error('string is not valid UTF-8', at, 'TC_ERR_FORMAT_INVALID_UTF8');
+  return bytes.toString('utf8', start, end);
 }

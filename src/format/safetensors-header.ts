@@ -211,6 +211,18 @@ function validateLayout(tensors: HeaderTensorInfo[], what: string): void {
       const why = t.end < t.begin ? 'ends before it begins' : t.begin > cursor ? `leaves a gap before it (expected offset ${cursor})` : `overlaps the previous tensor (expected offset ${cursor})`;
       throw fail('TC_ERR_FORMAT_INVALID_OFFSET', `data_offsets [${t.begin}, ${t.end}] ${why}`);
     }
+    // Exact in doubles while below 2^53; BigInt only for the rare huge shapes.
+    let small = 1;
+    for (const d of t.shape) small *= d;
+    const smallBits = small * dtypeBits(t.dtype);
+    if (Number.isSafeInteger(smallBits)) {
+      if (smallBits % 8 !== 0) throw fail('TC_ERR_FORMAT_MISALIGNED', `${small} elements of ${t.dtype} do not fill whole bytes`);
+      if (smallBits / 8 !== t.end - t.begin) {
+        throw fail('TC_ERR_FORMAT_SIZE_MISMATCH', `shape [${t.shape.join(', ')}] of ${t.dtype} needs ${smallBits / 8} bytes but data_offsets span ${t.end - t.begin}`);
+      }
+      cursor = t.end;
+      continue;
+    }
     let elements = 1n;
     for (const d of t.shape) {
       elements *= BigInt(d);

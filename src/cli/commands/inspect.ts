@@ -1,7 +1,11 @@
 // `tensorcast inspect <path> [--json]`: validates a safetensors file or model directory and lists its tensors.
 
 import type { Command } from 'commander';
-import { openModelFiles } from '../../format/model-files.js';
+import { computeArtifactIdentity, type ArtifactIdentity } from '../../bytes/artifact-id.js';
+import { FileSource } from '../../bytes/file-source.js';
+import { openModelFiles, type ModelFiles } from '../../format/model-files.js';
+import { indexModelFiles } from '../../layout/canonical-index.js';
+import { ByteProgress } from '../progress.js';
 import { compareUtf8 } from '../../core/strings.js';
 
 interface InspectRow {
@@ -20,8 +24,10 @@ export function registerInspect(program: Command): void {
     .description('validate a .safetensors file or model directory and list its tensors (name, dtype, shape, bytes, shard)')
     .argument('<path>', 'a .safetensors file or a model directory (with or without model.safetensors.index.json)')
     .option('--json', 'print one JSON object instead of lines')
-    .action(async (path: string, opts: { json?: boolean }) => {
+    .option('--id', 'also hash every byte and print the artifact id (last line, or "artifactId" with --json)')
+    .action(async (path: string, opts: { json?: boolean; id?: boolean }) => {
       const model = await openModelFiles(path);
+      const identity = opts.id === true ? await identify(model) : undefined;
       const rows: InspectRow[] = [];
       for (const shard of model.shards) {
         for (const t of shard.header.tensors) {
@@ -32,12 +38,26 @@ export function registerInspect(program: Command): void {
       if (opts.json === true) {
         const totalBytes = rows.reduce((n, r) => n + r.bytes, 0);
         const shards = model.shards.map((s) => ({ file: s.file, bytes: s.fileByteLength, tensors: s.header.tensors.length, metadata: s.header.metadata }));
-        process.stdout.write(`${JSON.stringify({ path, valid: true, tensors: rows, shards, totalBytes })}\n`);
+        const ids = identity === undefined ? {} : { artifactId: identity.artifactId, indexHash: identity.indexHash, dataHash: identity.dataHash };
+        process.stdout.write(`${JSON.stringify({ path, valid: true, tensors: rows, shards, totalBytes, ...ids })}\n`);
         return;
       }
       const lines = rows.map((r) => [r.name, r.dtype, `[${r.shape.join(',')}]`, String(r.bytes), r.shard]);
       process.stdout.write(formatTable(lines));
+      if (identity !== undefined) process.stdout.write(`artifact ${identity.artifactId}\n`);
     });
+}
+
+async function identify(model: ModelFiles): Promise<ArtifactIdentity> {
+  const index = indexModelFiles(model);
+  const source = FileSource.fromIndex(model.root, index);
+  const progress = new ByteProgress('hashing', index.totalBytes);
+  try {
+    return await computeArtifactIdentity(index, source, { onProgress: (done) => progress.update(done) });
+  } finally {
+    progress.stop();
+    await source.close();
+  }
 }
 
 /** Left-aligned columns separated by two spaces. */
