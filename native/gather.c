@@ -59,10 +59,14 @@ static napi_value Gather(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+napi_value GatherFile(napi_env env, napi_callback_info info);
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "gather", NAPI_AUTO_LENGTH, Gather, NULL, &fn);
   napi_set_named_property(env, exports, "gather", fn);
+  napi_create_function(env, "gatherFile", NAPI_AUTO_LENGTH, GatherFile, NULL, &fn);
+  napi_set_named_property(env, exports, "gatherFile", fn);
   return exports;
 }
 

@@ -18,6 +18,12 @@ export interface ByteSource {
   read(offset: number, dest: Uint8Array): Promise<number>;
   /** The bytes of `[offset, offset + length)` in memory, when the source holds them there in one piece. */
   direct?(offset: number, length: number): Uint8Array | undefined;
+  /**
+   * Copies `rows` rows of `rowLength` bytes, `stride` apart from `offset`, into `dest` (densely) without
+   * reading the bytes between rows (a file source maps the pages). Resolves false when it cannot for this
+   * range; the caller then reads blocks and packs them.
+   */
+  readRows?(offset: number, rowLength: number, stride: number, rows: number, dest: Uint8Array): Promise<boolean>;
   /** Releases file handles and other resources. */
   close?(): Promise<void>;
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { tcError, wrapIoError } from '../core/errors.js';
 import type { CanonicalIndex } from '../layout/canonical-index.js';
 import type { ByteSource } from './byte-source.js';
+import { gatherFileNative } from './gather-kernel.js';
 
 /** Part of the byte space that lives in one file. */
 export interface FileExtent {
@@ -108,6 +109,25 @@ export class FileSource implements ByteSource {
       throw wrapIoError(error, 'cannot read source file', path);
     }
     return done;
+  }
+
+  async readRows(offset: number, rowLength: number, stride: number, rows: number, dest: Uint8Array): Promise<boolean> {
+    if (gatherFileNative === undefined || rows < 1) return false;
+    const i = this.extentIndex(offset);
+    const e = this.extents[i]!;
+    const span = (rows - 1) * stride + rowLength;
+    if (offset < e.offset || offset + span > e.offset + e.length) return false;
+    const fh = await this.handle(e.path);
+    try {
+      await gatherFileNative(fh.fd, e.position + offset - e.offset, rowLength, stride, rows, dest, 0);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === 'TC_ERR_SHORT_READ') {
+        throw tcError('TC_ERR_SHORT_READ', `${e.path}: file ends before the rows at offset ${offset} (truncated?)`, { cause: error, details: { offset } });
+      }
+      throw tcError('TC_ERR_IO', `${e.path}: ${(error as Error).message}`, { cause: error, details: { path: e.path } });
+    }
+    return true;
   }
 
   async close(): Promise<void> {

@@ -41,11 +41,15 @@ export const gatherJs: GatherFn = (dst, dstOffset, src, srcOffset, rowLength, st
   for (let r = 0, s = srcOffset; r < rows; r++, s += stride) for (let i = 0; i < rowLength; i++) dst[d++] = src[s + i]!;
 };
 
+/** Gathers rows straight from a file's pages on the libuv pool (native only). */
+export type GatherFileFn = (fd: number, position: number, rowLength: number, stride: number, rows: number, dst: Uint8Array, dstOffset: number) => Promise<void>;
+
 interface NativeModule {
   gather: GatherFn;
+  gatherFile: GatherFileFn;
 }
 
-function loadNative(): GatherFn | undefined {
+function loadNative(): NativeModule | undefined {
   if (process.env['TENSORCAST_NATIVE'] === '0') return undefined;
   // dist/src/bytes -> package root
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -53,7 +57,7 @@ function loadNative(): GatherFn | undefined {
   const path = join(dir, 'build', 'Release', 'tensorcast_native.node');
   if (!existsSync(path)) return undefined;
   try {
-    return (createRequire(import.meta.url)(path) as NativeModule).gather;
+    return createRequire(import.meta.url)(path) as NativeModule;
   } catch {
     return undefined;
   }
@@ -62,10 +66,13 @@ function loadNative(): GatherFn | undefined {
 const native = loadNative();
 
 /** The native kernel, when it was built and `TENSORCAST_NATIVE` is not `0`. */
-export const gatherNative: GatherFn | undefined = native;
+export const gatherNative: GatherFn | undefined = native?.gather;
+
+/** The native file-page gather, when built. */
+export const gatherFileNative: GatherFileFn | undefined = native?.gatherFile;
 
 /** The kernel in use: native when available, else TypeScript. */
-export const gather: GatherFn = native ?? gatherJs;
+export const gather: GatherFn = native?.gather ?? gatherJs;
 
 /** Name of the kernel {@link gather} runs. */
 export const activeKernel: KernelName = native !== undefined ? 'native' : 'js';

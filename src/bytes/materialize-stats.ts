@@ -21,7 +21,8 @@ export interface MaterializeStats {
   directBytes: number;
   /** (bytes read + bytes copied directly) / (bytes delivered excluding padding); 1 when nothing moved. */
   amplification: number;
-  readonly runs: { pad: number; contiguous: number; directGather: number; blockGather: number; rowCopy: number };
+  /** Runs by path; `sourceGather` runs were copied by the source itself (file pages mapped, gaps never read). */
+  readonly runs: { pad: number; contiguous: number; directGather: number; sourceGather: number; blockGather: number; rowCopy: number };
   readonly timesMs: {
     total: number;
     blockPrepare: number;
@@ -29,6 +30,7 @@ export interface MaterializeStats {
     pack: number;
     rowCopy: number;
     directGather: number;
+    sourceGather: number;
     contiguous: number;
     pad: number;
   };
@@ -43,7 +45,7 @@ export function emptyStats(kernel: KernelName): MaterializeStats {
     baseReads: { calls: 0, bytes: 0 },
     directBytes: 0,
     amplification: 1,
-    runs: { pad: 0, contiguous: 0, directGather: 0, blockGather: 0, rowCopy: 0 },
-    timesMs: { total: 0, blockPrepare: 0, blockLoad: 0, pack: 0, rowCopy: 0, directGather: 0, contiguous: 0, pad: 0 },
+    runs: { pad: 0, contiguous: 0, directGather: 0, sourceGather: 0, blockGather: 0, rowCopy: 0 },
+    timesMs: { total: 0, blockPrepare: 0, blockLoad: 0, pack: 0, rowCopy: 0, directGather: 0, sourceGather: 0, contiguous: 0, pad: 0 },
   };
 }

@@ -99,9 +99,10 @@ test('materialize: file source through block, row and contiguous paths, and thro
         const program = compileProgram(normalizeView(index, spec));
         const want = expected(c, index, canonical, program);
         const variants = [
+          new Materializer({ blockTargetBytes: 48, readChunkBytes: 16, sourceGather: false }),
           new Materializer({ blockTargetBytes: 48, readChunkBytes: 16 }),
-          new Materializer({ maxAmplification: 0, readChunkBytes: 5, concurrency: 3 }),
-          new Materializer({ rowReadMinBytes: 1 }),
+          new Materializer({ maxAmplification: 0, readChunkBytes: 5, concurrency: 3, sourceGather: false }),
+          new Materializer({ rowReadMinBytes: 1, sourceGather: false }),
           new Materializer(),
         ];
         for (const m of variants) {
@@ -164,8 +165,13 @@ test('materialize: a file that shrank under the source gives TC_ERR_SHORT_READ',
   writeFileSync(path, new Uint8Array(50));
   const source = FileSource.fromFile(path, 100);
   const index = buildCanonicalIndex([{ name: 'w', dtype: 'U8', shape: [100], byteLength: 100, shard: 0, filePosition: 0 }], []);
+  const grid = buildCanonicalIndex([{ name: 'g', dtype: 'U8', shape: [10, 10], byteLength: 100, shard: 0, filePosition: 0 }], []);
+  const strided = compileProgram(normalizeView(grid, { g: [null, [2, 3]] }));
   try {
     await assert.rejects(materialize(compileProgram(normalizeView(index)), source, new Uint8Array(100)), { code: 'TC_ERR_SHORT_READ' });
+    for (const sourceGather of [true, false]) {
+      await assert.rejects(new Materializer({ sourceGather }).run(strided, source, new Uint8Array(30)), { code: 'TC_ERR_SHORT_READ' });
+    }
   } finally {
     await source.close();
   }

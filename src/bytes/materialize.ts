@@ -41,6 +41,8 @@ export interface MaterializeOptions {
   readonly rowReadMinBytes?: number;
   /** Largest single read of a contiguous run (default 8 MiB). */
   readonly readChunkBytes?: number;
+  /** Let sources that can (files, through the native kernel) copy rows without reading the gaps (default true). */
+  readonly sourceGather?: boolean;
   /** Reads in flight at once (default 4, the size of libuv's pool). */
   readonly concurrency?: number;
   /** Force the TypeScript kernel. */
@@ -58,7 +60,8 @@ export interface RunList {
 
 type Job =
   | { readonly kind: 'read'; readonly src: number; readonly dst: number; readonly length: number; readonly row: boolean }
-  | { readonly kind: 'block'; readonly run: StridedRun; readonly firstRow: number; readonly rows: number };
+  | { readonly kind: 'block'; readonly run: StridedRun; readonly firstRow: number; readonly rows: number }
+  | { readonly kind: 'rows'; readonly run: StridedRun; readonly firstRow: number; readonly rows: number };
 
 const now = (): number => performance.now();
 
@@ -78,6 +81,7 @@ export class Materializer {
   private readonly rowReadMinBytes: number;
   private readonly readChunkBytes: number;
   private readonly concurrency: number;
+  private readonly sourceGather: boolean;
   private readonly kernel: GatherFn;
   private readonly kernelName: KernelName;
 
@@ -88,6 +92,7 @@ export class Materializer {
     this.rowReadMinBytes = options.rowReadMinBytes ?? 256 << 10;
     this.readChunkBytes = options.readChunkBytes ?? 8 << 20;
     this.concurrency = Math.max(1, options.concurrency ?? 4);
+    this.sourceGather = options.sourceGather ?? true;
     this.kernelName = options.kernel === 'js' ? 'js' : activeKernel;
     this.kernel = this.kernelName === 'js' ? gatherJs : gather;
   }
@@ -164,6 +169,15 @@ export class Materializer {
       }
       return run.rows * run.rowLength;
     }
+    if (this.sourceGather && source.readRows !== undefined) {
+      // Source-side gather in pieces of about one block of output, so the pool's threads share a run.
+      stats.runs.sourceGather++;
+      const pieceRows = Math.max(1, Math.floor(this.blockTargetBytes / run.rowLength));
+      for (let first = 0; first < run.rows; first += pieceRows) {
+        jobs.push({ kind: 'rows', run, firstRow: first, rows: Math.min(pieceRows, run.rows - first) });
+      }
+      return 0;
+    }
     if (run.rowLength >= this.rowReadMinBytes || run.stride / run.rowLength > this.maxAmplification) {
       stats.runs.rowCopy++;
       for (let r = 0; r < run.rows; r++) {
@@ -210,7 +224,8 @@ export class Materializer {
         const job = jobs[next++]!;
         try {
           this.checkAborted();
-          delivered += job.kind === 'read' ? await this.readJob(job, source, dest, stats) : await this.blockJob(job, source, dest, stats);
+          delivered +=
+            job.kind === 'read' ? await this.readJob(job, source, dest, stats) : job.kind === 'rows' ? await this.rowsJob(job, source, dest, stats) : await this.blockJob(job, source, dest, stats);
           this.options.onProgress?.(delivered, total);
         } catch (error) {
           failure ??= error;
@@ -231,6 +246,18 @@ export class Materializer {
     else stats.timesMs.contiguous += now() - t;
     if (n !== job.length) throw shortRead(job.src, job.length, n);
     return job.length;
+  }
+
+  private async rowsJob(job: Job & { kind: 'rows' }, source: ByteSource, dest: Uint8Array, stats: MaterializeStats): Promise<number> {
+    const { run, firstRow, rows } = job;
+    const t = now();
+    const at = run.dst + firstRow * run.rowLength;
+    const done = await source.readRows!(run.src + firstRow * run.stride, run.rowLength, run.stride, rows, dest.subarray(at, at + rows * run.rowLength));
+    if (!done) return this.blockJob({ ...job, kind: 'block' }, source, dest, stats);
+    stats.baseReads.calls++;
+    stats.baseReads.bytes += rows * run.rowLength;
+    stats.timesMs.sourceGather += now() - t;
+    return rows * run.rowLength;
   }
 
   private async blockJob(job: Job & { kind: 'block' }, source: ByteSource, dest: Uint8Array, stats: MaterializeStats): Promise<number> {
