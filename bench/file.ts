@@ -19,7 +19,7 @@ const WIDTH = 10240; // bf16 [16384, 5120]: 160 MiB
 function plainRead(path: string, start: number, dest: Buffer): void {
   const fd = openSync(path, 'r');
   try {
-    for (let at = 0; at < dest.length; ) at += readSync(fd, dest, at, Math.min(8 << 20, dest.length - at), start + at);
+    for (let at = 0; at < dest.length;) at += readSync(fd, dest, at, Math.min(8 << 20, dest.length - at), start + at);
   } finally {
     closeSync(fd);
   }
@@ -34,7 +34,10 @@ export async function fileSuite(repeats: number): Promise<BenchResult[]> {
     const bytes = Buffer.allocUnsafeSlow(ROWS * WIDTH);
     fillPattern(bytes, 9);
     writeFileSync(path, bytes);
-    const index = buildCanonicalIndex([{ name: 'w', dtype: 'BF16', shape: [ROWS, WIDTH / 2], byteLength: ROWS * WIDTH, shard: 0, filePosition: 0 }], []);
+    const index = buildCanonicalIndex(
+      [{ name: 'w', dtype: 'BF16', shape: [ROWS, WIDTH / 2], byteLength: ROWS * WIDTH, shard: 0, filePosition: 0 }],
+      [],
+    );
     const source = FileSource.fromFile(path, bytes.length);
     const m = new Materializer();
     const cases = [
@@ -48,7 +51,15 @@ export async function fileSuite(repeats: number): Promise<BenchResult[]> {
         const program = compileProgram(normalizeView(index, c.spec));
         const dest = Buffer.alloc(program.totalBytes);
         const first = program.runs[0]!;
-        const span = program.runs.reduce((n, r) => Math.max(n, r.kind === 'strided' ? r.src + (r.rows - 1) * r.stride + r.rowLength : r.kind === 'contiguous' ? r.src + r.length : 0), 0) - (first.kind === 'pad' ? 0 : first.src);
+        const span =
+          program.runs.reduce(
+            (n, r) =>
+              Math.max(
+                n,
+                r.kind === 'strided' ? r.src + (r.rows - 1) * r.stride + r.rowLength : r.kind === 'contiguous' ? r.src + r.length : 0,
+              ),
+            0,
+          ) - (first.kind === 'pad' ? 0 : first.src);
         const ours = await bestOf(repeats, () => m.run(program, source, dest));
         const needed = Buffer.alloc(program.totalBytes);
         const base = await bestOf(repeats, () => plainRead(path, first.kind === 'pad' ? 0 : first.src, needed));
@@ -56,7 +67,18 @@ export async function fileSuite(repeats: number): Promise<BenchResult[]> {
         if (span > program.totalBytes) {
           const spanBuf = Buffer.alloc(span);
           const spanT = await bestOf(repeats, () => plainRead(path, first.kind === 'pad' ? 0 : first.src, spanBuf));
-          out.push(result('file', c.name, 'executor', 'plain read, covering span', program.totalBytes, ours, spanT, `span ${(span / program.totalBytes).toFixed(1)}x the needed bytes`));
+          out.push(
+            result(
+              'file',
+              c.name,
+              'executor',
+              'plain read, covering span',
+              program.totalBytes,
+              ours,
+              spanT,
+              `span ${(span / program.totalBytes).toFixed(1)}x the needed bytes`,
+            ),
+          );
         }
       }
     } finally {

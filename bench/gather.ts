@@ -9,7 +9,7 @@ import { Materializer } from '../src/bytes/materialize.js';
 import { MemorySource } from '../src/bytes/memory-source.js';
 import { FileSource } from '../src/bytes/file-source.js';
 import { gatherNative } from '../src/bytes/gather-kernel.js';
-import { bestOf, result, type BenchResult } from './measure.js';
+import { bestOf, type BenchResult } from './measure.js';
 import { stridedProgram, REPO_ROOT } from './programs.js';
 
 const ROW_SIZES = [128, 512, 2048, 2560, 4096, 32768];
@@ -51,7 +51,16 @@ export async function gatherSuite(repeats: number): Promise<BenchResult[]> {
       for (const v of variants) {
         const t = await bestOf(repeats, () => v.m.run(program, source, dest));
         const oursRate = program.totalBytes / t / 1e9;
-        out.push({ suite: 'gather', case: `memory, row ${rowBytes} B, stride ${stride}`, ours: v.label, baseline: 'C memcpy gather', oursRate, baselineRate: cRate, ratio: oursRate / cRate, unit: 'GB/s' });
+        out.push({
+          suite: 'gather',
+          case: `memory, row ${rowBytes} B, stride ${stride}`,
+          ours: v.label,
+          baseline: 'C memcpy gather',
+          oursRate,
+          baselineRate: cRate,
+          ratio: oursRate / cRate,
+          unit: 'GB/s',
+        });
       }
       if (rowBytes === 2560 || rowBytes === 128 || rowBytes === 32768) {
         const path = join(dir, `src-${rowBytes}.bin`);
@@ -65,7 +74,17 @@ export async function gatherSuite(repeats: number): Promise<BenchResult[]> {
           for (const v of fileVariants) {
             const t = await bestOf(repeats, () => v.m.run(program, file, dest));
             const oursRate = program.totalBytes / t / 1e9;
-            out.push({ suite: 'gather', case: `file (page cache), row ${rowBytes} B, stride ${stride}`, ours: v.label, baseline: 'C memcpy gather', oursRate, baselineRate: cRate, ratio: oursRate / cRate, unit: 'GB/s', note: v.note });
+            out.push({
+              suite: 'gather',
+              case: `file (page cache), row ${rowBytes} B, stride ${stride}`,
+              ours: v.label,
+              baseline: 'C memcpy gather',
+              oursRate,
+              baselineRate: cRate,
+              ratio: oursRate / cRate,
+              unit: 'GB/s',
+              note: v.note,
+            });
           }
         } finally {
           await file.close();
@@ -78,4 +97,3 @@ export async function gatherSuite(repeats: number): Promise<BenchResult[]> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-

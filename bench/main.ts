@@ -28,7 +28,9 @@ for (let i = 0; i < args.length; i++) {
     process.exit(2);
   }
 }
-console.log(`tensorcast bench: kernel ${activeKernel}, best of ${repeats} runs after a warm-up; ratio = ours / baseline (above 1 is faster)`);
+console.log(
+  `tensorcast bench: kernel ${activeKernel}, best of ${repeats} runs after a warm-up; ratio = ours / baseline (above 1 is faster)`,
+);
 const results: BenchResult[] = [];
 for (const name of chosen.length > 0 ? chosen : Object.keys(SUITES)) {
   for (const r of await SUITES[name]!(repeats)) {

@@ -30,10 +30,29 @@ export async function bestOf(repeats: number, fn: () => unknown, warmup = 1): Pr
 }
 
 /** Builds a result from bytes moved and the best times of both sides. */
-export function result(suite: string, name: string, ours: string, baseline: string, bytes: number, oursSeconds: number, baselineSeconds: number, note?: string): BenchResult {
+export function result(
+  suite: string,
+  name: string,
+  ours: string,
+  baseline: string,
+  bytes: number,
+  oursSeconds: number,
+  baselineSeconds: number,
+  note?: string,
+): BenchResult {
   const oursRate = bytes / oursSeconds / 1e9;
   const baselineRate = bytes / baselineSeconds / 1e9;
-  return { suite, case: name, ours, baseline, oursRate, baselineRate, ratio: oursRate / baselineRate, unit: 'GB/s', ...(note === undefined ? {} : { note }) };
+  return {
+    suite,
+    case: name,
+    ours,
+    baseline,
+    oursRate,
+    baselineRate,
+    ratio: oursRate / baselineRate,
+    unit: 'GB/s',
+    ...(note === undefined ? {} : { note }),
+  };
 }
 
 /** Prints one result line. */

@@ -23,7 +23,10 @@ export const REPO_ROOT = findRoot();
  */
 export function stridedProgram(rows: number, rowBytes: number, tp: number): { program: ByteRangeProgram; canonical: Buffer } {
   const width = rowBytes * tp;
-  const index = buildCanonicalIndex([{ name: 'w', dtype: 'U8', shape: [rows, width], byteLength: rows * width, shard: 0, filePosition: 0 }], []);
+  const index = buildCanonicalIndex(
+    [{ name: 'w', dtype: 'U8', shape: [rows, width], byteLength: rows * width, shard: 0, filePosition: 0 }],
+    [],
+  );
   const canonical = Buffer.allocUnsafeSlow(rows * width);
   fillPattern(canonical, 3);
   const program = compileProgram(normalizeView(index, { w: [null, [0, rowBytes]] }));

@@ -9,7 +9,8 @@ import { bestOf, type BenchResult } from './measure.js';
 export async function safetensorsSuite(repeats: number): Promise<BenchResult[]> {
   const tensors = [];
   for (let i = 0; tensors.length < 210_000; i++) {
-    for (let e = 0; e < 64; e++) tensors.push({ name: `model.layers.${i}.mlp.experts.${e}.down_proj.weight_scale_inv`, dtype: 'F32' as const, shape: [1] });
+    for (let e = 0; e < 64; e++)
+      tensors.push({ name: `model.layers.${i}.mlp.experts.${e}.down_proj.weight_scale_inv`, dtype: 'F32' as const, shape: [1] });
   }
   const layout = planSafetensors(tensors, { metadata: { format: 'pt' } });
   const headerBytes = layout.header.length;

@@ -1,11 +1,14 @@
 // Runs every compiled test file (dist/**/*.test.js) with node's test runner. Node 20's `node --test`
 // takes no globs, so the files are listed here. Extra arguments are passed to node before the files.
 import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 
-const root = join(import.meta.dirname, '..', 'dist');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+/** @type {string[]} */
 const files = [];
+/** @param {string} dir */
 const walk = (dir) => {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);

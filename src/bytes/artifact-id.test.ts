@@ -41,6 +41,9 @@ test('artifact id: independent of sharding and file layout, sensitive to every b
   assert.equal(x.dataHash, y.dataHash);
   assert.notEqual(x.artifactId, y.artifactId);
   // Memory and file sources agree.
-  const mem = await computeArtifactIdentity(buildCanonicalIndex([{ name: 'x', dtype: 'U8', shape: [data.length], byteLength: data.length, shard: 0, filePosition: 0 }], []), new MemorySource([data]));
+  const mem = await computeArtifactIdentity(
+    buildCanonicalIndex([{ name: 'x', dtype: 'U8', shape: [data.length], byteLength: data.length, shard: 0, filePosition: 0 }], []),
+    new MemorySource([data]),
+  );
   assert.equal(mem.artifactId, x.artifactId);
 });

@@ -56,5 +56,11 @@ export async function computeArtifactIdentity(
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, Math.max(leafCount, 1)) }, worker));
   const dataHash = treeRoot(leafHashes, total);
-  return { artifactId: artifactIdOf(index.indexHash, dataHash), indexHash: index.indexHash, dataHash, leafBytes: TREE_LEAF_BYTES, leafHashes };
+  return {
+    artifactId: artifactIdOf(index.indexHash, dataHash),
+    indexHash: index.indexHash,
+    dataHash,
+    leafBytes: TREE_LEAF_BYTES,
+    leafHashes,
+  };
 }

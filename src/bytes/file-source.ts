@@ -46,7 +46,12 @@ export class FileSource implements ByteSource {
   /** The byte space of a canonical index whose shard files lie under `root`. */
   static fromIndex(root: string, index: CanonicalIndex): FileSource {
     return new FileSource(
-      index.tensors.map((t) => ({ offset: t.offset, length: t.byteLength, path: join(root, index.shards[t.shard]!.file), position: t.filePosition })),
+      index.tensors.map((t) => ({
+        offset: t.offset,
+        length: t.byteLength,
+        path: join(root, index.shards[t.shard]!.file),
+        position: t.filePosition,
+      })),
     );
   }
 
@@ -123,7 +128,10 @@ export class FileSource implements ByteSource {
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === 'TC_ERR_SHORT_READ') {
-        throw tcError('TC_ERR_SHORT_READ', `${e.path}: file ends before the rows at offset ${offset} (truncated?)`, { cause: error, details: { offset } });
+        throw tcError('TC_ERR_SHORT_READ', `${e.path}: file ends before the rows at offset ${offset} (truncated?)`, {
+          cause: error,
+          details: { offset },
+        });
       }
       throw tcError('TC_ERR_IO', `${e.path}: ${(error as Error).message}`, { cause: error, details: { path: e.path } });
     }

@@ -8,7 +8,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Signature shared by both kernels. */
-export type GatherFn = (dst: Uint8Array, dstOffset: number, src: Uint8Array, srcOffset: number, rowLength: number, stride: number, rows: number) => void;
+export type GatherFn = (
+  dst: Uint8Array,
+  dstOffset: number,
+  src: Uint8Array,
+  srcOffset: number,
+  rowLength: number,
+  stride: number,
+  rows: number,
+) => void;
 
 /** Which kernel runs: 'native' (C, Node-API) or 'js'. */
 export type KernelName = 'native' | 'js';
@@ -19,14 +27,20 @@ export type KernelName = 'native' | 'js';
  */
 export const gatherJs: GatherFn = (dst, dstOffset, src, srcOffset, rowLength, stride, rows) => {
   if (rows <= 0 || rowLength <= 0) return;
-  if (srcOffset < 0 || dstOffset < 0 || srcOffset + (rows - 1) * stride + rowLength > src.length || dstOffset + rows * rowLength > dst.length) {
+  if (
+    srcOffset < 0 ||
+    dstOffset < 0 ||
+    srcOffset + (rows - 1) * stride + rowLength > src.length ||
+    dstOffset + rows * rowLength > dst.length
+  ) {
     throw new RangeError('gather: rows fall outside the source or destination');
   }
   if (rowLength >= 256) {
     for (let r = 0, s = srcOffset, d = dstOffset; r < rows; r++, s += stride, d += rowLength) dst.set(src.subarray(s, s + rowLength), d);
     return;
   }
-  const aligned = (src.byteOffset + srcOffset) % 4 === 0 && (dst.byteOffset + dstOffset) % 4 === 0 && rowLength % 4 === 0 && stride % 4 === 0;
+  const aligned =
+    (src.byteOffset + srcOffset) % 4 === 0 && (dst.byteOffset + dstOffset) % 4 === 0 && rowLength % 4 === 0 && stride % 4 === 0;
   if (aligned && src.byteOffset % 4 === 0 && dst.byteOffset % 4 === 0) {
     const s32 = new Int32Array(src.buffer, src.byteOffset, src.length >>> 2);
     const d32 = new Int32Array(dst.buffer, dst.byteOffset, dst.length >>> 2);
@@ -42,7 +56,15 @@ export const gatherJs: GatherFn = (dst, dstOffset, src, srcOffset, rowLength, st
 };
 
 /** Gathers rows straight from a file's pages on the libuv pool (native only). */
-export type GatherFileFn = (fd: number, position: number, rowLength: number, stride: number, rows: number, dst: Uint8Array, dstOffset: number) => Promise<void>;
+export type GatherFileFn = (
+  fd: number,
+  position: number,
+  rowLength: number,
+  stride: number,
+  rows: number,
+  dst: Uint8Array,
+  dstOffset: number,
+) => Promise<void>;
 
 interface NativeModule {
   gather: GatherFn;

@@ -34,7 +34,11 @@ const caseArb = fc
       tensors: fc.constant(tensors),
       boxes: fc.tuple(
         ...tensors.map((t) =>
-          fc.tuple(...t.shape.map((d) => fc.integer({ min: 0, max: d }).chain((s) => fc.tuple(fc.constant(s), fc.integer({ min: 0, max: d - s }))))),
+          fc.tuple(
+            ...t.shape.map((d) =>
+              fc.integer({ min: 0, max: d }).chain((s) => fc.tuple(fc.constant(s), fc.integer({ min: 0, max: d - s }))),
+            ),
+          ),
         ),
       ),
     }),
@@ -126,7 +130,10 @@ test('materialize: file source through block, row and contiguous paths, and thro
 
 test('materialize: thresholds choose direct gather or block pack; stats are exact and published', async () => {
   // [64, 32] U8, take columns 8..16 of every row: 64 rows of 8 bytes, stride 32.
-  const index = buildCanonicalIndex([{ name: 'w', dtype: 'U8', shape: [64, 32], byteLength: 2048, shard: 0, filePosition: 0 }], [{ file: 'x', fileByteLength: 0 }]);
+  const index = buildCanonicalIndex(
+    [{ name: 'w', dtype: 'U8', shape: [64, 32], byteLength: 2048, shard: 0, filePosition: 0 }],
+    [{ file: 'x', fileByteLength: 0 }],
+  );
   const canonical = Uint8Array.from({ length: 2048 }, (_, i) => i & 0xff);
   const program = compileProgram(normalizeView(index, { w: [null, [8, 8]] }));
   assert.deepEqual(program.runs, [{ kind: 'strided', dst: 0, src: 8, rowLength: 8, stride: 32, rows: 64 }]);
@@ -150,11 +157,21 @@ test('materialize: thresholds choose direct gather or block pack; stats are exac
 });
 
 test('materialize: a short read is TC_ERR_SHORT_READ, never a garbage tail', async () => {
-  const index = buildCanonicalIndex([{ name: 'w', dtype: 'U8', shape: [100], byteLength: 100, shard: 0, filePosition: 0 }], [{ file: 'x', fileByteLength: 0 }]);
+  const index = buildCanonicalIndex(
+    [{ name: 'w', dtype: 'U8', shape: [100], byteLength: 100, shard: 0, filePosition: 0 }],
+    [{ file: 'x', fileByteLength: 0 }],
+  );
   const program = compileProgram(normalizeView(index));
-  const truncated: ByteSource = { byteLength: 100, read: (offset, dest) => Promise.resolve(Math.max(0, Math.min(dest.length, 60 - offset))) };
+  const truncated: ByteSource = {
+    byteLength: 100,
+    read: (offset, dest) => Promise.resolve(Math.max(0, Math.min(dest.length, 60 - offset))),
+  };
   await assert.rejects(materialize(program, truncated, new Uint8Array(100)), { code: 'TC_ERR_SHORT_READ' });
-  const strided = compileProgram(normalizeView(buildCanonicalIndex([{ name: 'w', dtype: 'U8', shape: [10, 10], byteLength: 100, shard: 0, filePosition: 0 }], []), { w: [null, [0, 5]] }));
+  const strided = compileProgram(
+    normalizeView(buildCanonicalIndex([{ name: 'w', dtype: 'U8', shape: [10, 10], byteLength: 100, shard: 0, filePosition: 0 }], []), {
+      w: [null, [0, 5]],
+    }),
+  );
   await assert.rejects(materialize(strided, truncated, new Uint8Array(50)), { code: 'TC_ERR_SHORT_READ' });
   await assert.rejects(materialize(program, truncated, new Uint8Array(99)), { code: 'TC_ERR_DESTINATION_SIZE' });
 });
@@ -180,7 +197,13 @@ test('materialize: a file that shrank under the source gives TC_ERR_SHORT_READ',
 test('gather kernels: native and TypeScript give identical output and reject out-of-range rows', (t) => {
   if (gatherNative === undefined) t.diagnostic('native kernel not built: only the TypeScript kernel is checked');
   const src = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) & 0xff);
-  for (const [rowLength, stride, rows, off] of [[1, 3, 100, 1], [4, 8, 64, 0], [6, 10, 50, 3], [128, 256, 15, 4], [300, 301, 13, 2]] as const) {
+  for (const [rowLength, stride, rows, off] of [
+    [1, 3, 100, 1],
+    [4, 8, 64, 0],
+    [6, 10, 50, 3],
+    [128, 256, 15, 4],
+    [300, 301, 13, 2],
+  ] as const) {
     const a = new Uint8Array(rowLength * rows + 5);
     const b = new Uint8Array(rowLength * rows + 5);
     gatherJs(a, 5, src, off, rowLength, stride, rows);

@@ -126,7 +126,8 @@ export class Materializer {
   }
 
   private checkAborted(): void {
-    if (this.options.signal?.aborted === true) throw tcError('TC_ERR_ABORTED', 'materialization aborted', { cause: this.options.signal.reason });
+    if (this.options.signal?.aborted === true)
+      throw tcError('TC_ERR_ABORTED', 'materialization aborted', { cause: this.options.signal.reason });
   }
 
   /** Executes what can run synchronously now; queues reads. Returns the bytes delivered synchronously. */
@@ -150,7 +151,13 @@ export class Materializer {
         return run.length;
       }
       for (let at = 0; at < run.length; at += this.readChunkBytes) {
-        jobs.push({ kind: 'read', src: run.src + at, dst: run.dst + at, length: Math.min(this.readChunkBytes, run.length - at), row: false });
+        jobs.push({
+          kind: 'read',
+          src: run.src + at,
+          dst: run.dst + at,
+          length: Math.min(this.readChunkBytes, run.length - at),
+          row: false,
+        });
       }
       return 0;
     }
@@ -215,7 +222,14 @@ export class Materializer {
     }
   }
 
-  private async runJobs(jobs: readonly Job[], source: ByteSource, dest: Uint8Array, stats: MaterializeStats, done: number, total: number): Promise<void> {
+  private async runJobs(
+    jobs: readonly Job[],
+    source: ByteSource,
+    dest: Uint8Array,
+    stats: MaterializeStats,
+    done: number,
+    total: number,
+  ): Promise<void> {
     let next = 0;
     let failure: unknown;
     let delivered = done;
@@ -225,7 +239,11 @@ export class Materializer {
         try {
           this.checkAborted();
           delivered +=
-            job.kind === 'read' ? await this.readJob(job, source, dest, stats) : job.kind === 'rows' ? await this.rowsJob(job, source, dest, stats) : await this.blockJob(job, source, dest, stats);
+            job.kind === 'read'
+              ? await this.readJob(job, source, dest, stats)
+              : job.kind === 'rows'
+                ? await this.rowsJob(job, source, dest, stats)
+                : await this.blockJob(job, source, dest, stats);
           this.options.onProgress?.(delivered, total);
         } catch (error) {
           failure ??= error;
@@ -234,7 +252,8 @@ export class Materializer {
     };
     // Every worker finishes its current read before we return, so nothing writes into `dest` afterwards.
     await Promise.all(Array.from({ length: Math.min(this.concurrency, jobs.length) }, worker));
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined)
+      throw failure instanceof Error ? failure : tcError('TC_ERR_INTERNAL', 'materialization failed', { cause: failure });
   }
 
   private async readJob(job: Job & { kind: 'read' }, source: ByteSource, dest: Uint8Array, stats: MaterializeStats): Promise<number> {
@@ -252,7 +271,13 @@ export class Materializer {
     const { run, firstRow, rows } = job;
     const t = now();
     const at = run.dst + firstRow * run.rowLength;
-    const done = await source.readRows!(run.src + firstRow * run.stride, run.rowLength, run.stride, rows, dest.subarray(at, at + rows * run.rowLength));
+    const done = await source.readRows!(
+      run.src + firstRow * run.stride,
+      run.rowLength,
+      run.stride,
+      rows,
+      dest.subarray(at, at + rows * run.rowLength),
+    );
     if (!done) return this.blockJob({ ...job, kind: 'block' }, source, dest, stats);
     stats.baseReads.calls++;
     stats.baseReads.bytes += rows * run.rowLength;
@@ -294,7 +319,9 @@ export class Materializer {
 }
 
 function shortRead(offset: number, expected: number, got: number): Error {
-  return tcError('TC_ERR_SHORT_READ', `short read: ${got} of ${expected} bytes at offset ${offset}`, { details: { offset, expected, got } });
+  return tcError('TC_ERR_SHORT_READ', `short read: ${got} of ${expected} bytes at offset ${offset}`, {
+    details: { offset, expected, got },
+  });
 }
 
 const shared = new Materializer();
@@ -304,6 +331,11 @@ const shared = new Materializer();
  *
  * @example const stats = await materialize(program, new MemorySource([bytes]), out);
  */
-export function materialize(program: RunList, source: ByteSource, dest: Uint8Array, options?: MaterializeOptions): Promise<MaterializeStats> {
+export function materialize(
+  program: RunList,
+  source: ByteSource,
+  dest: Uint8Array,
+  options?: MaterializeOptions,
+): Promise<MaterializeStats> {
   return (options === undefined ? shared : new Materializer(options)).run(program, source, dest);
 }

@@ -12,7 +12,9 @@ export const EXIT_BAD_INPUT = 2;
 /** The exit code for `error`. */
 export function exitCodeOf(error: unknown): number {
   if (error instanceof TensorcastError) {
-    return error.category === 'InvalidArgument' || error.category === 'Format' || error.category === 'NotFound' ? EXIT_BAD_INPUT : EXIT_FAILURE;
+    return error.category === 'InvalidArgument' || error.category === 'Format' || error.category === 'NotFound'
+      ? EXIT_BAD_INPUT
+      : EXIT_FAILURE;
   }
   return EXIT_FAILURE;
 }

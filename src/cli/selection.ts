@@ -42,7 +42,11 @@ export async function readViewFlag(value: string): Promise<ViewSpec> {
  * Resolves the flags against `index`. `configDir` is where `--tp-layout auto` finds config.json, or a
  * function that fetches the config (a daemon keeps it with the artifact).
  */
-export async function resolveSelection(flags: SelectionFlags, index: CanonicalIndex, config: () => Promise<unknown>): Promise<NormalizedView> {
+export async function resolveSelection(
+  flags: SelectionFlags,
+  index: CanonicalIndex,
+  config: () => Promise<unknown>,
+): Promise<NormalizedView> {
   const tensors = flags.tensors === undefined ? undefined : splitNames(flags.tensors);
   const hasTp = flags.tpSize !== undefined || flags.tpRank !== undefined;
   if (hasTp && (flags.tpSize === undefined || flags.tpRank === undefined)) {
@@ -66,7 +70,10 @@ export async function resolveSelection(flags: SelectionFlags, index: CanonicalIn
 }
 
 function splitNames(list: string): string[] {
-  const names = list.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (names.length === 0) throw tcError('TC_ERR_INVALID_ARGUMENT', '--tensors needs at least one tensor name');
   return names;
 }

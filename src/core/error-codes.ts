@@ -3,17 +3,7 @@
 
 /** Broad kinds of failure; each maps to one error subclass. */
 export type ErrorCategory =
-  | 'InvalidArgument'
-  | 'Format'
-  | 'NotFound'
-  | 'Conflict'
-  | 'Auth'
-  | 'Timeout'
-  | 'Closed'
-  | 'Protocol'
-  | 'Backend'
-  | 'DataLoss'
-  | 'Internal';
+  'InvalidArgument' | 'Format' | 'NotFound' | 'Conflict' | 'Auth' | 'Timeout' | 'Closed' | 'Protocol' | 'Backend' | 'DataLoss' | 'Internal';
 
 /** What the catalogue records for one code. */
 export interface ErrorCodeInfo {

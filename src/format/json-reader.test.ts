@@ -26,7 +26,10 @@ function readValue(r: JsonReader): unknown {
       return r.readString();
     case 'number':
       return { num: r.readNumber().raw };
-    default:
+    case 'boolean':
+    case 'null':
+    case 'end':
+    case 'invalid':
       return r.readLiteral();
   }
 }
@@ -52,7 +55,10 @@ function parseAll(bytes: Uint8Array, cuts: number[] = []): unknown {
   return v;
 }
 
-const SAMPLE = Buffer.from('{"a\\u00e9\\ud83d\\ude00":[1,-2.5e+3,true,false,null,"x\\"y\\\\z\\/\\b\\f\\n\\r\\t"],"é😀":{"k":0},"n":12345678901234567890}', 'utf8');
+const SAMPLE = Buffer.from(
+  '{"a\\u00e9\\ud83d\\ude00":[1,-2.5e+3,true,false,null,"x\\"y\\\\z\\/\\b\\f\\n\\r\\t"],"é😀":{"k":0},"n":12345678901234567890}',
+  'utf8',
+);
 
 test('json reader: byte-by-byte gives the same result as whole', () => {
   const whole = parseAll(SAMPLE);
@@ -136,11 +142,18 @@ test('sharded index: streamed in tiny chunks equals whole, duplicates and bad sh
   const entries = Array.from({ length: 2000 }, (_, i) => `"layer.${i}.weight":"model-0000${(i % 3) + 1}-of-00003.safetensors"`);
   const text = Buffer.from(`{"metadata":{"total_size":123,"other":[1,{"x":2}]},"weight_map":{${entries.join(',')}}}`);
   const whole = parseShardedIndex(text, 'idx');
-  const { first, refill } = chunked(text, Array.from({ length: 400 }, (_, i) => i * 97));
+  const { first, refill } = chunked(
+    text,
+    Array.from({ length: 400 }, (_, i) => i * 97),
+  );
   const streamed = parseShardedIndex(first, 'idx', refill);
   assert.equal(whole.totalSize, 123);
   assert.deepEqual([...streamed.weightMap], [...whole.weightMap]);
-  assert.deepEqual(streamed.shards, ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors']);
+  assert.deepEqual(streamed.shards, [
+    'model-00001-of-00003.safetensors',
+    'model-00002-of-00003.safetensors',
+    'model-00003-of-00003.safetensors',
+  ]);
   const code = (s: string): string => {
     try {
       parseShardedIndex(Buffer.from(s), 'idx');

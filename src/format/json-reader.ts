@@ -338,7 +338,15 @@ export class JsonReader {
     }
     const digits = i - this.pos;
     const next = i < buf.length ? buf[i]! : -1;
-    if (digits > 0 && digits < 16 && next !== -1 && next !== 0x2e && next !== 0x65 && next !== 0x45 && !(buf[this.pos] === 0x30 && digits > 1)) {
+    if (
+      digits > 0 &&
+      digits < 16 &&
+      next !== -1 &&
+      next !== 0x2e &&
+      next !== 0x65 &&
+      next !== 0x45 &&
+      !(buf[this.pos] === 0x30 && digits > 1)
+    ) {
       this.pos = i;
       return v;
     }

@@ -46,10 +46,17 @@ export async function openModelFiles(path: string): Promise<ModelFiles> {
   }
   if (!st.isDirectory()) throw tcError('TC_ERR_INVALID_ARGUMENT', `${path}: neither a file nor a directory`);
   const entries = await readdir(path, { withFileTypes: true });
-  const files = entries.filter((e) => e.isFile()).map((e) => e.name).sort();
+  const files = entries
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
   const indexFiles = files.filter((f) => f.endsWith(INDEX_SUFFIX));
   const weightFiles = files.filter((f) => f.endsWith('.safetensors'));
-  const indexName = indexFiles.includes(`model${INDEX_SUFFIX}`) ? `model${INDEX_SUFFIX}` : indexFiles.length === 1 ? indexFiles[0] : undefined;
+  const indexName = indexFiles.includes(`model${INDEX_SUFFIX}`)
+    ? `model${INDEX_SUFFIX}`
+    : indexFiles.length === 1
+      ? indexFiles[0]
+      : undefined;
   if (indexName === undefined && indexFiles.length > 1) {
     throw tcError('TC_ERR_INVALID_ARGUMENT', `${path}: several index files (${indexFiles.join(', ')}) and none is model${INDEX_SUFFIX}`);
   }

@@ -74,7 +74,9 @@ for i in range(int(sys.argv[2])):
     except Exception as e:
         print("error")
 `;
-  const verdicts = runPython(py, script, [dir, String(CASES.length)]).trim().split('\n');
+  const verdicts = runPython(py, script, [dir, String(CASES.length)])
+    .trim()
+    .split('\n');
   CASES.forEach((c, i) => {
     const ours = c.expect === 'ok' ? 'ok' : 'error';
     assert.equal(verdicts[i], c.reference ?? ours, `reference verdict for '${c.name}'`);

@@ -182,12 +182,7 @@ function readTensorEntry(
   return { name, dtype, shape, begin: offsets[0]!, end: offsets[1]! };
 }
 
-function readUnsignedArray(
-  r: JsonReader,
-  name: string,
-  field: string,
-  entry: (msg: string, at: number, name: string) => Error,
-): number[] {
+function readUnsignedArray(r: JsonReader, name: string, field: string, entry: (msg: string, at: number, name: string) => Error): number[] {
   if (r.peekKind() !== 'array') throw entry(`${field} must be an array of integers`, r.offset, name);
   const out: number[] = [];
   r.beginArray();
@@ -205,10 +200,17 @@ function validateLayout(tensors: HeaderTensorInfo[], what: string): void {
   tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
   for (const t of tensors) {
-    const fail = (code: 'TC_ERR_FORMAT_INVALID_OFFSET' | 'TC_ERR_FORMAT_OVERFLOW' | 'TC_ERR_FORMAT_MISALIGNED' | 'TC_ERR_FORMAT_SIZE_MISMATCH', msg: string): Error =>
-      tcError(code, `${what}: tensor '${t.name}': ${msg}`, { details: { file: what, tensor: t.name } });
+    const fail = (
+      code: 'TC_ERR_FORMAT_INVALID_OFFSET' | 'TC_ERR_FORMAT_OVERFLOW' | 'TC_ERR_FORMAT_MISALIGNED' | 'TC_ERR_FORMAT_SIZE_MISMATCH',
+      msg: string,
+    ): Error => tcError(code, `${what}: tensor '${t.name}': ${msg}`, { details: { file: what, tensor: t.name } });
     if (t.begin !== cursor || t.end < t.begin) {
-      const why = t.end < t.begin ? 'ends before it begins' : t.begin > cursor ? `leaves a gap before it (expected offset ${cursor})` : `overlaps the previous tensor (expected offset ${cursor})`;
+      const why =
+        t.end < t.begin
+          ? 'ends before it begins'
+          : t.begin > cursor
+            ? `leaves a gap before it (expected offset ${cursor})`
+            : `overlaps the previous tensor (expected offset ${cursor})`;
       throw fail('TC_ERR_FORMAT_INVALID_OFFSET', `data_offsets [${t.begin}, ${t.end}] ${why}`);
     }
     // Exact in doubles while below 2^53; BigInt only for the rare huge shapes.
@@ -218,7 +220,10 @@ function validateLayout(tensors: HeaderTensorInfo[], what: string): void {
     if (Number.isSafeInteger(smallBits)) {
       if (smallBits % 8 !== 0) throw fail('TC_ERR_FORMAT_MISALIGNED', `${small} elements of ${t.dtype} do not fill whole bytes`);
       if (smallBits / 8 !== t.end - t.begin) {
-        throw fail('TC_ERR_FORMAT_SIZE_MISMATCH', `shape [${t.shape.join(', ')}] of ${t.dtype} needs ${smallBits / 8} bytes but data_offsets span ${t.end - t.begin}`);
+        throw fail(
+          'TC_ERR_FORMAT_SIZE_MISMATCH',
+          `shape [${t.shape.join(', ')}] of ${t.dtype} needs ${smallBits / 8} bytes but data_offsets span ${t.end - t.begin}`,
+        );
       }
       cursor = t.end;
       continue;
@@ -234,7 +239,10 @@ function validateLayout(tensors: HeaderTensorInfo[], what: string): void {
       throw fail('TC_ERR_FORMAT_MISALIGNED', `${elements} elements of ${t.dtype} do not fill whole bytes`);
     }
     if (bits / 8n !== BigInt(t.end - t.begin)) {
-      throw fail('TC_ERR_FORMAT_SIZE_MISMATCH', `shape [${t.shape.join(', ')}] of ${t.dtype} needs ${bits / 8n} bytes but data_offsets span ${t.end - t.begin}`);
+      throw fail(
+        'TC_ERR_FORMAT_SIZE_MISMATCH',
+        `shape [${t.shape.join(', ')}] of ${t.dtype} needs ${bits / 8n} bytes but data_offsets span ${t.end - t.begin}`,
+      );
     }
     cursor = t.end;
   }

@@ -8,7 +8,13 @@ import { tempDir } from '../../test/helpers/tmp.js';
 import { DTYPES } from '../core/dtypes.js';
 import { parseSafetensorsHeader } from './safetensors-header.js';
 import { readSafetensorsFile } from './safetensors-file.js';
-import { planSafetensors, saveSafetensors, SafetensorsFileWriter, serializeSafetensors, type TensorWithData } from './safetensors-writer.js';
+import {
+  planSafetensors,
+  saveSafetensors,
+  SafetensorsFileWriter,
+  serializeSafetensors,
+  type TensorWithData,
+} from './safetensors-writer.js';
 
 const bytes = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
@@ -22,7 +28,10 @@ test('writer: header bytes match the reference serializer (probed from safetenso
   assert.equal(one('aaaa'), '56:{"aaaa":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}');
   assert.equal(one('aaaaa'), '64:{"aaaaa":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}       ');
   assert.equal(one('é\n"\\/\u0001\u2028😀'), '80:{"é\\n\\"\\\\/\\u0001\u2028😀":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}      ');
-  assert.equal(one('x', { format: 'pt', z: '1', a: '2' }), '104:{"__metadata__":{"format":"pt","z":"1","a":"2"},"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}    ');
+  assert.equal(
+    one('x', { format: 'pt', z: '1', a: '2' }),
+    '104:{"__metadata__":{"format":"pt","z":"1","a":"2"},"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}    ',
+  );
   assert.equal(one('x', {}), '72:{"__metadata__":{},"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}} ');
 });
 
@@ -30,18 +39,47 @@ test('writer: dtype order is descending enum order, then name', () => {
   const layout = planSafetensors(DTYPES.map((dtype, i) => ({ name: `t${String(i).padStart(2, '0')}`, dtype, shape: [8] })));
   assert.deepEqual(
     layout.tensors.map((t) => t.dtype),
-    ['U64', 'I64', 'F64', 'C64', 'F32', 'U32', 'I32', 'BF16', 'F16', 'U16', 'I16', 'F8_E5M2FNUZ', 'F8_E4M3FNUZ', 'F8_E8M0', 'F8_E4M3', 'F8_E5M2', 'I8', 'U8', 'F6_E3M2', 'F6_E2M3', 'F4', 'BOOL'],
+    [
+      'U64',
+      'I64',
+      'F64',
+      'C64',
+      'F32',
+      'U32',
+      'I32',
+      'BF16',
+      'F16',
+      'U16',
+      'I16',
+      'F8_E5M2FNUZ',
+      'F8_E4M3FNUZ',
+      'F8_E8M0',
+      'F8_E4M3',
+      'F8_E5M2',
+      'I8',
+      'U8',
+      'F6_E3M2',
+      'F6_E2M3',
+      'F4',
+      'BOOL',
+    ],
   );
   const byName = planSafetensors([
     { name: 'b', dtype: 'F32', shape: [1] },
     { name: 'a', dtype: 'F32', shape: [1] },
     { name: 'c', dtype: 'F64', shape: [1] },
   ]);
-  assert.deepEqual(byName.tensors.map((t) => t.name), ['c', 'a', 'b']);
+  assert.deepEqual(
+    byName.tensors.map((t) => t.name),
+    ['c', 'a', 'b'],
+  );
 });
 
 test('writer: 4096 alignment pads the header with spaces and stays valid', () => {
-  const out = serializeSafetensors([{ name: 'w', dtype: 'F32', shape: [3], data: bytes(12, 1) }], { metadata: { format: 'pt' }, dataAlignment: 4096 });
+  const out = serializeSafetensors([{ name: 'w', dtype: 'F32', shape: [3], data: bytes(12, 1) }], {
+    metadata: { format: 'pt' },
+    dataAlignment: 4096,
+  });
   const h = parseSafetensorsHeader(out, out.length, 'aligned');
   assert.equal(h.dataStart, 4096);
   assert.deepEqual(out.subarray(4096), Buffer.from(bytes(12, 1)));

@@ -21,7 +21,15 @@ export interface SyntheticModelOptions {
 }
 
 /** A small model that still has every tensor kind of the Llama family. */
-export const TINY_LLAMA: SyntheticModelOptions = { hiddenSize: 256, intermediateSize: 512, numLayers: 2, numHeads: 8, numKvHeads: 2, vocabSize: 1024, shards: 2 };
+export const TINY_LLAMA: SyntheticModelOptions = {
+  hiddenSize: 256,
+  intermediateSize: 512,
+  numLayers: 2,
+  numHeads: 8,
+  numKvHeads: 2,
+  vocabSize: 1024,
+  shards: 2,
+};
 
 /** Names and shapes of a Llama-family checkpoint. */
 export function llamaTensorShapes(o: SyntheticModelOptions): [string, number[]][] {
@@ -86,7 +94,10 @@ export async function writeSyntheticModel(dir: string, o: SyntheticModelOptions)
   const weightMap: Record<string, string> = {};
   let seed = o.seed ?? 1;
   for (const [i, group] of groups.entries()) {
-    const file = groups.length === 1 ? 'model.safetensors' : `model-${String(i + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`;
+    const file =
+      groups.length === 1
+        ? 'model.safetensors'
+        : `model-${String(i + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`;
     const tensors: TensorWithData[] = group.map(([name, shape]) => {
       const data = new Uint8Array(tensorByteLength(dtype, shape));
       fillPattern(data, seed++);
@@ -96,7 +107,10 @@ export async function writeSyntheticModel(dir: string, o: SyntheticModelOptions)
     await saveSafetensors(join(dir, file), tensors, { metadata: { format: 'pt' } });
   }
   if (groups.length > 1) {
-    await writeFile(join(dir, 'model.safetensors.index.json'), `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`);
+    await writeFile(
+      join(dir, 'model.safetensors.index.json'),
+      `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`,
+    );
   }
   const config = {
     architectures: ['LlamaForCausalLM'],

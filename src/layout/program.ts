@@ -162,7 +162,13 @@ function mergeRuns(runs: readonly Run[]): Run[] {
   const out: Run[] = [];
   for (const r of runs) {
     const prev = out[out.length - 1];
-    if (prev !== undefined && prev.kind === 'contiguous' && r.kind === 'contiguous' && prev.src + prev.length === r.src && prev.dst + prev.length === r.dst) {
+    if (
+      prev !== undefined &&
+      prev.kind === 'contiguous' &&
+      r.kind === 'contiguous' &&
+      prev.src + prev.length === r.src &&
+      prev.dst + prev.length === r.dst
+    ) {
       out[out.length - 1] = { kind: 'contiguous', dst: prev.dst, src: prev.src, length: prev.length + r.length };
     } else if (prev !== undefined && prev.kind === 'pad' && r.kind === 'pad' && prev.dst + prev.length === r.dst) {
       out[out.length - 1] = { kind: 'pad', dst: prev.dst, length: prev.length + r.length };
@@ -218,7 +224,11 @@ function clipStrided(r: StridedRun, lo: number, hi: number, start: number, out: 
   }
   const fullRows = Math.floor((hi - pos) / r.rowLength);
   if (fullRows > 0) {
-    out.push(fullRows === 1 ? { kind: 'contiguous', dst: pos - start, src: srcOf(pos), length: r.rowLength } : { kind: 'strided', dst: pos - start, src: srcOf(pos), rowLength: r.rowLength, stride: r.stride, rows: fullRows });
+    out.push(
+      fullRows === 1
+        ? { kind: 'contiguous', dst: pos - start, src: srcOf(pos), length: r.rowLength }
+        : { kind: 'strided', dst: pos - start, src: srcOf(pos), rowLength: r.rowLength, stride: r.stride, rows: fullRows },
+    );
     pos += fullRows * r.rowLength;
   }
   if (pos < hi) out.push({ kind: 'contiguous', dst: pos - start, src: srcOf(pos), length: hi - pos });

@@ -63,7 +63,13 @@ export async function readModelConfig(dir: string): Promise<unknown> {
  * @example const spec = tpView(index, LLAMA_FAMILY_RULES, modelDimsFromConfig(config), { tpSize: 4, tpRank: 1 });
  */
 export function tpView(index: CanonicalIndex, rules: TpRuleSet, dims: ModelDims, pos: TpPosition): ViewSpec {
-  if (!Number.isSafeInteger(pos.tpSize) || pos.tpSize < 1 || !Number.isSafeInteger(pos.tpRank) || pos.tpRank < 0 || pos.tpRank >= pos.tpSize) {
+  if (
+    !Number.isSafeInteger(pos.tpSize) ||
+    pos.tpSize < 1 ||
+    !Number.isSafeInteger(pos.tpRank) ||
+    pos.tpRank < 0 ||
+    pos.tpRank >= pos.tpSize
+  ) {
     throw tcError('TC_ERR_LAYOUT_INVALID_RANK', `tp rank ${pos.tpRank} of tp size ${pos.tpSize} is out of range (need 0 <= rank < size)`);
   }
   const compiled = rules.rules.map((r) => ({ rule: r, re: globToRegExp(r.pattern) }));
@@ -135,7 +141,8 @@ function splitRange(
   const units = size / unit;
   if (spec.heads === 'kv' && tpSize > units) {
     // More ranks than KV heads: each head is replicated on tpSize / heads ranks (vLLM: shard = rank / replicas).
-    if (tpSize % units !== 0) throw ctx.fail('TC_ERR_LAYOUT_NOT_DIVISIBLE', `${units} KV heads cannot be replicated evenly over ${tpSize} ranks`);
+    if (tpSize % units !== 0)
+      throw ctx.fail('TC_ERR_LAYOUT_NOT_DIVISIBLE', `${units} KV heads cannot be replicated evenly over ${tpSize} ranks`);
     const shard = Math.floor(tpRank / (tpSize / units));
     return { start: shard * unit, length: unit, pad: 0 };
   }
@@ -143,7 +150,11 @@ function splitRange(
     const per = (units / tpSize) * unit;
     return { start: tpRank * per, length: per, pad: 0 };
   }
-  if (!pad) throw ctx.fail('TC_ERR_LAYOUT_NOT_DIVISIBLE', `${units} ${spec.heads !== undefined ? 'heads' : 'units'} do not split evenly over ${tpSize} ranks`);
+  if (!pad)
+    throw ctx.fail(
+      'TC_ERR_LAYOUT_NOT_DIVISIBLE',
+      `${units} ${spec.heads !== undefined ? 'heads' : 'units'} do not split evenly over ${tpSize} ranks`,
+    );
   // Uneven and padded: vLLM's vocab layout (size rounded up to padTo, then split evenly).
   const padded = Math.ceil(units / (padTo ?? 1)) * (padTo ?? 1);
   const perUnits = padded % tpSize === 0 ? padded / tpSize : Math.ceil(units / tpSize);

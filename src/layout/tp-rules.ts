@@ -104,11 +104,13 @@ export function parseRuleSet(value: unknown, what = 'rule set'): TpRuleSet {
     }
     if (typeof r['pattern'] !== 'string' || r['pattern'] === '') throw bad(`${where}: pattern must be a non-empty string`);
     if (typeof r['split'] !== 'string' || !SPLITS.has(r['split'])) throw bad(`${where}: split must be column, row, replicated or vocab`);
-    if (r['dim'] !== undefined && !(Number.isSafeInteger(r['dim']) && (r['dim'] as number) >= 0)) throw bad(`${where}: dim must be a non-negative integer`);
+    if (r['dim'] !== undefined && !(Number.isSafeInteger(r['dim']) && (r['dim'] as number) >= 0))
+      throw bad(`${where}: dim must be a non-negative integer`);
     if (r['heads'] !== undefined && r['heads'] !== 'q' && r['heads'] !== 'kv') throw bad(`${where}: heads must be "q" or "kv"`);
     if (r['unit'] !== undefined) checkSize(r['unit'], `${where}.unit`, bad);
     if (r['pad'] !== undefined && typeof r['pad'] !== 'boolean') throw bad(`${where}: pad must be a boolean`);
-    if (r['padTo'] !== undefined && !(Number.isSafeInteger(r['padTo']) && (r['padTo'] as number) >= 1)) throw bad(`${where}: padTo must be a positive integer`);
+    if (r['padTo'] !== undefined && !(Number.isSafeInteger(r['padTo']) && (r['padTo'] as number) >= 1))
+      throw bad(`${where}: padTo must be a positive integer`);
     if (r['blocks'] !== undefined) {
       if (!Array.isArray(r['blocks']) || r['blocks'].length === 0) throw bad(`${where}: blocks must be a non-empty list`);
       (r['blocks'] as unknown[]).forEach((b, j) => {
@@ -116,7 +118,8 @@ export function parseRuleSet(value: unknown, what = 'rule set'): TpRuleSet {
         const bb = b as Record<string, unknown>;
         checkSize(bb['size'], `${where}.blocks[${j}].size`, bad);
         if (bb['unit'] !== undefined) checkSize(bb['unit'], `${where}.blocks[${j}].unit`, bad);
-        if (bb['heads'] !== undefined && bb['heads'] !== 'q' && bb['heads'] !== 'kv') throw bad(`${where}.blocks[${j}]: heads must be "q" or "kv"`);
+        if (bb['heads'] !== undefined && bb['heads'] !== 'q' && bb['heads'] !== 'kv')
+          throw bad(`${where}.blocks[${j}]: heads must be "q" or "kv"`);
       });
     }
     return r as unknown as TpRule;
@@ -125,7 +128,8 @@ export function parseRuleSet(value: unknown, what = 'rule set'): TpRuleSet {
 }
 
 function checkSize(v: unknown, where: string, bad: (m: string) => Error): void {
-  const ok = (typeof v === 'number' && Number.isSafeInteger(v) && v > 0) || (typeof v === 'string' && /^[A-Za-z0-9_]+(\*[A-Za-z0-9_]+)*$/.test(v));
+  const ok =
+    (typeof v === 'number' && Number.isSafeInteger(v) && v > 0) || (typeof v === 'string' && /^[A-Za-z0-9_]+(\*[A-Za-z0-9_]+)*$/.test(v));
   if (!ok) throw bad(`${where}: expected a positive integer or a config expression like "num_key_value_heads*head_dim"`);
 }
 

@@ -17,9 +17,19 @@ const idx = buildCanonicalIndex(
 
 test('view: negative starts, identity folding and equal ids for equal views', () => {
   const a = normalizeView(idx, { w: [[-2, 2], null] });
-  const b = normalizeView(idx, { w: [[4, 2], [0, 4]] });
+  const b = normalizeView(idx, {
+    w: [
+      [4, 2],
+      [0, 4],
+    ],
+  });
   assert.equal(a.viewId, b.viewId);
-  assert.deepEqual(a.selections[0]!.pieces, [[[4, 2], [0, 4]]]);
+  assert.deepEqual(a.selections[0]!.pieces, [
+    [
+      [4, 2],
+      [0, 4],
+    ],
+  ]);
   assert.notEqual(a.viewId, normalizeView(idx, { w: [[3, 2], null] }).viewId);
   const identity = normalizeView(idx, { w: null, b: [[0, 6]], q: [], s: [] });
   assert.equal(identity.isIdentity, true);
@@ -59,7 +69,14 @@ test('program: sub-byte dtypes slice on byte boundaries only', () => {
 
 test('program: dim-0 slices are one contiguous run; output order is the safetensors writer order', () => {
   const p = compileProgram(normalizeView(idx, { w: [[2, 3], null], s: null, b: [[1, 2]] }));
-  assert.deepEqual(p.tensors.map((t) => [t.name, t.offset, t.byteLength]), [['s', 0, 8], ['b', 8, 8], ['w', 16, 48]]);
+  assert.deepEqual(
+    p.tensors.map((t) => [t.name, t.offset, t.byteLength]),
+    [
+      ['s', 0, 8],
+      ['b', 8, 8],
+      ['w', 16, 48],
+    ],
+  );
   assert.equal(p.runs.filter((r) => r.kind !== 'contiguous').length, 0);
   assert.equal(p.sourceBytes, 64);
 });

@@ -104,7 +104,11 @@ function normalizeSelection(tensor: CanonicalTensor, spec: TensorViewSpec): Norm
   for (const p of pieces) {
     for (let d = 1; d < shape.length; d++) {
       if (p[d]![1] !== first[d]![1]) {
-        throw viewError('TC_ERR_VIEW_INVALID', `pieces differ in the length of dimension ${d}; they can only stack along dimension 0`, tensor.name);
+        throw viewError(
+          'TC_ERR_VIEW_INVALID',
+          `pieces differ in the length of dimension ${d}; they can only stack along dimension 0`,
+          tensor.name,
+        );
       }
     }
   }
@@ -125,17 +129,17 @@ function normalizeBox(tensor: CanonicalTensor, ranges: readonly DimRange[]): Box
     );
   }
   return shape.map((size, d) => {
-    const r = ranges[d] ?? null;
+    const r: unknown = ranges[d] ?? null;
     if (r === null) return [0, size] as const;
     if (!Array.isArray(r) || r.length !== 2 || !Number.isSafeInteger(r[0]) || !Number.isSafeInteger(r[1])) {
       throw viewError('TC_ERR_VIEW_INVALID', `dimension ${d}: a range is [start, length] of integers or null`, tensor.name);
     }
-    const start = r[0] < 0 ? size + r[0] : r[0];
-    const length = r[1];
+    const [first, length] = r as [number, number];
+    const start = first < 0 ? size + first : first;
     if (start < 0 || start > size || length < 0 || start + length > size) {
       throw viewError(
         'TC_ERR_VIEW_OUT_OF_RANGE',
-        `dimension ${d}: range [${r[0]}, ${length}] falls outside size ${size} (shape [${shape.join(', ')}])`,
+        `dimension ${d}: range [${first}, ${length}] falls outside size ${size} (shape [${shape.join(', ')}])`,
         tensor.name,
       );
     }

@@ -82,7 +82,13 @@ test('inspect: invalid files exit 2 with the code and the file on stderr', async
 test('slice: --view and --tensors write a valid file with exactly the selected bytes', async (t) => {
   const dir = tempDir(t);
   const out = join(dir, 'view.safetensors');
-  const view = { 'model.layers.0.mlp.down_proj.weight': [[-16, 8], [100, 300]], 'model.norm.weight': null };
+  const view = {
+    'model.layers.0.mlp.down_proj.weight': [
+      [-16, 8],
+      [100, 300],
+    ],
+    'model.norm.weight': null,
+  };
   const r = await runCli(['slice', model, '--out', out, '--view', JSON.stringify(view), '--json']);
   assert.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout) as { tensors: number; stats: { amplification: number } };
@@ -91,7 +97,10 @@ test('slice: --view and --tensors write a valid file with exactly the selected b
   const down = info.header.tensors.find((x) => x.name === 'model.layers.0.mlp.down_proj.weight')!;
   assert.deepEqual(down.shape, [8, 300]);
   const src = await tensorBytes(model, 'model.layers.0.mlp.down_proj.weight');
-  const want = naiveSlice(src, [256, 512], 2, [[240, 8], [100, 300]]);
+  const want = naiveSlice(src, [256, 512], 2, [
+    [240, 8],
+    [100, 300],
+  ]);
   const file = await readFile(out);
   assert.deepEqual(file.subarray(info.header.dataStart + down.begin, info.header.dataStart + down.end), Buffer.from(want));
   const viewFile = join(dir, 'v.json');
@@ -100,7 +109,10 @@ test('slice: --view and --tensors write a valid file with exactly the selected b
   const r2 = await runCli(['slice', model, '--out', sub, '--tensors', 'lm_head.weight,model.norm.weight', '--view', `@${viewFile}`]);
   assert.equal(r2.code, 0, r2.stderr);
   const info2 = await readSafetensorsFile(sub);
-  assert.deepEqual(info2.header.tensors.map((x) => [x.name, x.shape]).sort(), [['lm_head.weight', [2, 256]], ['model.norm.weight', [256]]]);
+  assert.deepEqual(info2.header.tensors.map((x) => [x.name, x.shape]).sort(), [
+    ['lm_head.weight', [2, 256]],
+    ['model.norm.weight', [256]],
+  ]);
 });
 
 test('slice: TP ranks together cover the model; row-parallel and column-parallel shapes', async (t) => {
@@ -118,14 +130,25 @@ test('slice: TP ranks together cover the model; row-parallel and column-parallel
     assert.deepEqual(shape('model.embed_tokens.weight'), [256, 256]);
     assert.deepEqual(shape('model.norm.weight'), [256]);
   }
-  const cols = await Promise.all([0, 1, 2, 3].map(async (r) => {
-    const out = join(dir, `r${r}.safetensors`);
-    const info = await readSafetensorsFile(out);
-    const x = info.header.tensors.find((y) => y.name === 'model.layers.0.self_attn.o_proj.weight')!;
-    return (await readFile(out)).subarray(info.header.dataStart + x.begin, info.header.dataStart + x.end);
-  }));
+  const cols = await Promise.all(
+    [0, 1, 2, 3].map(async (r) => {
+      const out = join(dir, `r${r}.safetensors`);
+      const info = await readSafetensorsFile(out);
+      const x = info.header.tensors.find((y) => y.name === 'model.layers.0.self_attn.o_proj.weight')!;
+      return (await readFile(out)).subarray(info.header.dataStart + x.begin, info.header.dataStart + x.end);
+    }),
+  );
   const full = await tensorBytes(model, 'model.layers.0.self_attn.o_proj.weight');
-  for (let r = 0; r < 4; r++) assert.deepEqual(cols[r], Buffer.from(naiveSlice(full, [256, 256], 2, [[0, 256], [r * 64, 64]])));
+  for (let r = 0; r < 4; r++)
+    assert.deepEqual(
+      cols[r],
+      Buffer.from(
+        naiveSlice(full, [256, 256], 2, [
+          [0, 256],
+          [r * 64, 64],
+        ]),
+      ),
+    );
 });
 
 test('slice: bad input exits 2 and leaves nothing at --out', async (t) => {
@@ -164,15 +187,29 @@ test('slice: a model written by the reference library, sliced per TP rank, equal
   const ref = join(dir, 'ref');
   const made = spawnSync(py, [fixture('make_reference_model.py'), ref], { encoding: 'utf8' });
   assert.equal(made.status, 0, made.stderr);
-  for (const [size, rank] of [[1, 0], [2, 1], [4, 0], [4, 3], [8, 5]] as const) {
+  for (const [size, rank] of [
+    [1, 0],
+    [2, 1],
+    [4, 0],
+    [4, 3],
+    [8, 5],
+  ] as const) {
     const out = join(dir, `tp${size}-${rank}.safetensors`);
     const r = await runCli(['slice', ref, '--out', out, '--tp-size', String(size), '--tp-rank', String(rank)]);
     assert.equal(r.code, 0, r.stderr);
-    const check: SpawnSyncReturns<string> = spawnSync(py, [fixture('check_slices.py'), ref, out, 'tp', String(rank), String(size)], { encoding: 'utf8' });
+    const check: SpawnSyncReturns<string> = spawnSync(py, [fixture('check_slices.py'), ref, out, 'tp', String(rank), String(size)], {
+      encoding: 'utf8',
+    });
     assert.equal(check.status, 0, `tp ${size} rank ${rank}: ${check.stderr}`);
     assert.match(check.stdout, /^ok 21/);
   }
-  const view = { 'model.layers.1.mlp.up_proj.weight': [[3, 100], [-50, 40]], 'lm_head.weight': [[-1, 1], null] };
+  const view = {
+    'model.layers.1.mlp.up_proj.weight': [
+      [3, 100],
+      [-50, 40],
+    ],
+    'lm_head.weight': [[-1, 1], null],
+  };
   const out = join(dir, 'view.safetensors');
   assert.equal((await runCli(['slice', ref, '--out', out, '--view', JSON.stringify(view)])).code, 0);
   const viewCheck = spawnSync(py, [fixture('check_slices.py'), ref, out, 'view', JSON.stringify(view)], { encoding: 'utf8' });

@@ -1,7 +1,12 @@
 // A deliberately simple reference slicer: element by element, for checking the compiler and executor.
 
 /** Selects `box` ([start, length] per dimension) of a row-major tensor with `elemBytes`-byte elements. */
-export function naiveSlice(data: Uint8Array, shape: readonly number[], elemBytes: number, box: readonly (readonly [number, number])[]): Uint8Array {
+export function naiveSlice(
+  data: Uint8Array,
+  shape: readonly number[],
+  elemBytes: number,
+  box: readonly (readonly [number, number])[],
+): Uint8Array {
   const count = box.reduce((n, [, l]) => n * l, 1);
   const out = new Uint8Array(count * elemBytes);
   const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));

@@ -31,14 +31,27 @@ export function registerInspect(program: Command): void {
       const rows: InspectRow[] = [];
       for (const shard of model.shards) {
         for (const t of shard.header.tensors) {
-          rows.push({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.end - t.begin, shard: shard.file, offset: shard.header.dataStart + t.begin });
+          rows.push({
+            name: t.name,
+            dtype: t.dtype,
+            shape: t.shape,
+            bytes: t.end - t.begin,
+            shard: shard.file,
+            offset: shard.header.dataStart + t.begin,
+          });
         }
       }
       rows.sort((a, b) => compareUtf8(a.name, b.name));
       if (opts.json === true) {
         const totalBytes = rows.reduce((n, r) => n + r.bytes, 0);
-        const shards = model.shards.map((s) => ({ file: s.file, bytes: s.fileByteLength, tensors: s.header.tensors.length, metadata: s.header.metadata }));
-        const ids = identity === undefined ? {} : { artifactId: identity.artifactId, indexHash: identity.indexHash, dataHash: identity.dataHash };
+        const shards = model.shards.map((s) => ({
+          file: s.file,
+          bytes: s.fileByteLength,
+          tensors: s.header.tensors.length,
+          metadata: s.header.metadata,
+        }));
+        const ids =
+          identity === undefined ? {} : { artifactId: identity.artifactId, indexHash: identity.indexHash, dataHash: identity.dataHash };
         process.stdout.write(`${JSON.stringify({ path, valid: true, tensors: rows, shards, totalBytes, ...ids })}\n`);
         return;
       }
@@ -64,5 +77,8 @@ async function identify(model: ModelFiles): Promise<ArtifactIdentity> {
 export function formatTable(lines: readonly (readonly string[])[]): string {
   const widths: number[] = [];
   for (const l of lines) l.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return lines.map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + (lines.length > 0 ? '\n' : '');
+  return (
+    lines.map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') +
+    (lines.length > 0 ? '\n' : '')
+  );
 }
