@@ -216,3 +216,25 @@ test('slice: a model written by the reference library, sliced per TP rank, equal
   assert.equal(viewCheck.status, 0, viewCheck.stderr);
   assert.ok(existsSync(out));
 });
+
+test('slice: a model saved by transformers (save_pretrained, 4 shards) per TP rank equals torch slicing', async (t) => {
+  const py = pythonWith(['torch', 'safetensors', 'transformers']);
+  if (py === undefined) {
+    t.skip(missingPython(['torch', 'safetensors', 'transformers']));
+    return;
+  }
+  const dir = tempDir(t);
+  const ref = join(dir, 'hf');
+  const made = spawnSync(py, [fixture('make_transformers_model.py'), ref], { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  assert.ok(readdirSync(ref).includes('model.safetensors.index.json'));
+  for (const rank of [0, 1]) {
+    const out = join(dir, `r${rank}.safetensors`);
+    const r = await runCli(['slice', ref, '--out', out, '--tp-size', '2', '--tp-rank', String(rank)]);
+    assert.equal(r.code, 0, r.stderr);
+    const check: SpawnSyncReturns<string> = spawnSync(py, [fixture('check_slices.py'), ref, out, 'tp', String(rank), '2'], {
+      encoding: 'utf8',
+    });
+    assert.equal(check.status, 0, check.stderr);
+  }
+});
