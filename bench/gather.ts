@@ -24,6 +24,20 @@ function buildBaseline(dir: string): string | undefined {
   return r.status === 0 && existsSync(exe) ? exe : undefined;
 }
 
+function versusC(name: string, ours: string, oursRate: number, cRate: number, note?: string): BenchResult {
+  return {
+    suite: 'gather',
+    case: name,
+    ours,
+    baseline: 'C memcpy gather',
+    oursRate,
+    baselineRate: cRate,
+    ratio: oursRate / cRate,
+    unit: 'GB/s',
+    ...(note === undefined ? {} : { note }),
+  };
+}
+
 /** Runs the gather suite. */
 export async function gatherSuite(repeats: number): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tensorcast-bench-'));
@@ -50,17 +64,7 @@ export async function gatherSuite(repeats: number): Promise<BenchResult[]> {
       const dest = Buffer.alloc(program.totalBytes);
       for (const v of variants) {
         const t = await bestOf(repeats, () => v.m.run(program, source, dest));
-        const oursRate = program.totalBytes / t / 1e9;
-        out.push({
-          suite: 'gather',
-          case: `memory, row ${rowBytes} B, stride ${stride}`,
-          ours: v.label,
-          baseline: 'C memcpy gather',
-          oursRate,
-          baselineRate: cRate,
-          ratio: oursRate / cRate,
-          unit: 'GB/s',
-        });
+        out.push(versusC(`memory, row ${rowBytes} B, stride ${stride}`, v.label, program.totalBytes / t / 1e9, cRate));
       }
       if (rowBytes === 2560 || rowBytes === 128 || rowBytes === 32768) {
         const path = join(dir, `src-${rowBytes}.bin`);
@@ -73,18 +77,9 @@ export async function gatherSuite(repeats: number): Promise<BenchResult[]> {
           ];
           for (const v of fileVariants) {
             const t = await bestOf(repeats, () => v.m.run(program, file, dest));
-            const oursRate = program.totalBytes / t / 1e9;
-            out.push({
-              suite: 'gather',
-              case: `file (page cache), row ${rowBytes} B, stride ${stride}`,
-              ours: v.label,
-              baseline: 'C memcpy gather',
-              oursRate,
-              baselineRate: cRate,
-              ratio: oursRate / cRate,
-              unit: 'GB/s',
-              note: v.note,
-            });
+            out.push(
+              versusC(`file (page cache), row ${rowBytes} B, stride ${stride}`, v.label, program.totalBytes / t / 1e9, cRate, v.note),
+            );
           }
         } finally {
           await file.close();

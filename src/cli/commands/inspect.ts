@@ -3,8 +3,8 @@
 import type { Command } from 'commander';
 import { computeArtifactIdentity, type ArtifactIdentity } from '../../bytes/artifact-id.js';
 import { FileSource } from '../../bytes/file-source.js';
-import { openModelFiles, type ModelFiles } from '../../format/model-files.js';
-import { indexModelFiles } from '../../layout/canonical-index.js';
+import { openModelFiles } from '../../format/model-files.js';
+import { indexModelFiles, type CanonicalIndex } from '../../layout/canonical-index.js';
 import { ByteProgress } from '../progress.js';
 import { compareUtf8 } from '../../core/strings.js';
 
@@ -27,20 +27,16 @@ export function registerInspect(program: Command): void {
     .option('--id', 'also hash every byte and print the artifact id (last line, or "artifactId" with --json)')
     .action(async (path: string, opts: { json?: boolean; id?: boolean }) => {
       const model = await openModelFiles(path);
-      const identity = opts.id === true ? await identify(model) : undefined;
-      const rows: InspectRow[] = [];
-      for (const shard of model.shards) {
-        for (const t of shard.header.tensors) {
-          rows.push({
-            name: t.name,
-            dtype: t.dtype,
-            shape: t.shape,
-            bytes: t.end - t.begin,
-            shard: shard.file,
-            offset: shard.header.dataStart + t.begin,
-          });
-        }
-      }
+      const index = indexModelFiles(model);
+      const identity = opts.id === true ? await identify(model.root, index) : undefined;
+      const rows: InspectRow[] = index.tensors.map((t) => ({
+        name: t.name,
+        dtype: t.dtype,
+        shape: t.shape,
+        bytes: t.byteLength,
+        shard: index.shards[t.shard]!.file,
+        offset: t.filePosition,
+      }));
       rows.sort((a, b) => compareUtf8(a.name, b.name));
       if (opts.json === true) {
         const totalBytes = rows.reduce((n, r) => n + r.bytes, 0);
@@ -61,9 +57,8 @@ export function registerInspect(program: Command): void {
     });
 }
 
-async function identify(model: ModelFiles): Promise<ArtifactIdentity> {
-  const index = indexModelFiles(model);
-  const source = FileSource.fromIndex(model.root, index);
+async function identify(root: string, index: CanonicalIndex): Promise<ArtifactIdentity> {
+  const source = FileSource.fromIndex(root, index);
   const progress = new ByteProgress('hashing', index.totalBytes);
   try {
     return await computeArtifactIdentity(index, source, { onProgress: (done) => progress.update(done) });
