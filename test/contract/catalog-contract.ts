@@ -1,0 +1,94 @@
+// The behaviour every Catalog backend must have. Each backend's test file calls runCatalogContract with a
+// factory that returns a fresh, empty catalog.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ArtifactRecord, Catalog } from '../../src/catalog/catalog.js';
+
+const artifact = (n: number): ArtifactRecord => ({
+  artifactId: `tc1:${String(n).padStart(64, '0')}`,
+  indexHash: `i${n}`,
+  dataHash: `d${n}`,
+  totalBytes: 1000 * n,
+  tensorCount: n,
+  indexJson: `{"v":1,"tensors":[${n}]}`,
+  files: ['config.json'],
+  createdAt: 1_700_000_000_000 + n,
+});
+
+/** Registers the contract tests for one backend. */
+export function runCatalogContract(name: string, open: () => Promise<Catalog>): void {
+  const withCatalog = (title: string, fn: (c: Catalog) => Promise<void>): void => {
+    test(`catalog contract (${name}): ${title}`, async () => {
+      const c = await open();
+      try {
+        await fn(c);
+      } finally {
+        await c.close();
+      }
+    });
+  };
+
+  withCatalog('artifacts are stored once and read back exactly', async (c) => {
+    assert.equal(await c.putArtifact(artifact(1)), true);
+    assert.equal(await c.putArtifact(artifact(1)), false);
+    assert.deepEqual(await c.getArtifact(artifact(1).artifactId), artifact(1));
+    assert.equal(await c.getArtifact('tc1:nope'), undefined);
+    await c.putArtifact(artifact(2));
+    assert.deepEqual((await c.listArtifacts()).map((a) => a.artifactId), [artifact(1).artifactId, artifact(2).artifactId]);
+  });
+
+  withCatalog('keys: create-only, compare-and-swap, unconditional, versions count up', async (c) => {
+    await c.putArtifact(artifact(1));
+    await c.putArtifact(artifact(2));
+    const a = artifact(1).artifactId;
+    const b = artifact(2).artifactId;
+    const v1 = await c.bindKey('model:x', a, null);
+    assert.equal(v1.version, 1);
+    await assert.rejects(c.bindKey('model:x', b, null), { code: 'TC_ERR_CONFLICT' });
+    await assert.rejects(c.bindKey('model:x', b, 7), { code: 'TC_ERR_CONFLICT' });
+    const v2 = await c.bindKey('model:x', b, 1);
+    assert.deepEqual([v2.version, v2.artifactId], [2, b]);
+    const v3 = await c.bindKey('model:x', a);
+    assert.equal(v3.version, 3);
+    assert.equal((await c.resolveKey('model:x'))?.artifactId, a);
+    await assert.rejects(c.bindKey('model:y', a, 1), { code: 'TC_ERR_CONFLICT' });
+    await assert.rejects(c.bindKey('model:y', 'tc1:missing'), { code: 'TC_ERR_NOT_FOUND' });
+    assert.deepEqual((await c.listKeys()).map((k) => k.key), ['model:x']);
+  });
+
+  withCatalog('keys: a race of compare-and-swaps has exactly one winner', async (c) => {
+    await c.putArtifact(artifact(1));
+    await c.putArtifact(artifact(2));
+    await c.bindKey('k', artifact(1).artifactId);
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => c.bindKey('k', artifact(2).artifactId, 1)));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code: string }).code, 'TC_ERR_CONFLICT');
+  });
+
+  withCatalog('keys: delete, with and without an expected version', async (c) => {
+    await c.putArtifact(artifact(1));
+    await c.bindKey('k', artifact(1).artifactId);
+    await assert.rejects(c.deleteKey('k', 5), { code: 'TC_ERR_CONFLICT' });
+    assert.equal(await c.deleteKey('k', 1), true);
+    assert.equal(await c.deleteKey('k'), false);
+    assert.equal(await c.resolveKey('k'), undefined);
+  });
+
+  withCatalog('replicas and daemons', async (c) => {
+    await c.putArtifact(artifact(1));
+    const id = artifact(1).artifactId;
+    await c.putReplica({ artifactId: id, viewId: undefined, daemonId: 'd1', tier: 'disk', bytes: 1000 });
+    await c.putReplica({ artifactId: id, viewId: 'v1', daemonId: 'd1', tier: 'memory', bytes: 250 });
+    await c.putReplica({ artifactId: id, viewId: 'v1', daemonId: 'd1', tier: 'memory', bytes: 260 });
+    assert.deepEqual(await c.listReplicas(id), [
+      { artifactId: id, viewId: undefined, daemonId: 'd1', tier: 'disk', bytes: 1000 },
+      { artifactId: id, viewId: 'v1', daemonId: 'd1', tier: 'memory', bytes: 260 },
+    ]);
+    await c.removeReplica({ artifactId: id, viewId: 'v1', daemonId: 'd1', tier: 'memory' });
+    assert.equal((await c.listReplicas()).length, 1);
+    await c.upsertDaemon({ daemonId: 'd1', controlUrl: 'http://127.0.0.1:1', dataAddress: '127.0.0.1:2', heartbeatAt: 1 });
+    await c.upsertDaemon({ daemonId: 'd1', controlUrl: 'http://127.0.0.1:1', dataAddress: '127.0.0.1:2', heartbeatAt: 2 });
+    assert.deepEqual((await c.listDaemons()).map((d) => d.heartbeatAt), [2]);
+  });
+}
