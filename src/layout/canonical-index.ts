@@ -3,7 +3,7 @@
 // exactly as the reference safetensors writer would (dtype descending, then name), densely packed, so the
 // canonical artifact is byte for byte the data section of the file `safetensors.serialize` would produce.
 
-import type { Dtype } from '../core/dtypes.js';
+import { isDtype, type Dtype } from '../core/dtypes.js';
 import { tcError } from '../core/errors.js';
 import { sha256Hex } from '../core/hashing.js';
 import type { ModelFiles } from '../format/model-files.js';
@@ -57,7 +57,7 @@ export interface IndexInput {
 /**
  * Builds the canonical index of validated model files.
  *
- * @example const index = buildCanonicalIndex(await openModelFiles(dir));
+ * @example const index = indexModelFiles(await openModelFiles(dir));
  */
 export function indexModelFiles(model: ModelFiles): CanonicalIndex {
   const inputs: IndexInput[] = [];
@@ -103,4 +103,36 @@ export function buildCanonicalIndex(
 export function identityJson(tensors: readonly CanonicalTensor[]): string {
   const rows = tensors.map((t) => JSON.stringify([t.name, t.dtype, t.shape, t.offset, t.byteLength]));
   return `{"v":1,"tensors":[${rows.join(',')}]}`;
+}
+
+/**
+ * Parses the serialized index a daemon hands out (`{"v":1,"tensors":[[name, dtype, shape, offset, length],
+ * ...],"metadata":{...}}`). Placement is the canonical byte space itself (one virtual shard).
+ *
+ * @throws TC_ERR_FORMAT_INDEX_INVALID
+ */
+export function parseIndexJson(text: string): CanonicalIndex {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw tcError('TC_ERR_FORMAT_INDEX_INVALID', `artifact index is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const v = value as { v?: unknown; tensors?: unknown; metadata?: unknown };
+  if (v.v !== 1 || !Array.isArray(v.tensors)) throw tcError('TC_ERR_FORMAT_INDEX_INVALID', 'artifact index: expected {"v":1,"tensors":[...]}');
+  const inputs: IndexInput[] = (v.tensors as unknown[]).map((row, i) => {
+    const r = row as [unknown, unknown, unknown, unknown, unknown];
+    if (!Array.isArray(row) || row.length !== 5 || typeof r[0] !== 'string' || typeof r[1] !== 'string' || !isDtype(r[1]) || !Array.isArray(r[2])) {
+      throw tcError('TC_ERR_FORMAT_INDEX_INVALID', `artifact index: tensor row ${i} is malformed`);
+    }
+    return { name: r[0], dtype: r[1], shape: r[2] as number[], byteLength: Number(r[4]), shard: 0, filePosition: Number(r[3]) };
+  });
+  const index = buildCanonicalIndex(inputs, [{ file: 'canonical', fileByteLength: 0 }], (v.metadata ?? {}) as Record<string, string>);
+  const declared = new Map(inputs.map((x) => [x.name, x.filePosition]));
+  index.tensors.forEach((t, i) => {
+    if (t.offset !== declared.get(t.name)) {
+      throw tcError('TC_ERR_FORMAT_INDEX_INVALID', `artifact index: tensor ${i} '${t.name}' is not at its canonical offset`);
+    }
+  });
+  return index;
 }

@@ -207,3 +207,16 @@ function parseRange(r: unknown, where: string): DimRange {
   }
   throw tcError('TC_ERR_VIEW_INVALID', `${where}: expected [start, length] of integers or null, got ${JSON.stringify(r)}`);
 }
+
+/**
+ * The spec that normalizes back to `view` (undefined for the identity): how a client sends a view it
+ * computed to a daemon, which normalizes it again and checks the view id.
+ */
+export function specOfView(view: NormalizedView): ViewSpec | undefined {
+  if (view.isIdentity) return undefined;
+  const out: Record<string, TensorViewSpec> = {};
+  for (const s of view.selections) {
+    out[s.tensor.name] = s.whole ? null : { pieces: s.pieces.map((box) => box.map(([a, b]) => [a, b] as const)), padDim0: s.padDim0 };
+  }
+  return out;
+}

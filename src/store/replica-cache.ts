@@ -1,0 +1,148 @@
+// Replicas of views held by the daemon under one byte budget: in memory (buffers the data plane sends
+// from) or in shared memory (files on tmpfs handed to same-host clients). Idle replicas are evicted least
+// recently used first; a replica being read (refs > 0) is never evicted. Concurrent requests for the same
+// replica join one materialization.
+
+import { tcError } from '../core/errors.js';
+
+/** Where a replica lives. */
+export type ReplicaTier = 'memory' | 'shm';
+
+/** One replica. `segments` for memory, `path` for shm. */
+export interface Replica {
+  readonly key: string;
+  readonly artifactId: string;
+  readonly viewId: string | undefined;
+  readonly tier: ReplicaTier;
+  readonly bytes: number;
+  readonly segments: readonly Buffer[];
+  readonly path: string | undefined;
+  refs: number;
+  lastUsed: number;
+}
+
+/** Called when a replica leaves the cache (free its file, update the catalog). */
+export type EvictHook = (replica: Replica, reason: 'evicted' | 'closed') => void;
+
+/** Counters the metrics module reads. */
+export interface ReplicaCacheStats {
+  hits: number;
+  misses: number;
+  evictions: number;
+}
+
+/**
+ * A byte-budgeted LRU of replicas.
+ *
+ * @example
+ * const r = await cache.acquire(key, bytes, () => build());  // joins a build in flight
+ * try { ...read r... } finally { cache.release(r); }
+ */
+export class ReplicaCache {
+  private readonly entries = new Map<string, Replica>();
+  private readonly building = new Map<string, Promise<Replica>>();
+  private reserved = 0;
+  readonly stats: ReplicaCacheStats = { hits: 0, misses: 0, evictions: 0 };
+
+  constructor(
+    readonly budgetBytes: number,
+    private readonly onEvict: EvictHook,
+  ) {}
+
+  /** Bytes held by replicas and reserved for replicas being built. */
+  get usedBytes(): number {
+    let n = this.reserved;
+    for (const r of this.entries.values()) n += r.bytes;
+    return n;
+  }
+
+  /** Bytes per tier. */
+  bytesByTier(): Record<ReplicaTier, number> {
+    const out: Record<ReplicaTier, number> = { memory: 0, shm: 0 };
+    for (const r of this.entries.values()) out[r.tier] += r.bytes;
+    return out;
+  }
+
+  /** The replica under `key`, with a reference taken, or undefined. */
+  get(key: string): Replica | undefined {
+    const r = this.entries.get(key);
+    if (r !== undefined) {
+      r.refs++;
+      r.lastUsed = Date.now();
+      this.stats.hits++;
+    }
+    return r;
+  }
+
+  /**
+   * The replica under `key` with a reference taken, building it with `build` when absent (one build per key
+   * at a time). Space for `bytes` is made by evicting idle replicas first.
+   *
+   * @throws TC_ERR_BUDGET when `bytes` cannot fit even after evicting every idle replica.
+   */
+  async acquire(key: string, bytes: number, build: () => Promise<Omit<Replica, 'refs' | 'lastUsed'>>): Promise<Replica> {
+    const hit = this.get(key);
+    if (hit !== undefined) return hit;
+    let pending = this.building.get(key);
+    if (pending === undefined) {
+      this.stats.misses++;
+      this.makeRoom(bytes);
+      this.reserved += bytes;
+      pending = build()
+        .then((r) => {
+          const replica: Replica = { ...r, refs: 0, lastUsed: Date.now() };
+          this.entries.set(key, replica);
+          return replica;
+        })
+        .finally(() => {
+          this.reserved -= bytes;
+          this.building.delete(key);
+        });
+      this.building.set(key, pending);
+    }
+    const replica = await pending;
+    replica.refs++;
+    replica.lastUsed = Date.now();
+    return replica;
+  }
+
+  /** True when `bytes` could be made to fit by evicting idle replicas. */
+  canFit(bytes: number): boolean {
+    let idle = 0;
+    for (const r of this.entries.values()) if (r.refs === 0) idle += r.bytes;
+    return this.usedBytes - idle + bytes <= this.budgetBytes;
+  }
+
+  private makeRoom(bytes: number): void {
+    if (!this.canFit(bytes)) {
+      throw tcError('TC_ERR_BUDGET', `a replica of ${bytes} bytes does not fit the memory budget (${this.budgetBytes} bytes, ${this.usedBytes} in use)`, {
+        details: { bytes, budget: this.budgetBytes },
+      });
+    }
+    const idle = [...this.entries.values()].filter((r) => r.refs === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const r of idle) {
+      if (this.usedBytes + bytes <= this.budgetBytes) break;
+      this.entries.delete(r.key);
+      this.stats.evictions++;
+      this.onEvict(r, 'evicted');
+    }
+  }
+
+  /** Drops a reference taken by {@link get} or {@link acquire}. */
+  release(replica: Replica): void {
+    if (replica.refs <= 0) throw tcError('TC_ERR_INTERNAL', `replica ${replica.key} released more often than acquired`);
+    replica.refs--;
+    replica.lastUsed = Date.now();
+  }
+
+  /** Every replica, for listing. */
+  list(): Replica[] {
+    return [...this.entries.values()];
+  }
+
+  /** Empties the cache (shutdown). */
+  clear(): void {
+    for (const r of this.entries.values()) this.onEvict(r, 'closed');
+    this.entries.clear();
+  }
+}

@@ -1,0 +1,180 @@
+// Serving views: resolve (artifact, view) to a program, and hold the result as a replica so the next
+// consumer on this host (or another daemon) reads it from memory: a memory replica (buffers the data plane
+// sends from) or a shared-memory replica (a file on tmpfs that same-host clients read or map).
+
+import { open, mkdir, rm, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Materializer } from '../bytes/materialize.js';
+import { MemorySource } from '../bytes/memory-source.js';
+import { tcError } from '../core/errors.js';
+import { sha256Hex } from '../core/hashing.js';
+import type { Logger } from '../core/logger.js';
+import { ProgramCache } from '../layout/program-cache.js';
+import { programWindow, type ByteRangeProgram } from '../layout/program.js';
+import { normalizeView, type NormalizedView, type ViewSpec } from '../layout/view.js';
+import type { ArtifactStore, StoredArtifact } from './artifact-store.js';
+import { ReplicaCache, type Replica } from './replica-cache.js';
+
+/** What replica notifications carry. */
+export type ReplicaInfo = Pick<Replica, 'key' | 'artifactId' | 'viewId' | 'tier' | 'bytes'>;
+import type { MaterializeStats } from '../bytes/materialize-stats.js';
+
+/** A view resolved against a stored artifact. */
+export interface ResolvedView {
+  readonly artifact: StoredArtifact;
+  readonly view: NormalizedView;
+  readonly program: ByteRangeProgram;
+}
+
+/** Largest buffer of one memory-replica segment (Node 20 caps a Buffer at 4 GiB). */
+const SEGMENT_BYTES = 1 << 30;
+/** Staging buffer for writing shm replicas and streaming uncached ranges. */
+const STAGE_BYTES = 64 << 20;
+
+/** Options of the view service. */
+export interface ViewServiceOptions {
+  readonly store: ArtifactStore;
+  readonly budgetBytes: number;
+  /** Folder on tmpfs for shared-memory replicas (cleared at start). */
+  readonly shmDir: string;
+  readonly log: Logger;
+  /** Called when a replica appears or goes (to keep the catalog's replica registry current). */
+  readonly onReplica?: (replica: ReplicaInfo, present: boolean) => void;
+  /** Called after every materialization (metrics). */
+  readonly onMaterialize?: (stats: MaterializeStats) => void;
+}
+
+/**
+ * Resolves views and keeps their replicas.
+ *
+ * @example const rv = await views.resolve(artifactId, spec, viewId); const r = await views.memoryReplica(rv);
+ */
+export class ViewService {
+  readonly cache: ReplicaCache;
+  readonly programs = new ProgramCache(256);
+  private readonly materializer = new Materializer();
+  private readonly opts: ViewServiceOptions;
+
+  constructor(opts: ViewServiceOptions) {
+    this.opts = opts;
+    this.cache = new ReplicaCache(opts.budgetBytes, (r, reason) => {
+      opts.log.debug({ key: r.key, tier: r.tier, bytes: r.bytes, reason }, 'replica dropped');
+      if (r.path !== undefined) void unlink(r.path).catch(() => undefined);
+      opts.onReplica?.(r, false);
+    });
+  }
+
+  /** Creates the shm folder and removes files a previous run left behind. */
+  async init(): Promise<void> {
+    await mkdir(this.opts.shmDir, { recursive: true });
+    for (const name of await readdir(this.opts.shmDir)) await rm(join(this.opts.shmDir, name), { force: true, recursive: true });
+  }
+
+  /**
+   * Resolves `spec` (undefined = the whole artifact) against a stored artifact. When `expectedViewId` is
+   * given it must match the id computed here (client and daemon agree on the view).
+   *
+   * @throws TC_ERR_NOT_FOUND, TC_ERR_VIEW_*, TC_ERR_INVALID_ARGUMENT on a view id mismatch
+   */
+  async resolve(artifactId: string, spec: ViewSpec | undefined, expectedViewId?: string | null): Promise<ResolvedView> {
+    const artifact = await this.opts.store.open(artifactId);
+    const view = normalizeView(artifact.index, spec);
+    if (expectedViewId !== undefined && (expectedViewId ?? undefined) !== view.viewId) {
+      throw tcError('TC_ERR_INVALID_ARGUMENT', `view id mismatch: the client computed ${expectedViewId ?? 'identity'}, the daemon ${view.viewId ?? 'identity'}`);
+    }
+    return { artifact, view, program: this.programs.get(view) };
+  }
+
+  private key(rv: ResolvedView, tier: string): string {
+    return `${rv.artifact.artifactId}/${rv.view.viewId ?? 'canonical'}/${tier}`;
+  }
+
+  /**
+   * A memory replica of the view (reference taken: release it), materialized on first use. Undefined when
+   * the view cannot fit the budget; the caller then streams windows with {@link materializeRange}.
+   */
+  async memoryReplica(rv: ResolvedView): Promise<Replica | undefined> {
+    const bytes = rv.program.totalBytes;
+    const key = this.key(rv, 'memory');
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return hit;
+    if (!this.cache.canFit(bytes)) return undefined;
+    return this.cache.acquire(key, bytes, async () => {
+      const segments: Buffer[] = [];
+      for (let start = 0; start < bytes; start += SEGMENT_BYTES) {
+        const end = Math.min(bytes, start + SEGMENT_BYTES);
+        const seg = Buffer.allocUnsafeSlow(end - start);
+        this.opts.onMaterialize?.(await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, seg));
+        segments.push(seg);
+      }
+      const built = { key, artifactId: rv.artifact.artifactId, viewId: rv.view.viewId, tier: 'memory' as const, bytes, segments, path: undefined };
+      this.opts.onReplica?.(built, true);
+      return built;
+    });
+  }
+
+  /**
+   * A shared-memory replica (a file under the shm folder holding the view's bytes), built on first use from
+   * the memory replica when there is one, else from the artifact's files.
+   *
+   * @throws TC_ERR_BUDGET when it cannot fit.
+   */
+  async shmReplica(rv: ResolvedView): Promise<Replica> {
+    const bytes = rv.program.totalBytes;
+    const key = this.key(rv, 'shm');
+    return this.cache.acquire(key, bytes, async () => {
+      const path = join(this.opts.shmDir, `${sha256Hex(key).slice(0, 32)}.bin`);
+      const fh = await open(path, 'w', 0o600);
+      try {
+        const mem = this.cache.get(this.key(rv, 'memory'));
+        try {
+          if (mem !== undefined) {
+            let at = 0;
+            for (const seg of mem.segments) at += await writeAll(fh, seg, at);
+          } else {
+            const stage = Buffer.allocUnsafeSlow(Math.max(1, Math.min(bytes, STAGE_BYTES)));
+            for (let start = 0; start < bytes; start += stage.length) {
+              const end = Math.min(bytes, start + stage.length);
+              this.opts.onMaterialize?.(await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, stage.subarray(0, end - start)));
+              await writeAll(fh, stage.subarray(0, end - start), start);
+            }
+          }
+        } finally {
+          if (mem !== undefined) this.cache.release(mem);
+        }
+      } catch (error) {
+        await fh.close();
+        await unlink(path).catch(() => undefined);
+        throw error;
+      }
+      await fh.close();
+      const built = { key, artifactId: rv.artifact.artifactId, viewId: rv.view.viewId, tier: 'shm' as const, bytes, segments: [], path };
+      this.opts.onReplica?.(built, true);
+      return built;
+    });
+  }
+
+  /** Materializes `[start, end)` of the view into `dest` without keeping a replica. */
+  async materializeRange(rv: ResolvedView, start: number, end: number, dest: Uint8Array): Promise<void> {
+    this.opts.onMaterialize?.(await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, dest));
+  }
+
+  /** Drops every replica (shutdown). */
+  close(): void {
+    this.cache.clear();
+  }
+}
+
+async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await fh.write(bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
+    done += bytesWritten;
+  }
+  return done;
+}
+
+/** A byte source over a memory replica, for callers that read it like the canonical bytes. */
+export function replicaSource(replica: Replica): MemorySource {
+  return new MemorySource(replica.segments);
+}
