@@ -15,5 +15,8 @@ export async function openCatalog(url: string): Promise<Catalog> {
     return SqliteCatalog.open(url.slice('sqlite://'.length));
   }
   const scheme = url.split(':')[0] ?? url;
-  throw tcError('TC_ERR_CONFIG', `catalog URL '${url}': scheme '${scheme}' is not supported yet (use sqlite://<path>; redis:// and postgres:// come with the cluster work)`);
+  throw tcError(
+    'TC_ERR_CONFIG',
+    `catalog URL '${url}': scheme '${scheme}' is not supported yet (use sqlite://<path>; redis:// and postgres:// come with the cluster work)`,
+  );
 }

@@ -5,6 +5,10 @@ import { Command, CommanderError } from 'commander';
 import { describeError, EXIT_BAD_INPUT, exitCodeOf } from './exit-codes.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerSlice } from './commands/slice.js';
+import { registerServe } from './commands/serve.js';
+import { registerImport } from './commands/import.js';
+import { registerLs } from './commands/ls.js';
+import { registerLoad } from './commands/load.js';
 
 const program = new Command();
 program
@@ -15,6 +19,10 @@ program
   .showHelpAfterError(false);
 registerInspect(program);
 registerSlice(program);
+registerServe(program);
+registerImport(program);
+registerLs(program);
+registerLoad(program);
 
 try {
   await program.parseAsync(process.argv);

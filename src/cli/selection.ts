@@ -3,10 +3,10 @@
 
 import { readFile } from 'node:fs/promises';
 import { tcError, wrapIoError } from '../core/errors.js';
-import type { CanonicalIndex } from '../layout/canonical-index.js';
-import { modelDimsFromConfig, readModelConfig, tpView } from '../layout/tp-layout.js';
-import { LLAMA_FAMILY_RULES, loadRuleSet } from '../layout/tp-rules.js';
-import { normalizeView, parseViewJson, type NormalizedView, type ViewSpec } from '../layout/view.js';
+import type { Selection } from '../layout/selection.js';
+import { readModelConfig } from '../layout/tp-layout.js';
+import { loadRuleSet } from '../layout/tp-rules.js';
+import { parseViewJson, type ViewSpec } from '../layout/view.js';
 
 /** The selection flags as commander hands them over. */
 export interface SelectionFlags {
@@ -39,34 +39,27 @@ export async function readViewFlag(value: string): Promise<ViewSpec> {
 }
 
 /**
- * Resolves the flags against `index`. `configDir` is where `--tp-layout auto` finds config.json, or a
- * function that fetches the config (a daemon keeps it with the artifact).
+ * Turns the selection flags into a selection. `--tp-layout auto` (the default) means the built-in rules.
+ *
+ * @throws TC_ERR_INVALID_ARGUMENT for flags that do not go together; TC_ERR_VIEW_INVALID; TC_ERR_LAYOUT_INVALID_RULES
  */
-export async function resolveSelection(
-  flags: SelectionFlags,
-  index: CanonicalIndex,
-  config: () => Promise<unknown>,
-): Promise<NormalizedView> {
-  const tensors = flags.tensors === undefined ? undefined : splitNames(flags.tensors);
+export async function selectionFromFlags(flags: SelectionFlags): Promise<Selection> {
   const hasTp = flags.tpSize !== undefined || flags.tpRank !== undefined;
-  if (hasTp && (flags.tpSize === undefined || flags.tpRank === undefined)) {
+  if (hasTp && (flags.tpSize === undefined || flags.tpRank === undefined))
     throw tcError('TC_ERR_INVALID_ARGUMENT', '--tp-size and --tp-rank go together');
-  }
   if (!hasTp && flags.tpLayout !== undefined) throw tcError('TC_ERR_INVALID_ARGUMENT', '--tp-layout needs --tp-size and --tp-rank');
-  if (hasTp && flags.view !== undefined) {
+  if (hasTp && flags.view !== undefined)
     throw tcError('TC_ERR_INVALID_ARGUMENT', '--view and --tp-size/--tp-rank select differently; give one of them');
-  }
-  let spec: ViewSpec | undefined;
-  if (flags.view !== undefined) spec = await readViewFlag(flags.view);
+  const out: { tensors?: string[]; view?: ViewSpec; tp?: NonNullable<Selection['tp']> } = {};
+  if (flags.tensors !== undefined) out.tensors = splitNames(flags.tensors);
+  if (flags.view !== undefined) out.view = await readViewFlag(flags.view);
   if (hasTp) {
-    const tpSize = parseIntegerFlag(flags.tpSize!, '--tp-size', 1);
-    const tpRank = parseIntegerFlag(flags.tpRank!, '--tp-rank');
+    const size = parseIntegerFlag(flags.tpSize!, '--tp-size', 1);
+    const rank = parseIntegerFlag(flags.tpRank!, '--tp-rank');
     const layout = flags.tpLayout ?? 'auto';
-    const rules = layout === 'auto' ? LLAMA_FAMILY_RULES : await loadRuleSet(layout);
-    const full = tpView(index, rules, modelDimsFromConfig(await config()), { tpSize, tpRank });
-    spec = tensors === undefined ? full : Object.fromEntries(tensors.map((n) => [n, full[n] ?? null]));
+    out.tp = layout === 'auto' ? { size, rank } : { size, rank, rules: await loadRuleSet(layout) };
   }
-  return normalizeView(index, spec, tensors);
+  return out;
 }
 
 function splitNames(list: string): string[] {

@@ -111,18 +111,26 @@ export function identityJson(tensors: readonly CanonicalTensor[]): string {
  *
  * @throws TC_ERR_FORMAT_INDEX_INVALID
  */
-export function parseIndexJson(text: string): CanonicalIndex {
-  let value: unknown;
+export function parseIndexJson(text: string | object): CanonicalIndex {
+  let value: unknown = text;
   try {
-    value = JSON.parse(text);
+    if (typeof text === 'string') value = JSON.parse(text);
   } catch (error) {
     throw tcError('TC_ERR_FORMAT_INDEX_INVALID', `artifact index is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
   const v = value as { v?: unknown; tensors?: unknown; metadata?: unknown };
-  if (v.v !== 1 || !Array.isArray(v.tensors)) throw tcError('TC_ERR_FORMAT_INDEX_INVALID', 'artifact index: expected {"v":1,"tensors":[...]}');
+  if (v.v !== 1 || !Array.isArray(v.tensors))
+    throw tcError('TC_ERR_FORMAT_INDEX_INVALID', 'artifact index: expected {"v":1,"tensors":[...]}');
   const inputs: IndexInput[] = (v.tensors as unknown[]).map((row, i) => {
     const r = row as [unknown, unknown, unknown, unknown, unknown];
-    if (!Array.isArray(row) || row.length !== 5 || typeof r[0] !== 'string' || typeof r[1] !== 'string' || !isDtype(r[1]) || !Array.isArray(r[2])) {
+    if (
+      !Array.isArray(row) ||
+      row.length !== 5 ||
+      typeof r[0] !== 'string' ||
+      typeof r[1] !== 'string' ||
+      !isDtype(r[1]) ||
+      !Array.isArray(r[2])
+    ) {
       throw tcError('TC_ERR_FORMAT_INDEX_INVALID', `artifact index: tensor row ${i} is malformed`);
     }
     return { name: r[0], dtype: r[1], shape: r[2] as number[], byteLength: Number(r[4]), shard: 0, filePosition: Number(r[3]) };

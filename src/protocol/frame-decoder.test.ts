@@ -17,7 +17,10 @@ interface Seen {
 function sampleStream(dataBytes = 100_000): { stream: Buffer; dest: Uint8Array; expected: Uint8Array } {
   const data = Buffer.alloc(dataBytes);
   for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 0xff;
-  const parts: Buffer[] = [encodeControl(FrameType.HELLO, 0, { token: 't', version: 1 }), encodeControl(FrameType.LOAD, 7, { artifactId: 'a', start: 0, end: dataBytes })];
+  const parts: Buffer[] = [
+    encodeControl(FrameType.HELLO, 0, { token: 't', version: 1 }),
+    encodeControl(FrameType.LOAD, 7, { artifactId: 'a', start: 0, end: dataBytes }),
+  ];
   for (let at = 0; at < data.length; at += 30_000) {
     const payload = data.subarray(at, Math.min(data.length, at + 30_000));
     parts.push(encodeDataHeader(7, at, payload), payload);
@@ -29,7 +32,14 @@ function sampleStream(dataBytes = 100_000): { stream: Buffer; dest: Uint8Array; 
 function decoderInto(dest: Uint8Array, seen: Seen[]): FrameDecoder {
   return new FrameDecoder({
     sink: (h: FrameHeader) => dest.subarray(h.offset, h.offset + h.length),
-    onFrame: (h, p, ok) => seen.push({ type: h.type, requestId: h.requestId, offset: h.offset, body: h.type === FrameType.DATA ? '' : Buffer.from(p).toString(), ok }),
+    onFrame: (h, p, ok) =>
+      seen.push({
+        type: h.type,
+        requestId: h.requestId,
+        offset: h.offset,
+        body: h.type === FrameType.DATA ? '' : Buffer.from(p).toString(),
+        ok,
+      }),
   });
 }
 
@@ -48,7 +58,10 @@ test('frame decoder: whole, byte by byte and at random split points give the sam
   };
   const whole = run([]);
   assert.deepEqual(whole.dest, expected);
-  assert.deepEqual(whole.seen.map((s) => s.type), [1, 3, 4, 4, 4, 4, 5, 7]);
+  assert.deepEqual(
+    whole.seen.map((s) => s.type),
+    [1, 3, 4, 4, 4, 4, 5, 7],
+  );
   assert.equal(whole.seen.at(-1)!.offset, 1 << 20);
   assert.ok(whole.seen.every((s) => s.ok));
   const small = sampleStream(3000);
@@ -97,13 +110,19 @@ test('frame decoder: a corrupted data payload is reported, not silently accepted
   bad[firstData + HEADER_BYTES + 5]! ^= 0xff;
   const seen: Seen[] = [];
   decoderInto(new Uint8Array(expected.length), seen).push(bad);
-  assert.deepEqual(seen.filter((s) => s.type === FrameType.DATA).map((s) => s.ok), [false, true]);
+  assert.deepEqual(
+    seen.filter((s) => s.type === FrameType.DATA).map((s) => s.ok),
+    [false, true],
+  );
 });
 
 test('frame decoder: malformed input only ever gives TC_ERR_PROTOCOL', () => {
   const expectProtocol = (bytes: Uint8Array, msg?: RegExp): void => {
     const d = new FrameDecoder({ onFrame: () => undefined });
-    assert.throws(() => d.push(bytes), (e: unknown) => isTensorcastError(e, 'TC_ERR_PROTOCOL') && (msg === undefined || msg.test((e as Error).message)));
+    assert.throws(
+      () => d.push(bytes),
+      (e: unknown) => isTensorcastError(e, 'TC_ERR_PROTOCOL') && (msg === undefined || msg.test((e as Error).message)),
+    );
     assert.throws(() => d.push(new Uint8Array(1)), { code: 'TC_ERR_PROTOCOL' }, 'stays failed');
   };
   expectProtocol(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n\0\0\0\0\0\0'), /magic/);

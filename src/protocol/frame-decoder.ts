@@ -3,7 +3,16 @@
 // destination, the socket reads straight into the destination (no intermediate copy).
 
 import { tcError } from '../core/errors.js';
-import { crc32c, decodeHeader, FrameType, HEADER_BYTES, MAX_CONTROL_BYTES, MAX_DATA_BYTES, protocolError, type FrameHeader } from './frames.js';
+import {
+  crc32c,
+  decodeHeader,
+  FrameType,
+  HEADER_BYTES,
+  MAX_CONTROL_BYTES,
+  MAX_DATA_BYTES,
+  protocolError,
+  type FrameHeader,
+} from './frames.js';
 
 /** Options of a {@link FrameDecoder}. */
 export interface FrameDecoderOptions {

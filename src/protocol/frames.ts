@@ -53,7 +53,8 @@ export function encodeHeader(type: FrameTypeCode, requestId: number, length: num
 /** Encodes a control frame: header + JSON payload (with its CRC32C). */
 export function encodeControl(type: FrameTypeCode, requestId: number, body: unknown, offset = 0): Buffer {
   const json = Buffer.from(JSON.stringify(body ?? null), 'utf8');
-  if (json.length > MAX_CONTROL_BYTES) throw tcError('TC_ERR_INVALID_ARGUMENT', `control frame of ${json.length} bytes exceeds ${MAX_CONTROL_BYTES}`);
+  if (json.length > MAX_CONTROL_BYTES)
+    throw tcError('TC_ERR_INVALID_ARGUMENT', `control frame of ${json.length} bytes exceeds ${MAX_CONTROL_BYTES}`);
   return Buffer.concat([encodeHeader(type, requestId, json.length, offset, crc32c(json)), json]);
 }
 

@@ -146,7 +146,10 @@ export class ArtifactStore {
         createdAt: Date.now(),
       };
       const isNew = await this.catalog.putArtifact(record);
-      this.log.info({ artifactId, created, totalBytes: index.totalBytes, tensors: index.tensors.length }, isNew ? 'artifact imported' : 'artifact already present');
+      this.log.info(
+        { artifactId, created, totalBytes: index.totalBytes, tensors: index.tensors.length },
+        isNew ? 'artifact imported' : 'artifact already present',
+      );
       return { artifactId, created: created && isNew, totalBytes: index.totalBytes, tensorCount: index.tensors.length };
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
@@ -168,7 +171,8 @@ export class ArtifactStore {
   private async load(artifactId: string): Promise<StoredArtifact> {
     const record = await this.catalog.getArtifact(artifactId);
     const dir = join(this.root, dirName(artifactId));
-    if (record === undefined || !(await exists(dir))) throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId} on this daemon`, { details: { artifactId } });
+    if (record === undefined || !(await exists(dir)))
+      throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId} on this daemon`, { details: { artifactId } });
     const model = await openModelFiles(dir);
     const index = indexModelFiles(model);
     if (index.indexHash !== record.indexHash) {

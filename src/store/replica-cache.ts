@@ -63,6 +63,11 @@ export class ReplicaCache {
     return out;
   }
 
+  /** True when a replica is stored under `key` (no reference taken). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   /** The replica under `key`, with a reference taken, or undefined. */
   get(key: string): Replica | undefined {
     const r = this.entries.get(key);
@@ -115,9 +120,13 @@ export class ReplicaCache {
 
   private makeRoom(bytes: number): void {
     if (!this.canFit(bytes)) {
-      throw tcError('TC_ERR_BUDGET', `a replica of ${bytes} bytes does not fit the memory budget (${this.budgetBytes} bytes, ${this.usedBytes} in use)`, {
-        details: { bytes, budget: this.budgetBytes },
-      });
+      throw tcError(
+        'TC_ERR_BUDGET',
+        `a replica of ${bytes} bytes does not fit the memory budget (${this.budgetBytes} bytes, ${this.usedBytes} in use)`,
+        {
+          details: { bytes, budget: this.budgetBytes },
+        },
+      );
     }
     const idle = [...this.entries.values()].filter((r) => r.refs === 0).sort((a, b) => a.lastUsed - b.lastUsed);
     for (const r of idle) {

@@ -80,9 +80,17 @@ export class ViewService {
     const artifact = await this.opts.store.open(artifactId);
     const view = normalizeView(artifact.index, spec);
     if (expectedViewId !== undefined && (expectedViewId ?? undefined) !== view.viewId) {
-      throw tcError('TC_ERR_INVALID_ARGUMENT', `view id mismatch: the client computed ${expectedViewId ?? 'identity'}, the daemon ${view.viewId ?? 'identity'}`);
+      throw tcError(
+        'TC_ERR_INVALID_ARGUMENT',
+        `view id mismatch: the client computed ${expectedViewId ?? 'identity'}, the daemon ${view.viewId ?? 'identity'}`,
+      );
     }
     return { artifact, view, program: this.programs.get(view) };
+  }
+
+  /** True when a replica of `rv` is already held on `tier`. */
+  hasReplica(rv: ResolvedView, tier: 'memory' | 'shm'): boolean {
+    return this.cache.has(this.key(rv, tier));
   }
 
   private key(rv: ResolvedView, tier: string): string {
@@ -107,7 +115,15 @@ export class ViewService {
         this.opts.onMaterialize?.(await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, seg));
         segments.push(seg);
       }
-      const built = { key, artifactId: rv.artifact.artifactId, viewId: rv.view.viewId, tier: 'memory' as const, bytes, segments, path: undefined };
+      const built = {
+        key,
+        artifactId: rv.artifact.artifactId,
+        viewId: rv.view.viewId,
+        tier: 'memory' as const,
+        bytes,
+        segments,
+        path: undefined,
+      };
       this.opts.onReplica?.(built, true);
       return built;
     });
@@ -135,7 +151,9 @@ export class ViewService {
             const stage = Buffer.allocUnsafeSlow(Math.max(1, Math.min(bytes, STAGE_BYTES)));
             for (let start = 0; start < bytes; start += stage.length) {
               const end = Math.min(bytes, start + stage.length);
-              this.opts.onMaterialize?.(await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, stage.subarray(0, end - start)));
+              this.opts.onMaterialize?.(
+                await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, stage.subarray(0, end - start)),
+              );
               await writeAll(fh, stage.subarray(0, end - start), start);
             }
           }

@@ -35,7 +35,10 @@ export function runCatalogContract(name: string, open: () => Promise<Catalog>): 
     assert.deepEqual(await c.getArtifact(artifact(1).artifactId), artifact(1));
     assert.equal(await c.getArtifact('tc1:nope'), undefined);
     await c.putArtifact(artifact(2));
-    assert.deepEqual((await c.listArtifacts()).map((a) => a.artifactId), [artifact(1).artifactId, artifact(2).artifactId]);
+    assert.deepEqual(
+      (await c.listArtifacts()).map((a) => a.artifactId),
+      [artifact(1).artifactId, artifact(2).artifactId],
+    );
   });
 
   withCatalog('keys: create-only, compare-and-swap, unconditional, versions count up', async (c) => {
@@ -54,7 +57,10 @@ export function runCatalogContract(name: string, open: () => Promise<Catalog>): 
     assert.equal((await c.resolveKey('model:x'))?.artifactId, a);
     await assert.rejects(c.bindKey('model:y', a, 1), { code: 'TC_ERR_CONFLICT' });
     await assert.rejects(c.bindKey('model:y', 'tc1:missing'), { code: 'TC_ERR_NOT_FOUND' });
-    assert.deepEqual((await c.listKeys()).map((k) => k.key), ['model:x']);
+    assert.deepEqual(
+      (await c.listKeys()).map((k) => k.key),
+      ['model:x'],
+    );
   });
 
   withCatalog('keys: a race of compare-and-swaps has exactly one winner', async (c) => {
@@ -89,6 +95,9 @@ export function runCatalogContract(name: string, open: () => Promise<Catalog>): 
     assert.equal((await c.listReplicas()).length, 1);
     await c.upsertDaemon({ daemonId: 'd1', controlUrl: 'http://127.0.0.1:1', dataAddress: '127.0.0.1:2', heartbeatAt: 1 });
     await c.upsertDaemon({ daemonId: 'd1', controlUrl: 'http://127.0.0.1:1', dataAddress: '127.0.0.1:2', heartbeatAt: 2 });
-    assert.deepEqual((await c.listDaemons()).map((d) => d.heartbeatAt), [2]);
+    assert.deepEqual(
+      (await c.listDaemons()).map((d) => d.heartbeatAt),
+      [2],
+    );
   });
 }

@@ -11,7 +11,16 @@ runCatalogContract('sqlite :memory:', () => Promise.resolve(SqliteCatalog.open('
 test('sqlite catalog: keys survive reopening the file; unknown schemes are config errors', async (t) => {
   const path = join(tempDir(t), 'sub', 'catalog.db');
   const c = await openCatalog(`sqlite://${path}`);
-  await c.putArtifact({ artifactId: 'a', indexHash: 'i', dataHash: 'd', totalBytes: 1, tensorCount: 1, indexJson: '{}', files: [], createdAt: 1 });
+  await c.putArtifact({
+    artifactId: 'a',
+    indexHash: 'i',
+    dataHash: 'd',
+    totalBytes: 1,
+    tensorCount: 1,
+    indexJson: '{}',
+    files: [],
+    createdAt: 1,
+  });
   await c.bindKey('k', 'a');
   await c.close();
   const again = await openCatalog(`sqlite://${path}`);

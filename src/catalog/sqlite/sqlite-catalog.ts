@@ -140,7 +140,9 @@ export class SqliteCatalog implements Catalog {
 
   listDaemons(): Promise<DaemonRecord[]> {
     return this.run('listDaemons', () =>
-      this.stmt.listDaemons.all().map((r) => ({ daemonId: r.daemon_id, controlUrl: r.control_url, dataAddress: r.data_address, heartbeatAt: r.heartbeat_at })),
+      this.stmt.listDaemons
+        .all()
+        .map((r) => ({ daemonId: r.daemon_id, controlUrl: r.control_url, dataAddress: r.data_address, heartbeatAt: r.heartbeat_at })),
     );
   }
 
@@ -148,8 +150,16 @@ export class SqliteCatalog implements Catalog {
     return this.run(
       'putArtifact',
       () =>
-        this.stmt.insertArtifact.run(a.artifactId, a.indexHash, a.dataHash, a.totalBytes, a.tensorCount, a.indexJson, JSON.stringify(a.files), a.createdAt)
-          .changes === 1,
+        this.stmt.insertArtifact.run(
+          a.artifactId,
+          a.indexHash,
+          a.dataHash,
+          a.totalBytes,
+          a.tensorCount,
+          a.indexJson,
+          JSON.stringify(a.files),
+          a.createdAt,
+        ).changes === 1,
     );
   }
 
@@ -180,7 +190,8 @@ export class SqliteCatalog implements Catalog {
         }
         if (expectedVersion === null) throw conflict(`already bound (version ${current.version})`);
         const at = expectedVersion ?? current.version;
-        if (this.stmt.updateKey.run(artifactId, now, key, at).changes !== 1) throw conflict(`expected version ${at} but it is at ${current.version}`);
+        if (this.stmt.updateKey.run(artifactId, now, key, at).changes !== 1)
+          throw conflict(`expected version ${at} but it is at ${current.version}`);
         return { key, artifactId, version: at + 1, updatedAt: now };
       })(),
     );
@@ -204,7 +215,9 @@ export class SqliteCatalog implements Catalog {
         const current = this.stmt.getKey.get(key);
         if (current === undefined) return false;
         if (this.stmt.deleteKeyAt.run(key, expectedVersion).changes !== 1) {
-          throw tcError('TC_ERR_CONFLICT', `key '${key}': expected version ${expectedVersion} but it is at ${current.version}`, { details: { key } });
+          throw tcError('TC_ERR_CONFLICT', `key '${key}': expected version ${expectedVersion} but it is at ${current.version}`, {
+            details: { key },
+          });
         }
         return true;
       })(),
@@ -220,7 +233,9 @@ export class SqliteCatalog implements Catalog {
   }
 
   listReplicas(artifactId?: string): Promise<ReplicaRecord[]> {
-    return this.run('listReplicas', () => (artifactId === undefined ? this.stmt.listReplicas.all() : this.stmt.listReplicasOf.all(artifactId)).map(toReplica));
+    return this.run('listReplicas', () =>
+      (artifactId === undefined ? this.stmt.listReplicas.all() : this.stmt.listReplicasOf.all(artifactId)).map(toReplica),
+    );
   }
 
   close(): Promise<void> {

@@ -2,19 +2,15 @@
 // valid safetensors file; nothing is left at --out on failure.
 
 import type { Command } from 'commander';
-import { tcError } from '../../core/errors.js';
 import { formatBytes } from '../../core/strings.js';
 import { openLocalArtifact } from '../../bytes/local-artifact.js';
 import { Materializer } from '../../bytes/materialize.js';
 import { emptyStats, type MaterializeStats } from '../../bytes/materialize-stats.js';
-import { planSafetensors, SafetensorsFileWriter } from '../../format/safetensors-writer.js';
 import { compileProgram, programWindow, type ByteRangeProgram } from '../../layout/program.js';
 import type { ByteSource } from '../../bytes/byte-source.js';
-import { ByteProgress } from '../progress.js';
-import { localConfig, resolveSelection, type SelectionFlags } from '../selection.js';
-
-/** Largest buffer the output is staged through. */
-const WINDOW_BYTES = 256 << 20;
+import { writeOutputFile } from '../output-file.js';
+import { localConfig, selectionFromFlags, type SelectionFlags } from '../selection.js';
+import { selectView } from '../../layout/selection.js';
 
 interface SliceFlags extends SelectionFlags {
   readonly out: string;
@@ -37,7 +33,7 @@ export function registerSlice(program: Command): void {
     .action(async (path: string, flags: SliceFlags) => {
       const artifact = await openLocalArtifact(path);
       try {
-        const view = await resolveSelection(flags, artifact.index, localConfig(artifact.model.root));
+        const view = await selectView(artifact.index, await selectionFromFlags(flags), localConfig(artifact.model.root));
         const program = compileProgram(view);
         const t0 = performance.now();
         const stats = await writeProgram(program, artifact.source, flags.out, artifact.index.metadata);
@@ -63,44 +59,25 @@ export function registerSlice(program: Command): void {
     });
 }
 
-/**
- * Writes the output of `program` as a safetensors file at `out`, staging it through a bounded buffer.
- * The program's output order is the safetensors writer's order, so its bytes are the file's data section.
- */
+/** Materializes `program` from `source` into the file `out`; returns the summed executor stats. */
 export async function writeProgram(
   program: ByteRangeProgram,
   source: ByteSource,
   out: string,
   sourceMetadata: Readonly<Record<string, string>>,
 ): Promise<MaterializeStats> {
-  const layout = planSafetensors(program.tensors, { metadata: { ...sourceMetadata, format: sourceMetadata['format'] ?? 'pt' } });
-  layout.tensors.forEach((t, i) => {
-    const p = program.tensors[i]!;
-    if (p.name !== t.name || p.offset !== t.begin || p.byteLength !== t.end - t.begin) {
-      throw tcError('TC_ERR_INTERNAL', `program order disagrees with the file layout at tensor '${t.name}'`);
-    }
-  });
-  const writer = await SafetensorsFileWriter.create(out, layout);
-  const progress = new ByteProgress(`slice ${out}`, program.totalBytes);
   const total = emptyStats('js');
-  try {
-    const window = Buffer.allocUnsafeSlow(Math.max(1, Math.min(program.totalBytes, WINDOW_BYTES)));
-    const materializer = new Materializer();
-    for (let start = 0; start < program.totalBytes; start += window.length) {
-      const end = Math.min(program.totalBytes, start + window.length);
-      const dest = window.subarray(0, end - start);
-      const stats = await materializer.run(programWindow(program, start, end), source, dest);
-      addStats(total, stats);
-      await writer.write(dest);
-      progress.update(end);
-    }
-    await writer.commit();
-  } catch (error) {
-    await writer.abort();
-    throw error;
-  } finally {
-    progress.stop();
-  }
+  const materializer = new Materializer();
+  await writeOutputFile(
+    program.tensors,
+    program.totalBytes,
+    out,
+    sourceMetadata,
+    async (start, end, dest) => {
+      addStats(total, await materializer.run(programWindow(program, start, end), source, dest));
+    },
+    `slice ${out}`,
+  );
   total.outputBytes = program.totalBytes;
   const useful = program.totalBytes - total.padBytes;
   total.amplification = useful > 0 ? (total.baseReads.bytes + total.directBytes) / useful : 1;

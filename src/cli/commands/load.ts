@@ -1,0 +1,90 @@
+// `tensorcast load KEY --out FILE.safetensors`: the same selection and output as `slice`, served by the
+// daemon over TCP (default) or shared memory (--shm). Prints the route and stats.
+
+import type { Command } from 'commander';
+import { performance } from 'node:perf_hooks';
+import { formatBytes } from '../../core/strings.js';
+import { parseIntegerFlag, selectionFromFlags, type SelectionFlags } from '../selection.js';
+import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
+import { writeOutputFile } from '../output-file.js';
+
+interface LoadFlags extends SelectionFlags, ClientFlags {
+  readonly out: string;
+  readonly shm?: boolean;
+  readonly json?: boolean;
+  readonly connections?: string;
+  readonly timeout?: string;
+}
+
+/** Registers `load`. */
+export function registerLoad(program: Command): void {
+  withClientFlags(
+    program
+      .command('load')
+      .description('load a selection of an artifact from the daemon into a safetensors file')
+      .argument('<key>', 'a key (or an artifact id tc1:...)')
+      .requiredOption('--out <file>', 'output .safetensors file')
+      .option('--tensors <names>', 'comma-separated tensor names to keep')
+      .option('--view <json>', 'view JSON {"<tensor>": [[start, length] | null, ...]} or @file')
+      .option('--tp-size <n>', 'tensor-parallel size')
+      .option('--tp-rank <r>', 'tensor-parallel rank')
+      .option('--tp-layout <layout>', "auto (built-in rules, the artifact's config.json) or a rules JSON file")
+      .option('--shm', 'same host: receive through shared memory instead of TCP')
+      .option('--connections <n>', 'data-plane connections (default 4)')
+      .option('--timeout <ms>', 'deadline for the whole load in milliseconds')
+      .option('--json', 'print the result as one JSON object'),
+  ).action(async (key: string, flags: LoadFlags) => {
+    const selection = await selectionFromFlags(flags);
+    const client = await clientFrom(flags);
+    try {
+      const t0 = performance.now();
+      const timeoutMs = flags.timeout === undefined ? undefined : parseIntegerFlag(flags.timeout, '--timeout', 1);
+      const connections = flags.connections === undefined ? undefined : parseIntegerFlag(flags.connections, '--connections', 1);
+      const plan = await client.plan(key, selection);
+      const index = await client.index(plan.artifactId);
+      const transfer = await client.openTransfer(plan, {
+        transport: flags.shm === true ? 'shm' : 'tcp',
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(connections === undefined ? {} : { connections }),
+      });
+      const t1 = performance.now();
+      try {
+        await writeOutputFile(
+          plan.program.tensors,
+          plan.program.totalBytes,
+          flags.out,
+          index.metadata,
+          (s, e, d) => transfer.read(s, e, d),
+          `load ${key}`,
+        );
+      } finally {
+        await transfer.close();
+      }
+      const t2 = performance.now();
+      const bytes = plan.program.totalBytes;
+      const result = {
+        key,
+        artifactId: plan.artifactId,
+        viewId: plan.view.viewId ?? null,
+        out: flags.out,
+        tensors: plan.program.tensors.length,
+        bytes,
+        route: 'local',
+        transport: flags.shm === true ? 'shm' : 'tcp',
+        source: transfer.source(),
+        connections: transfer.connections,
+        timesMs: { plan: t1 - t0, transfer: t2 - t1, total: t2 - t0 },
+        gbps: bytes / Math.max(1e-9, (t2 - t1) / 1000) / 1e9,
+      };
+      if (flags.json === true) process.stdout.write(`${JSON.stringify(result)}\n`);
+      else {
+        process.stdout.write(
+          `wrote ${flags.out}: ${result.tensors} tensors, ${formatBytes(bytes)} | route ${result.route} via ${result.transport} (${result.source}) | ` +
+            `${result.timesMs.transfer.toFixed(1)} ms, ${result.gbps.toFixed(2)} GB/s\n`,
+        );
+      }
+    } finally {
+      await client.close();
+    }
+  });
+}

@@ -1,0 +1,39 @@
+// `tensorcast ls [--json]`: keys, artifact ids, sizes and replicas.
+
+import type { Command } from 'commander';
+import { formatBytes } from '../../core/strings.js';
+import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
+import { formatTable } from './inspect.js';
+
+/** Registers `ls`. */
+export function registerLs(program: Command): void {
+  withClientFlags(
+    program.command('ls').description('list keys, artifacts, sizes and replicas').option('--json', 'print one JSON object'),
+  ).action(async (flags: ClientFlags & { json?: boolean }) => {
+    const client = await clientFrom(flags);
+    try {
+      const artifacts = await client.listArtifacts();
+      if (flags.json === true) {
+        process.stdout.write(`${JSON.stringify({ artifacts })}\n`);
+        return;
+      }
+      const rows: string[][] = [['KEY', 'VERSION', 'ARTIFACT', 'SIZE', 'TENSORS', 'REPLICAS']];
+      for (const a of artifacts) {
+        const replicas = a.replicas.map((r) => `${r.tier}${r.viewId === null ? '' : ':view'}`).join(',') || '-';
+        const keys = a.keys.length > 0 ? a.keys : [{ key: '-', version: 0 }];
+        for (const k of keys)
+          rows.push([
+            k.key,
+            k.version === 0 ? '-' : String(k.version),
+            a.artifactId,
+            formatBytes(a.totalBytes),
+            String(a.tensorCount),
+            replicas,
+          ]);
+      }
+      process.stdout.write(formatTable(rows));
+    } finally {
+      await client.close();
+    }
+  });
+}

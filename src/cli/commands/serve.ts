@@ -1,0 +1,79 @@
+// `tensorcast serve`: runs a store daemon until SIGTERM or SIGINT, then drains and exits 0.
+
+import type { Command } from 'commander';
+import { createDaemon } from '../../daemon/create-daemon.js';
+import { configFromEnv, resolveConfig, type RawConfig } from '../../daemon/config.js';
+
+interface ServeFlags {
+  readonly config?: string;
+  readonly dataDir?: string;
+  readonly listen?: string;
+  readonly dataListen?: string;
+  readonly catalog?: string;
+  readonly tokenFile?: string;
+  readonly memoryBudget?: string;
+  readonly importRoot?: string[];
+  readonly shmDir?: string;
+  readonly logLevel?: string;
+}
+
+/** Registers `serve`. */
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run a store daemon (control API + data plane) until SIGTERM/SIGINT')
+    .option('--config <file>', 'JSON config file (overridden by environment, then flags)')
+    .option('--data-dir <dir>', 'data directory (default ~/.tensorcast)')
+    .option('--listen <host:port>', 'control API address (default 127.0.0.1:7070)')
+    .option('--data-listen <host:port>', 'data-plane address (default 127.0.0.1:7071)')
+    .option('--catalog <url>', 'catalog URL (default sqlite://<data-dir>/catalog.db)')
+    .option('--token-file <file>', 'token file (default <data-dir>/token, generated with mode 0600 when absent)')
+    .option('--memory-budget <bytes>', 'bytes for view replicas in memory and shared memory (e.g. 8GiB; default a quarter of RAM)')
+    .option('--import-root <dir>', 'allow in-place imports from under this directory (repeatable)', (v: string, acc: string[] = []) => [
+      ...acc,
+      v,
+    ])
+    .option('--shm-dir <dir>', 'folder on tmpfs for shared-memory hand-off (default /dev/shm/tensorcast-<hash>)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+    .action(async (flags: ServeFlags) => {
+      const fromFlags: RawConfig = {
+        config: flags.config,
+        dataDir: flags.dataDir,
+        listen: flags.listen,
+        dataListen: flags.dataListen,
+        catalog: flags.catalog,
+        tokenFile: flags.tokenFile,
+        memoryBudget: flags.memoryBudget,
+        importRoots: flags.importRoot,
+        shmDir: flags.shmDir,
+        logLevel: flags.logLevel,
+      };
+      const env = configFromEnv(process.env);
+      // A config file named by flag is read below the environment too: file < env < flags.
+      const config = resolveConfig(
+        flags.config === undefined ? [env, fromFlags] : [{ config: flags.config }, env, { ...fromFlags, config: undefined }],
+      );
+      const daemon = createDaemon(config);
+      const addresses = await daemon.start();
+      process.stdout.write(
+        `tensorcast ready ${addresses.controlUrl} data ${addresses.dataAddress} daemon ${addresses.daemonId} token-file ${config.token === undefined ? config.tokenFile : '(TENSORCAST_TOKEN)'}\n`,
+      );
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const onSignal = (signal: string): void => {
+          if (stopping) {
+            process.stderr.write(`tensorcast: second ${signal}, exiting now\n`);
+            process.exit(1);
+          }
+          stopping = true;
+          void daemon.stop().then(resolve, (error: unknown) => {
+            process.stderr.write(`tensorcast: error while stopping: ${String(error)}\n`);
+            process.exitCode = 1;
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => onSignal('SIGTERM'));
+        process.once('SIGINT', () => onSignal('SIGINT'));
+      });
+    });
+}

@@ -1,0 +1,76 @@
+// The HTTP side of the client: JSON requests to a daemon's control API with the bearer token; error
+// bodies are rebuilt into the same TensorcastError classes the daemon threw.
+
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { ERROR_CODES, type ErrorCode } from '../core/error-codes.js';
+import { tcError, TensorcastError } from '../core/errors.js';
+
+/** Rebuilds an error from a daemon's `{"error": {"code", "message"}}` body. */
+export function errorFromBody(body: unknown, status: number): TensorcastError {
+  const e = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const code = typeof e?.code === 'string' && e.code in ERROR_CODES ? (e.code as ErrorCode) : 'TC_ERR_INTERNAL';
+  const message = typeof e?.message === 'string' ? e.message : `daemon answered HTTP ${status}`;
+  return tcError(code, message, { details: { status } });
+}
+
+/**
+ * Talks to a daemon's control API.
+ *
+ * @example const info = await new ControlClient('http://127.0.0.1:7070', token).json('GET', '/v1/info');
+ */
+export class ControlClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+    private readonly timeoutMs = 10 * 60_000,
+  ) {}
+
+  private async send(method: string, path: string, init: RequestInit & { duplex?: 'half' } = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${this.token}`);
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        ...init,
+        method,
+        headers,
+        signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if ((error as Error).name === 'TimeoutError')
+        throw tcError('TC_ERR_TIMEOUT', `${method} ${path}: no answer from ${this.baseUrl} in ${this.timeoutMs} ms`, { cause: error });
+      throw tcError(
+        'TC_ERR_UNAVAILABLE',
+        `cannot reach the daemon at ${this.baseUrl}${cause?.code ? ` (${cause.code})` : ''}: is \`tensorcast serve\` running?`,
+        { cause: error },
+      );
+    }
+    if (!res.ok) {
+      const body: unknown = await res.json().catch(() => undefined);
+      throw errorFromBody(body, res.status);
+    }
+    return res;
+  }
+
+  /** A JSON request; resolves with the parsed answer. */
+  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const init: RequestInit = body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+    const res = await this.send(method, path, init);
+    return (await res.json()) as T;
+  }
+
+  /** A raw GET (file downloads). */
+  async bytes(path: string): Promise<Buffer> {
+    const res = await this.send('GET', path);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  /** Streams a local file as the body of a PUT. */
+  async putFile<T>(path: string, file: string): Promise<T> {
+    const body = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
+    const res = await this.send('PUT', path, { body, duplex: 'half', headers: { 'content-type': 'application/octet-stream' } });
+    return (await res.json()) as T;
+  }
+}

@@ -1,0 +1,390 @@
+// The client SDK: connect to a daemon, import models, list, and load (key, view) into memory the caller
+// owns, over the TCP data plane (several connections) or a shared-memory hand-off on the same host.
+
+import { open as openFile } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { isTensorcastError, tcError } from '../core/errors.js';
+import { openModelFiles } from '../format/model-files.js';
+import { parseIndexJson, type CanonicalIndex } from '../layout/canonical-index.js';
+import { compileProgram, type ByteRangeProgram, type ProgramTensor } from '../layout/program.js';
+import { selectView, type Selection } from '../layout/selection.js';
+import type { TpRuleSet } from '../layout/tp-rules.js';
+import { specOfView, type NormalizedView } from '../layout/view.js';
+import { resolveConnect, type ConnectOptions } from './connect-options.js';
+import { ControlClient } from './control-client.js';
+import { DataConnection } from './data-connection.js';
+
+/** The daemon's answer to GET /v1/info. */
+export interface DaemonInfo {
+  readonly daemonId: string;
+  readonly version: string;
+  readonly dataAddress: string;
+  readonly shmDir: string;
+  readonly memoryBudget: number;
+  readonly memoryUsed: number;
+}
+
+/** What an import returns. */
+export interface ImportInfo {
+  readonly artifactId: string;
+  readonly created: boolean;
+  readonly totalBytes: number;
+  readonly tensorCount: number;
+  readonly key?: { readonly key: string; readonly version: number };
+  /** 'path' when the daemon read the files itself, 'upload' when the client sent them. */
+  readonly via: 'path' | 'upload';
+}
+
+export type { Selection };
+
+/** Options of {@link TensorcastClient.load}. */
+export interface LoadOptions extends Selection {
+  /** 'tcp' (default) or 'shm' (same host: the daemon hands over a file on tmpfs). */
+  readonly transport?: 'tcp' | 'shm';
+  /** A buffer to fill (at least the output size); default: a new one. */
+  readonly into?: Uint8Array;
+  /** Deadline for the whole load, in ms. */
+  readonly timeoutMs?: number;
+  /** Data-plane connections for this load. */
+  readonly connections?: number;
+}
+
+/** One loaded tensor: a view into the result buffer. */
+export interface LoadedTensor extends ProgramTensor {
+  readonly data: Uint8Array;
+}
+
+/** Statistics of one load. */
+export interface LoadStats {
+  /** Route kind (docs/architecture.md section 5). */
+  readonly route: string;
+  readonly transport: 'tcp' | 'shm';
+  /** How the daemon produced the bytes: replica_hit, materialized or streamed. */
+  readonly source: string;
+  readonly bytesDelivered: number;
+  readonly connections: number;
+  readonly timesMs: { readonly plan: number; readonly transfer: number; readonly total: number };
+  /** Delivered bytes per second of transfer, in GB/s. */
+  readonly gbps: number;
+}
+
+/** The result of a load. */
+export interface LoadResult {
+  readonly artifactId: string;
+  readonly viewId: string | undefined;
+  readonly buffer: Uint8Array;
+  readonly tensors: readonly LoadedTensor[];
+  readonly stats: LoadStats;
+}
+
+/** An open transfer of one planned view (see {@link TensorcastClient.openTransfer}). */
+export interface Transfer {
+  /** Reads `[start, end)` of the view's output into `dest` (exactly that long). */
+  read(start: number, end: number, dest: Uint8Array): Promise<void>;
+  /** How the daemon produced the bytes so far: replica_hit, materialized or streamed. */
+  source(): string;
+  readonly connections: number;
+  close(): Promise<void>;
+}
+
+/** A planned load: what would be loaded, before any byte moves. */
+export interface LoadPlan {
+  readonly artifactId: string;
+  readonly view: NormalizedView;
+  readonly program: ByteRangeProgram;
+}
+
+/**
+ * Connects to a daemon (checks the token).
+ *
+ * @throws TC_ERR_UNAVAILABLE, TC_ERR_AUTH
+ * @example
+ * const client = await connect();                    // TENSORCAST_DAEMON / ~/.tensorcast/token
+ * const rank = await client.load('model:llama:v1', { tp: { size: 4, rank: 1 } });
+ * console.log(rank.tensors.length, rank.stats.gbps);
+ * await client.close();
+ */
+export async function connect(options: ConnectOptions = {}): Promise<TensorcastClient> {
+  const { url, token } = await resolveConnect(options);
+  const control = new ControlClient(url, token);
+  const info = await control.json<DaemonInfo>('GET', '/v1/info');
+  return new TensorcastClient(control, token, info, options);
+}
+
+/** A connected client. Create with {@link connect}. */
+export class TensorcastClient {
+  private readonly idle: DataConnection[] = [];
+  private readonly indexes = new Map<string, Promise<CanonicalIndex>>();
+  private readonly defaultConnections: number;
+  private readonly defaultTimeoutMs: number;
+
+  constructor(
+    readonly control: ControlClient,
+    private readonly token: string,
+    readonly info: DaemonInfo,
+    options: ConnectOptions,
+  ) {
+    this.defaultConnections = Math.max(1, options.connections ?? 4);
+    this.defaultTimeoutMs = options.timeoutMs ?? 10 * 60_000;
+  }
+
+  /**
+   * Imports a .safetensors file or model directory. Tries an in-place import (the daemon reads the path,
+   * allowed under its --import-root) and falls back to uploading the files. Identical bytes return the
+   * same id without storing anything.
+   *
+   * @example const { artifactId } = await client.importModel('./llama', { key: 'model:llama:v1' });
+   */
+  async importModel(path: string, options: { key?: string; via?: 'auto' | 'path' | 'upload' } = {}): Promise<ImportInfo> {
+    const via = options.via ?? 'auto';
+    const key = options.key === undefined ? {} : { key: options.key };
+    // Validate locally first: bad input fails before any byte is sent.
+    const model = await openModelFiles(path);
+    if (via !== 'upload') {
+      try {
+        const r = await this.control.json<Omit<ImportInfo, 'via'>>('POST', '/v1/imports', { path: resolvePath(path), ...key });
+        return { ...r, via: 'path' };
+      } catch (error) {
+        if (via === 'path' || !isTensorcastError(error, 'TC_ERR_FORBIDDEN')) throw error;
+      }
+    }
+    const { uploadId } = await this.control.json<{ uploadId: string }>('POST', '/v1/uploads');
+    try {
+      const names = [...model.shards.map((s) => s.file), ...model.extraFiles];
+      if (model.index !== undefined) names.push('model.safetensors.index.json');
+      for (const name of names)
+        await this.control.putFile(`/v1/uploads/${uploadId}/files/${encodeURIComponent(name)}`, join(model.root, name));
+      const r = await this.control.json<Omit<ImportInfo, 'via'>>('POST', `/v1/uploads/${uploadId}/commit`, key);
+      return { ...r, via: 'upload' };
+    } catch (error) {
+      await this.control.json('DELETE', `/v1/uploads/${uploadId}`).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Artifacts with their keys and replicas. */
+  async listArtifacts(): Promise<
+    {
+      artifactId: string;
+      totalBytes: number;
+      tensorCount: number;
+      keys: { key: string; version: number }[];
+      replicas: { viewId: string | null; tier: string; bytes: number }[];
+    }[]
+  > {
+    return (await this.control.json<{ artifacts: [] }>('GET', '/v1/artifacts')).artifacts;
+  }
+
+  /** Resolves a key (or passes an artifact id through). @throws TC_ERR_NOT_FOUND */
+  async resolve(keyOrId: string): Promise<string> {
+    if (keyOrId.startsWith('tc1:')) return keyOrId;
+    return (await this.control.json<{ artifactId: string }>('GET', `/v1/keys/${encodeURIComponent(keyOrId)}`)).artifactId;
+  }
+
+  /** The canonical index of an artifact (cached). */
+  index(artifactId: string): Promise<CanonicalIndex> {
+    let p = this.indexes.get(artifactId);
+    if (p === undefined) {
+      p = this.control
+        .json<{ index: object }>('GET', `/v1/artifacts/${encodeURIComponent(artifactId)}`)
+        .then((r) => parseIndexJson(r.index));
+      this.indexes.set(artifactId, p);
+      p.catch(() => this.indexes.delete(artifactId));
+    }
+    return p;
+  }
+
+  /** A non-weight file kept with the artifact (config.json, tokenizer files). */
+  file(artifactId: string, name: string): Promise<Buffer> {
+    return this.control.bytes(`/v1/artifacts/${encodeURIComponent(artifactId)}/files/${encodeURIComponent(name)}`);
+  }
+
+  /** Resolves a selection into the view and program a load would run. */
+  async plan(keyOrId: string, selection: Selection = {}): Promise<LoadPlan> {
+    const artifactId = await this.resolve(keyOrId);
+    const index = await this.index(artifactId);
+    const view = await selectView(index, selection, async () => {
+      const bytes = await this.file(artifactId, 'config.json').catch((e: unknown) => {
+        throw tcError('TC_ERR_LAYOUT_CONFIG', `artifact ${artifactId} has no config.json (needed for TP layouts)`, { cause: e });
+      });
+      return JSON.parse(bytes.toString('utf8')) as unknown;
+    });
+    return { artifactId, view, program: compileProgram(view) };
+  }
+
+  /**
+   * Loads a selection of an artifact into memory the caller owns.
+   *
+   * @throws TC_ERR_NOT_FOUND, TC_ERR_VIEW_*, TC_ERR_LAYOUT_*, TC_ERR_TIMEOUT, TC_ERR_UNAVAILABLE (retryable), TC_ERR_CHECKSUM
+   * @example const { tensors } = await client.load('model:qwen:v2', { view: { 'lm_head.weight': [[0, 1024], null] } });
+   */
+  async load(keyOrId: string, options: LoadOptions = {}): Promise<LoadResult> {
+    const t0 = performance.now();
+    const deadline = Date.now() + (options.timeoutMs ?? this.defaultTimeoutMs);
+    const plan = await this.plan(keyOrId, options);
+    const total = plan.program.totalBytes;
+    const buffer = options.into ?? Buffer.allocUnsafeSlow(total);
+    if (buffer.length < total)
+      throw tcError('TC_ERR_DESTINATION_SIZE', `destination holds ${buffer.length} bytes but the load needs ${total}`);
+    const dest = buffer.subarray(0, total);
+    const t1 = performance.now();
+    const transport = options.transport ?? 'tcp';
+    const transfer = await this.openTransfer(plan, {
+      transport,
+      timeoutMs: Math.max(1, deadline - Date.now()),
+      ...(options.connections === undefined ? {} : { connections: options.connections }),
+    });
+    try {
+      await transfer.read(0, total, dest);
+    } finally {
+      await transfer.close();
+    }
+    const source = transfer.source();
+    const connections = transport === 'shm' ? 1 : Math.max(1, Math.min(transfer.connections, Math.ceil(total / (16 << 20))));
+    const t2 = performance.now();
+    const tensors = plan.program.tensors.map((t) => ({ ...t, data: dest.subarray(t.offset, t.offset + t.byteLength) }));
+    return {
+      artifactId: plan.artifactId,
+      viewId: plan.view.viewId,
+      buffer: dest,
+      tensors,
+      stats: {
+        route: 'local',
+        transport,
+        source,
+        bytesDelivered: total,
+        connections,
+        timesMs: { plan: t1 - t0, transfer: t2 - t1, total: t2 - t0 },
+        gbps: total / Math.max(1e-9, (t2 - t1) / 1000) / 1e9,
+      },
+    };
+  }
+
+  /** Loads what TP rank `rank` of `size` needs, under `rules` (default: the built-in rules). */
+  loadRank(
+    keyOrId: string,
+    size: number,
+    rank: number,
+    options: Omit<LoadOptions, 'tp'> & { rules?: TpRuleSet } = {},
+  ): Promise<LoadResult> {
+    const { rules, ...rest } = options;
+    return this.load(keyOrId, { ...rest, tp: rules === undefined ? { size, rank } : { size, rank, rules } });
+  }
+
+  /**
+   * Opens a transfer of a planned view: read any `[start, end)` of its output into a buffer, as often as
+   * needed, then close. Lets a caller move outputs larger than one Buffer (4 GiB) through a window.
+   * For 'shm' the daemon's lease is taken at open and released at close.
+   */
+  async openTransfer(
+    plan: LoadPlan,
+    options: { transport?: 'tcp' | 'shm'; connections?: number; timeoutMs?: number } = {},
+  ): Promise<Transfer> {
+    const deadline = Date.now() + (options.timeoutMs ?? this.defaultTimeoutMs);
+    const remaining = (): number => {
+      const left = deadline - Date.now();
+      if (left <= 0) throw tcError('TC_ERR_TIMEOUT', `load of ${plan.artifactId} ran out of its deadline`);
+      return left;
+    };
+    if (options.transport === 'shm') return this.openShm(plan, remaining);
+    const spec = specOfView(plan.view);
+    const sources = new Set<string>();
+    const parts = Math.max(1, options.connections ?? this.defaultConnections);
+    return {
+      read: async (start, end, dest) => {
+        const total = end - start;
+        if (total === 0) return;
+        const n = Math.max(1, Math.min(parts, Math.ceil(total / (16 << 20))));
+        const step = Math.ceil(total / n / 4096) * 4096;
+        const ranges: [number, number][] = [];
+        for (let s = start; s < end; s += step) ranges.push([s, Math.min(end, s + step)]);
+        await Promise.all(
+          ranges.map(async ([s, e]) => {
+            const conn = await this.acquire(remaining());
+            try {
+              const r = await conn.load(
+                { artifactId: plan.artifactId, view: spec, viewId: plan.view.viewId, start: s, end: e, timeoutMs: remaining() },
+                dest.subarray(s - start, e - start),
+              );
+              sources.add(r.source);
+            } finally {
+              this.releaseConnection(conn);
+            }
+          }),
+        );
+      },
+      source: () => (sources.has('materialized') ? 'materialized' : sources.has('streamed') ? 'streamed' : 'replica_hit'),
+      connections: parts,
+      close: () => Promise.resolve(),
+    };
+  }
+
+  private async openShm(plan: LoadPlan, remaining: () => number): Promise<Transfer> {
+    remaining();
+    const lease = await this.control.json<{ leaseId: string; path: string; bytes: number; source: string }>('POST', '/v1/shm-leases', {
+      artifactId: plan.artifactId,
+      view: specOfView(plan.view) ?? null,
+      viewId: plan.view.viewId ?? null,
+    });
+    const release = (): Promise<unknown> =>
+      this.control.json('DELETE', `/v1/shm-leases/${encodeURIComponent(lease.leaseId)}`).catch(() => undefined);
+    let fh;
+    try {
+      if (lease.bytes !== plan.program.totalBytes)
+        throw tcError('TC_ERR_INTERNAL', `shm lease holds ${lease.bytes} bytes, expected ${plan.program.totalBytes}`);
+      fh = await openFile(lease.path, 'r');
+    } catch (error) {
+      await release();
+      throw error;
+    }
+    const file = fh;
+    return {
+      read: async (start, end, dest) => {
+        const chunk = 16 << 20;
+        let next = start;
+        const worker = async (): Promise<void> => {
+          while (next < end) {
+            const at = next;
+            next += chunk;
+            const want = Math.min(chunk, end - at);
+            let done = 0;
+            while (done < want) {
+              const { bytesRead } = await file.read(dest, at - start + done, want - done, at + done);
+              if (bytesRead === 0)
+                throw tcError('TC_ERR_SHORT_READ', `${lease.path}: shared-memory file ended at ${at + done} of ${lease.bytes} bytes`);
+              done += bytesRead;
+            }
+            remaining();
+          }
+        };
+        await Promise.all([worker(), worker(), worker(), worker()]);
+      },
+      source: () => lease.source,
+      connections: 1,
+      close: async () => {
+        await file.close();
+        await release();
+      },
+    };
+  }
+
+  private async acquire(timeoutMs: number): Promise<DataConnection> {
+    while (this.idle.length > 0) {
+      const c = this.idle.pop()!;
+      if (c.usable) return c;
+    }
+    return DataConnection.open(this.info.dataAddress, this.token, Math.min(timeoutMs, 10_000));
+  }
+
+  private releaseConnection(c: DataConnection): void {
+    if (c.usable && this.idle.length < 16) this.idle.push(c);
+    else c.close();
+  }
+
+  /** Closes pooled data-plane connections. */
+  close(): Promise<void> {
+    for (const c of this.idle.splice(0)) c.close();
+    return Promise.resolve();
+  }
+}

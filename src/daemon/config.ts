@@ -1,0 +1,194 @@
+// Daemon configuration: defaults < config file (JSON) < environment < command-line flags, validated in one
+// pass so that every violation is reported at start, not only the first.
+
+import { readFileSync } from 'node:fs';
+import { homedir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { tcError } from '../core/errors.js';
+
+/** A validated daemon configuration. */
+export interface DaemonConfig {
+  readonly dataDir: string;
+  /** Control API listen address. */
+  readonly listen: HostPort;
+  /** Data-plane listen address. */
+  readonly dataListen: HostPort;
+  readonly catalog: string;
+  readonly tokenFile: string;
+  /** An explicit token (TENSORCAST_TOKEN or the config file); otherwise the token file is read or created. */
+  readonly token: string | undefined;
+  readonly memoryBudget: number;
+  readonly importRoots: readonly string[];
+  /** Folder on tmpfs for shared-memory hand-off. */
+  readonly shmDir: string;
+  readonly drainTimeoutMs: number;
+  readonly leaseTtlMs: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** A listen address. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Raw settings as they come from a file, the environment or flags (strings or numbers). */
+export type RawConfig = Partial<Record<keyof DaemonConfig | 'config', unknown>>;
+
+const hostPort = z.string().transform((s, ctx): HostPort => {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `expected HOST:PORT, got '${s}'` });
+    return z.NEVER;
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+});
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  kib: 1024,
+  m: 1e6,
+  mb: 1e6,
+  mib: 1024 ** 2,
+  g: 1e9,
+  gb: 1e9,
+  gib: 1024 ** 3,
+  t: 1e12,
+  tb: 1e12,
+  tib: 1024 ** 4,
+};
+
+/** Parses "8GiB", "512MB", "1073741824". */
+export function parseByteSize(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined) return undefined;
+  const n = Math.floor(Number(m[1]) * unit);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+const byteSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const n = parseByteSize(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a byte size like 8GiB or 512MB, got '${String(v)}'` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const positiveMs = z.coerce.number().int().positive();
+
+const schema = z
+  .object({
+    dataDir: z.string().min(1),
+    listen: hostPort,
+    dataListen: hostPort,
+    catalog: z
+      .string()
+      .regex(/^[a-z][a-z0-9+.-]*:\/\//, 'expected a URL like sqlite:///path/catalog.db')
+      .optional(),
+    tokenFile: z.string().min(1).optional(),
+    token: z.string().min(16, 'a token needs at least 16 characters').optional(),
+    memoryBudget: byteSize,
+    importRoots: z.array(z.string().min(1)),
+    shmDir: z.string().min(1).optional(),
+    drainTimeoutMs: positiveMs,
+    leaseTtlMs: positiveMs,
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  })
+  .strict();
+
+/** Built-in defaults. */
+export function defaultConfig(): RawConfig {
+  return {
+    dataDir: join(homedir(), '.tensorcast'),
+    listen: '127.0.0.1:7070',
+    dataListen: '127.0.0.1:7071',
+    memoryBudget: Math.floor(totalmem() / 4),
+    importRoots: [],
+    drainTimeoutMs: 10_000,
+    leaseTtlMs: 60_000,
+    logLevel: 'info',
+  };
+}
+
+const ENV: Record<string, keyof DaemonConfig> = {
+  TENSORCAST_DATA_DIR: 'dataDir',
+  TENSORCAST_LISTEN: 'listen',
+  TENSORCAST_DATA_LISTEN: 'dataListen',
+  TENSORCAST_CATALOG: 'catalog',
+  TENSORCAST_TOKEN_FILE: 'tokenFile',
+  TENSORCAST_TOKEN: 'token',
+  TENSORCAST_MEMORY_BUDGET: 'memoryBudget',
+  TENSORCAST_SHM_DIR: 'shmDir',
+  TENSORCAST_LOG_LEVEL: 'logLevel',
+};
+
+/** Settings from the environment. `TENSORCAST_IMPORT_ROOTS` is a path-delimiter-separated list. */
+export function configFromEnv(env: NodeJS.ProcessEnv): RawConfig {
+  const out: RawConfig = {};
+  for (const [name, key] of Object.entries(ENV)) if (env[name] !== undefined && env[name] !== '') out[key] = env[name];
+  if (env['TENSORCAST_IMPORT_ROOTS']) out.importRoots = env['TENSORCAST_IMPORT_ROOTS'].split(':').filter(Boolean);
+  return out;
+}
+
+/**
+ * Merges and validates. `layers` go from lowest to highest precedence; a layer's `config` names a JSON file
+ * that is read in its place (below that layer's own settings).
+ *
+ * @throws TC_ERR_CONFIG listing every violation.
+ * @example const config = resolveConfig([configFromEnv(process.env), flags]);
+ */
+export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
+  const merged: Record<string, unknown> = { ...defaultConfig() };
+  const problems: string[] = [];
+  for (const layer of layers) {
+    if (typeof layer.config === 'string') {
+      try {
+        Object.assign(merged, JSON.parse(readFileSync(layer.config, 'utf8')) as Record<string, unknown>);
+      } catch (error) {
+        problems.push(`config file ${layer.config}: ${(error as Error).message}`);
+      }
+    }
+    for (const [k, v] of Object.entries(layer)) if (k !== 'config' && v !== undefined) merged[k] = v;
+  }
+  const parsed = schema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.') || '(config)'}: ${issue.message}`);
+  }
+  if (problems.length > 0 || !parsed.success) {
+    throw tcError('TC_ERR_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`, { details: { problems: problems.length } });
+  }
+  const c = parsed.data;
+  const dataDir = resolve(c.dataDir);
+  const config: DaemonConfig = {
+    dataDir,
+    listen: c.listen,
+    dataListen: c.dataListen,
+    catalog: c.catalog ?? `sqlite://${join(dataDir, 'catalog.db')}`,
+    tokenFile: resolve(c.tokenFile ?? join(dataDir, 'token')),
+    token: c.token,
+    memoryBudget: c.memoryBudget,
+    importRoots: c.importRoots.map((r) => resolve(r)),
+    shmDir: c.shmDir ?? join('/dev/shm', `tensorcast-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`),
+    drainTimeoutMs: c.drainTimeoutMs,
+    leaseTtlMs: c.leaseTtlMs,
+    logLevel: c.logLevel,
+  };
+  const loopback = (h: string): boolean => h === '127.0.0.1' || h === '::1' || h === 'localhost' || h.startsWith('127.');
+  const exposed = [config.listen, config.dataListen].filter((a) => !loopback(a.host));
+  if (exposed.length > 0 && config.token === undefined && c.tokenFile === undefined) {
+    throw tcError(
+      'TC_ERR_CONFIG',
+      `invalid configuration:\n  refusing to listen on ${exposed.map((a) => `${a.host}:${a.port}`).join(', ')} without a configured token (set TENSORCAST_TOKEN or --token-file)`,
+    );
+  }
+  return config;
+}

@@ -1,0 +1,48 @@
+// GET /v1/artifacts, GET /v1/artifacts/:id (with its canonical index), GET /v1/artifacts/:id/files/:name.
+
+import { createReadStream } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { tcError } from '../../core/errors.js';
+import type { DaemonContext } from '../context.js';
+
+/** Registers the artifact routes. */
+export function registerArtifactRoutes(app: FastifyInstance, ctx: DaemonContext): void {
+  app.get('/v1/artifacts', async () => {
+    const [artifacts, keys, replicas] = await Promise.all([
+      ctx.catalog.listArtifacts(),
+      ctx.catalog.listKeys(),
+      ctx.catalog.listReplicas(),
+    ]);
+    return {
+      artifacts: artifacts.map((a) => ({
+        artifactId: a.artifactId,
+        totalBytes: a.totalBytes,
+        tensorCount: a.tensorCount,
+        files: a.files,
+        createdAt: a.createdAt,
+        keys: keys.filter((k) => k.artifactId === a.artifactId).map((k) => ({ key: k.key, version: k.version })),
+        replicas: replicas
+          .filter((r) => r.artifactId === a.artifactId)
+          .map((r) => ({ viewId: r.viewId ?? null, tier: r.tier, bytes: r.bytes, daemonId: r.daemonId })),
+      })),
+    };
+  });
+  app.get<{ Params: { id: string } }>('/v1/artifacts/:id', async (req, reply) => {
+    const a = await ctx.catalog.getArtifact(req.params.id);
+    if (a === undefined) throw tcError('TC_ERR_NOT_FOUND', `no artifact ${req.params.id}`, { details: { artifactId: req.params.id } });
+    // The index is stored as JSON text; splice it in rather than parse and re-serialize a large index.
+    const head = JSON.stringify({
+      artifactId: a.artifactId,
+      indexHash: a.indexHash,
+      dataHash: a.dataHash,
+      totalBytes: a.totalBytes,
+      tensorCount: a.tensorCount,
+      files: a.files,
+    });
+    await reply.header('content-type', 'application/json').send(`${head.slice(0, -1)},"index":${a.indexJson}}`);
+  });
+  app.get<{ Params: { id: string; name: string } }>('/v1/artifacts/:id/files/:name', async (req, reply) => {
+    const path = await ctx.store.filePath(req.params.id, req.params.name);
+    await reply.header('content-type', 'application/octet-stream').send(createReadStream(path));
+  });
+}

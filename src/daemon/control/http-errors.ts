@@ -1,0 +1,39 @@
+// The one place where error categories become HTTP statuses, and error bodies are shaped.
+
+import { TensorcastError, tcError } from '../../core/errors.js';
+import type { ErrorCategory } from '../../core/error-codes.js';
+
+const STATUS: Record<ErrorCategory, number> = {
+  InvalidArgument: 400,
+  Format: 400,
+  NotFound: 404,
+  Conflict: 409,
+  Auth: 401,
+  Timeout: 504,
+  Closed: 503,
+  Protocol: 400,
+  Backend: 503,
+  DataLoss: 500,
+  Internal: 500,
+};
+
+/** The HTTP body of an error: `{"error": {"code", "message", "retryable", "details"}}`. */
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string; readonly retryable: boolean; readonly details: object };
+}
+
+/** Status and body for any thrown value. */
+export function httpError(error: unknown): { status: number; body: ErrorBody } {
+  const e = toTensorcastError(error);
+  const status = e.code === 'TC_ERR_FORBIDDEN' ? 403 : STATUS[e.category];
+  return { status, body: { error: { code: e.code, message: e.message, retryable: e.retryable, details: e.details } } };
+}
+
+function toTensorcastError(error: unknown): TensorcastError {
+  if (error instanceof TensorcastError) return error;
+  const fastifyError = error as { statusCode?: number; message?: string; code?: string };
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
+    return tcError('TC_ERR_INVALID_ARGUMENT', `bad request: ${fastifyError.message ?? 'invalid'}`, { cause: error });
+  }
+  return tcError('TC_ERR_INTERNAL', `internal error: ${fastifyError.message ?? String(error)}`, { cause: error });
+}

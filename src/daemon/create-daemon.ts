@@ -1,0 +1,155 @@
+// The composition root: createDaemon(config) wires the parts; start() opens the catalog, prepares the
+// data directory and shared-memory folder, and listens; stop() drains in-flight work within the deadline.
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { openCatalog } from '../catalog/open-catalog.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { Logger } from '../core/logger.js';
+import { DaemonMetrics } from '../metrics/metrics.js';
+import { ArtifactStore } from '../store/artifact-store.js';
+import { ViewService } from '../store/view-service.js';
+import type { DaemonConfig } from './config.js';
+import type { DaemonContext } from './context.js';
+import { buildControlServer } from './control/control-server.js';
+import { DataServer } from './data-plane/data-server.js';
+import { ShmLeases } from './shm-leases.js';
+import { loadOrCreateToken } from './token.js';
+
+/** Where a started daemon listens. */
+export interface DaemonAddresses {
+  readonly controlUrl: string;
+  readonly dataAddress: string;
+  readonly daemonId: string;
+  /** True when the token was generated into the token file by this start. */
+  readonly tokenGenerated: boolean;
+}
+
+/** A daemon. */
+export interface Daemon {
+  readonly config: DaemonConfig;
+  start(): Promise<DaemonAddresses>;
+  /** Refuses new work, waits for work in flight (up to drainTimeoutMs), then closes everything. */
+  stop(): Promise<void>;
+}
+
+/** Options for embedding. */
+export interface CreateDaemonOptions {
+  /** Logger (default: pino JSON lines on stderr at config.logLevel). */
+  readonly logger?: Logger;
+}
+
+/**
+ * Builds a daemon from a validated config. Nothing is opened or bound until `start()`.
+ *
+ * @example
+ * const daemon = createDaemon(resolveConfig([{ dataDir: '/tmp/tc' }]));
+ * const { controlUrl } = await daemon.start();
+ * process.once('SIGTERM', () => void daemon.stop());
+ */
+export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions = {}): Daemon {
+  const log: Logger =
+    options.logger ??
+    (pino({ level: config.logLevel, base: { component: 'tensorcast-daemon' } }, pino.destination(2)) as unknown as Logger);
+  let ctx: DaemonContext | undefined;
+  let control: FastifyInstance | undefined;
+  let data: DataServer | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let catalog: Catalog | undefined;
+
+  const start = async (): Promise<DaemonAddresses> => {
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const { token, generated } = await loadOrCreateToken(config.tokenFile, config.token);
+    const daemonId = await loadDaemonId(config.dataDir);
+    catalog = await openCatalog(config.catalog);
+    const store = new ArtifactStore(config.dataDir, catalog, log);
+    await store.init();
+    const cat = catalog;
+    let metrics: DaemonMetrics | undefined;
+    const views = new ViewService({
+      store,
+      budgetBytes: config.memoryBudget,
+      shmDir: config.shmDir,
+      log,
+      onReplica: (r, present) => {
+        const rec = { artifactId: r.artifactId, viewId: r.viewId, daemonId, tier: r.tier } as const;
+        void (present ? cat.putReplica({ ...rec, bytes: r.bytes }) : cat.removeReplica(rec)).catch((e: unknown) =>
+          log.warn({ err: e }, 'replica registry update failed'),
+        );
+      },
+      onMaterialize: (s) => {
+        if (metrics === undefined) return;
+        metrics.bytesRead.inc(s.baseReads.bytes + s.directBytes);
+        metrics.amplification.observe(s.amplification);
+        for (const [phase, ms] of Object.entries(s.timesMs))
+          if (phase !== 'total' && ms > 0) metrics.phaseSeconds.inc({ phase }, ms / 1000);
+      },
+    });
+    await views.init();
+    metrics = new DaemonMetrics(
+      () => views.cache.bytesByTier(),
+      () => views.cache.stats.evictions,
+    );
+    ctx = {
+      config,
+      daemonId,
+      token,
+      catalog,
+      store,
+      views,
+      leases: new ShmLeases(views, config.leaseTtlMs),
+      metrics,
+      log,
+      dataAddress: '',
+      draining: false,
+    };
+    data = new DataServer(ctx);
+    ctx.dataAddress = await data.listen(config.dataListen.host, config.dataListen.port);
+    control = buildControlServer(ctx);
+    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+    await control.listen({ host: config.listen.host, port: config.listen.port });
+    const addr = control.server.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : config.listen.port;
+    const controlUrl = `http://${host}:${port}`;
+    const beat = (): void =>
+      void cat.upsertDaemon({ daemonId, controlUrl, dataAddress: ctx!.dataAddress, heartbeatAt: Date.now() }).catch(() => undefined);
+    beat();
+    heartbeat = setInterval(beat, 10_000);
+    heartbeat.unref();
+    log.info(
+      { controlUrl, dataAddress: ctx.dataAddress, daemonId, dataDir: config.dataDir, memoryBudget: config.memoryBudget },
+      'daemon ready',
+    );
+    return { controlUrl, dataAddress: ctx.dataAddress, daemonId, tokenGenerated: generated };
+  };
+
+  const stop = async (): Promise<void> => {
+    if (heartbeat !== undefined) clearInterval(heartbeat);
+    if (ctx !== undefined) ctx.draining = true;
+    log.info({ drainTimeoutMs: config.drainTimeoutMs }, 'daemon draining');
+    await data?.close(config.drainTimeoutMs);
+    await control?.close();
+    ctx?.leases.close();
+    ctx?.views.close();
+    await ctx?.store.close();
+    await catalog?.close();
+    log.info({}, 'daemon stopped');
+  };
+
+  return { config, start, stop };
+}
+
+/** The daemon's stable id, kept in the data directory. */
+async function loadDaemonId(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'daemon-id');
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch {
+    const id = `d-${randomBytes(6).toString('hex')}`;
+    await writeFile(path, `${id}\n`, { mode: 0o600 });
+    return id;
+  }
+}

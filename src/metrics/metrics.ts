@@ -1,0 +1,96 @@
+// Every metric name tensorcast exports, in one place (docs/metrics.md lists them). Each daemon gets its
+// own registry (no global state); GET /metrics serves it in the Prometheus text format.
+
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Route kinds a load can take on a daemon (docs/architecture.md section 5). */
+export type LoadRoute = 'local';
+
+/** How the bytes were produced on the daemon for a load. */
+export type LoadSource = 'replica_hit' | 'materialized' | 'streamed';
+
+/** The daemon's metrics. */
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  readonly loads: Counter<'route' | 'transport' | 'source' | 'outcome'>;
+  readonly bytesDelivered: Counter<'transport'>;
+  readonly bytesRead: Counter;
+  readonly loadSeconds: Histogram<'transport'>;
+  readonly phaseSeconds: Counter<'phase'>;
+  readonly amplification: Histogram;
+  readonly replicaBytes: Gauge<'tier'>;
+  readonly evictions: Counter;
+  readonly connections: Gauge;
+  readonly protocolErrors: Counter;
+  readonly httpRequests: Counter<'method' | 'status'>;
+
+  constructor(replicaBytes: () => Record<string, number>, evictions: () => number) {
+    const registers = [this.registry];
+    this.loads = new Counter({
+      name: 'tensorcast_loads_total',
+      help: 'Loads served, by route, transport, byte source and outcome.',
+      labelNames: ['route', 'transport', 'source', 'outcome'],
+      registers,
+    });
+    this.bytesDelivered = new Counter({
+      name: 'tensorcast_load_bytes_delivered_total',
+      help: 'Bytes delivered to clients.',
+      labelNames: ['transport'],
+      registers,
+    });
+    this.bytesRead = new Counter({
+      name: 'tensorcast_load_bytes_read_total',
+      help: 'Source bytes read (or copied from memory) to materialize views.',
+      registers,
+    });
+    this.loadSeconds = new Histogram({
+      name: 'tensorcast_load_duration_seconds',
+      help: 'Time to serve one load request (data plane: one range; shm: until the lease is handed out).',
+      labelNames: ['transport'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.phaseSeconds = new Counter({
+      name: 'tensorcast_materialize_phase_seconds_total',
+      help: 'Executor time by phase (summed over concurrent reads).',
+      labelNames: ['phase'],
+      registers,
+    });
+    this.amplification = new Histogram({
+      name: 'tensorcast_materialize_amplification',
+      help: 'Bytes read / bytes delivered per materialization.',
+      buckets: [1, 1.1, 1.5, 2, 4, 8, 16],
+      registers,
+    });
+    this.replicaBytes = new Gauge({
+      name: 'tensorcast_replica_bytes',
+      help: 'Bytes held by view replicas, by tier.',
+      labelNames: ['tier'],
+      registers,
+      collect() {
+        for (const [tier, bytes] of Object.entries(replicaBytes())) this.set({ tier }, bytes);
+      },
+    });
+    this.evictions = new Counter({
+      name: 'tensorcast_replica_evictions_total',
+      help: 'Replicas evicted under memory pressure.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(evictions());
+      },
+    });
+    this.connections = new Gauge({ name: 'tensorcast_data_connections_active', help: 'Open data-plane connections.', registers });
+    this.protocolErrors = new Counter({
+      name: 'tensorcast_protocol_errors_total',
+      help: 'Data-plane connections closed for a protocol violation.',
+      registers,
+    });
+    this.httpRequests = new Counter({
+      name: 'tensorcast_http_requests_total',
+      help: 'Control API requests by method and status.',
+      labelNames: ['method', 'status'],
+      registers,
+    });
+  }
+}
