@@ -9,6 +9,8 @@ import { registerServe } from './commands/serve.js';
 import { registerImport } from './commands/import.js';
 import { registerLs } from './commands/ls.js';
 import { registerLoad } from './commands/load.js';
+import { registerExport } from './commands/export.js';
+import { registerDemo } from './commands/demo.js';
 
 const program = new Command();
 program
@@ -23,6 +25,8 @@ registerServe(program);
 registerImport(program);
 registerLs(program);
 registerLoad(program);
+registerExport(program);
+registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);
