@@ -17,6 +17,8 @@ export interface Replica {
   readonly bytes: number;
   readonly segments: readonly Buffer[];
   readonly path: string | undefined;
+  /** Resolves when bytes `[start, end)` are filled (memory replicas fill on demand, window by window). */
+  readonly ready: (start: number, end: number) => Promise<void>;
   refs: number;
   lastUsed: number;
 }
@@ -147,6 +149,14 @@ export class ReplicaCache {
   /** Every replica, for listing. */
   list(): Replica[] {
     return [...this.entries.values()];
+  }
+
+  /** Drops a replica that turned out broken (a fill failed); readers holding it see their own error. */
+  discard(replica: Replica): void {
+    if (this.entries.get(replica.key) === replica) {
+      this.entries.delete(replica.key);
+      this.onEvict(replica, 'evicted');
+    }
   }
 
   /** Empties the cache (shutdown). */

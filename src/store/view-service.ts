@@ -98,8 +98,10 @@ export class ViewService {
   }
 
   /**
-   * A memory replica of the view (reference taken: release it), materialized on first use. Undefined when
-   * the view cannot fit the budget; the caller then streams windows with {@link materializeRange}.
+   * A memory replica of the view (reference taken: release it). It is allocated at once and filled on
+   * demand in windows: `replica.ready(start, end)` fills the windows a reader needs (several readers fill
+   * different windows in parallel, and wait for windows another reader is filling). Undefined when the view
+   * cannot fit the budget; the caller then streams windows with {@link materializeRange}.
    */
   async memoryReplica(rv: ResolvedView): Promise<Replica | undefined> {
     const bytes = rv.program.totalBytes;
@@ -107,14 +109,17 @@ export class ViewService {
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
     if (!this.cache.canFit(bytes)) return undefined;
-    return this.cache.acquire(key, bytes, async () => {
+    return this.cache.acquire(key, bytes, () => {
       const segments: Buffer[] = [];
-      for (let start = 0; start < bytes; start += SEGMENT_BYTES) {
-        const end = Math.min(bytes, start + SEGMENT_BYTES);
-        const seg = Buffer.allocUnsafeSlow(end - start);
-        this.opts.onMaterialize?.(await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, seg));
-        segments.push(seg);
-      }
+      for (let start = 0; start < bytes; start += SEGMENT_BYTES)
+        segments.push(Buffer.allocUnsafeSlow(Math.min(SEGMENT_BYTES, bytes - start)));
+      const fill = new WindowFill(bytes, async (start, end) => {
+        const seg = segments[Math.floor(start / SEGMENT_BYTES)]!;
+        const at = start % SEGMENT_BYTES;
+        this.opts.onMaterialize?.(
+          await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, seg.subarray(at, at + end - start)),
+        );
+      });
       const built = {
         key,
         artifactId: rv.artifact.artifactId,
@@ -123,9 +128,10 @@ export class ViewService {
         bytes,
         segments,
         path: undefined,
+        ready: fill.ready,
       };
       this.opts.onReplica?.(built, true);
-      return built;
+      return Promise.resolve(built);
     });
   }
 
@@ -145,6 +151,7 @@ export class ViewService {
         const mem = this.cache.get(this.key(rv, 'memory'));
         try {
           if (mem !== undefined) {
+            await mem.ready(0, mem.bytes);
             let at = 0;
             for (const seg of mem.segments) at += await writeAll(fh, seg, at);
           } else {
@@ -166,7 +173,16 @@ export class ViewService {
         throw error;
       }
       await fh.close();
-      const built = { key, artifactId: rv.artifact.artifactId, viewId: rv.view.viewId, tier: 'shm' as const, bytes, segments: [], path };
+      const built = {
+        key,
+        artifactId: rv.artifact.artifactId,
+        viewId: rv.view.viewId,
+        tier: 'shm' as const,
+        bytes,
+        segments: [],
+        path,
+        ready: () => Promise.resolve(),
+      };
       this.opts.onReplica?.(built, true);
       return built;
     });
@@ -190,6 +206,48 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Pr
     done += bytesWritten;
   }
   return done;
+}
+
+/** Bytes per fill window of a memory replica (divides SEGMENT_BYTES, so a window never spans segments). */
+const WINDOW_BYTES = 16 << 20;
+
+/**
+ * On-demand filling of a byte range in fixed windows: each window is filled once, by whichever reader
+ * needs it first; others wait for it. A failed window fails its waiters and is retried by the next reader.
+ */
+class WindowFill {
+  private readonly state: (Promise<void> | true | undefined)[];
+
+  constructor(
+    private readonly bytes: number,
+    private readonly fillWindow: (start: number, end: number) => Promise<void>,
+  ) {
+    this.state = new Array<Promise<void> | true | undefined>(Math.ceil(bytes / WINDOW_BYTES));
+  }
+
+  /** Resolves when `[start, end)` is filled. */
+  readonly ready = async (start: number, end: number): Promise<void> => {
+    const first = Math.floor(start / WINDOW_BYTES);
+    const last = Math.ceil(end / WINDOW_BYTES);
+    for (let w = first; w < last; w++) {
+      const s = this.state[w];
+      if (s === true) continue;
+      if (s !== undefined) {
+        await s;
+        continue;
+      }
+      const from = w * WINDOW_BYTES;
+      const p = this.fillWindow(from, Math.min(this.bytes, from + WINDOW_BYTES)).then(
+        () => void (this.state[w] = true),
+        (error: unknown) => {
+          this.state[w] = undefined;
+          throw error;
+        },
+      );
+      this.state[w] = p;
+      await p;
+    }
+  };
 }
 
 /** A byte source over a memory replica, for callers that read it like the canonical bytes. */

@@ -1,5 +1,5 @@
-// `tensorcast demo [--model DIR]`: the README's main job. Starts a daemon in a temporary data directory
-// (or uses --daemon), imports --model or a generated Llama-shaped bf16 model, loads every rank for TP 1, 2
+// `tensorcast demo [--model DIR]`: the README's main job. Starts a daemon (a child process) in a temporary
+// data directory (or uses --daemon), imports --model or a generated Llama-shaped bf16 model, loads every rank for TP 1, 2
 // and 4 over TCP and shared memory, verifies every byte against slicing the files locally, and prints a
 // table. Exit 0 only when everything verified.
 
@@ -12,10 +12,8 @@ import { connect, type TensorcastClient } from '../../client/tensorcast-client.j
 import { openLocalArtifact, type LocalArtifact } from '../../bytes/local-artifact.js';
 import { Materializer } from '../../bytes/materialize.js';
 import { tcError } from '../../core/errors.js';
-import { silentLogger } from '../../core/logger.js';
 import { formatBytes } from '../../core/strings.js';
-import { createDaemon, type Daemon } from '../../daemon/create-daemon.js';
-import { resolveConfig } from '../../daemon/config.js';
+import { spawnDaemon, type SpawnedDaemon } from '../spawn-daemon.js';
 import { writeSyntheticModel, type SyntheticModelOptions } from '../../format/synthetic-model.js';
 import { compileProgram } from '../../layout/program.js';
 import { normalizeView, specOfView } from '../../layout/view.js';
@@ -24,7 +22,15 @@ import { formatTable } from './inspect.js';
 import { EXIT_FAILURE } from '../exit-codes.js';
 
 /** The generated model: ~310 MB of bf16, every tensor kind of the Llama family. */
-export const DEMO_MODEL: SyntheticModelOptions = { hiddenSize: 2048, intermediateSize: 5632, numLayers: 2, numHeads: 16, numKvHeads: 4, vocabSize: 16384, shards: 2 };
+export const DEMO_MODEL: SyntheticModelOptions = {
+  hiddenSize: 2048,
+  intermediateSize: 5632,
+  numLayers: 2,
+  numHeads: 16,
+  numKvHeads: 4,
+  vocabSize: 16384,
+  shards: 2,
+};
 
 interface DemoFlags extends ClientFlags {
   readonly model?: string;
@@ -55,9 +61,10 @@ export function registerDemo(program: Command): void {
       .option('--keep', 'keep the temporary directory'),
   ).action(async (flags: DemoFlags) => {
     const tpSizes = (flags.tp ?? '1,2,4').split(',').map((s) => Number(s.trim()));
-    if (tpSizes.some((n) => !Number.isInteger(n) || n < 1)) throw tcError('TC_ERR_INVALID_ARGUMENT', `--tp: expected sizes like 1,2,4, got '${flags.tp}'`);
+    if (tpSizes.some((n) => !Number.isInteger(n) || n < 1))
+      throw tcError('TC_ERR_INVALID_ARGUMENT', `--tp: expected sizes like 1,2,4, got '${flags.tp}'`);
     const work = await mkdtemp(join(tmpdir(), 'tensorcast-demo-'));
-    let daemon: Daemon | undefined;
+    let daemon: SpawnedDaemon | undefined;
     let client: TensorcastClient | undefined;
     let local: LocalArtifact | undefined;
     try {
@@ -69,18 +76,34 @@ export function registerDemo(program: Command): void {
         process.stderr.write(`demo: ${formatBytes(bytes)} of weights in ${DEMO_MODEL.shards} shards\n`);
       }
       if (flags.daemon === undefined) {
-        const config = resolveConfig([
-          { dataDir: join(work, 'data'), listen: '127.0.0.1:0', dataListen: '127.0.0.1:0', importRoots: [modelDir], logLevel: 'warn', memoryBudget: '4GiB' },
-        ]);
-        daemon = createDaemon(config, { logger: silentLogger });
-        const a = await daemon.start();
-        process.stderr.write(`demo: daemon ${a.daemonId} at ${a.controlUrl} (data ${a.dataAddress}), data dir ${config.dataDir}\n`);
-        client = await connect({ url: a.controlUrl, tokenFile: config.tokenFile });
+        const dataDir = join(work, 'data');
+        // A daemon of its own, as a separate process (its own event loop and core, as in production).
+        daemon = await spawnDaemon(
+          [
+            '--data-dir',
+            dataDir,
+            '--listen',
+            '127.0.0.1:0',
+            '--data-listen',
+            '127.0.0.1:0',
+            '--import-root',
+            modelDir,
+            '--memory-budget',
+            '4GiB',
+            '--log-level',
+            'warn',
+          ],
+          { ...process.env, TENSORCAST_TOKEN: '' },
+        );
+        process.stderr.write(`demo: daemon ${daemon.daemonId} at ${daemon.controlUrl} (data ${daemon.dataAddress}), data dir ${dataDir}\n`);
+        client = await connect({ url: daemon.controlUrl, tokenFile: join(dataDir, 'token') });
       } else {
         client = await clientFrom(flags);
       }
       const imported = await client.importModel(modelDir, { key: 'demo:model:v1' });
-      process.stderr.write(`demo: imported ${imported.artifactId} (${imported.tensorCount} tensors, ${formatBytes(imported.totalBytes)}, via ${imported.via})\n`);
+      process.stderr.write(
+        `demo: imported ${imported.artifactId} (${imported.tensorCount} tensors, ${formatBytes(imported.totalBytes)}, via ${imported.via})\n`,
+      );
       local = await openLocalArtifact(modelDir);
       const rows = await runLoads(client, local, tpSizes);
       printTable(rows);
@@ -118,7 +141,9 @@ async function runLoads(client: TensorcastClient, local: LocalArtifact, tpSizes:
       await materializer.run(program, local.source, want);
       for (const transport of ['tcp', 'shm'] as const) {
         const r = await client.load('demo:model:v1', { tp: { size: tp, rank }, transport, into: dest });
-        const verified = program.totalBytes === r.buffer.length && Buffer.compare(Buffer.from(r.buffer.buffer, r.buffer.byteOffset, r.buffer.length), want) === 0;
+        const verified =
+          program.totalBytes === r.buffer.length &&
+          Buffer.compare(Buffer.from(r.buffer.buffer, r.buffer.byteOffset, r.buffer.length), want) === 0;
         const baselineMs = await plainReadMs(local, plain.subarray(0, program.totalBytes));
         rows.push({
           tp,

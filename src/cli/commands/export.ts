@@ -44,7 +44,7 @@ export function registerExport(program: Command): void {
       .description('write an artifact (or one TP rank of it) as a model directory')
       .argument('<key>', 'a key (or an artifact id tc1:...)')
       .argument('<dir>', 'output directory (must not exist or be empty)')
-      .option('--tp-size <n>', 'tensor-parallel size: write only this rank\'s slices')
+      .option('--tp-size <n>', "tensor-parallel size: write only this rank's slices")
       .option('--tp-rank <r>', 'tensor-parallel rank')
       .option('--tp-layout <layout>', 'auto (built-in rules) or a rules JSON file')
       .option('--max-shard-size <bytes>', 'largest shard file (default 5GB, as transformers)', '5GB')
@@ -52,7 +52,8 @@ export function registerExport(program: Command): void {
       .option('--json', 'print the result as one JSON object'),
   ).action(async (key: string, dir: string, flags: ExportFlags) => {
     const maxShard = parseByteSize(flags.maxShardSize ?? '5GB');
-    if (maxShard === undefined || maxShard < 1) throw tcError('TC_ERR_INVALID_ARGUMENT', `--max-shard-size: not a byte size: ${flags.maxShardSize}`);
+    if (maxShard === undefined || maxShard < 1)
+      throw tcError('TC_ERR_INVALID_ARGUMENT', `--max-shard-size: not a byte size: ${flags.maxShardSize}`);
     const selection = await selectionFromFlags(flags);
     const target = resolve(dir);
     const existing = await readdir(target).catch(() => undefined);
@@ -85,7 +86,14 @@ export function registerExport(program: Command): void {
           const last = part[part.length - 1]!;
           const bytes = last.offset + last.byteLength - base;
           const local = part.map((t) => ({ ...t, offset: t.offset - base }));
-          await writeOutputFile(local, bytes, join(staging, names[i]!), index.metadata, (s, e, d) => transfer.read(base + s, base + e, d), `export ${names[i]}`);
+          await writeOutputFile(
+            local,
+            bytes,
+            join(staging, names[i]!),
+            index.metadata,
+            (s, e, d) => transfer.read(base + s, base + e, d),
+            `export ${names[i]}`,
+          );
           files.push(names[i]!);
         }
       } finally {
@@ -100,7 +108,14 @@ export function registerExport(program: Command): void {
       }
       if (existing !== undefined) await rmdir(target);
       await rename(staging, target);
-      const result = { key, artifactId: plan.artifactId, viewId: plan.view.viewId ?? null, dir: target, files, bytes: plan.program.totalBytes };
+      const result = {
+        key,
+        artifactId: plan.artifactId,
+        viewId: plan.view.viewId ?? null,
+        dir: target,
+        files,
+        bytes: plan.program.totalBytes,
+      };
       if (flags.json === true) process.stdout.write(`${JSON.stringify(result)}\n`);
       else process.stdout.write(`exported ${key} to ${target}: ${files.length} files, ${formatBytes(result.bytes)} of tensors\n`);
     } catch (error) {

@@ -244,6 +244,7 @@ class ServerConnection {
       const segEnd = segStart + seg.length;
       for (let at = Math.max(req.start, segStart); at < Math.min(req.end, segEnd);) {
         const n = Math.min(FRAME_BYTES, req.end - at, segEnd - at);
+        await replica.ready(at, at + n);
         await this.ready(req, at, n);
         const payload = seg.subarray(at - segStart, at - segStart + n);
         this.socket.cork();
