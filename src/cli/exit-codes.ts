@@ -19,9 +19,9 @@ export function exitCodeOf(error: unknown): number {
   return EXIT_FAILURE;
 }
 
-/** One line for stderr: `error TC_ERR_...: message`. */
+/** One line for stderr: `error TC_ERR_...: message`, with ` [retryable]` when a retry can succeed. */
 export function describeError(error: unknown): string {
-  if (error instanceof TensorcastError) return `error ${error.code}: ${error.message}`;
+  if (error instanceof TensorcastError) return `error ${error.code}: ${error.message}${error.retryable ? ' [retryable]' : ''}`;
   if (error instanceof Error) return `error TC_ERR_INTERNAL: ${error.message}`;
   return `error TC_ERR_INTERNAL: ${String(error)}`;
 }

@@ -6,7 +6,7 @@ import { open, mkdir, rm, readdir, unlink, type FileHandle } from 'node:fs/promi
 import { join } from 'node:path';
 import { Materializer } from '../bytes/materialize.js';
 import { MemorySource } from '../bytes/memory-source.js';
-import { tcError } from '../core/errors.js';
+import { isTensorcastError, tcError } from '../core/errors.js';
 import { sha256Hex } from '../core/hashing.js';
 import type { Logger } from '../core/logger.js';
 import { ProgramCache } from '../layout/program-cache.js';
@@ -109,6 +109,7 @@ export class ViewService {
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
     if (!this.cache.canFit(bytes)) return undefined;
+    // Another build may take the room between the check and the reservation: stream instead of failing.
     return this.cache.acquire(key, bytes, () => {
       const segments: Buffer[] = [];
       for (let start = 0; start < bytes; start += SEGMENT_BYTES)
@@ -137,11 +138,27 @@ export class ViewService {
 
   /**
    * A shared-memory replica (a file under the shm folder holding the view's bytes), built on first use from
-   * the memory replica when there is one, else from the artifact's files.
+   * the memory replica when there is one, else from the artifact's files. When the budget is full of
+   * replicas being read, waits for room until `deadline` (Unix ms).
    *
-   * @throws TC_ERR_BUDGET when it cannot fit.
+   * @throws TC_ERR_BUDGET when the view is larger than the whole budget, or no room came before the deadline.
    */
-  async shmReplica(rv: ResolvedView): Promise<Replica> {
+  async shmReplica(rv: ResolvedView, deadline = Date.now() + 30_000): Promise<Replica> {
+    const bytes = rv.program.totalBytes;
+    if (bytes > this.cache.budgetBytes) {
+      throw tcError('TC_ERR_BUDGET', `the view is ${bytes} bytes, more than the whole memory budget (${this.cache.budgetBytes}); load it over TCP instead`);
+    }
+    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+      try {
+        return await this.buildShm(rv);
+      } catch (error) {
+        if (!isTensorcastError(error, 'TC_ERR_BUDGET') || Date.now() + wait > deadline) throw error;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  private buildShm(rv: ResolvedView): Promise<Replica> {
     const bytes = rv.program.totalBytes;
     const key = this.key(rv, 'shm');
     return this.cache.acquire(key, bytes, async () => {
