@@ -1,5 +1,5 @@
 // `npm run bench -- [suite...] [--json FILE] [--repeats N]`: runs benchmark suites and prints ratios
-// against baselines measured in the same run. Suites: gather, file, safetensors (default: all).
+// against baselines measured in the same run. Suites: gather, file, safetensors, daemon (default: all).
 
 import { writeFileSync } from 'node:fs';
 import { activeKernel } from '../src/bytes/gather-kernel.js';
@@ -7,11 +7,13 @@ import { fileSuite } from './file.js';
 import { gatherSuite } from './gather.js';
 import { printResult, type BenchResult } from './measure.js';
 import { safetensorsSuite } from './safetensors.js';
+import { daemonSuite } from './daemon.js';
 
 const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   gather: gatherSuite,
   file: fileSuite,
   safetensors: safetensorsSuite,
+  daemon: daemonSuite,
 };
 
 const args = process.argv.slice(2);

@@ -29,7 +29,7 @@ export function spawnDaemon(args: readonly string[], env: NodeJS.ProcessEnv = pr
   const child = spawn(process.execPath, [CLI_PATH, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -41,7 +41,7 @@ export function spawnDaemon(args: readonly string[], env: NodeJS.ProcessEnv = pr
       reject(tcError('TC_ERR_UNAVAILABLE', `daemon exited with code ${code} before it was ready: ${err.slice(-2000)}`));
     };
     child.once('exit', early);
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /^tensorcast ready (\S+) data (\S+) daemon (\S+)/m.exec(out);
       if (m === null) return;

@@ -4,7 +4,8 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { ERROR_CODES, type ErrorCode } from '../core/error-codes.js';
-import { tcError, TensorcastError } from '../core/errors.js';
+import type { TensorcastError } from '../core/errors.js';
+import { tcError } from '../core/errors.js';
 
 /** Rebuilds an error from a daemon's `{"error": {"code", "message"}}` body. */
 export function errorFromBody(body: unknown, status: number): TensorcastError {

@@ -4,7 +4,8 @@
 
 import { connect as netConnect, type Socket } from 'node:net';
 import { ERROR_CODES, type ErrorCode } from '../core/error-codes.js';
-import { tcError, TensorcastError } from '../core/errors.js';
+import type { TensorcastError } from '../core/errors.js';
+import { tcError } from '../core/errors.js';
 import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { encodeControl, encodeHeader, FrameType, parseControl, type FrameHeader } from '../protocol/frames.js';
 import type { ViewSpec } from '../layout/view.js';
@@ -166,8 +167,12 @@ export class DataConnection {
         clearTimeout(p.timer);
         p.reject(rebuild(parseControl(payload, 'ERROR')));
         return;
-      default:
-        throw tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type}`);
+      case FrameType.HELLO:
+      case FrameType.WELCOME:
+      case FrameType.LOAD:
+      case FrameType.CREDIT:
+      case FrameType.CANCEL:
+        throw tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} from the daemon`);
     }
   }
 

@@ -51,9 +51,7 @@ export interface CreateDaemonOptions {
  * process.once('SIGTERM', () => void daemon.stop());
  */
 export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions = {}): Daemon {
-  const log: Logger =
-    options.logger ??
-    (pino({ level: config.logLevel, base: { component: 'tensorcast-daemon' } }, pino.destination(2)) as unknown as Logger);
+  const log: Logger = options.logger ?? pino({ level: config.logLevel, base: { component: 'tensorcast-daemon' } }, pino.destination(2));
   let ctx: DaemonContext | undefined;
   let control: FastifyInstance | undefined;
   let data: DataServer | undefined;
@@ -68,8 +66,12 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     const store = new ArtifactStore(config.dataDir, catalog, log);
     await store.init();
     const cat = catalog;
-    let metrics: DaemonMetrics | undefined;
-    const views = new ViewService({
+    // The gauges read the view service lazily, when /metrics is scraped.
+    const metrics: DaemonMetrics = new DaemonMetrics(
+      () => views.cache.bytesByTier(),
+      () => views.cache.stats.evictions,
+    );
+    const views: ViewService = new ViewService({
       store,
       budgetBytes: config.memoryBudget,
       shmDir: config.shmDir,
@@ -81,7 +83,6 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         );
       },
       onMaterialize: (s) => {
-        if (metrics === undefined) return;
         metrics.bytesRead.inc(s.baseReads.bytes + s.directBytes);
         metrics.amplification.observe(s.amplification);
         for (const [phase, ms] of Object.entries(s.timesMs))
@@ -89,10 +90,6 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
       },
     });
     await views.init();
-    metrics = new DaemonMetrics(
-      () => views.cache.bytesByTier(),
-      () => views.cache.stats.evictions,
-    );
     ctx = {
       config,
       daemonId,

@@ -4,8 +4,8 @@
 
 import { open, mkdir, rm, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BufferPool } from '../bytes/buffer-pool.js';
 import { Materializer } from '../bytes/materialize.js';
-import { MemorySource } from '../bytes/memory-source.js';
 import { isTensorcastError, tcError } from '../core/errors.js';
 import { sha256Hex } from '../core/hashing.js';
 import type { Logger } from '../core/logger.js';
@@ -53,6 +53,7 @@ export class ViewService {
   readonly cache: ReplicaCache;
   readonly programs = new ProgramCache(256);
   private readonly materializer = new Materializer();
+  private readonly stages = new BufferPool();
   private readonly opts: ViewServiceOptions;
 
   constructor(opts: ViewServiceOptions) {
@@ -146,7 +147,10 @@ export class ViewService {
   async shmReplica(rv: ResolvedView, deadline = Date.now() + 30_000): Promise<Replica> {
     const bytes = rv.program.totalBytes;
     if (bytes > this.cache.budgetBytes) {
-      throw tcError('TC_ERR_BUDGET', `the view is ${bytes} bytes, more than the whole memory budget (${this.cache.budgetBytes}); load it over TCP instead`);
+      throw tcError(
+        'TC_ERR_BUDGET',
+        `the view is ${bytes} bytes, more than the whole memory budget (${this.cache.budgetBytes}); load it over TCP instead`,
+      );
     }
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
       try {
@@ -265,9 +269,4 @@ class WindowFill {
       await p;
     }
   };
-}
-
-/** A byte source over a memory replica, for callers that read it like the canonical bytes. */
-export function replicaSource(replica: Replica): MemorySource {
-  return new MemorySource(replica.segments);
 }

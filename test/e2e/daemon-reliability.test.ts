@@ -29,12 +29,15 @@ test('SIGKILL during a load: retryable coded error, nothing at --out; after a re
   const out = join(outDir, 'x.safetensors');
   let result: { code: number | null; stderr: string } | undefined;
   for (let attempt = 0; attempt < 3 && result === undefined; attempt++) {
-    const child = spawn(process.execPath, [CLI, 'load', 'big', '--out', out, '--connections', '1', ...d.clientArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'load', 'big', '--out', out, '--connections', '1', ...d.clientArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     // Kill the daemon once the load has started writing its (temporary) output.
-    for (let i = 0; i < 2000 && readdirSync(outDir).length === 0 && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 2));
+    for (let i = 0; i < 2000 && readdirSync(outDir).length === 0 && child.exitCode === null; i++)
+      await new Promise((r) => setTimeout(r, 2));
     await new Promise((r) => setTimeout(r, 20));
     const finishedFirst = child.exitCode !== null;
     await d.stop('SIGKILL');
@@ -65,13 +68,23 @@ test('16 concurrent clients load different ranks and views: every byte verified,
   await admin.importModel(model, { key: 'med' });
   const selections: Selection[] = [{ tp: { size: 1, rank: 0 } }];
   for (const size of [2, 4, 8]) for (let rank = 0; rank < size; rank++) selections.push({ tp: { size, rank } });
-  selections.push({ view: { 'model.embed_tokens.weight': [[100, 3000], [-256, 256]], 'model.layers.1.mlp.down_proj.weight': [null, [7, 1000]] } });
+  selections.push({
+    view: {
+      'model.embed_tokens.weight': [
+        [100, 3000],
+        [-256, 256],
+      ],
+      'model.layers.1.mlp.down_proj.weight': [null, [7, 1000]],
+    },
+  });
   assert.equal(selections.length, 16);
   let peak = 0;
   let polling = true;
   const poller = (async () => {
     while (polling) {
-      const info = await fetch(`${d.controlUrl}/v1/info`, { headers: { authorization: `Bearer ${d.token}` } }).then((r) => r.json() as Promise<{ memoryUsed: number }>);
+      const info = await fetch(`${d.controlUrl}/v1/info`, { headers: { authorization: `Bearer ${d.token}` } }).then(
+        (r) => r.json() as Promise<{ memoryUsed: number }>,
+      );
       peak = Math.max(peak, info.memoryUsed);
       await new Promise((r) => setTimeout(r, 2));
     }
@@ -96,9 +109,15 @@ test('16 concurrent clients load different ranks and views: every byte verified,
   );
   const results = await loads.finally(() => (polling = false));
   await poller;
-  assert.deepEqual(results.map((r) => r.ok), new Array<boolean>(16).fill(true));
+  assert.deepEqual(
+    results.map((r) => r.ok),
+    new Array<boolean>(16).fill(true),
+  );
   assert.ok(peak <= budget, `peak replica bytes ${peak} exceed the budget ${budget}`);
-  assert.ok(results.some((r) => r.source === 'streamed'), 'the TP=1 view is larger than the budget and is streamed');
+  assert.ok(
+    results.some((r) => r.source === 'streamed'),
+    'the TP=1 view is larger than the budget and is streamed',
+  );
   const metrics = await fetch(`${d.controlUrl}/metrics`, { headers: { authorization: `Bearer ${d.token}` } }).then((r) => r.text());
   assert.match(metrics, /tensorcast_replica_evictions_total [1-9]/);
 });

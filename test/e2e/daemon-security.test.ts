@@ -39,7 +39,10 @@ const ROUTES: [string, string][] = [
 
 /** Sends raw bytes to the data plane; resolves with everything the daemon wrote back before closing. */
 function raw(d: TestDaemon, bytes: Buffer): Promise<Buffer> {
-  const [host, port] = [d.dataAddress.slice(0, d.dataAddress.lastIndexOf(':')), Number(d.dataAddress.slice(d.dataAddress.lastIndexOf(':') + 1))];
+  const [host, port] = [
+    d.dataAddress.slice(0, d.dataAddress.lastIndexOf(':')),
+    Number(d.dataAddress.slice(d.dataAddress.lastIndexOf(':') + 1)),
+  ];
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const s = netConnect({ host, port }, () => s.write(bytes));
@@ -53,10 +56,11 @@ function raw(d: TestDaemon, bytes: Buffer): Promise<Buffer> {
 /** The codes of the ERROR frames in a byte stream from the daemon. */
 function errorCodes(stream: Buffer): string[] {
   const codes: string[] = [];
-  for (let at = 0; at + HEADER_BYTES <= stream.length; ) {
+  for (let at = 0; at + HEADER_BYTES <= stream.length;) {
     const type = stream[at + 5];
     const len = stream.readUInt32LE(at + 12);
-    if (type === FrameType.ERROR) codes.push((JSON.parse(stream.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len).toString()) as { code: string }).code);
+    if (type === FrameType.ERROR)
+      codes.push((JSON.parse(stream.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len).toString()) as { code: string }).code);
     at += HEADER_BYTES + len;
   }
   return codes;
@@ -96,24 +100,48 @@ test('data plane: wrong token, malformed and oversized frames close that connect
   assert.deepEqual(errorCodes(await raw(d, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.padEnd(64)))), ['TC_ERR_PROTOCOL']);
   const hello = encodeControl(FrameType.HELLO, 0, { version: 1, token: d.token });
   assert.deepEqual(errorCodes(await raw(d, Buffer.concat([hello, encodeHeader(FrameType.LOAD, 1, 1 << 30)]))), ['TC_ERR_PROTOCOL']);
-  assert.deepEqual(errorCodes(await raw(d, Buffer.concat([hello, encodeHeader(FrameType.DATA, 1, 100), Buffer.alloc(100)]))), ['TC_ERR_PROTOCOL']);
-  assert.deepEqual(errorCodes(await raw(d, encodeControl(FrameType.LOAD, 1, { artifactId: 'x' }))), ['TC_ERR_PROTOCOL'], 'LOAD before HELLO');
+  assert.deepEqual(errorCodes(await raw(d, Buffer.concat([hello, encodeHeader(FrameType.DATA, 1, 100), Buffer.alloc(100)]))), [
+    'TC_ERR_PROTOCOL',
+  ]);
+  assert.deepEqual(
+    errorCodes(await raw(d, encodeControl(FrameType.LOAD, 1, { artifactId: 'x' }))),
+    ['TC_ERR_PROTOCOL'],
+    'LOAD before HELLO',
+  );
   const badLoad = await raw(d, Buffer.concat([hello, encodeControl(FrameType.LOAD, 1, { artifactId: 5 })]));
   assert.deepEqual(errorCodes(badLoad), ['TC_ERR_PROTOCOL']);
   // Fine-grained request errors keep the connection: an unknown artifact, then a good load on the same connection.
   const conn = await DataConnection.open(d.dataAddress, d.token);
-  await assert.rejects(conn.load({ artifactId: 'tc1:nope', view: undefined, viewId: undefined, start: 0, end: 10, timeoutMs: 5000 }, new Uint8Array(10)), {
-    code: 'TC_ERR_NOT_FOUND',
-  });
+  await assert.rejects(
+    conn.load({ artifactId: 'tc1:nope', view: undefined, viewId: undefined, start: 0, end: 10, timeoutMs: 5000 }, new Uint8Array(10)),
+    {
+      code: 'TC_ERR_NOT_FOUND',
+    },
+  );
   const plan = await client.plan('m', { tensors: ['model.norm.weight'] });
   const spec = { 'model.norm.weight': null };
-  await assert.rejects(conn.load({ artifactId: plan.artifactId, view: spec, viewId: plan.view.viewId, start: 0, end: 1 << 20, timeoutMs: 5000 }, new Uint8Array(1 << 20)), {
-    code: 'TC_ERR_INVALID_ARGUMENT',
-  });
-  await assert.rejects(conn.load({ artifactId: plan.artifactId, view: spec, viewId: 'f'.repeat(64), start: 0, end: 512, timeoutMs: 5000 }, new Uint8Array(512)), {
-    code: 'TC_ERR_INVALID_ARGUMENT',
-  });
-  const ok = await conn.load({ artifactId: plan.artifactId, view: spec, viewId: plan.view.viewId, start: 0, end: 512, timeoutMs: 5000 }, new Uint8Array(512));
+  await assert.rejects(
+    conn.load(
+      { artifactId: plan.artifactId, view: spec, viewId: plan.view.viewId, start: 0, end: 1 << 20, timeoutMs: 5000 },
+      new Uint8Array(1 << 20),
+    ),
+    {
+      code: 'TC_ERR_INVALID_ARGUMENT',
+    },
+  );
+  await assert.rejects(
+    conn.load(
+      { artifactId: plan.artifactId, view: spec, viewId: 'f'.repeat(64), start: 0, end: 512, timeoutMs: 5000 },
+      new Uint8Array(512),
+    ),
+    {
+      code: 'TC_ERR_INVALID_ARGUMENT',
+    },
+  );
+  const ok = await conn.load(
+    { artifactId: plan.artifactId, view: spec, viewId: plan.view.viewId, start: 0, end: 512, timeoutMs: 5000 },
+    new Uint8Array(512),
+  );
   assert.equal(ok.bytes, 512);
   conn.close();
   const loaded = await client.load('m', { tp: { size: 2, rank: 1 } });

@@ -42,8 +42,8 @@ export function registerLoadRoutes(app: FastifyInstance, ctx: DaemonContext): vo
       throw error;
     }
   });
-  app.delete<{ Params: { id: string } }>('/v1/shm-leases/:id', async (req) => {
+  app.delete<{ Params: { id: string } }>('/v1/shm-leases/:id', (req) => {
     ctx.leases.release(req.params.id);
-    return { released: true };
+    return Promise.resolve({ released: true });
   });
 }

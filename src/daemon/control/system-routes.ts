@@ -5,21 +5,25 @@ import type { DaemonContext } from '../context.js';
 
 /** Registers the system routes. */
 export function registerSystemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
-  app.get('/healthz', async () => ({ status: ctx.draining ? 'draining' : 'ok' }));
-  app.get('/v1/info', async () => ({
-    daemonId: ctx.daemonId,
-    version: '0.1.0',
-    dataAddress: ctx.dataAddress,
-    shmDir: ctx.config.shmDir,
-    memoryBudget: ctx.config.memoryBudget,
-    memoryUsed: ctx.views.cache.usedBytes,
-    importRoots: ctx.config.importRoots,
-  }));
-  app.get('/v1/replicas', async () => ({
-    replicas: ctx.views.cache
-      .list()
-      .map((r) => ({ artifactId: r.artifactId, viewId: r.viewId ?? null, tier: r.tier, bytes: r.bytes, readers: r.refs })),
-  }));
+  app.get('/healthz', () => Promise.resolve({ status: ctx.draining ? 'draining' : 'ok' }));
+  app.get('/v1/info', () =>
+    Promise.resolve({
+      daemonId: ctx.daemonId,
+      version: '0.1.0',
+      dataAddress: ctx.dataAddress,
+      shmDir: ctx.config.shmDir,
+      memoryBudget: ctx.config.memoryBudget,
+      memoryUsed: ctx.views.cache.usedBytes,
+      importRoots: ctx.config.importRoots,
+    }),
+  );
+  app.get('/v1/replicas', () =>
+    Promise.resolve({
+      replicas: ctx.views.cache
+        .list()
+        .map((r) => ({ artifactId: r.artifactId, viewId: r.viewId ?? null, tier: r.tier, bytes: r.bytes, readers: r.refs })),
+    }),
+  );
   app.get('/metrics', async (_req, reply) => {
     const text = await ctx.metrics.registry.metrics();
     await reply.header('content-type', ctx.metrics.registry.contentType).send(text);

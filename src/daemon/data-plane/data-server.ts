@@ -10,6 +10,7 @@ import { FrameDecoder } from '../../protocol/frame-decoder.js';
 import { encodeControl, encodeDataHeader, FrameType, parseControl, type FrameHeader } from '../../protocol/frames.js';
 import { parseViewJson } from '../../layout/view.js';
 import type { Replica } from '../../store/replica-cache.js';
+import { BufferPool } from '../../bytes/buffer-pool.js';
 import type { ResolvedView } from '../../store/view-service.js';
 import type { DaemonContext } from '../context.js';
 import { tokenMatches } from '../token.js';
@@ -19,6 +20,8 @@ const FRAME_BYTES = 4 << 20;
 /** Bytes materialized at a time when a view is streamed without a replica. */
 const STAGE_BYTES = 16 << 20;
 const HELLO_TIMEOUT_MS = 5000;
+/** Staging buffers for streamed views, reused across requests (fresh memory costs a page fault per page). */
+const STAGES = new BufferPool();
 
 interface LoadRequest {
   readonly id: number;
@@ -258,7 +261,15 @@ class ServerConnection {
   }
 
   private async sendStreamed(req: LoadRequest, rv: ResolvedView): Promise<void> {
-    const stages = [Buffer.allocUnsafeSlow(STAGE_BYTES), Buffer.allocUnsafeSlow(STAGE_BYTES)];
+    const stages = [STAGES.acquire(STAGE_BYTES), STAGES.acquire(STAGE_BYTES)];
+    try {
+      await this.sendThrough(req, rv, stages);
+    } finally {
+      for (const s of stages) STAGES.release(s);
+    }
+  }
+
+  private async sendThrough(req: LoadRequest, rv: ResolvedView, stages: Buffer[]): Promise<void> {
     const flushed: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
     let which = 0;
     for (let start = req.start; start < req.end; start += STAGE_BYTES) {

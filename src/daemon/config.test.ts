@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { tempDir } from '../../test/helpers/tmp.js';
+import { configFromEnv, parseByteSize, resolveConfig } from './config.js';
+import { tokenMatches } from './token.js';
+
+test('config: defaults < file < env < flags; every violation reported at once', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'c.json');
+  writeFileSync(file, JSON.stringify({ dataDir: dir, listen: '127.0.0.1:1', memoryBudget: '1GiB', logLevel: 'debug' }));
+  const env = configFromEnv({ TENSORCAST_LISTEN: '127.0.0.1:2', TENSORCAST_IMPORT_ROOTS: '/a:/b' });
+  const c = resolveConfig([{ config: file }, env, { memoryBudget: '512MiB' }]);
+  assert.equal(c.listen.port, 2);
+  assert.equal(c.memoryBudget, 512 * 2 ** 20);
+  assert.equal(c.logLevel, 'debug');
+  assert.deepEqual(c.importRoots, ['/a', '/b']);
+  assert.equal(c.catalog, `sqlite://${join(dir, 'catalog.db')}`);
+  assert.equal(c.tokenFile, join(dir, 'token'));
+  assert.deepEqual(c.dataListen, { host: '127.0.0.1', port: 7071 });
+  assert.throws(
+    () => resolveConfig([{ listen: 'x', dataListen: '1.2.3.4:99999', memoryBudget: 'much', logLevel: 'loud', bogus: 1 } as never]),
+    (e: Error) =>
+      /listen/.test(e.message) &&
+      /dataListen/.test(e.message) &&
+      /memoryBudget/.test(e.message) &&
+      /logLevel/.test(e.message) &&
+      /bogus/.test(e.message),
+  );
+  assert.throws(() => resolveConfig([{ listen: '0.0.0.0:7070' }]), {
+    code: 'TC_ERR_CONFIG',
+    message: /refusing to listen on 0\.0\.0\.0:7070/,
+  });
+  assert.equal(resolveConfig([{ listen: '0.0.0.0:7070', token: 'a-configured-token-of-length' }]).listen.host, '0.0.0.0');
+  assert.equal(resolveConfig([{ listen: '[::1]:7070' }]).listen.host, '::1');
+  assert.deepEqual(
+    [parseByteSize('8GiB'), parseByteSize('512MB'), parseByteSize('1.5k'), parseByteSize('x'), parseByteSize(12)],
+    [8 * 2 ** 30, 512e6, 1500, undefined, 12],
+  );
+});
+
+test('token: constant-time match, any length', () => {
+  assert.equal(tokenMatches('abc', 'abc'), true);
+  assert.equal(tokenMatches('abd', 'abc'), false);
+  assert.equal(tokenMatches('abcd', 'abc'), false);
+  assert.equal(tokenMatches(undefined, 'abc'), false);
+});
