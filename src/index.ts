@@ -1,0 +1,22 @@
+// The tensorcast SDK: what applications import. Subpaths (`tensorcast/format`, `/layout`, `/bytes`,
+// `/client`, `/daemon`) expose the lower layers for tools that need them.
+
+export { connect, TensorcastClient } from './client/tensorcast-client.js';
+export type {
+  DaemonInfo,
+  ImportInfo,
+  LoadOptions,
+  LoadResult,
+  LoadStats,
+  LoadedTensor,
+  LoadPlan,
+  Selection,
+  Transfer,
+} from './client/tensorcast-client.js';
+export type { ConnectOptions } from './client/connect-options.js';
+export { TensorcastError, isTensorcastError } from './core/errors.js';
+export { ERROR_CODES, type ErrorCode } from './core/error-codes.js';
+export type { Dtype } from './core/dtypes.js';
+export type { ViewSpec, DimRange, TensorViewSpec } from './layout/view.js';
+export type { TpRuleSet, TpRule } from './layout/tp-rules.js';
+export { LLAMA_FAMILY_RULES, parseRuleSet } from './layout/tp-rules.js';
