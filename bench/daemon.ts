@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect } from '../src/client/tensorcast-client.js';
-import { spawnDaemon } from '../src/cli/spawn-daemon.js';
+import { spawnPrivateDaemon } from '../src/cli/spawn-daemon.js';
 import { DEMO_MODEL } from '../src/cli/commands/demo.js';
 import { writeSyntheticModel } from '../src/format/synthetic-model.js';
 import { bestOf, type BenchResult } from './measure.js';
@@ -65,23 +65,7 @@ export async function daemonSuite(repeats: number): Promise<BenchResult[]> {
     const modelDir = join(work, 'model');
     await writeSyntheticModel(modelDir, DEMO_MODEL);
     const dataDir = join(work, 'data');
-    const d = await spawnDaemon(
-      [
-        '--data-dir',
-        dataDir,
-        '--listen',
-        '127.0.0.1:0',
-        '--data-listen',
-        '127.0.0.1:0',
-        '--import-root',
-        modelDir,
-        '--memory-budget',
-        '8GiB',
-        '--log-level',
-        'warn',
-      ],
-      { ...process.env, TENSORCAST_TOKEN: '' },
-    );
+    const d = await spawnPrivateDaemon(dataDir, { importRoots: [modelDir], memoryBudget: '8GiB' });
     try {
       const client = await connect({ url: d.controlUrl, tokenFile: join(dataDir, 'token') });
       await client.importModel(modelDir, { key: 'bench' });

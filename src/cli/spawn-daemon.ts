@@ -61,3 +61,22 @@ export function spawnDaemon(args: readonly string[], env: NodeJS.ProcessEnv = pr
     });
   });
 }
+
+/** Options of {@link spawnPrivateDaemon}. */
+export interface PrivateDaemonOptions {
+  readonly importRoots?: readonly string[];
+  readonly memoryBudget?: string;
+  readonly logLevel?: string;
+  readonly extraArgs?: readonly string[];
+}
+
+/**
+ * A daemon of one's own: loopback on free ports, its own data directory and generated token (ignoring
+ * TENSORCAST_TOKEN), for the demo, benchmarks and tests.
+ */
+export function spawnPrivateDaemon(dataDir: string, opts: PrivateDaemonOptions = {}): Promise<SpawnedDaemon> {
+  const args = ['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--data-listen', '127.0.0.1:0', '--log-level', opts.logLevel ?? 'warn'];
+  for (const root of opts.importRoots ?? []) args.push('--import-root', root);
+  if (opts.memoryBudget !== undefined) args.push('--memory-budget', opts.memoryBudget);
+  return spawnDaemon([...args, ...(opts.extraArgs ?? [])], { ...process.env, TENSORCAST_TOKEN: '', TENSORCAST_DAEMON: '' });
+}

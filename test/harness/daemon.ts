@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { spawnDaemon, type SpawnedDaemon } from '../../src/cli/spawn-daemon.js';
+import { spawnPrivateDaemon, type SpawnedDaemon } from '../../src/cli/spawn-daemon.js';
 
 /** A daemon started for a test. */
 export interface TestDaemon extends SpawnedDaemon {
@@ -21,17 +21,12 @@ export interface StartOptions {
   /** Reuse a data directory (restart tests). */
   readonly dataDir?: string;
   readonly extraArgs?: readonly string[];
-  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Starts a daemon; it is killed and its data directory removed after the test (unless `dataDir` was given). */
 export async function startDaemon(t: TestContext, opts: StartOptions = {}): Promise<TestDaemon> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tensorcast-daemon-'));
-  const env = { ...process.env, TENSORCAST_TOKEN: '', TENSORCAST_DAEMON: '', ...opts.env };
-  const d = await spawnDaemon(
-    ['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--data-listen', '127.0.0.1:0', '--log-level', 'info', ...(opts.extraArgs ?? [])],
-    env,
-  );
+  const d = await spawnPrivateDaemon(dataDir, { logLevel: 'info', extraArgs: opts.extraArgs ?? [] });
   t.after(async () => {
     await d.stop('SIGKILL');
     if (opts.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import { openLocalArtifact, type LocalArtifact } from '../../bytes/local-artifac
 import { Materializer } from '../../bytes/materialize.js';
 import { tcError } from '../../core/errors.js';
 import { formatBytes } from '../../core/strings.js';
-import { spawnDaemon, type SpawnedDaemon } from '../spawn-daemon.js';
+import { spawnPrivateDaemon, type SpawnedDaemon } from '../spawn-daemon.js';
 import { writeSyntheticModel, type SyntheticModelOptions } from '../../format/synthetic-model.js';
 import { compileProgram } from '../../layout/program.js';
 import { normalizeView, specOfView } from '../../layout/view.js';
@@ -78,23 +78,7 @@ export function registerDemo(program: Command): void {
       if (flags.daemon === undefined) {
         const dataDir = join(work, 'data');
         // A daemon of its own, as a separate process (its own event loop and core, as in production).
-        daemon = await spawnDaemon(
-          [
-            '--data-dir',
-            dataDir,
-            '--listen',
-            '127.0.0.1:0',
-            '--data-listen',
-            '127.0.0.1:0',
-            '--import-root',
-            modelDir,
-            '--memory-budget',
-            '4GiB',
-            '--log-level',
-            'warn',
-          ],
-          { ...process.env, TENSORCAST_TOKEN: '' },
-        );
+        daemon = await spawnPrivateDaemon(dataDir, { importRoots: [modelDir], memoryBudget: '4GiB' });
         process.stderr.write(`demo: daemon ${daemon.daemonId} at ${daemon.controlUrl} (data ${daemon.dataAddress}), data dir ${dataDir}\n`);
         client = await connect({ url: daemon.controlUrl, tokenFile: join(dataDir, 'token') });
       } else {
