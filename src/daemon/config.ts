@@ -25,6 +25,8 @@ export interface DaemonConfig {
   readonly shmDir: string;
   readonly drainTimeoutMs: number;
   readonly leaseTtlMs: number;
+  /** When a view earns a memory replica: 'reuse' (on its second read) or 'always' (first read). */
+  readonly replicaAdmission: 'reuse' | 'always';
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -101,6 +103,7 @@ const schema = z
     shmDir: z.string().min(1).optional(),
     drainTimeoutMs: positiveMs,
     leaseTtlMs: positiveMs,
+    replicaAdmission: z.enum(['reuse', 'always']),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .strict();
@@ -115,6 +118,7 @@ export function defaultConfig(): RawConfig {
     importRoots: [],
     drainTimeoutMs: 10_000,
     leaseTtlMs: 60_000,
+    replicaAdmission: 'reuse',
     logLevel: 'info',
   };
 }
@@ -129,6 +133,7 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_MEMORY_BUDGET: 'memoryBudget',
   TENSORCAST_SHM_DIR: 'shmDir',
   TENSORCAST_LOG_LEVEL: 'logLevel',
+  TENSORCAST_REPLICA_ADMISSION: 'replicaAdmission',
 };
 
 /** Settings from the environment. `TENSORCAST_IMPORT_ROOTS` is a path-delimiter-separated list. */
@@ -180,6 +185,7 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     shmDir: c.shmDir ?? join('/dev/shm', `tensorcast-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`),
     drainTimeoutMs: c.drainTimeoutMs,
     leaseTtlMs: c.leaseTtlMs,
+    replicaAdmission: c.replicaAdmission,
     logLevel: c.logLevel,
   };
   const loopback = (h: string): boolean => h === '127.0.0.1' || h === '::1' || h === 'localhost' || h.startsWith('127.');

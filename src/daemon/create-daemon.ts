@@ -75,6 +75,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
       store,
       budgetBytes: config.memoryBudget,
       shmDir: config.shmDir,
+      admission: config.replicaAdmission,
       log,
       onReplica: (r, present) => {
         const rec = { artifactId: r.artifactId, viewId: r.viewId, daemonId, tier: r.tier } as const;
@@ -130,7 +131,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     await data?.close(config.drainTimeoutMs);
     await control?.close();
     ctx?.leases.close();
-    ctx?.views.close();
+    await ctx?.views.close();
     await ctx?.store.close();
     await catalog?.close();
     log.info({}, 'daemon stopped');

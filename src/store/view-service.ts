@@ -42,7 +42,16 @@ export interface ViewServiceOptions {
   readonly onReplica?: (replica: ReplicaInfo, present: boolean) => void;
   /** Called after every materialization (metrics). */
   readonly onMaterialize?: (stats: MaterializeStats) => void;
+  /**
+   * When a data-plane read earns a memory replica: 'reuse' (default) once bytes of the view are read a
+   * second time (a view read once streams through pooled buffers and leaves the cache alone), 'always' on
+   * the first read.
+   */
+  readonly admission?: 'reuse' | 'always';
 }
+
+/** Views whose reads are remembered for admission. */
+const ADMISSION_MEMORY = 4096;
 
 /**
  * Resolves views and keeps their replicas.
@@ -54,6 +63,8 @@ export class ViewService {
   readonly programs = new ProgramCache(256);
   private readonly materializer = new Materializer();
   private readonly stages = new BufferPool();
+  /** Per view key: the byte ranges already read once (sorted, merged). */
+  private readonly seen = new Map<string, [number, number][]>();
   private readonly opts: ViewServiceOptions;
 
   constructor(opts: ViewServiceOptions) {
@@ -92,6 +103,21 @@ export class ViewService {
   /** True when a replica of `rv` is already held on `tier`. */
   hasReplica(rv: ResolvedView, tier: 'memory' | 'shm'): boolean {
     return this.cache.has(this.key(rv, tier));
+  }
+
+  /**
+   * Whether a read of `[start, end)` should be served from a memory replica (building one if needed): true
+   * when the view already has one, under 'always', or when part of the range was read before.
+   */
+  admit(rv: ResolvedView, start: number, end: number): boolean {
+    if (this.opts.admission === 'always' || this.hasReplica(rv, 'memory')) return true;
+    const key = this.key(rv, 'memory');
+    const read = this.seen.get(key) ?? [];
+    this.seen.delete(key);
+    if (this.seen.size >= ADMISSION_MEMORY) this.seen.delete(this.seen.keys().next().value!);
+    const again = read.some(([s, e]) => s < end && start < e);
+    this.seen.set(key, mergeInterval(read, start, end));
+    return again;
   }
 
   private key(rv: ResolvedView, tier: string): string {
@@ -214,9 +240,10 @@ export class ViewService {
     this.opts.onMaterialize?.(await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, dest));
   }
 
-  /** Drops every replica (shutdown). */
-  close(): void {
+  /** Drops every replica and removes the shm folder (shutdown). */
+  async close(): Promise<void> {
     this.cache.clear();
+    await rm(this.opts.shmDir, { recursive: true, force: true });
   }
 }
 
@@ -227,6 +254,22 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Pr
     done += bytesWritten;
   }
   return done;
+}
+
+/** Adds `[start, end)` to sorted, disjoint intervals, merging what touches. */
+function mergeInterval(list: readonly [number, number][], start: number, end: number): [number, number][] {
+  const out: [number, number][] = [];
+  let s = start;
+  let e = end;
+  for (const [a, b] of list) {
+    if (b < s || a > e) out.push([a, b]);
+    else {
+      s = Math.min(s, a);
+      e = Math.max(e, b);
+    }
+  }
+  out.push([s, e]);
+  return out.sort((x, y) => x[0] - y[0]);
 }
 
 /** Bytes per fill window of a memory replica (divides SEGMENT_BYTES, so a window never spans segments). */

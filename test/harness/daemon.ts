@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { spawnPrivateDaemon, type SpawnedDaemon } from '../../src/cli/spawn-daemon.js';
+import { resolveConfig } from '../../src/daemon/config.js';
 
 /** A daemon started for a test. */
 export interface TestDaemon extends SpawnedDaemon {
@@ -30,6 +31,8 @@ export async function startDaemon(t: TestContext, opts: StartOptions = {}): Prom
   t.after(async () => {
     await d.stop('SIGKILL');
     if (opts.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+    // A killed daemon cannot remove its shared-memory folder; do it here.
+    rmSync(resolveConfig([{ dataDir }]).shmDir, { recursive: true, force: true });
   });
   const tokenFile = join(dataDir, 'token');
   return {

@@ -111,9 +111,9 @@ export function registerDemo(program: Command): void {
 async function runLoads(client: TensorcastClient, local: LocalArtifact, tpSizes: readonly number[]): Promise<Row[]> {
   const total = local.index.totalBytes;
   // One destination and one reference buffer, touched once, reused by every load.
-  const dest = Buffer.alloc(total);
-  const expected = Buffer.alloc(total);
-  const plain = Buffer.alloc(total);
+  const dest = Buffer.allocUnsafeSlow(total).fill(0); // touched now: a fresh page costs a fault on first use
+  const expected = Buffer.allocUnsafeSlow(total).fill(0);
+  const plain = Buffer.allocUnsafeSlow(total).fill(0);
   const materializer = new Materializer();
   const rows: Row[] = [];
   for (const tp of tpSizes) {

@@ -15,6 +15,7 @@ interface ServeFlags {
   readonly importRoot?: string[];
   readonly shmDir?: string;
   readonly logLevel?: string;
+  readonly replicaAdmission?: string;
 }
 
 /** Registers `serve`. */
@@ -34,6 +35,7 @@ export function registerServe(program: Command): void {
       v,
     ])
     .option('--shm-dir <dir>', 'folder on tmpfs for shared-memory hand-off (default /dev/shm/tensorcast-<hash>)')
+    .option('--replica-admission <when>', 'reuse (a view read a second time gets a memory replica; default) or always')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (flags: ServeFlags) => {
       const fromFlags: RawConfig = {
@@ -47,6 +49,7 @@ export function registerServe(program: Command): void {
         importRoots: flags.importRoot,
         shmDir: flags.shmDir,
         logLevel: flags.logLevel,
+        replicaAdmission: flags.replicaAdmission,
       };
       const env = configFromEnv(process.env);
       // A config file named by flag is read below the environment too: file < env < flags.

@@ -210,7 +210,7 @@ class ServerConnection {
       throw tcError('TC_ERR_INVALID_ARGUMENT', `range [${req.start}, ${req.end}) is outside the view's ${total} bytes`);
     }
     const hit = this.ctx.views.hasReplica(rv, 'memory');
-    const replica = await this.ctx.views.memoryReplica(rv);
+    const replica = this.ctx.views.admit(rv, req.start, req.end) ? await this.ctx.views.memoryReplica(rv) : undefined;
     try {
       if (replica !== undefined) await this.sendReplica(req, replica);
       else await this.sendStreamed(req, rv);
