@@ -1,7 +1,6 @@
 // The client SDK: connect to a daemon, import models, list, and load (key, view) into memory the caller
 // owns, over the TCP data plane (several connections) or a shared-memory hand-off on the same host.
 
-import { open as openFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isTensorcastError, tcError } from '../core/errors.js';
@@ -10,10 +9,11 @@ import { parseIndexJson, type CanonicalIndex } from '../layout/canonical-index.j
 import { compileProgram, type ByteRangeProgram, type ProgramTensor } from '../layout/program.js';
 import { selectView, type Selection } from '../layout/selection.js';
 import type { TpRuleSet } from '../layout/tp-rules.js';
-import { specOfView, type NormalizedView } from '../layout/view.js';
+import type { NormalizedView } from '../layout/view.js';
 import { resolveConnect, type ConnectOptions } from './connect-options.js';
 import { ControlClient } from './control-client.js';
-import { DataConnection } from './data-connection.js';
+import { ConnectionPool } from './connection-pool.js';
+import { openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
 
 /** The daemon's answer to GET /v1/info. */
 export interface DaemonInfo {
@@ -36,7 +36,7 @@ export interface ImportInfo {
   readonly via: 'path' | 'upload';
 }
 
-export type { Selection };
+export type { Selection, Transfer };
 
 /** Options of {@link TensorcastClient.load}. */
 export interface LoadOptions extends Selection {
@@ -78,16 +78,6 @@ export interface LoadResult {
   readonly stats: LoadStats;
 }
 
-/** An open transfer of one planned view (see {@link TensorcastClient.openTransfer}). */
-export interface Transfer {
-  /** Reads `[start, end)` of the view's output into `dest` (exactly that long). */
-  read(start: number, end: number, dest: Uint8Array): Promise<void>;
-  /** How the daemon produced the bytes so far: replica_hit, materialized or streamed. */
-  source(): string;
-  readonly connections: number;
-  close(): Promise<void>;
-}
-
 /** A planned load: what would be loaded, before any byte moves. */
 export interface LoadPlan {
   readonly artifactId: string;
@@ -114,18 +104,19 @@ export async function connect(options: ConnectOptions = {}): Promise<TensorcastC
 
 /** A connected client. Create with {@link connect}. */
 export class TensorcastClient {
-  private readonly idle: DataConnection[] = [];
+  private readonly pool: ConnectionPool;
   private readonly indexes = new Map<string, Promise<CanonicalIndex>>();
   private readonly defaultConnections: number;
   private readonly defaultTimeoutMs: number;
 
   constructor(
     readonly control: ControlClient,
-    private readonly token: string,
+    token: string,
     readonly info: DaemonInfo,
     options: ConnectOptions,
   ) {
     this.defaultConnections = Math.max(1, options.connections ?? 4);
+    this.pool = new ConnectionPool(info.dataAddress, token);
     this.defaultTimeoutMs = options.timeoutMs ?? 10 * 60_000;
   }
 
@@ -137,7 +128,9 @@ export class TensorcastClient {
    * @example const { artifactId } = await client.importModel('./llama', { key: 'model:llama:v1' });
    */
   async importModel(path: string, options: { key?: string; via?: 'auto' | 'path' | 'upload' } = {}): Promise<ImportInfo> {
-    const via = options.via ?? 'auto';
+    // 'auto' asks the daemon to read the path only when it runs on this host: on another host the same
+    // path could name a different file.
+    const via = options.via ?? (isLoopbackUrl(this.control.baseUrl) ? 'auto' : 'upload');
     const key = options.key === undefined ? {} : { key: options.key };
     // Validate locally first: bad input fails before any byte is sent.
     const model = await openModelFiles(path);
@@ -277,114 +270,25 @@ export class TensorcastClient {
    * needed, then close. Lets a caller move outputs larger than one Buffer (4 GiB) through a window.
    * For 'shm' the daemon's lease is taken at open and released at close.
    */
-  async openTransfer(
-    plan: LoadPlan,
-    options: { transport?: 'tcp' | 'shm'; connections?: number; timeoutMs?: number } = {},
-  ): Promise<Transfer> {
+  openTransfer(plan: LoadPlan, options: { transport?: 'tcp' | 'shm'; connections?: number; timeoutMs?: number } = {}): Promise<Transfer> {
     const deadline = Date.now() + (options.timeoutMs ?? this.defaultTimeoutMs);
     const remaining = (): number => {
       const left = deadline - Date.now();
       if (left <= 0) throw tcError('TC_ERR_TIMEOUT', `load of ${plan.artifactId} ran out of its deadline`);
       return left;
     };
-    if (options.transport === 'shm') return this.openShm(plan, remaining);
-    const spec = specOfView(plan.view);
-    const sources = new Set<string>();
-    const parts = Math.max(1, options.connections ?? this.defaultConnections);
-    return {
-      read: async (start, end, dest) => {
-        const total = end - start;
-        if (total === 0) return;
-        const n = Math.max(1, Math.min(parts, Math.ceil(total / (16 << 20))));
-        const step = Math.ceil(total / n / 4096) * 4096;
-        const ranges: [number, number][] = [];
-        for (let s = start; s < end; s += step) ranges.push([s, Math.min(end, s + step)]);
-        await Promise.all(
-          ranges.map(async ([s, e]) => {
-            const conn = await this.acquire(remaining());
-            try {
-              const r = await conn.load(
-                { artifactId: plan.artifactId, view: spec, viewId: plan.view.viewId, start: s, end: e, timeoutMs: remaining() },
-                dest.subarray(s - start, e - start),
-              );
-              sources.add(r.source);
-            } finally {
-              this.releaseConnection(conn);
-            }
-          }),
-        );
-      },
-      source: () => (sources.has('materialized') ? 'materialized' : sources.has('streamed') ? 'streamed' : 'replica_hit'),
-      connections: parts,
-      close: () => Promise.resolve(),
-    };
-  }
-
-  private async openShm(plan: LoadPlan, remaining: () => number): Promise<Transfer> {
-    remaining();
-    const lease = await this.control.json<{ leaseId: string; path: string; bytes: number; source: string }>('POST', '/v1/shm-leases', {
-      artifactId: plan.artifactId,
-      view: specOfView(plan.view) ?? null,
-      viewId: plan.view.viewId ?? null,
-    });
-    const release = (): Promise<unknown> =>
-      this.control.json('DELETE', `/v1/shm-leases/${encodeURIComponent(lease.leaseId)}`).catch(() => undefined);
-    let fh;
-    try {
-      if (lease.bytes !== plan.program.totalBytes)
-        throw tcError('TC_ERR_INTERNAL', `shm lease holds ${lease.bytes} bytes, expected ${plan.program.totalBytes}`);
-      fh = await openFile(lease.path, 'r');
-    } catch (error) {
-      await release();
-      throw error;
-    }
-    const file = fh;
-    return {
-      read: async (start, end, dest) => {
-        const chunk = 16 << 20;
-        let next = start;
-        const worker = async (): Promise<void> => {
-          while (next < end) {
-            const at = next;
-            next += chunk;
-            const want = Math.min(chunk, end - at);
-            let done = 0;
-            while (done < want) {
-              const { bytesRead } = await file.read(dest, at - start + done, want - done, at + done);
-              if (bytesRead === 0)
-                throw tcError('TC_ERR_SHORT_READ', `${lease.path}: shared-memory file ended at ${at + done} of ${lease.bytes} bytes`);
-              done += bytesRead;
-            }
-            remaining();
-          }
-        };
-        await Promise.all([worker(), worker(), worker(), worker()]);
-      },
-      source: () => lease.source,
-      connections: 1,
-      close: async () => {
-        await file.close();
-        await release();
-      },
-    };
-  }
-
-  private async acquire(timeoutMs: number): Promise<DataConnection> {
-    while (this.idle.length > 0) {
-      const c = this.idle.pop()!;
-      if (c.usable) return c;
-    }
-    return DataConnection.open(this.info.dataAddress, this.token, Math.min(timeoutMs, 10_000));
-  }
-
-  private releaseConnection(c: DataConnection): void {
-    if (c.usable && this.idle.length < 16) this.idle.push(c);
-    else c.close();
+    if (options.transport === 'shm') return openShmTransfer(this.control, plan, remaining);
+    return Promise.resolve(openTcpTransfer(this.pool, plan, Math.max(1, options.connections ?? this.defaultConnections), remaining));
   }
 
   /** Closes pooled data-plane connections. */
   close(): Promise<void> {
-    for (const c of this.idle.splice(0)) c.close();
+    this.pool.close();
     return Promise.resolve();
   }
+}
+
+function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -262,35 +262,36 @@ class ServerConnection {
 
   private async sendStreamed(req: LoadRequest, rv: ResolvedView): Promise<void> {
     const stages = [STAGES.acquire(STAGE_BYTES), STAGES.acquire(STAGE_BYTES)];
+    // Per stage: resolves when the socket no longer holds any of its bytes. A stage goes back to the pool
+    // only then, even when the request fails half-way, so no queued frame can be overwritten.
+    const flushed: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
     try {
-      await this.sendThrough(req, rv, stages);
+      await this.sendThrough(req, rv, stages, flushed);
     } finally {
+      await Promise.all(flushed);
       for (const s of stages) STAGES.release(s);
     }
   }
 
-  private async sendThrough(req: LoadRequest, rv: ResolvedView, stages: Buffer[]): Promise<void> {
-    const flushed: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+  private async sendThrough(req: LoadRequest, rv: ResolvedView, stages: Buffer[], flushed: Promise<void>[]): Promise<void> {
     let which = 0;
     for (let start = req.start; start < req.end; start += STAGE_BYTES) {
       const end = Math.min(req.end, start + STAGE_BYTES);
       await flushed[which];
       const stage = stages[which]!.subarray(0, end - start);
       await this.ctx.views.materializeRange(rv, start, end, stage);
-      let last: Promise<void> = Promise.resolve();
       for (let at = start; at < end; at += FRAME_BYTES) {
         const n = Math.min(FRAME_BYTES, end - at);
         await this.ready(req, at, n);
         const payload = stage.subarray(at - start, at - start + n);
         this.socket.cork();
         this.socket.write(encodeDataHeader(req.id, at, payload));
-        last = new Promise<void>((resolve) => this.socket.write(payload, () => resolve()));
+        // Called when written, or with an error when the socket is destroyed: either way the bytes are released.
+        flushed[which] = new Promise<void>((resolve) => this.socket.write(payload, () => resolve()));
         this.socket.uncork();
       }
-      flushed[which] = last;
       which ^= 1;
     }
-    await Promise.all(flushed);
   }
 }
 

@@ -1,0 +1,33 @@
+// Idle data-plane connections to one daemon, reused across loads.
+
+import { DataConnection } from './data-connection.js';
+
+/** A pool of data-plane connections to one address. */
+export class ConnectionPool {
+  private readonly idle: DataConnection[] = [];
+
+  constructor(
+    private readonly address: string,
+    private readonly token: string,
+    private readonly maxIdle = 16,
+  ) {}
+
+  /** An idle, usable connection, or a new one. */
+  async acquire(timeoutMs: number): Promise<DataConnection> {
+    while (this.idle.length > 0) {
+      const c = this.idle.pop()!;
+      if (c.usable) return c;
+    }
+    return DataConnection.open(this.address, this.token, Math.min(timeoutMs, 10_000));
+  }
+
+  /** Returns a connection; broken ones and those beyond `maxIdle` are closed. */
+  release(c: DataConnection): void {
+    if (c.usable && this.idle.length < this.maxIdle) this.idle.push(c);
+    else c.close();
+  }
+
+  close(): void {
+    for (const c of this.idle.splice(0)) c.close();
+  }
+}

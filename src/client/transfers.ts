@@ -1,0 +1,105 @@
+// Moving a planned view's bytes into the caller's memory: over the TCP data plane (the range split across
+// pooled connections) or through a shared-memory lease (a file on tmpfs the daemon fills and pins).
+
+import { open as openFile } from 'node:fs/promises';
+import { tcError } from '../core/errors.js';
+import { specOfView } from '../layout/view.js';
+import type { ConnectionPool } from './connection-pool.js';
+import type { ControlClient } from './control-client.js';
+import type { LoadPlan } from './tensorcast-client.js';
+
+/** An open transfer of one planned view (see {@link TensorcastClient.openTransfer}). */
+export interface Transfer {
+  /** Reads `[start, end)` of the view's output into `dest` (exactly that long). */
+  read(start: number, end: number, dest: Uint8Array): Promise<void>;
+  /** How the daemon produced the bytes so far: replica_hit, materialized or streamed. */
+  source(): string;
+  readonly connections: number;
+  close(): Promise<void>;
+}
+
+/** Ranges below this are not split across connections. */
+const MIN_PART_BYTES = 16 << 20;
+
+/** A transfer over the data plane: each read is split across up to `parts` pooled connections. */
+export function openTcpTransfer(pool: ConnectionPool, plan: LoadPlan, parts: number, remaining: () => number): Transfer {
+  const spec = specOfView(plan.view);
+  const sources = new Set<string>();
+  return {
+    read: async (start, end, dest) => {
+      const total = end - start;
+      if (total === 0) return;
+      const n = Math.max(1, Math.min(parts, Math.ceil(total / MIN_PART_BYTES)));
+      const step = Math.ceil(total / n / 4096) * 4096;
+      const ranges: [number, number][] = [];
+      for (let s = start; s < end; s += step) ranges.push([s, Math.min(end, s + step)]);
+      await Promise.all(
+        ranges.map(async ([s, e]) => {
+          const conn = await pool.acquire(remaining());
+          try {
+            const r = await conn.load(
+              { artifactId: plan.artifactId, view: spec, viewId: plan.view.viewId, start: s, end: e, timeoutMs: remaining() },
+              dest.subarray(s - start, e - start),
+            );
+            sources.add(r.source);
+          } finally {
+            pool.release(conn);
+          }
+        }),
+      );
+    },
+    source: () => (sources.has('materialized') ? 'materialized' : sources.has('streamed') ? 'streamed' : 'replica_hit'),
+    connections: parts,
+    close: () => Promise.resolve(),
+  };
+}
+
+/** A transfer through a shared-memory lease: taken now, read with positional reads, released at close. */
+export async function openShmTransfer(control: ControlClient, plan: LoadPlan, remaining: () => number): Promise<Transfer> {
+  remaining();
+  const lease = await control.json<{ leaseId: string; path: string; bytes: number; source: string }>('POST', '/v1/shm-leases', {
+    artifactId: plan.artifactId,
+    view: specOfView(plan.view) ?? null,
+    viewId: plan.view.viewId ?? null,
+  });
+  const release = (): Promise<unknown> =>
+    control.json('DELETE', `/v1/shm-leases/${encodeURIComponent(lease.leaseId)}`).catch(() => undefined);
+  let fh;
+  try {
+    if (lease.bytes !== plan.program.totalBytes)
+      throw tcError('TC_ERR_INTERNAL', `shm lease holds ${lease.bytes} bytes, expected ${plan.program.totalBytes}`);
+    fh = await openFile(lease.path, 'r');
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  const file = fh;
+  return {
+    read: async (start, end, dest) => {
+      const chunk = 16 << 20;
+      let next = start;
+      const worker = async (): Promise<void> => {
+        while (next < end) {
+          const at = next;
+          next += chunk;
+          const want = Math.min(chunk, end - at);
+          let done = 0;
+          while (done < want) {
+            const { bytesRead } = await file.read(dest, at - start + done, want - done, at + done);
+            if (bytesRead === 0)
+              throw tcError('TC_ERR_SHORT_READ', `${lease.path}: shared-memory file ended at ${at + done} of ${lease.bytes} bytes`);
+            done += bytesRead;
+          }
+          remaining();
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+    },
+    source: () => lease.source,
+    connections: 1,
+    close: async () => {
+      await file.close();
+      await release();
+    },
+  };
+}

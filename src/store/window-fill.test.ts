@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { WINDOW_BYTES, WindowFill } from './window-fill.js';
+
+test('window fill: each window is filled once by concurrent readers; a failed window is retried', async () => {
+  const fills: number[] = [];
+  let failNext = true;
+  const fill = new WindowFill(3 * WINDOW_BYTES + 10, async (start) => {
+    await new Promise((r) => setTimeout(r, 5));
+    if (start === WINDOW_BYTES && failNext) {
+      failNext = false;
+      throw new Error('disk hiccup');
+    }
+    fills.push(start / WINDOW_BYTES);
+  });
+  const readers = await Promise.allSettled([fill.ready(0, 10), fill.ready(5, WINDOW_BYTES + 1), fill.ready(0, WINDOW_BYTES)]);
+  assert.deepEqual(
+    readers.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
+  await fill.ready(0, 3 * WINDOW_BYTES + 10);
+  assert.deepEqual(fills.sort(), [0, 1, 2, 3]);
+  await fill.ready(0, 3 * WINDOW_BYTES + 10);
+  assert.equal(fills.length, 4, 'filled windows are not filled again');
+});
