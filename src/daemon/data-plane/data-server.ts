@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { TensorcastError, tcError } from '../../core/errors.js';
 import { FrameDecoder } from '../../protocol/frame-decoder.js';
-import { encodeControl, encodeDataHeader, FrameType, parseControl, type FrameHeader } from '../../protocol/frames.js';
+import { crc32c, encodeControl, encodeDataHeader, encodeHeader, FrameType, parseControl, type FrameHeader } from '../../protocol/frames.js';
 import { parseViewJson } from '../../layout/view.js';
 import type { Replica } from '../../store/replica-cache.js';
 import { BufferPool } from '../../bytes/buffer-pool.js';
@@ -22,6 +22,8 @@ const STAGE_BYTES = 16 << 20;
 const HELLO_TIMEOUT_MS = 5000;
 /** Staging buffers for streamed views, reused across requests (fresh memory costs a page fault per page). */
 const STAGES = new BufferPool();
+/** CRC32C of full grid frames of memory replicas (the bytes of a filled replica never change). */
+const FRAME_CRCS = new WeakMap<Replica, Map<number, number>>();
 
 interface LoadRequest {
   readonly id: number;
@@ -241,20 +243,37 @@ class ServerConnection {
     }
   }
 
+  /**
+   * Sends `[req.start, req.end)` of a memory replica. Frames sit on a grid of FRAME_BYTES over the view's
+   * bytes, so a full frame's CRC32C is computed once per replica and reused by every later load.
+   */
   private async sendReplica(req: LoadRequest, replica: Replica): Promise<void> {
+    let crcs = FRAME_CRCS.get(replica);
+    if (crcs === undefined) {
+      crcs = new Map();
+      FRAME_CRCS.set(replica, crcs);
+    }
     let segStart = 0;
     for (const seg of replica.segments) {
       const segEnd = segStart + seg.length;
       for (let at = Math.max(req.start, segStart); at < Math.min(req.end, segEnd);) {
-        const n = Math.min(FRAME_BYTES, req.end - at, segEnd - at);
-        await replica.ready(at, at + n);
+        const cellEnd = (Math.floor(at / FRAME_BYTES) + 1) * FRAME_BYTES;
+        const next = Math.min(req.end, segEnd, cellEnd);
+        const n = next - at;
+        await replica.ready(at, next);
         await this.ready(req, at, n);
-        const payload = seg.subarray(at - segStart, at - segStart + n);
+        const payload = seg.subarray(at - segStart, next - segStart);
+        const fullCell = at % FRAME_BYTES === 0 && (next === cellEnd || next === replica.bytes);
+        let crc = fullCell ? crcs.get(at) : undefined;
+        if (crc === undefined) {
+          crc = crc32c(payload);
+          if (fullCell) crcs.set(at, crc);
+        }
         this.socket.cork();
-        this.socket.write(encodeDataHeader(req.id, at, payload));
+        this.socket.write(encodeHeader(FrameType.DATA, req.id, n, at, crc));
         this.socket.write(payload);
         this.socket.uncork();
-        at += n;
+        at = next;
       }
       segStart = segEnd;
     }
