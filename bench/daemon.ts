@@ -77,7 +77,7 @@ export async function daemonSuite(repeats: number): Promise<BenchResult[]> {
         [1, 0],
         [4, 1],
       ] as const) {
-        for (const transport of ['tcp', 'shm'] as const) {
+        for (const transport of ['tcp', 'shm', 'files'] as const) {
           const first = await client.load('bench', { tp: { size, rank }, transport, into: dest });
           const bytes = first.stats.bytesDelivered;
           const base = await bestOf(repeats, () => plainRead(files, plain.subarray(0, bytes)));
@@ -98,7 +98,7 @@ export async function daemonSuite(repeats: number): Promise<BenchResult[]> {
           out.push({
             suite: 'daemon',
             case: `${name}, again`,
-            ours: `${transport}, replica_hit`,
+            ours: transport === 'files' ? 'files, client_materialized' : `${transport}, replica_hit`,
             baseline: 'page-cache read',
             oursRate: best,
             baselineRate: bytes / base / 1e9,

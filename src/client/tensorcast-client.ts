@@ -13,7 +13,14 @@ import type { NormalizedView } from '../layout/view.js';
 import { resolveConnect, type ConnectOptions } from './connect-options.js';
 import { ControlClient } from './control-client.js';
 import { ConnectionPool } from './connection-pool.js';
-import { openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
+import { openFileTransfer, openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
+
+/**
+ * How the bytes travel: 'tcp' (the data plane; works across hosts), 'shm' (same host: the daemon fills a
+ * file on tmpfs and leases it), 'files' (same host: this process reads the daemon's immutable artifact
+ * files in place and materializes the view itself; the daemon copies nothing).
+ */
+export type Transport = 'tcp' | 'shm' | 'files';
 
 /** The daemon's answer to GET /v1/info. */
 export interface DaemonInfo {
@@ -41,7 +48,7 @@ export type { Selection, Transfer };
 /** Options of {@link TensorcastClient.load}. */
 export interface LoadOptions extends Selection {
   /** 'tcp' (default) or 'shm' (same host: the daemon hands over a file on tmpfs). */
-  readonly transport?: 'tcp' | 'shm';
+  readonly transport?: Transport;
   /** A buffer to fill (at least the output size); default: a new one. */
   readonly into?: Uint8Array;
   /** Deadline for the whole load, in ms. */
@@ -59,7 +66,7 @@ export interface LoadedTensor extends ProgramTensor {
 export interface LoadStats {
   /** Route kind (docs/architecture.md section 5). */
   readonly route: string;
-  readonly transport: 'tcp' | 'shm';
+  readonly transport: Transport;
   /** How the daemon produced the bytes: replica_hit, materialized or streamed. */
   readonly source: string;
   readonly bytesDelivered: number;
@@ -234,7 +241,8 @@ export class TensorcastClient {
       await transfer.close();
     }
     const source = transfer.source();
-    const connections = transport === 'shm' ? 1 : Math.max(1, Math.min(transfer.connections, Math.ceil(total / (16 << 20))));
+    const connections =
+      transport === 'tcp' ? Math.max(1, Math.min(transfer.connections, Math.ceil(total / (16 << 20)))) : transfer.connections;
     const t2 = performance.now();
     const tensors = plan.program.tensors.map((t) => ({ ...t, data: dest.subarray(t.offset, t.offset + t.byteLength) }));
     return {
@@ -270,7 +278,7 @@ export class TensorcastClient {
    * needed, then close. Lets a caller move outputs larger than one Buffer (4 GiB) through a window.
    * For 'shm' the daemon's lease is taken at open and released at close.
    */
-  openTransfer(plan: LoadPlan, options: { transport?: 'tcp' | 'shm'; connections?: number; timeoutMs?: number } = {}): Promise<Transfer> {
+  openTransfer(plan: LoadPlan, options: { transport?: Transport; connections?: number; timeoutMs?: number } = {}): Promise<Transfer> {
     const deadline = Date.now() + (options.timeoutMs ?? this.defaultTimeoutMs);
     const remaining = (): number => {
       const left = deadline - Date.now();
@@ -278,6 +286,8 @@ export class TensorcastClient {
       return left;
     };
     if (options.transport === 'shm') return openShmTransfer(this.control, plan, remaining);
+    if (options.transport === 'files')
+      return this.index(plan.artifactId).then((index) => openFileTransfer(this.control, plan, index, remaining));
     return Promise.resolve(openTcpTransfer(this.pool, plan, Math.max(1, options.connections ?? this.defaultConnections), remaining));
   }
 

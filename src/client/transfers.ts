@@ -1,12 +1,18 @@
 // Moving a planned view's bytes into the caller's memory: over the TCP data plane (the range split across
-// pooled connections) or through a shared-memory lease (a file on tmpfs the daemon fills and pins).
+// pooled connections), through a shared-memory lease (a file on tmpfs the daemon fills and pins), or, on
+// the daemon's host, by reading the daemon's immutable artifact files in place and materializing here.
 
-import { open as openFile } from 'node:fs/promises';
+import { open as openFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FileSource } from '../bytes/file-source.js';
+import { Materializer } from '../bytes/materialize.js';
+import { programWindow } from '../layout/program.js';
 import { tcError } from '../core/errors.js';
 import { specOfView } from '../layout/view.js';
 import type { ConnectionPool } from './connection-pool.js';
 import type { ControlClient } from './control-client.js';
 import type { LoadPlan } from './tensorcast-client.js';
+import type { CanonicalIndex } from '../layout/canonical-index.js';
 
 /** An open transfer of one planned view (see {@link TensorcastClient.openTransfer}). */
 export interface Transfer {
@@ -101,5 +107,57 @@ export async function openShmTransfer(control: ControlClient, plan: LoadPlan, re
       await file.close();
       await release();
     },
+  };
+}
+
+/** Where a daemon keeps an artifact's files (GET /v1/artifacts/:id/placement). */
+interface Placement {
+  readonly dir: string;
+  readonly shards: readonly { readonly file: string; readonly bytes: number }[];
+  readonly tensors: readonly (readonly [string, number, number])[];
+}
+
+/**
+ * A transfer that reads the daemon's artifact files in place (same host, readable by this process) and
+ * runs the executor here: the daemon copies nothing, strided slices come straight from the page cache.
+ *
+ * @throws TC_ERR_FORBIDDEN when this process cannot read the daemon's files (use 'shm' or 'tcp' then).
+ */
+export async function openFileTransfer(
+  control: ControlClient,
+  plan: LoadPlan,
+  index: CanonicalIndex,
+  remaining: () => number,
+): Promise<Transfer> {
+  remaining();
+  const placement = await control.json<Placement>('GET', `/v1/artifacts/${encodeURIComponent(plan.artifactId)}/placement`);
+  for (const s of placement.shards) {
+    const path = join(placement.dir, s.file);
+    const st = await stat(path).catch((error: unknown) => {
+      throw tcError(
+        'TC_ERR_FORBIDDEN',
+        `cannot read the daemon's file ${path} (is the daemon on this host, readable by this user?); use --shm or TCP`,
+        { cause: error },
+      );
+    });
+    if (st.size !== s.bytes) throw tcError('TC_ERR_INTERNAL', `${path}: ${st.size} bytes on disk, the daemon says ${s.bytes}`);
+  }
+  const where = new Map(placement.tensors.map(([name, shard, position]) => [name, { shard, position }]));
+  const source = new FileSource(
+    index.tensors.map((t) => {
+      const p = where.get(t.name);
+      if (p === undefined) throw tcError('TC_ERR_INTERNAL', `the daemon's placement lacks tensor '${t.name}'`);
+      return { offset: t.offset, length: t.byteLength, path: join(placement.dir, placement.shards[p.shard]!.file), position: p.position };
+    }),
+  );
+  const materializer = new Materializer();
+  return {
+    read: async (start, end, dest) => {
+      await materializer.run(programWindow(plan.program, start, end), source, dest);
+      remaining();
+    },
+    source: () => 'client_materialized',
+    connections: 0,
+    close: () => source.close(),
   };
 }

@@ -66,16 +66,19 @@ test('daemon via the CLI: import, ls, load over TCP and shm equal slice, re-impo
   ] as const) {
     const ref = join(dir, `${name}.slice.safetensors`);
     assert.equal((await runCli(['slice', model, '--out', ref, ...sel])).code, 0);
-    for (const transport of [[], ['--shm']]) {
-      const out = join(dir, `${name}${transport.length ? '.shm' : '.tcp'}.safetensors`);
+    for (const transport of [[], ['--shm'], ['--files']]) {
+      const out = join(dir, `${name}${transport[0] ?? '.tcp'}.safetensors`);
       const r = await runCli(['load', 'model:tiny:v1', '--out', out, '--json', ...sel, ...transport, ...d.clientArgs]);
       assert.equal(r.code, 0, `${name} ${transport.join(' ')}: ${r.stderr}`);
       const stats = JSON.parse(r.stdout) as { route: string; transport: string; bytes: number; source: string };
       assert.equal(stats.route, 'local');
-      assert.equal(stats.transport, transport.length ? 'shm' : 'tcp');
+      assert.equal(stats.transport, transport[0]?.slice(2) ?? 'tcp');
       assert.deepEqual(readFileSync(out), readFileSync(ref), `${name} ${stats.transport} equals slice`);
     }
   }
+  const both = await runCli(['load', 'model:tiny:v1', '--out', join(dir, 'x.safetensors'), '--shm', '--files', ...d.clientArgs]);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /TC_ERR_INVALID_ARGUMENT/);
   // A view read once streams; read again it earns a memory replica; the third read is a hit.
   const sources: string[] = [];
   for (let i = 0; i < 3; i++) {

@@ -23,6 +23,7 @@ const ROUTES: [string, string][] = [
   ['GET', '/v1/artifacts'],
   ['GET', '/v1/artifacts/tc1:x'],
   ['GET', '/v1/artifacts/tc1:x/files/config.json'],
+  ['GET', '/v1/artifacts/tc1:x/placement'],
   ['GET', '/v1/keys'],
   ['GET', '/v1/keys/k'],
   ['PUT', '/v1/keys/k'],

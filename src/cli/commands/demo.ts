@@ -55,7 +55,9 @@ export function registerDemo(program: Command): void {
   withClientFlags(
     program
       .command('demo')
-      .description('start a daemon, import a model, load every TP rank (1, 2, 4) over TCP and shared memory, verify every byte')
+      .description(
+        'start a daemon, import a model, load every TP rank (1, 2, 4) over TCP, shared memory and in-place files, verify every byte',
+      )
       .option('--model <dir>', 'a model directory (default: generate a Llama-shaped bf16 model of ~310 MB)')
       .option('--tp <sizes>', 'comma-separated TP sizes', '1,2,4')
       .option('--keep', 'keep the temporary directory'),
@@ -123,7 +125,7 @@ async function runLoads(client: TensorcastClient, local: LocalArtifact, tpSizes:
       const program = compileProgram(normalizeView(local.index, specOfView(plan.view)));
       const want = expected.subarray(0, program.totalBytes);
       await materializer.run(program, local.source, want);
-      for (const transport of ['tcp', 'shm'] as const) {
+      for (const transport of ['tcp', 'shm', 'files'] as const) {
         const r = await client.load('demo:model:v1', { tp: { size: tp, rank }, transport, into: dest });
         const verified =
           program.totalBytes === r.buffer.length &&

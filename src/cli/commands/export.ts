@@ -14,10 +14,12 @@ import type { ProgramTensor } from '../../layout/program.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
 import { writeOutputFile } from '../output-file.js';
 import { selectionFromFlags, type SelectionFlags } from '../selection.js';
+import { transportFromFlags } from './load.js';
 
 interface ExportFlags extends SelectionFlags, ClientFlags {
   readonly maxShardSize?: string;
   readonly shm?: boolean;
+  readonly files?: boolean;
   readonly json?: boolean;
 }
 
@@ -49,6 +51,7 @@ export function registerExport(program: Command): void {
       .option('--tp-layout <layout>', 'auto (built-in rules) or a rules JSON file')
       .option('--max-shard-size <bytes>', 'largest shard file (default 5GB, as transformers)', '5GB')
       .option('--shm', 'same host: receive through shared memory instead of TCP')
+      .option('--files', "same host: read the daemon's artifact files in place")
       .option('--json', 'print the result as one JSON object'),
   ).action(async (key: string, dir: string, flags: ExportFlags) => {
     const maxShard = parseByteSize(flags.maxShardSize ?? '5GB');
@@ -79,7 +82,7 @@ export function registerExport(program: Command): void {
             ? 'model.safetensors'
             : `model-${String(i + 1).padStart(5, '0')}-of-${String(parts.length).padStart(5, '0')}.safetensors`,
       );
-      const transfer = await client.openTransfer(plan, { transport: flags.shm === true ? 'shm' : 'tcp' });
+      const transfer = await client.openTransfer(plan, { transport: transportFromFlags(flags) });
       try {
         for (const [i, part] of parts.entries()) {
           const base = part[0]!.offset;

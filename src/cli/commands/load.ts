@@ -7,13 +7,23 @@ import { formatBytes } from '../../core/strings.js';
 import { parseIntegerFlag, selectionFromFlags, type SelectionFlags } from '../selection.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
 import { writeOutputFile } from '../output-file.js';
+import { tcError } from '../../core/errors.js';
+import type { Transport } from '../../client/tensorcast-client.js';
 
 interface LoadFlags extends SelectionFlags, ClientFlags {
   readonly out: string;
   readonly shm?: boolean;
+  readonly files?: boolean;
   readonly json?: boolean;
   readonly connections?: string;
   readonly timeout?: string;
+}
+
+/** The transport the flags ask for. @throws TC_ERR_INVALID_ARGUMENT for --shm with --files */
+export function transportFromFlags(flags: { readonly shm?: boolean; readonly files?: boolean }): Transport {
+  if (flags.shm === true && flags.files === true)
+    throw tcError('TC_ERR_INVALID_ARGUMENT', '--shm and --files are two different transports; give one');
+  return flags.shm === true ? 'shm' : flags.files === true ? 'files' : 'tcp';
 }
 
 /** Registers `load`. */
@@ -30,6 +40,7 @@ export function registerLoad(program: Command): void {
       .option('--tp-rank <r>', 'tensor-parallel rank')
       .option('--tp-layout <layout>', "auto (built-in rules, the artifact's config.json) or a rules JSON file")
       .option('--shm', 'same host: receive through shared memory instead of TCP')
+      .option('--files', "same host: read the daemon's artifact files in place and slice here (no copy by the daemon)")
       .option('--connections <n>', 'data-plane connections (default 4)')
       .option('--timeout <ms>', 'deadline for the whole load in milliseconds')
       .option('--json', 'print the result as one JSON object'),
@@ -42,8 +53,9 @@ export function registerLoad(program: Command): void {
       const connections = flags.connections === undefined ? undefined : parseIntegerFlag(flags.connections, '--connections', 1);
       const plan = await client.plan(key, selection);
       const index = await client.index(plan.artifactId);
+      const transport = transportFromFlags(flags);
       const transfer = await client.openTransfer(plan, {
-        transport: flags.shm === true ? 'shm' : 'tcp',
+        transport,
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
         ...(connections === undefined ? {} : { connections }),
       });
@@ -70,7 +82,7 @@ export function registerLoad(program: Command): void {
         tensors: plan.program.tensors.length,
         bytes,
         route: 'local',
-        transport: flags.shm === true ? 'shm' : 'tcp',
+        transport,
         source: transfer.source(),
         connections: transfer.connections,
         timesMs: { plan: t1 - t0, transfer: t2 - t1, total: t2 - t0 },

@@ -41,6 +41,17 @@ export function registerArtifactRoutes(app: FastifyInstance, ctx: DaemonContext)
     });
     await reply.header('content-type', 'application/json').send(`${head.slice(0, -1)},"index":${a.indexJson}}`);
   });
+  // Where the artifact's immutable files live on this host, for same-host clients that read them in place
+  // (transport 'files'): folder, shard files, and each tensor's shard and file position.
+  app.get<{ Params: { id: string } }>('/v1/artifacts/:id/placement', async (req) => {
+    const a = await ctx.store.open(req.params.id);
+    return {
+      artifactId: a.artifactId,
+      dir: a.dir,
+      shards: a.index.shards.map((s) => ({ file: s.file, bytes: s.fileByteLength })),
+      tensors: a.index.tensors.map((t) => [t.name, t.shard, t.filePosition]),
+    };
+  });
   app.get<{ Params: { id: string; name: string } }>('/v1/artifacts/:id/files/:name', async (req, reply) => {
     const path = await ctx.store.filePath(req.params.id, req.params.name);
     await reply.header('content-type', 'application/octet-stream').send(createReadStream(path));
