@@ -96,7 +96,7 @@ test('16 concurrent clients load different ranks and views: every byte verified,
     selections.map(async (sel, i) => {
       const c = await connect({ url: d.controlUrl, token: d.token, connections: 1 + (i % 4) });
       try {
-        const r = await c.load('med', { ...sel, transport: (['tcp', 'tcp', 'shm', 'files'] as const)[i % 4] });
+        const r = await c.load('med', { ...sel, transport: (['tcp', 'tcp', 'shm', 'files'] as const)[i % 4]! });
         const plan = await c.plan('med', sel);
         const program = compileProgram(normalizeView(local.index, specOfView(plan.view)));
         const want = Buffer.alloc(program.totalBytes);
