@@ -179,7 +179,7 @@ export class JsonReader {
       const b = buf0[i]!;
       if (b === QUOTE) {
         this.pos = i + 1;
-        return decodeUtf8(buf0, start, i, this, start);
+        return decodeUtf8(buf0, start, i, this, this.base + start);
       }
       if (b === BACKSLASH || b < 0x20) break;
     }
