@@ -6,7 +6,9 @@ import { tcError } from '../core/errors.js';
 
 /** "TCDP" read as a little-endian u32. */
 export const MAGIC = 0x50444354;
+/** The wire version both sides must speak. */
 export const PROTOCOL_VERSION = 1;
+/** Size of every frame header. */
 export const HEADER_BYTES = 32;
 /** Largest control (JSON) payload. */
 export const MAX_CONTROL_BYTES = 16 << 20;
@@ -24,6 +26,7 @@ export const FrameType = {
   CREDIT: 7,
   CANCEL: 8,
 } as const;
+/** One of the {@link FrameType} codes. */
 export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType];
 const KNOWN = new Set<number>(Object.values(FrameType));
 
