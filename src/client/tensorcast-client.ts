@@ -1,6 +1,7 @@
 // The client SDK: connect to a daemon, import models, list, and load (key, view) into memory the caller
 // owns, over the TCP data plane (several connections) or a shared-memory hand-off on the same host.
 
+import { constants as bufferConstants } from 'node:buffer';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isTensorcastError, tcError } from '../core/errors.js';
@@ -14,6 +15,9 @@ import { resolveConnect, type ConnectOptions } from './connect-options.js';
 import { ControlClient } from './control-client.js';
 import { ConnectionPool } from './connection-pool.js';
 import { openFileTransfer, openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
+
+/** Largest Buffer Node can allocate (4 GiB on Node 20). */
+const MAX_BUFFER_BYTES = bufferConstants.MAX_LENGTH;
 
 /**
  * How the bytes travel: 'tcp' (the data plane; works across hosts), 'shm' (same host: the daemon fills a
@@ -224,6 +228,9 @@ export class TensorcastClient {
     const deadline = Date.now() + (options.timeoutMs ?? this.defaultTimeoutMs);
     const plan = await this.plan(keyOrId, options);
     const total = plan.program.totalBytes;
+    if (options.into === undefined && total > MAX_BUFFER_BYTES) {
+      throw tcError('TC_ERR_INVALID_ARGUMENT', `the selection is ${total} bytes, more than one Buffer holds (${MAX_BUFFER_BYTES}); use openTransfer() and read it in windows`);
+    }
     const buffer = options.into ?? Buffer.allocUnsafeSlow(total);
     if (buffer.length < total)
       throw tcError('TC_ERR_DESTINATION_SIZE', `destination holds ${buffer.length} bytes but the load needs ${total}`);
