@@ -2,10 +2,19 @@
 // bodies are rebuilt into the same TensorcastError classes the daemon threw.
 
 import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { Agent, fetch, Headers, type RequestInit, type Response } from 'undici';
 import { ERROR_CODES, type ErrorCode } from '../core/error-codes.js';
 import type { TensorcastError } from '../core/errors.js';
 import { tcError } from '../core/errors.js';
+
+/**
+ * One connection pool for control requests, without undici's own header/body timeouts (300 s by default,
+ * too short for importing a large model): every request carries its own deadline instead.
+ */
+const AGENT = new Agent({ headersTimeout: 0, bodyTimeout: 0, connect: { timeout: 10_000 } });
+
+/** Deadline of requests that move or hash a whole model (imports, uploads, commits): 6 hours. */
+export const LONG_MS = 6 * 3600_000;
 
 /** Rebuilds an error from a daemon's `{"error": {"code", "message"}}` body. */
 export function errorFromBody(body: unknown, status: number): TensorcastError {
@@ -27,7 +36,7 @@ export class ControlClient {
     private readonly timeoutMs = 10 * 60_000,
   ) {}
 
-  private async send(method: string, path: string, init: RequestInit & { duplex?: 'half' } = {}): Promise<Response> {
+  private async send(method: string, path: string, init: RequestInit = {}, timeoutMs = this.timeoutMs): Promise<Response> {
     const headers = new Headers(init.headers);
     headers.set('authorization', `Bearer ${this.token}`);
     let res: Response;
@@ -36,16 +45,20 @@ export class ControlClient {
         ...init,
         method,
         headers,
-        signal: init.signal ?? AbortSignal.timeout(this.timeoutMs),
+        dispatcher: AGENT,
+        signal: init.signal ?? AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause;
-      if ((error as Error).name === 'TimeoutError')
-        throw tcError('TC_ERR_TIMEOUT', `${method} ${path}: no answer from ${this.baseUrl} in ${this.timeoutMs} ms`, { cause: error });
+      if ((error as Error).name === 'TimeoutError') {
+        throw tcError('TC_ERR_TIMEOUT', `${method} ${path}: no answer from ${this.baseUrl} in ${timeoutMs} ms`, { cause: error });
+      }
       throw tcError(
         'TC_ERR_UNAVAILABLE',
         `cannot reach the daemon at ${this.baseUrl}${cause?.code ? ` (${cause.code})` : ''}: is \`tensorcast serve\` running?`,
-        { cause: error },
+        {
+          cause: error,
+        },
       );
     }
     if (!res.ok) {
@@ -55,10 +68,10 @@ export class ControlClient {
     return res;
   }
 
-  /** A JSON request; resolves with the parsed answer. */
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** A JSON request; resolves with the parsed answer. `timeoutMs` overrides the client's default. */
+  async json<T>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<T> {
     const init: RequestInit = body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
-    const res = await this.send(method, path, init);
+    const res = await this.send(method, path, init, timeoutMs);
     return (await res.json()) as T;
   }
 
@@ -68,10 +81,14 @@ export class ControlClient {
     return Buffer.from(await res.arrayBuffer());
   }
 
-  /** Streams a local file as the body of a PUT. */
-  async putFile<T>(path: string, file: string): Promise<T> {
-    const body = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
-    const res = await this.send('PUT', path, { body, duplex: 'half', headers: { 'content-type': 'application/octet-stream' } });
+  /** Streams a local file as the body of a PUT (deadline `timeoutMs`: files can be large). */
+  async putFile<T>(path: string, file: string, timeoutMs = LONG_MS): Promise<T> {
+    const res = await this.send(
+      'PUT',
+      path,
+      { body: createReadStream(file), duplex: 'half', headers: { 'content-type': 'application/octet-stream' } },
+      timeoutMs,
+    );
     return (await res.json()) as T;
   }
 }

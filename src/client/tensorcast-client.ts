@@ -12,7 +12,7 @@ import { selectView, type Selection } from '../layout/selection.js';
 import type { TpRuleSet } from '../layout/tp-rules.js';
 import type { NormalizedView } from '../layout/view.js';
 import { resolveConnect, type ConnectOptions } from './connect-options.js';
-import { ControlClient } from './control-client.js';
+import { ControlClient, LONG_MS } from './control-client.js';
 import { ConnectionPool } from './connection-pool.js';
 import { openFileTransfer, openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
 
@@ -147,7 +147,7 @@ export class TensorcastClient {
     const model = await openModelFiles(path);
     if (via !== 'upload') {
       try {
-        const r = await this.control.json<Omit<ImportInfo, 'via'>>('POST', '/v1/imports', { path: resolvePath(path), ...key });
+        const r = await this.control.json<Omit<ImportInfo, 'via'>>('POST', '/v1/imports', { path: resolvePath(path), ...key }, LONG_MS);
         return { ...r, via: 'path' };
       } catch (error) {
         if (via === 'path' || !isTensorcastError(error, 'TC_ERR_FORBIDDEN')) throw error;
@@ -159,7 +159,7 @@ export class TensorcastClient {
       if (model.index !== undefined) names.push('model.safetensors.index.json');
       for (const name of names)
         await this.control.putFile(`/v1/uploads/${uploadId}/files/${encodeURIComponent(name)}`, join(model.root, name));
-      const r = await this.control.json<Omit<ImportInfo, 'via'>>('POST', `/v1/uploads/${uploadId}/commit`, key);
+      const r = await this.control.json<Omit<ImportInfo, 'via'>>('POST', `/v1/uploads/${uploadId}/commit`, key, LONG_MS);
       return { ...r, via: 'upload' };
     } catch (error) {
       await this.control.json('DELETE', `/v1/uploads/${uploadId}`).catch(() => undefined);
@@ -229,7 +229,10 @@ export class TensorcastClient {
     const plan = await this.plan(keyOrId, options);
     const total = plan.program.totalBytes;
     if (options.into === undefined && total > MAX_BUFFER_BYTES) {
-      throw tcError('TC_ERR_INVALID_ARGUMENT', `the selection is ${total} bytes, more than one Buffer holds (${MAX_BUFFER_BYTES}); use openTransfer() and read it in windows`);
+      throw tcError(
+        'TC_ERR_INVALID_ARGUMENT',
+        `the selection is ${total} bytes, more than one Buffer holds (${MAX_BUFFER_BYTES}); use openTransfer() and read it in windows`,
+      );
     }
     const buffer = options.into ?? Buffer.allocUnsafeSlow(total);
     if (buffer.length < total)
