@@ -81,14 +81,14 @@ export class ControlClient {
     return Buffer.from(await res.arrayBuffer());
   }
 
-  /** Streams a local file as the body of a PUT (deadline `timeoutMs`: files can be large). */
-  async putFile<T>(path: string, file: string, timeoutMs = LONG_MS): Promise<T> {
-    const res = await this.send(
-      'PUT',
-      path,
-      { body: createReadStream(file), duplex: 'half', headers: { 'content-type': 'application/octet-stream' } },
-      timeoutMs,
-    );
+  /**
+   * Streams a local file as the body of a PUT (deadline `timeoutMs`: files can be large); `onBytes` hears
+   * about every chunk sent.
+   */
+  async putFile<T>(path: string, file: string, onBytes?: (bytes: number) => void, timeoutMs = LONG_MS): Promise<T> {
+    const body = createReadStream(file, { highWaterMark: 4 << 20 });
+    if (onBytes !== undefined) body.on('data', (chunk: string | Buffer) => onBytes(chunk.length));
+    const res = await this.send('PUT', path, { body, duplex: 'half', headers: { 'content-type': 'application/octet-stream' } }, timeoutMs);
     return (await res.json()) as T;
   }
 }

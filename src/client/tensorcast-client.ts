@@ -2,6 +2,7 @@
 // owns, over the TCP data plane (several connections) or a shared-memory hand-off on the same host.
 
 import { constants as bufferConstants } from 'node:buffer';
+import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isTensorcastError, tcError } from '../core/errors.js';
@@ -138,7 +139,10 @@ export class TensorcastClient {
    *
    * @example const { artifactId } = await client.importModel('./llama', { key: 'model:llama:v1' });
    */
-  async importModel(path: string, options: { key?: string; via?: 'auto' | 'path' | 'upload' } = {}): Promise<ImportInfo> {
+  async importModel(
+    path: string,
+    options: { key?: string; via?: 'auto' | 'path' | 'upload'; onProgress?: (sentBytes: number, totalBytes: number) => void } = {},
+  ): Promise<ImportInfo> {
     // 'auto' asks the daemon to read the path only when it runs on this host: on another host the same
     // path could name a different file.
     const via = options.via ?? (isLoopbackUrl(this.control.baseUrl) ? 'auto' : 'upload');
@@ -157,8 +161,16 @@ export class TensorcastClient {
     try {
       const names = [...model.shards.map((s) => s.file), ...model.extraFiles];
       if (model.index !== undefined) names.push('model.safetensors.index.json');
-      for (const name of names)
-        await this.control.putFile(`/v1/uploads/${uploadId}/files/${encodeURIComponent(name)}`, join(model.root, name));
+      const sizes = await Promise.all(names.map(async (n) => (await stat(join(model.root, n))).size));
+      const total = sizes.reduce((a, b) => a + b, 0);
+      let sent = 0;
+      const onBytes = (n: number): void => {
+        sent += n;
+        options.onProgress?.(sent, total);
+      };
+      for (const name of names) {
+        await this.control.putFile(`/v1/uploads/${uploadId}/files/${encodeURIComponent(name)}`, join(model.root, name), onBytes);
+      }
       const r = await this.control.json<Omit<ImportInfo, 'via'>>('POST', `/v1/uploads/${uploadId}/commit`, key, LONG_MS);
       return { ...r, via: 'upload' };
     } catch (error) {

@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { formatBytes } from '../../core/strings.js';
+import { ByteProgress } from '../progress.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
 
 interface ImportFlags extends ClientFlags {
@@ -22,8 +23,17 @@ export function registerImport(program: Command): void {
       .option('--json', 'print one JSON object'),
   ).action(async (path: string, flags: ImportFlags) => {
     const client = await clientFrom(flags);
+    let progress: ByteProgress | undefined;
     try {
-      const r = await client.importModel(path, { ...(flags.key === undefined ? {} : { key: flags.key }), via: flags.via ?? 'auto' });
+      const r = await client.importModel(path, {
+        ...(flags.key === undefined ? {} : { key: flags.key }),
+        via: flags.via ?? 'auto',
+        onProgress: (sent, total) => {
+          progress ??= new ByteProgress(`upload ${path}`, total);
+          progress.update(sent);
+        },
+      });
+      progress?.stop();
       if (flags.json === true) process.stdout.write(`${JSON.stringify(r)}\n`);
       else {
         process.stdout.write(`${r.artifactId}\n`);
@@ -32,6 +42,7 @@ export function registerImport(program: Command): void {
         );
       }
     } finally {
+      progress?.stop();
       await client.close();
     }
   });
