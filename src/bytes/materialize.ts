@@ -193,17 +193,22 @@ export class Materializer {
       return 0;
     }
     stats.runs.blockGather++;
-    const blockRows = Math.max(1, Math.floor((this.blockTargetBytes - run.rowLength) / run.stride) + 1);
+    const blockRows = this.blockRows(run);
     for (let first = 0; first < run.rows; first += blockRows) {
       jobs.push({ kind: 'block', run, firstRow: first, rows: Math.min(blockRows, run.rows - first) });
     }
     return 0;
   }
 
+  /** Rows of `run` that one block of about blockTargetBytes covers (at least one). */
+  private blockRows(run: StridedRun): number {
+    return Math.max(1, Math.floor((this.blockTargetBytes - run.rowLength) / run.stride) + 1);
+  }
+
   /** The block path for in-memory bytes that fail the direct thresholds: copy the span, then pack. */
   private packFromMemory(run: StridedRun, bytes: Uint8Array, dest: Uint8Array, stats: MaterializeStats): void {
     stats.runs.blockGather++;
-    const blockRows = Math.max(1, Math.floor((this.blockTargetBytes - run.rowLength) / run.stride) + 1);
+    const blockRows = this.blockRows(run);
     for (let first = 0; first < run.rows; first += blockRows) {
       const rows = Math.min(blockRows, run.rows - first);
       const spanBytes = (rows - 1) * run.stride + run.rowLength;

@@ -3,9 +3,7 @@
 
 import { createReadStream } from 'node:fs';
 import { Agent, fetch, Headers, type RequestInit, type Response } from 'undici';
-import { ERROR_CODES, type ErrorCode } from '../core/error-codes.js';
-import type { TensorcastError } from '../core/errors.js';
-import { tcError } from '../core/errors.js';
+import { errorFromWire, tcError, type TensorcastError } from '../core/errors.js';
 
 /**
  * One connection pool for control requests, without undici's own header/body timeouts (300 s by default,
@@ -19,9 +17,7 @@ export const LONG_MS = 6 * 3600_000;
 /** Rebuilds an error from a daemon's `{"error": {"code", "message"}}` body. */
 export function errorFromBody(body: unknown, status: number): TensorcastError {
   const e = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  const code = typeof e?.code === 'string' && e.code in ERROR_CODES ? (e.code as ErrorCode) : 'TC_ERR_INTERNAL';
-  const message = typeof e?.message === 'string' ? e.message : `daemon answered HTTP ${status}`;
-  return tcError(code, message, { details: { status } });
+  return errorFromWire(e?.code, e?.message, `daemon answered HTTP ${status}`, { details: { status } });
 }
 
 /**

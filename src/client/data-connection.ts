@@ -3,9 +3,7 @@
 // before its bytes count as delivered, and credit is granted back as frames land.
 
 import { connect as netConnect, type Socket } from 'node:net';
-import { ERROR_CODES, type ErrorCode } from '../core/error-codes.js';
-import type { TensorcastError } from '../core/errors.js';
-import { tcError } from '../core/errors.js';
+import { errorFromWire, tcError, type TensorcastError } from '../core/errors.js';
 import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { encodeControl, encodeHeader, FrameType, parseControl, type FrameHeader } from '../protocol/frames.js';
 import type { ViewSpec } from '../layout/view.js';
@@ -42,8 +40,7 @@ interface Pending {
 }
 
 function rebuild(body: Record<string, unknown>): TensorcastError {
-  const code = typeof body['code'] === 'string' && body['code'] in ERROR_CODES ? (body['code'] as ErrorCode) : 'TC_ERR_INTERNAL';
-  return tcError(code, typeof body['message'] === 'string' ? body['message'] : 'daemon error');
+  return errorFromWire(body['code'], body['message'], 'daemon error');
 }
 
 /**

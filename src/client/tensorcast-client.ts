@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isTensorcastError, tcError } from '../core/errors.js';
+import { isLoopbackHost } from '../core/net.js';
 import { openModelFiles } from '../format/model-files.js';
 import { parseIndexJson, type CanonicalIndex } from '../layout/canonical-index.js';
 import { compileProgram, type ByteRangeProgram, type ProgramTensor } from '../layout/program.js';
@@ -145,7 +146,7 @@ export class TensorcastClient {
   ): Promise<ImportInfo> {
     // 'auto' asks the daemon to read the path only when it runs on this host: on another host the same
     // path could name a different file.
-    const via = options.via ?? (isLoopbackUrl(this.control.baseUrl) ? 'auto' : 'upload');
+    const via = options.via ?? (isLoopbackHost(new URL(this.control.baseUrl).hostname) ? 'auto' : 'upload');
     const key = options.key === undefined ? {} : { key: options.key };
     // Validate locally first: bad input fails before any byte is sent.
     const model = await openModelFiles(path);
@@ -318,9 +319,4 @@ export class TensorcastClient {
     this.pool.close();
     return Promise.resolve();
   }
-}
-
-function isLoopbackUrl(url: string): boolean {
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

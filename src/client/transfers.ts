@@ -2,7 +2,7 @@
 // pooled connections), through a shared-memory lease (a file on tmpfs the daemon fills and pins), or, on
 // the daemon's host, by reading the daemon's immutable artifact files in place and materializing here.
 
-import { open as openFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileSource } from '../bytes/file-source.js';
 import { Materializer } from '../bytes/materialize.js';
@@ -70,36 +70,21 @@ export async function openShmTransfer(control: ControlClient, plan: LoadPlan, re
   });
   const release = (): Promise<unknown> =>
     control.json('DELETE', `/v1/shm-leases/${encodeURIComponent(lease.leaseId)}`).catch(() => undefined);
-  let fh;
-  try {
-    if (lease.bytes !== plan.program.totalBytes)
-      throw tcError('TC_ERR_INTERNAL', `shm lease holds ${lease.bytes} bytes, expected ${plan.program.totalBytes}`);
-    fh = await openFile(lease.path, 'r');
-  } catch (error) {
+  if (lease.bytes !== plan.program.totalBytes) {
     await release();
-    throw error;
+    throw tcError('TC_ERR_INTERNAL', `shm lease holds ${lease.bytes} bytes, expected ${plan.program.totalBytes}`);
   }
-  const file = fh;
+  // The lease file is one contiguous byte space: the executor reads it in pieces, several in flight.
+  const file = FileSource.fromFile(lease.path, lease.bytes);
+  const materializer = new Materializer();
   return {
     read: async (start, end, dest) => {
-      const chunk = 16 << 20;
-      let next = start;
-      const worker = async (): Promise<void> => {
-        while (next < end) {
-          const at = next;
-          next += chunk;
-          const want = Math.min(chunk, end - at);
-          let done = 0;
-          while (done < want) {
-            const { bytesRead } = await file.read(dest, at - start + done, want - done, at + done);
-            if (bytesRead === 0)
-              throw tcError('TC_ERR_SHORT_READ', `${lease.path}: shared-memory file ended at ${at + done} of ${lease.bytes} bytes`);
-            done += bytesRead;
-          }
-          remaining();
-        }
-      };
-      await Promise.all([worker(), worker(), worker(), worker()]);
+      await materializer.run(
+        { runs: end > start ? [{ kind: 'contiguous', dst: 0, src: start, length: end - start }] : [], totalBytes: end - start },
+        file,
+        dest,
+      );
+      remaining();
     },
     source: () => lease.source,
     connections: 1,

@@ -93,6 +93,20 @@ export function isTensorcastError(error: unknown, code?: ErrorCode): error is Te
 }
 
 /**
+ * Rebuilds the error a peer reported as `{code, message}` (an HTTP error body or an ERROR frame): a known
+ * code gives the same class as on the peer, an unknown one TC_ERR_INTERNAL.
+ */
+export function errorFromWire(
+  code: unknown,
+  message: unknown,
+  fallbackMessage: string,
+  options: TensorcastErrorOptions = {},
+): TensorcastError {
+  const known = typeof code === 'string' && code in ERROR_CODES ? (code as ErrorCode) : 'TC_ERR_INTERNAL';
+  return tcError(known, typeof message === 'string' ? message : fallbackMessage, options);
+}
+
+/**
  * Translates a Node.js system error (ENOENT, EACCES, ...) into a tensorcast error naming `path`.
  * Tensorcast errors pass through unchanged.
  */

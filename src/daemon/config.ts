@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { tcError } from '../core/errors.js';
+import { isLoopbackHost } from '../core/net.js';
 
 /** A validated daemon configuration. */
 export interface DaemonConfig {
@@ -188,8 +189,7 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     replicaAdmission: c.replicaAdmission,
     logLevel: c.logLevel,
   };
-  const loopback = (h: string): boolean => h === '127.0.0.1' || h === '::1' || h === 'localhost' || h.startsWith('127.');
-  const exposed = [config.listen, config.dataListen].filter((a) => !loopback(a.host));
+  const exposed = [config.listen, config.dataListen].filter((a) => !isLoopbackHost(a.host));
   if (exposed.length > 0 && config.token === undefined && c.tokenFile === undefined) {
     throw tcError(
       'TC_ERR_CONFIG',

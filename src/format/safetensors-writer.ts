@@ -10,6 +10,7 @@ import { tcError, wrapIoError } from '../core/errors.js';
 import { dtypeBits, dtypeRank, type Dtype } from '../core/dtypes.js';
 import { compareUtf8 } from '../core/strings.js';
 import { MAX_HEADER_BYTES } from './safetensors-header.js';
+import { writeFully } from './file-io.js';
 
 /** A tensor to be written: name, dtype and shape (its bytes come separately). */
 export interface TensorDescriptor {
@@ -144,13 +145,8 @@ export class SafetensorsFileWriter {
   }
 
   private async writeRaw(bytes: Uint8Array, position: number): Promise<void> {
-    let done = 0;
     try {
-      while (done < bytes.length) {
-        const chunk = Math.min(bytes.length - done, 1 << 30);
-        const { bytesWritten } = await this.handle.write(bytes, done, chunk, position + done);
-        done += bytesWritten;
-      }
+      await writeFully(this.handle, bytes, position);
     } catch (error) {
       throw wrapIoError(error, 'cannot write output file', this.path);
     }

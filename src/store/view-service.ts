@@ -2,7 +2,8 @@
 // consumer on this host (or another daemon) reads it from memory: a memory replica (buffers the data plane
 // sends from) or a shared-memory replica (a file on tmpfs that same-host clients read or map).
 
-import { open, mkdir, rm, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { open, mkdir, rm, readdir, unlink } from 'node:fs/promises';
+import { writeFully } from '../format/file-io.js';
 import { join } from 'node:path';
 import { BufferPool } from '../bytes/buffer-pool.js';
 import { Materializer } from '../bytes/materialize.js';
@@ -134,10 +135,7 @@ export class ViewService {
   async memoryReplica(rv: ResolvedView): Promise<Replica | undefined> {
     const bytes = rv.program.totalBytes;
     const key = this.key(rv, 'memory');
-    const hit = this.cache.get(key);
-    if (hit !== undefined) return hit;
-    if (!this.cache.canFit(bytes)) return undefined;
-    // Another build may take the room between the check and the reservation: stream instead of failing.
+    // acquire() returns a held replica, or refuses (TC_ERR_BUDGET) one that cannot fit: then stream.
     return this.cache.acquire(key, bytes, () => {
       const segments: Buffer[] = [];
       for (let start = 0; start < bytes; start += SEGMENT_BYTES)
@@ -201,7 +199,7 @@ export class ViewService {
           if (mem !== undefined) {
             await mem.ready(0, mem.bytes);
             let at = 0;
-            for (const seg of mem.segments) at += await writeAll(fh, seg, at);
+            for (const seg of mem.segments) at += await writeFully(fh, seg, at);
           } else {
             const stage = Buffer.allocUnsafeSlow(Math.max(1, Math.min(bytes, STAGE_BYTES)));
             for (let start = 0; start < bytes; start += stage.length) {
@@ -209,7 +207,7 @@ export class ViewService {
               this.opts.onMaterialize?.(
                 await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, stage.subarray(0, end - start)),
               );
-              await writeAll(fh, stage.subarray(0, end - start), start);
+              await writeFully(fh, stage.subarray(0, end - start), start);
             }
           }
         } finally {
@@ -246,15 +244,6 @@ export class ViewService {
     this.cache.clear();
     await rm(this.opts.shmDir, { recursive: true, force: true });
   }
-}
-
-async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<number> {
-  let done = 0;
-  while (done < bytes.length) {
-    const { bytesWritten } = await fh.write(bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
-    done += bytesWritten;
-  }
-  return done;
 }
 
 /** Adds `[start, end)` to sorted, disjoint intervals, merging what touches. */
