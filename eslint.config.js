@@ -1,41 +1,9 @@
-// Lint: typescript-eslint type-checked rules, plus the import direction of docs/architecture.md section 2.
+// Lint: typescript-eslint type-checked rules, plus the import direction of docs/architecture.md section 2
+// (scripts/eslint/layers.mjs resolves every relative import in src/ and checks the folder it lands in).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
-
-// Which modules each folder may import from (besides itself). Imports flow one way:
-// core <- format <- layout <- bytes <- protocol <- {catalog, connectors} <- store <- routing <- daemon.
-const layers = {
-  core: [],
-  format: ['core'],
-  layout: ['core', 'format'],
-  bytes: ['core', 'format', 'layout'],
-  protocol: ['core', 'format', 'layout', 'bytes'],
-  catalog: ['core', 'format', 'layout', 'bytes', 'protocol'],
-  connectors: ['core', 'format', 'layout', 'bytes', 'protocol'],
-  store: ['core', 'format', 'layout', 'bytes', 'protocol', 'catalog', 'connectors'],
-  routing: ['core', 'format', 'layout', 'bytes', 'protocol', 'catalog', 'connectors', 'store'],
-  daemon: ['core', 'format', 'layout', 'bytes', 'protocol', 'catalog', 'connectors', 'store', 'routing', 'metrics'],
-  client: ['core', 'format', 'layout', 'bytes', 'protocol', 'metrics'],
-  metrics: ['core'],
-};
-const all = [...Object.keys(layers), 'features', 'sessions', 'handshake', 'cli'];
-
-const directionRules = Object.entries(layers).map(([folder, allowed]) => ({
-  files: [`src/${folder}/**/*.ts`],
-  rules: {
-    'no-restricted-imports': [
-      'error',
-      {
-        patterns: all
-          .filter((other) => other !== folder && !allowed.includes(other))
-          .map((other) => ({
-            group: [`../${other}/*`, `../../${other}/*`, `../${other}`, `../../${other}`],
-            message: `src/${folder} may not import from src/${other} (docs/architecture.md section 2).`,
-          })),
-      },
-    ],
-  },
-}));
+import { join } from 'node:path';
+import { layersPlugin } from './scripts/eslint/layers.mjs';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'build/**', 'node_modules/**', 'coverage/**'] },
@@ -43,7 +11,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'scripts/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.js', 'scripts/*.mjs', 'scripts/eslint/*.mjs'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
       globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' },
     },
     rules: {
@@ -58,5 +29,11 @@ export default tseslint.config(
   },
   { files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.mjs', 'test/**/*.ts'], rules: { 'no-console': 'off' } },
   { files: ['**/*.test.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off' } },
-  ...directionRules,
+  // The lint rule itself is plain JavaScript over ESLint's untyped AST.
+  { files: ['scripts/eslint/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  {
+    files: ['src/**/*.ts'],
+    plugins: { tensorcast: layersPlugin(join(import.meta.dirname, 'src')) },
+    rules: { 'tensorcast/layers': 'error' },
+  },
 );

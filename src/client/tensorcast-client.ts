@@ -9,13 +9,20 @@ import { isTensorcastError, tcError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/net.js';
 import { openModelFiles } from '../format/model-files.js';
 import { parseIndexJson, type CanonicalIndex } from '../layout/canonical-index.js';
-import { compileProgram, type ByteRangeProgram, type ProgramTensor } from '../layout/program.js';
-import { selectView, type Selection } from '../layout/selection.js';
+import type { Selection } from '../layout/selection.js';
 import type { TpRuleSet } from '../layout/tp-rules.js';
-import type { NormalizedView } from '../layout/view.js';
+import type { ViewSpec } from '../layout/view.js';
+import type { ArtifactDetail, ArtifactSummary } from '../protocol/http/artifacts.js';
+import { artifactPath } from '../protocol/http/artifacts.js';
+import type { ImportResponse, UploadCreated } from '../protocol/http/imports.js';
+import { keyPath, type KeyBindingInfo } from '../protocol/http/keys.js';
+import type { PlannedTensor, PlanRequest, PlanResponse } from '../protocol/http/loads.js';
+import type { DaemonInfo } from '../protocol/http/system.js';
+import type { RouteKind } from '../protocol/route-kinds.js';
+import { ConnectionPool } from '../transport/connection-pool.js';
+import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, type ConnectOptions } from './connect-options.js';
-import { ControlClient, LONG_MS } from './control-client.js';
-import { ConnectionPool } from './connection-pool.js';
+import { checkLoadOptions, checkSelection, checkTransferOptions } from './load-options.js';
 import { openFileTransfer, openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
 
 /** Largest Buffer Node can allocate (4 GiB on Node 20). */
@@ -28,23 +35,10 @@ const MAX_BUFFER_BYTES = bufferConstants.MAX_LENGTH;
  */
 export type Transport = 'tcp' | 'shm' | 'files';
 
-/** The daemon's answer to GET /v1/info. */
-export interface DaemonInfo {
-  readonly daemonId: string;
-  readonly version: string;
-  readonly dataAddress: string;
-  readonly shmDir: string;
-  readonly memoryBudget: number;
-  readonly memoryUsed: number;
-}
+export type { DaemonInfo };
 
 /** What an import returns. */
-export interface ImportInfo {
-  readonly artifactId: string;
-  readonly created: boolean;
-  readonly totalBytes: number;
-  readonly tensorCount: number;
-  readonly key?: { readonly key: string; readonly version: number };
+export interface ImportInfo extends ImportResponse {
   /** 'path' when the daemon read the files itself, 'upload' when the client sent them. */
   readonly via: 'path' | 'upload';
 }
@@ -53,7 +47,7 @@ export type { Selection, Transfer };
 
 /** Options of {@link TensorcastClient.load}. */
 export interface LoadOptions extends Selection {
-  /** 'tcp' (default) or 'shm' (same host: the daemon hands over a file on tmpfs). */
+  /** 'tcp' (default), 'shm' or 'files' (same host; see {@link Transport}). */
   readonly transport?: Transport;
   /** A buffer to fill (at least the output size); default: a new one. */
   readonly into?: Uint8Array;
@@ -64,14 +58,14 @@ export interface LoadOptions extends Selection {
 }
 
 /** One loaded tensor: a view into the result buffer. */
-export interface LoadedTensor extends ProgramTensor {
+export interface LoadedTensor extends PlannedTensor {
   readonly data: Uint8Array;
 }
 
 /** Statistics of one load. */
 export interface LoadStats {
-  /** Route kind (docs/architecture.md section 5). */
-  readonly route: string;
+  /** Route kind the daemon reported (docs/architecture.md section 5). */
+  readonly route: RouteKind;
   readonly transport: Transport;
   /** How the daemon produced the bytes: replica_hit, materialized or streamed. */
   readonly source: string;
@@ -91,11 +85,30 @@ export interface LoadResult {
   readonly stats: LoadStats;
 }
 
-/** A planned load: what would be loaded, before any byte moves. */
+/**
+ * A planned load: what would be loaded, before any byte moves. The daemon plans it (POST /v1/plans): the
+ * normalized view to ask for, its id, and where each tensor lands in the dense output.
+ */
 export interface LoadPlan {
   readonly artifactId: string;
-  readonly view: NormalizedView;
-  readonly program: ByteRangeProgram;
+  /** The key binding that was resolved, when a key was given. */
+  readonly key: { readonly key: string; readonly version: number } | undefined;
+  /** The normalized view spec (undefined: the whole artifact) and its id. */
+  readonly view: ViewSpec | undefined;
+  readonly viewId: string | undefined;
+  readonly totalBytes: number;
+  readonly tensors: readonly PlannedTensor[];
+  /** The artifact's safetensors `__metadata__`. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Non-weight files kept with the artifact (config.json, tokenizer files). */
+  readonly files: readonly string[];
+}
+
+/** Options of {@link TensorcastClient.openTransfer}. */
+export interface TransferOptions {
+  readonly transport?: Transport;
+  readonly connections?: number;
+  readonly timeoutMs?: number;
 }
 
 /**
@@ -111,8 +124,13 @@ export interface LoadPlan {
 export async function connect(options: ConnectOptions = {}): Promise<TensorcastClient> {
   const { url, token } = await resolveConnect(options);
   const control = new ControlClient(url, token);
-  const info = await control.json<DaemonInfo>('GET', '/v1/info');
-  return new TensorcastClient(control, token, info, options);
+  try {
+    const info = await control.json<DaemonInfo>('GET', '/v1/info');
+    return new TensorcastClient(control, token, info, options);
+  } catch (error) {
+    await control.close();
+    throw error;
+  }
 }
 
 /** A connected client. Create with {@link connect}. */
@@ -152,13 +170,13 @@ export class TensorcastClient {
     const model = await openModelFiles(path);
     if (via !== 'upload') {
       try {
-        const r = await this.control.json<Omit<ImportInfo, 'via'>>('POST', '/v1/imports', { path: resolvePath(path), ...key }, LONG_MS);
+        const r = await this.control.json<ImportResponse>('POST', '/v1/imports', { path: resolvePath(path), ...key }, LONG_MS);
         return { ...r, via: 'path' };
       } catch (error) {
         if (via === 'path' || !isTensorcastError(error, 'TC_ERR_FORBIDDEN')) throw error;
       }
     }
-    const { uploadId } = await this.control.json<{ uploadId: string }>('POST', '/v1/uploads');
+    const { uploadId } = await this.control.json<UploadCreated>('POST', '/v1/uploads');
     try {
       const names = [...model.shards.map((s) => s.file), ...model.extraFiles];
       if (model.index !== undefined) names.push('model.safetensors.index.json');
@@ -172,7 +190,7 @@ export class TensorcastClient {
       for (const name of names) {
         await this.control.putFile(`/v1/uploads/${uploadId}/files/${encodeURIComponent(name)}`, join(model.root, name), onBytes);
       }
-      const r = await this.control.json<Omit<ImportInfo, 'via'>>('POST', `/v1/uploads/${uploadId}/commit`, key, LONG_MS);
+      const r = await this.control.json<ImportResponse>('POST', `/v1/uploads/${uploadId}/commit`, key, LONG_MS);
       return { ...r, via: 'upload' };
     } catch (error) {
       await this.control.json('DELETE', `/v1/uploads/${uploadId}`).catch(() => undefined);
@@ -181,31 +199,21 @@ export class TensorcastClient {
   }
 
   /** Artifacts with their keys and replicas. */
-  async listArtifacts(): Promise<
-    {
-      artifactId: string;
-      totalBytes: number;
-      tensorCount: number;
-      keys: { key: string; version: number }[];
-      replicas: { viewId: string | null; tier: string; bytes: number }[];
-    }[]
-  > {
-    return (await this.control.json<{ artifacts: [] }>('GET', '/v1/artifacts')).artifacts;
+  async listArtifacts(): Promise<readonly ArtifactSummary[]> {
+    return (await this.control.json<{ artifacts: ArtifactSummary[] }>('GET', '/v1/artifacts')).artifacts;
   }
 
   /** Resolves a key (or passes an artifact id through). @throws TC_ERR_NOT_FOUND */
   async resolve(keyOrId: string): Promise<string> {
     if (keyOrId.startsWith('tc1:')) return keyOrId;
-    return (await this.control.json<{ artifactId: string }>('GET', `/v1/keys/${encodeURIComponent(keyOrId)}`)).artifactId;
+    return (await this.control.json<KeyBindingInfo>('GET', keyPath(keyOrId))).artifactId;
   }
 
   /** The canonical index of an artifact (cached). */
   index(artifactId: string): Promise<CanonicalIndex> {
     let p = this.indexes.get(artifactId);
     if (p === undefined) {
-      p = this.control
-        .json<{ index: object }>('GET', `/v1/artifacts/${encodeURIComponent(artifactId)}`)
-        .then((r) => parseIndexJson(r.index));
+      p = this.control.json<ArtifactDetail>('GET', artifactPath(artifactId)).then((r) => parseIndexJson(r.index));
       this.indexes.set(artifactId, p);
       p.catch(() => this.indexes.delete(artifactId));
     }
@@ -214,20 +222,34 @@ export class TensorcastClient {
 
   /** A non-weight file kept with the artifact (config.json, tokenizer files). */
   file(artifactId: string, name: string): Promise<Buffer> {
-    return this.control.bytes(`/v1/artifacts/${encodeURIComponent(artifactId)}/files/${encodeURIComponent(name)}`);
+    return this.control.bytes(artifactPath(artifactId, `/files/${encodeURIComponent(name)}`));
   }
 
-  /** Resolves a selection into the view and program a load would run. */
+  /**
+   * Asks the daemon to plan a load of `selection` (one round trip): the view it will serve and where each
+   * tensor lands in the output.
+   *
+   * @throws TC_ERR_NOT_FOUND, TC_ERR_INVALID_ARGUMENT, TC_ERR_VIEW_*, TC_ERR_LAYOUT_*
+   */
   async plan(keyOrId: string, selection: Selection = {}): Promise<LoadPlan> {
-    const artifactId = await this.resolve(keyOrId);
-    const index = await this.index(artifactId);
-    const view = await selectView(index, selection, async () => {
-      const bytes = await this.file(artifactId, 'config.json').catch((e: unknown) => {
-        throw tcError('TC_ERR_LAYOUT_CONFIG', `artifact ${artifactId} has no config.json (needed for TP layouts)`, { cause: e });
-      });
-      return JSON.parse(bytes.toString('utf8')) as unknown;
-    });
-    return { artifactId, view, program: compileProgram(view) };
+    checkSelection(selection);
+    const body: PlanRequest = {
+      ...(keyOrId.startsWith('tc1:') ? { artifactId: keyOrId } : { key: keyOrId }),
+      ...(selection.tensors === undefined ? {} : { tensors: [...selection.tensors] }),
+      ...(selection.view === undefined ? {} : { view: selection.view }),
+      ...(selection.tp === undefined ? {} : { tp: selection.tp }),
+    };
+    const r = await this.control.json<PlanResponse>('POST', '/v1/plans', body);
+    return {
+      artifactId: r.artifactId,
+      key: r.key ?? undefined,
+      view: (r.view ?? undefined) as ViewSpec | undefined,
+      viewId: r.viewId ?? undefined,
+      totalBytes: r.totalBytes,
+      tensors: r.tensors,
+      metadata: r.metadata,
+      files: r.files,
+    };
   }
 
   /**
@@ -237,10 +259,16 @@ export class TensorcastClient {
    * @example const { tensors } = await client.load('model:qwen:v2', { view: { 'lm_head.weight': [[0, 1024], null] } });
    */
   async load(keyOrId: string, options: LoadOptions = {}): Promise<LoadResult> {
+    checkLoadOptions(options);
     const t0 = performance.now();
     const deadline = Date.now() + (options.timeoutMs ?? this.defaultTimeoutMs);
-    const plan = await this.plan(keyOrId, options);
-    const total = plan.program.totalBytes;
+    const { tensors: names, view, tp } = options;
+    const plan = await this.plan(keyOrId, {
+      ...(names === undefined ? {} : { tensors: names }),
+      ...(view === undefined ? {} : { view }),
+      ...(tp === undefined ? {} : { tp }),
+    });
+    const total = plan.totalBytes;
     if (options.into === undefined && total > MAX_BUFFER_BYTES) {
       throw tcError(
         'TC_ERR_INVALID_ARGUMENT',
@@ -264,17 +292,18 @@ export class TensorcastClient {
       await transfer.close();
     }
     const source = transfer.source();
+    const route = transfer.route();
     const connections =
       transport === 'tcp' ? Math.max(1, Math.min(transfer.connections, Math.ceil(total / (16 << 20)))) : transfer.connections;
     const t2 = performance.now();
-    const tensors = plan.program.tensors.map((t) => ({ ...t, data: dest.subarray(t.offset, t.offset + t.byteLength) }));
+    const tensors = plan.tensors.map((t) => ({ ...t, data: dest.subarray(t.offset, t.offset + t.byteLength) }));
     return {
       artifactId: plan.artifactId,
-      viewId: plan.view.viewId,
+      viewId: plan.viewId,
       buffer: dest,
       tensors,
       stats: {
-        route: 'local',
+        route,
         transport,
         source,
         bytesDelivered: total,
@@ -301,7 +330,8 @@ export class TensorcastClient {
    * needed, then close. Lets a caller move outputs larger than one Buffer (4 GiB) through a window.
    * For 'shm' the daemon's lease is taken at open and released at close.
    */
-  openTransfer(plan: LoadPlan, options: { transport?: Transport; connections?: number; timeoutMs?: number } = {}): Promise<Transfer> {
+  openTransfer(plan: LoadPlan, options: TransferOptions = {}): Promise<Transfer> {
+    checkTransferOptions(options);
     const deadline = Date.now() + (options.timeoutMs ?? this.defaultTimeoutMs);
     const remaining = (): number => {
       const left = deadline - Date.now();
@@ -314,9 +344,9 @@ export class TensorcastClient {
     return Promise.resolve(openTcpTransfer(this.pool, plan, Math.max(1, options.connections ?? this.defaultConnections), remaining));
   }
 
-  /** Closes pooled data-plane connections. */
-  close(): Promise<void> {
+  /** Closes pooled data-plane connections and the control connections. */
+  async close(): Promise<void> {
     this.pool.close();
-    return Promise.resolve();
+    await this.control.close();
   }
 }

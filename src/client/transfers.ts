@@ -1,25 +1,31 @@
 // Moving a planned view's bytes into the caller's memory: over the TCP data plane (the range split across
 // pooled connections), through a shared-memory lease (a file on tmpfs the daemon fills and pins), or, on
 // the daemon's host, by reading the daemon's immutable artifact files in place and materializing here.
+// Every transfer reports the route the daemon said it took.
 
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileSource } from '../bytes/file-source.js';
 import { Materializer } from '../bytes/materialize.js';
-import { programWindow } from '../layout/program.js';
 import { tcError } from '../core/errors.js';
-import { specOfView } from '../layout/view.js';
-import type { ConnectionPool } from './connection-pool.js';
-import type { ControlClient } from './control-client.js';
-import type { LoadPlan } from './tensorcast-client.js';
 import type { CanonicalIndex } from '../layout/canonical-index.js';
+import { compileProgram, programWindow } from '../layout/program.js';
+import { normalizeView } from '../layout/view.js';
+import { artifactPath, type Placement } from '../protocol/http/artifacts.js';
+import { leasePath, type ShmLeaseRequest, type ShmLeaseResponse } from '../protocol/http/loads.js';
+import { ROUTE_KINDS, type RouteKind } from '../protocol/route-kinds.js';
+import type { ConnectionPool } from '../transport/connection-pool.js';
+import type { ControlClient } from '../transport/control-client.js';
+import type { LoadPlan } from './tensorcast-client.js';
 
 /** An open transfer of one planned view (see {@link TensorcastClient.openTransfer}). */
 export interface Transfer {
   /** Reads `[start, end)` of the view's output into `dest` (exactly that long). */
   read(start: number, end: number, dest: Uint8Array): Promise<void>;
-  /** How the daemon produced the bytes so far: replica_hit, materialized or streamed. */
+  /** How the daemon produced the bytes so far: replica_hit, materialized, streamed or client_materialized. */
   source(): string;
+  /** The route the daemon reported (the least preferred one when reads took several). */
+  route(): RouteKind;
   readonly connections: number;
   close(): Promise<void>;
 }
@@ -27,10 +33,13 @@ export interface Transfer {
 /** Ranges below this are not split across connections. */
 const MIN_PART_BYTES = 16 << 20;
 
-/** A transfer over the data plane: each read is split across up to `parts` pooled connections. */
+/**
+ * A transfer over the data plane: each read is split across up to `parts` pooled connections. When one
+ * part fails, the others are cancelled before the read rejects, so no byte lands in `dest` afterwards.
+ */
 export function openTcpTransfer(pool: ConnectionPool, plan: LoadPlan, parts: number, remaining: () => number): Transfer {
-  const spec = specOfView(plan.view);
   const sources = new Set<string>();
+  const routes = new Set<RouteKind>();
   return {
     read: async (start, end, dest) => {
       const total = end - start;
@@ -39,40 +48,59 @@ export function openTcpTransfer(pool: ConnectionPool, plan: LoadPlan, parts: num
       const step = Math.ceil(total / n / 4096) * 4096;
       const ranges: [number, number][] = [];
       for (let s = start; s < end; s += step) ranges.push([s, Math.min(end, s + step)]);
-      await Promise.all(
+      const abort = new AbortController();
+      const results = await Promise.allSettled(
         ranges.map(async ([s, e]) => {
-          const conn = await pool.acquire(remaining());
           try {
-            const r = await conn.load(
-              { artifactId: plan.artifactId, view: spec, viewId: plan.view.viewId, start: s, end: e, timeoutMs: remaining() },
-              dest.subarray(s - start, e - start),
-            );
-            sources.add(r.source);
-          } finally {
-            pool.release(conn);
+            const conn = await pool.acquire(remaining());
+            try {
+              const r = await conn.load(
+                { artifactId: plan.artifactId, view: plan.view, viewId: plan.viewId, start: s, end: e, timeoutMs: remaining() },
+                dest.subarray(s - start, e - start),
+                abort.signal,
+              );
+              sources.add(r.source);
+              routes.add(r.route);
+            } finally {
+              pool.release(conn);
+            }
+          } catch (error) {
+            // The first failure cancels every other part (their later frames are dropped, not written).
+            if (!abort.signal.aborted) abort.abort(tcError('TC_ERR_ABORTED', 'another part of this load failed', { cause: error }));
+            throw error;
           }
         }),
       );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isSiblingAbort(r.reason, abort));
+      if (failed !== undefined) throw failed.reason;
+      const any = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (any !== undefined) throw any.reason;
     },
     source: () => (sources.has('materialized') ? 'materialized' : sources.has('streamed') ? 'streamed' : 'replica_hit'),
+    route: () => leastPreferred(routes),
     connections: parts,
     close: () => Promise.resolve(),
   };
 }
 
+/** True when `reason` is the abort this transfer raised itself (so the original failure is reported). */
+function isSiblingAbort(reason: unknown, abort: AbortController): boolean {
+  return abort.signal.aborted && reason === abort.signal.reason;
+}
+
 /** A transfer through a shared-memory lease: taken now, read with positional reads, released at close. */
 export async function openShmTransfer(control: ControlClient, plan: LoadPlan, remaining: () => number): Promise<Transfer> {
   remaining();
-  const lease = await control.json<{ leaseId: string; path: string; bytes: number; source: string }>('POST', '/v1/shm-leases', {
+  const request: ShmLeaseRequest = {
     artifactId: plan.artifactId,
-    view: specOfView(plan.view) ?? null,
-    viewId: plan.view.viewId ?? null,
-  });
-  const release = (): Promise<unknown> =>
-    control.json('DELETE', `/v1/shm-leases/${encodeURIComponent(lease.leaseId)}`).catch(() => undefined);
-  if (lease.bytes !== plan.program.totalBytes) {
+    view: (plan.view as Record<string, unknown> | undefined) ?? null,
+    viewId: plan.viewId ?? null,
+  };
+  const lease = await control.json<ShmLeaseResponse>('POST', '/v1/shm-leases', request);
+  const release = (): Promise<unknown> => control.json('DELETE', leasePath(lease.leaseId)).catch(() => undefined);
+  if (lease.bytes !== plan.totalBytes) {
     await release();
-    throw tcError('TC_ERR_INTERNAL', `shm lease holds ${lease.bytes} bytes, expected ${plan.program.totalBytes}`);
+    throw tcError('TC_ERR_INTERNAL', `shm lease holds ${lease.bytes} bytes, expected ${plan.totalBytes}`);
   }
   // The lease file is one contiguous byte space: the executor reads it in pieces, several in flight.
   const file = FileSource.fromFile(lease.path, lease.bytes);
@@ -87,19 +115,13 @@ export async function openShmTransfer(control: ControlClient, plan: LoadPlan, re
       remaining();
     },
     source: () => lease.source,
+    route: () => lease.route,
     connections: 1,
     close: async () => {
       await file.close();
       await release();
     },
   };
-}
-
-/** Where a daemon keeps an artifact's files (GET /v1/artifacts/:id/placement). */
-interface Placement {
-  readonly dir: string;
-  readonly shards: readonly { readonly file: string; readonly bytes: number }[];
-  readonly tensors: readonly (readonly [string, number, number])[];
 }
 
 /**
@@ -115,7 +137,7 @@ export async function openFileTransfer(
   remaining: () => number,
 ): Promise<Transfer> {
   remaining();
-  const placement = await control.json<Placement>('GET', `/v1/artifacts/${encodeURIComponent(plan.artifactId)}/placement`);
+  const placement = await control.json<Placement>('GET', artifactPath(plan.artifactId, '/placement'));
   for (const s of placement.shards) {
     const path = join(placement.dir, s.file);
     const st = await stat(path).catch((error: unknown) => {
@@ -127,6 +149,14 @@ export async function openFileTransfer(
     });
     if (st.size !== s.bytes) throw tcError('TC_ERR_INTERNAL', `${path}: ${st.size} bytes on disk, the daemon says ${s.bytes}`);
   }
+  // The daemon planned the view; compile it here against the same index (the view id must agree).
+  const view = normalizeView(index, plan.view);
+  if ((view.viewId ?? undefined) !== plan.viewId)
+    throw tcError(
+      'TC_ERR_INTERNAL',
+      `view id mismatch: the daemon planned ${plan.viewId ?? 'identity'}, this client computed ${view.viewId ?? 'identity'}`,
+    );
+  const program = compileProgram(view);
   const where = new Map(placement.tensors.map(([name, shard, position]) => [name, { shard, position }]));
   const source = new FileSource(
     index.tensors.map((t) => {
@@ -138,11 +168,17 @@ export async function openFileTransfer(
   const materializer = new Materializer();
   return {
     read: async (start, end, dest) => {
-      await materializer.run(programWindow(plan.program, start, end), source, dest);
+      await materializer.run(programWindow(program, start, end), source, dest);
       remaining();
     },
     source: () => 'client_materialized',
+    route: () => placement.route,
     connections: 0,
     close: () => source.close(),
   };
+}
+
+/** Of the routes reads took, the least preferred (the one that says most about how the load was served). */
+function leastPreferred(routes: ReadonlySet<RouteKind>): RouteKind {
+  return [...ROUTE_KINDS].reverse().find((r) => routes.has(r)) ?? ROUTE_KINDS[0];
 }

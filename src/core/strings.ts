@@ -25,3 +25,30 @@ export function formatBytes(bytes: number): string {
   }
   return u === 0 ? `${bytes} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
 }
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  kib: 1024,
+  m: 1e6,
+  mb: 1e6,
+  mib: 1024 ** 2,
+  g: 1e9,
+  gb: 1e9,
+  gib: 1024 ** 3,
+  t: 1e12,
+  tb: 1e12,
+  tib: 1024 ** 4,
+};
+
+/** Parses a byte size: "8GiB", "512MB", "1.5k", "1073741824" (SI and binary units); undefined when it is not one. */
+export function parseByteSize(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined) return undefined;
+  const n = Math.floor(Number(m[1]) * unit);
+  return Number.isSafeInteger(n) ? n : undefined;
+}

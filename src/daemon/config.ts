@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { homedir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
+import { parseByteSize } from '../core/strings.js';
 import { z } from 'zod';
 import { tcError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/net.js';
@@ -49,33 +50,6 @@ const hostPort = z.string().transform((s, ctx): HostPort => {
   }
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 });
-
-const UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  k: 1e3,
-  kb: 1e3,
-  kib: 1024,
-  m: 1e6,
-  mb: 1e6,
-  mib: 1024 ** 2,
-  g: 1e9,
-  gb: 1e9,
-  gib: 1024 ** 3,
-  t: 1e12,
-  tb: 1e12,
-  tib: 1024 ** 4,
-};
-
-/** Parses "8GiB", "512MB", "1073741824". */
-export function parseByteSize(value: string | number): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
-  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
-  if (!m || unit === undefined) return undefined;
-  const n = Math.floor(Number(m[1]) * unit);
-  return Number.isSafeInteger(n) ? n : undefined;
-}
 
 const byteSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const n = parseByteSize(v);
@@ -198,3 +172,5 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
   }
   return config;
 }
+
+export { parseByteSize };

@@ -13,9 +13,10 @@ import { DaemonMetrics } from '../metrics/metrics.js';
 import { ArtifactStore } from '../store/artifact-store.js';
 import { ViewService } from '../store/view-service.js';
 import type { DaemonConfig } from './config.js';
-import type { DaemonContext } from './context.js';
+import { DataServer } from '../transport/data-server.js';
 import { buildControlServer } from './control/control-server.js';
-import { DataServer } from './data-plane/data-server.js';
+import type { Lifecycle } from './control/lifecycle.js';
+import { FRAME_BYTES, ViewLoadHandler } from './data-plane/load-handler.js';
 import { ShmLeases } from './shm-leases.js';
 import { loadOrCreateToken } from './token.js';
 
@@ -52,7 +53,10 @@ export interface CreateDaemonOptions {
  */
 export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions = {}): Daemon {
   const log: Logger = options.logger ?? pino({ level: config.logLevel, base: { component: 'tensorcast-daemon' } }, pino.destination(2));
-  let ctx: DaemonContext | undefined;
+  const lifecycle: Lifecycle = { draining: false, dataAddress: '' };
+  let leases: ShmLeases | undefined;
+  let views: ViewService | undefined;
+  let store: ArtifactStore | undefined;
   let control: FastifyInstance | undefined;
   let data: DataServer | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
@@ -63,16 +67,17 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     const { token, generated } = await loadOrCreateToken(config.tokenFile, config.token);
     const daemonId = await loadDaemonId(config.dataDir);
     catalog = await openCatalog(config.catalog);
-    const store = new ArtifactStore(config.dataDir, catalog, log);
-    await store.init();
+    const st = new ArtifactStore(config.dataDir, catalog, log);
+    store = st;
+    await st.init();
     const cat = catalog;
     // The gauges read the view service lazily, when /metrics is scraped.
     const metrics: DaemonMetrics = new DaemonMetrics(
-      () => views.cache.bytesByTier(),
-      () => views.cache.stats.evictions,
+      () => vs.cache.bytesByTier(),
+      () => vs.cache.stats.evictions,
     );
-    const views: ViewService = new ViewService({
-      store,
+    const vs: ViewService = new ViewService({
+      store: st,
       budgetBytes: config.memoryBudget,
       shmDir: config.shmDir,
       admission: config.replicaAdmission,
@@ -83,56 +88,59 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
           log.warn({ err: e }, 'replica registry update failed'),
         );
       },
-      onMaterialize: (s) => {
-        metrics.bytesRead.inc(s.baseReads.bytes + s.directBytes);
-        metrics.amplification.observe(s.amplification);
-        for (const [phase, ms] of Object.entries(s.timesMs))
+      onMaterialize: (m) => {
+        metrics.bytesRead.inc(m.baseReads.bytes + m.directBytes);
+        metrics.amplification.observe(m.amplification);
+        for (const [phase, ms] of Object.entries(m.timesMs))
           if (phase !== 'total' && ms > 0) metrics.phaseSeconds.inc({ phase }, ms / 1000);
       },
     });
-    await views.init();
-    ctx = {
-      config,
-      daemonId,
+    views = vs;
+    await vs.init();
+    leases = new ShmLeases(vs, config.leaseTtlMs);
+    data = new DataServer({
       token,
-      catalog,
-      store,
-      views,
-      leases: new ShmLeases(views, config.leaseTtlMs),
-      metrics,
+      daemonId,
       log,
-      dataAddress: '',
-      draining: false,
-    };
-    data = new DataServer(ctx);
-    ctx.dataAddress = await data.listen(config.dataListen.host, config.dataListen.port);
-    control = buildControlServer(ctx);
+      handler: new ViewLoadHandler(vs),
+      frameBytes: FRAME_BYTES,
+      draining: () => lifecycle.draining,
+      onConnection: (delta) => metrics.connections.inc(delta),
+      onProtocolError: () => metrics.protocolErrors.inc(),
+      onLoad: (o) => {
+        metrics.loads.inc({ route: o.route, transport: 'tcp', source: o.source, outcome: o.outcome });
+        metrics.loadSeconds.observe({ transport: 'tcp' }, o.seconds);
+        if (o.outcome === 'ok') metrics.bytesDelivered.inc({ transport: 'tcp' }, o.bytes);
+      },
+    });
+    lifecycle.dataAddress = await data.listen(config.dataListen.host, config.dataListen.port);
+    control = buildControlServer({ config, daemonId, token, catalog, store: st, views: vs, leases, metrics, log, lifecycle });
     const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
     await control.listen({ host: config.listen.host, port: config.listen.port });
     const addr = control.server.address();
     const port = typeof addr === 'object' && addr !== null ? addr.port : config.listen.port;
     const controlUrl = `http://${host}:${port}`;
     const beat = (): void =>
-      void cat.upsertDaemon({ daemonId, controlUrl, dataAddress: ctx!.dataAddress, heartbeatAt: Date.now() }).catch(() => undefined);
+      void cat.upsertDaemon({ daemonId, controlUrl, dataAddress: lifecycle.dataAddress, heartbeatAt: Date.now() }).catch(() => undefined);
     beat();
     heartbeat = setInterval(beat, 10_000);
     heartbeat.unref();
     log.info(
-      { controlUrl, dataAddress: ctx.dataAddress, daemonId, dataDir: config.dataDir, memoryBudget: config.memoryBudget },
+      { controlUrl, dataAddress: lifecycle.dataAddress, daemonId, dataDir: config.dataDir, memoryBudget: config.memoryBudget },
       'daemon ready',
     );
-    return { controlUrl, dataAddress: ctx.dataAddress, daemonId, tokenGenerated: generated };
+    return { controlUrl, dataAddress: lifecycle.dataAddress, daemonId, tokenGenerated: generated };
   };
 
   const stop = async (): Promise<void> => {
     if (heartbeat !== undefined) clearInterval(heartbeat);
-    if (ctx !== undefined) ctx.draining = true;
+    lifecycle.draining = true;
     log.info({ drainTimeoutMs: config.drainTimeoutMs }, 'daemon draining');
     await data?.close(config.drainTimeoutMs);
     await control?.close();
-    ctx?.leases.close();
-    await ctx?.views.close();
-    await ctx?.store.close();
+    leases?.close();
+    await views?.close();
+    await store?.close();
     await catalog?.close();
     log.info({}, 'daemon stopped');
   };

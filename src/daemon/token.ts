@@ -1,7 +1,7 @@
 // The daemon's bearer token: configured, or read from the token file, or generated into it (mode 0600).
 // Tokens are compared in constant time.
 
-import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { tcError } from '../core/errors.js';
@@ -23,10 +23,4 @@ export async function loadOrCreateToken(tokenFile: string, configured: string | 
   return { token, generated: true };
 }
 
-/** Constant-time comparison of a presented token with the expected one (lengths do not leak either). */
-export function tokenMatches(presented: string | undefined, expected: string): boolean {
-  if (presented === undefined) return false;
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
+export { tokenMatches } from '../core/secrets.js';

@@ -45,13 +45,39 @@ export class FrameDecoder {
   private readonly scratch: Buffer;
   private lastWasDirect = false;
   private failed: Error | undefined;
-  private readonly maxControl: number;
-  private readonly maxData: number;
+  private maxControl: number;
+  private maxData: number;
 
   constructor(private readonly opts: FrameDecoderOptions) {
     this.scratch = Buffer.allocUnsafe(opts.scratchBytes ?? 64 << 10);
     this.maxControl = opts.maxControlBytes ?? MAX_CONTROL_BYTES;
     this.maxData = opts.maxDataBytes ?? MAX_DATA_BYTES;
+  }
+
+  /**
+   * Changes the frame limits for frames whose header has not been read yet (a server raises them once the
+   * peer authenticated).
+   */
+  setLimits(limits: { readonly maxControlBytes?: number; readonly maxDataBytes?: number }): void {
+    this.maxControl = limits.maxControlBytes ?? this.maxControl;
+    this.maxData = limits.maxDataBytes ?? this.maxData;
+  }
+
+  /**
+   * Stops writing the DATA payload being read into the destination its sink gave: the rest of that payload
+   * lands in a private buffer and is dropped. A receiver calls this when it gives up on a request, so no byte
+   * reaches the caller's buffer after it was told the request failed.
+   *
+   * @returns false when a socket read into the old destination is already registered (the last
+   *   {@link readBuffer} handed it out): the caller must then close the connection to stop that read.
+   */
+  detachTarget(): boolean {
+    if (this.current?.type !== FrameType.DATA || this.target === undefined) return true;
+    if (this.lastWasDirect) return false;
+    const spare = Buffer.allocUnsafe(this.target.length);
+    spare.set(this.target.subarray(0, this.filled));
+    this.target = spare;
+    return true;
   }
 
   /** Feeds bytes. @throws TC_ERR_PROTOCOL; after one error the decoder stays failed. */

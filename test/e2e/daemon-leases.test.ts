@@ -11,7 +11,6 @@ import { resolveConfig } from '../../src/daemon/config.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { TINY_LLAMA, writeSyntheticModel } from '../../src/format/synthetic-model.js';
 import { connect } from '../../src/client/tensorcast-client.js';
-import { specOfView } from '../../src/layout/view.js';
 
 test('leases expire, unknown leases are TC_ERR_LEASE_NOT_FOUND, a restart clears stale shm files', async (t) => {
   const dir = tempDir(t);
@@ -44,11 +43,11 @@ test('leases expire, unknown leases are TC_ERR_LEASE_NOT_FOUND, a restart clears
   const res = await fetch(`${a.controlUrl}/v1/shm-leases`, {
     method: 'POST',
     headers: { ...headers, 'content-type': 'application/json' },
-    body: JSON.stringify({ artifactId: plan.artifactId, view: specOfView(plan.view) ?? null, viewId: plan.view.viewId ?? null }),
+    body: JSON.stringify({ artifactId: plan.artifactId, view: plan.view ?? null, viewId: plan.viewId ?? null }),
   });
   assert.equal(res.status, 200);
   const lease = (await res.json()) as { leaseId: string; path: string; bytes: number };
-  assert.equal(lease.bytes, plan.program.totalBytes);
+  assert.equal(lease.bytes, plan.totalBytes);
   assert.ok(lease.path.startsWith(shmDir));
   assert.deepEqual(readdirSync(shmDir).length, 1);
   const replicas = async (): Promise<{ readers: number }[]> =>

@@ -14,7 +14,7 @@ import { connect, type Selection } from '../../src/client/tensorcast-client.js';
 import { openLocalArtifact } from '../../src/bytes/local-artifact.js';
 import { Materializer } from '../../src/bytes/materialize.js';
 import { compileProgram } from '../../src/layout/program.js';
-import { normalizeView, specOfView } from '../../src/layout/view.js';
+import { normalizeView } from '../../src/layout/view.js';
 
 const MEDIUM = { hiddenSize: 1024, intermediateSize: 2816, numLayers: 2, numHeads: 16, numKvHeads: 4, vocabSize: 8192, shards: 2 };
 
@@ -98,7 +98,7 @@ test('16 concurrent clients load different ranks and views: every byte verified,
       try {
         const r = await c.load('med', { ...sel, transport: (['tcp', 'tcp', 'shm', 'files'] as const)[i % 4]! });
         const plan = await c.plan('med', sel);
-        const program = compileProgram(normalizeView(local.index, specOfView(plan.view)));
+        const program = compileProgram(normalizeView(local.index, plan.view));
         const want = Buffer.alloc(program.totalBytes);
         await materializer.run(program, local.source, want);
         return { ok: Buffer.compare(Buffer.from(r.buffer), want) === 0, bytes: r.buffer.length, source: r.stats.source };

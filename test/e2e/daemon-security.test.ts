@@ -12,7 +12,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { startDaemon, type TestDaemon } from '../harness/daemon.js';
 import { TINY_LLAMA, writeSyntheticModel } from '../../src/format/synthetic-model.js';
 import { encodeControl, encodeHeader, FrameType, HEADER_BYTES } from '../../src/protocol/frames.js';
-import { DataConnection } from '../../src/client/data-connection.js';
+import { DataConnection } from '../../src/transport/data-connection.js';
 import { connect } from '../../src/client/tensorcast-client.js';
 
 /** Every control route, with a sample path. */
@@ -33,6 +33,7 @@ const ROUTES: [string, string][] = [
   ['PUT', '/v1/uploads/u/files/f.safetensors'],
   ['POST', '/v1/uploads/u/commit'],
   ['DELETE', '/v1/uploads/u'],
+  ['POST', '/v1/plans'],
   ['POST', '/v1/shm-leases'],
   ['DELETE', '/v1/shm-leases/l'],
   ['GET', '/v1/no-such-route'],
@@ -123,7 +124,7 @@ test('data plane: wrong token, malformed and oversized frames close that connect
   const spec = { 'model.norm.weight': null };
   await assert.rejects(
     conn.load(
-      { artifactId: plan.artifactId, view: spec, viewId: plan.view.viewId, start: 0, end: 1 << 20, timeoutMs: 5000 },
+      { artifactId: plan.artifactId, view: spec, viewId: plan.viewId, start: 0, end: 1 << 20, timeoutMs: 5000 },
       new Uint8Array(1 << 20),
     ),
     {
@@ -140,7 +141,7 @@ test('data plane: wrong token, malformed and oversized frames close that connect
     },
   );
   const ok = await conn.load(
-    { artifactId: plan.artifactId, view: spec, viewId: plan.view.viewId, start: 0, end: 512, timeoutMs: 5000 },
+    { artifactId: plan.artifactId, view: spec, viewId: plan.viewId, start: 0, end: 512, timeoutMs: 5000 },
     new Uint8Array(512),
   );
   assert.equal(ok.bytes, 512);

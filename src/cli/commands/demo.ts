@@ -16,7 +16,7 @@ import { formatBytes } from '../../core/strings.js';
 import { spawnPrivateDaemon, type SpawnedDaemon } from '../spawn-daemon.js';
 import { writeSyntheticModel, type SyntheticModelOptions } from '../../format/synthetic-model.js';
 import { compileProgram } from '../../layout/program.js';
-import { normalizeView, specOfView } from '../../layout/view.js';
+import { normalizeView } from '../../layout/view.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
 import { formatTable } from './inspect.js';
 import { EXIT_FAILURE } from '../exit-codes.js';
@@ -42,6 +42,7 @@ interface Row {
   tp: number;
   rank: number;
   transport: string;
+  route: string;
   source: string;
   bytes: number;
   ms: number;
@@ -122,7 +123,7 @@ async function runLoads(client: TensorcastClient, local: LocalArtifact, tpSizes:
     for (let rank = 0; rank < tp; rank++) {
       // The reference: the same view, materialized from the model's own files on this host.
       const plan = await client.plan('demo:model:v1', { tp: { size: tp, rank } });
-      const program = compileProgram(normalizeView(local.index, specOfView(plan.view)));
+      const program = compileProgram(normalizeView(local.index, plan.view));
       const want = expected.subarray(0, program.totalBytes);
       await materializer.run(program, local.source, want);
       for (const transport of ['tcp', 'shm', 'files'] as const) {
@@ -135,6 +136,7 @@ async function runLoads(client: TensorcastClient, local: LocalArtifact, tpSizes:
           tp,
           rank,
           transport,
+          route: r.stats.route,
           source: r.stats.source,
           bytes: r.stats.bytesDelivered,
           ms: r.stats.timesMs.transfer,
@@ -175,7 +177,7 @@ function printTable(rows: readonly Row[]): void {
       String(r.tp),
       String(r.rank),
       r.transport,
-      'local',
+      r.route,
       r.source,
       formatBytes(r.bytes),
       `${r.ms.toFixed(1)} ms`,

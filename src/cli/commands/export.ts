@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { tcError } from '../../core/errors.js';
 import { formatBytes } from '../../core/strings.js';
-import { parseByteSize } from '../../daemon/config.js';
+import { parseByteSize } from '../../core/strings.js';
 import type { ProgramTensor } from '../../layout/program.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
 import { writeOutputFile } from '../output-file.js';
@@ -65,15 +65,13 @@ export function registerExport(program: Command): void {
     const staging = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
       const plan = await client.plan(key, selection);
-      const index = await client.index(plan.artifactId);
-      const artifact = (await client.listArtifacts()).find((a) => a.artifactId === plan.artifactId);
       await mkdir(staging, { recursive: true });
       const files: string[] = [];
-      for (const name of (artifact as { files?: string[] } | undefined)?.files ?? []) {
+      for (const name of plan.files) {
         await writeFile(join(staging, name), await client.file(plan.artifactId, name));
         files.push(name);
       }
-      const parts = splitParts(plan.program.tensors, maxShard);
+      const parts = splitParts(plan.tensors, maxShard);
       const tp = selection.tp;
       const names = parts.map((_, i) =>
         tp !== undefined
@@ -93,7 +91,7 @@ export function registerExport(program: Command): void {
             local,
             bytes,
             join(staging, names[i]!),
-            index.metadata,
+            plan.metadata,
             (s, e, d) => transfer.read(base + s, base + e, d),
             `export ${names[i]}`,
           );
@@ -105,7 +103,7 @@ export function registerExport(program: Command): void {
       if (tp === undefined && parts.length > 1) {
         const weightMap: Record<string, string> = {};
         parts.forEach((p, i) => p.forEach((t) => (weightMap[t.name] = names[i]!)));
-        const index = { metadata: { total_size: plan.program.totalBytes }, weight_map: weightMap };
+        const index = { metadata: { total_size: plan.totalBytes }, weight_map: weightMap };
         await writeFile(join(staging, 'model.safetensors.index.json'), `${JSON.stringify(index, null, 2)}\n`);
         files.push('model.safetensors.index.json');
       }
@@ -114,10 +112,10 @@ export function registerExport(program: Command): void {
       const result = {
         key,
         artifactId: plan.artifactId,
-        viewId: plan.view.viewId ?? null,
+        viewId: plan.viewId ?? null,
         dir: target,
         files,
-        bytes: plan.program.totalBytes,
+        bytes: plan.totalBytes,
       };
       if (flags.json === true) process.stdout.write(`${JSON.stringify(result)}\n`);
       else process.stdout.write(`exported ${key} to ${target}: ${files.length} files, ${formatBytes(result.bytes)} of tensors\n`);

@@ -52,7 +52,6 @@ export function registerLoad(program: Command): void {
       const timeoutMs = flags.timeout === undefined ? undefined : parseIntegerFlag(flags.timeout, '--timeout', 1);
       const connections = flags.connections === undefined ? undefined : parseIntegerFlag(flags.connections, '--connections', 1);
       const plan = await client.plan(key, selection);
-      const index = await client.index(plan.artifactId);
       const transport = transportFromFlags(flags);
       const transfer = await client.openTransfer(plan, {
         transport,
@@ -61,27 +60,20 @@ export function registerLoad(program: Command): void {
       });
       const t1 = performance.now();
       try {
-        await writeOutputFile(
-          plan.program.tensors,
-          plan.program.totalBytes,
-          flags.out,
-          index.metadata,
-          (s, e, d) => transfer.read(s, e, d),
-          `load ${key}`,
-        );
+        await writeOutputFile(plan.tensors, plan.totalBytes, flags.out, plan.metadata, (s, e, d) => transfer.read(s, e, d), `load ${key}`);
       } finally {
         await transfer.close();
       }
       const t2 = performance.now();
-      const bytes = plan.program.totalBytes;
+      const bytes = plan.totalBytes;
       const result = {
         key,
         artifactId: plan.artifactId,
-        viewId: plan.view.viewId ?? null,
+        viewId: plan.viewId ?? null,
         out: flags.out,
-        tensors: plan.program.tensors.length,
+        tensors: plan.tensors.length,
         bytes,
-        route: 'local',
+        route: transfer.route(),
         transport,
         source: transfer.source(),
         connections: transfer.connections,

@@ -1,18 +1,23 @@
-// GET /v1/artifacts, GET /v1/artifacts/:id (with its canonical index), GET /v1/artifacts/:id/files/:name.
+// GET /v1/artifacts, GET /v1/artifacts/:id (with its canonical index), GET /v1/artifacts/:id/placement,
+// GET /v1/artifacts/:id/files/:name.
 
 import { createReadStream } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Catalog } from '../../catalog/catalog.js';
 import { tcError } from '../../core/errors.js';
-import type { DaemonContext } from '../context.js';
+import type { ArtifactList, Placement } from '../../protocol/http/artifacts.js';
+import type { ArtifactStore } from '../../store/artifact-store.js';
 
-/** Registers the artifact routes. */
-export function registerArtifactRoutes(app: FastifyInstance, ctx: DaemonContext): void {
-  app.get('/v1/artifacts', async () => {
-    const [artifacts, keys, replicas] = await Promise.all([
-      ctx.catalog.listArtifacts(),
-      ctx.catalog.listKeys(),
-      ctx.catalog.listReplicas(),
-    ]);
+/** What the artifact routes use. */
+export interface ArtifactRoutesOptions {
+  readonly catalog: Catalog;
+  readonly store: ArtifactStore;
+}
+
+/** The artifact routes, as a fastify plugin. */
+export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = (app, { catalog, store }) => {
+  app.get('/v1/artifacts', async (): Promise<ArtifactList> => {
+    const [artifacts, keys, replicas] = await Promise.all([catalog.listArtifacts(), catalog.listKeys(), catalog.listReplicas()]);
     return {
       artifacts: artifacts.map((a) => ({
         artifactId: a.artifactId,
@@ -28,9 +33,10 @@ export function registerArtifactRoutes(app: FastifyInstance, ctx: DaemonContext)
     };
   });
   app.get<{ Params: { id: string } }>('/v1/artifacts/:id', async (req, reply) => {
-    const a = await ctx.catalog.getArtifact(req.params.id);
+    const a = await catalog.getArtifact(req.params.id);
     if (a === undefined) throw tcError('TC_ERR_NOT_FOUND', `no artifact ${req.params.id}`, { details: { artifactId: req.params.id } });
-    // The index is stored as JSON text; splice it in rather than parse and re-serialize a large index.
+    // The index is stored as JSON text; splice it in rather than parse and re-serialize a large index
+    // (the body is an ArtifactDetail).
     const head = JSON.stringify({
       artifactId: a.artifactId,
       indexHash: a.indexHash,
@@ -43,17 +49,19 @@ export function registerArtifactRoutes(app: FastifyInstance, ctx: DaemonContext)
   });
   // Where the artifact's immutable files live on this host, for same-host clients that read them in place
   // (transport 'files'): folder, shard files, and each tensor's shard and file position.
-  app.get<{ Params: { id: string } }>('/v1/artifacts/:id/placement', async (req) => {
-    const a = await ctx.store.open(req.params.id);
+  app.get<{ Params: { id: string } }>('/v1/artifacts/:id/placement', async (req): Promise<Placement> => {
+    const a = await store.open(req.params.id);
     return {
       artifactId: a.artifactId,
+      route: 'local',
       dir: a.dir,
       shards: a.index.shards.map((s) => ({ file: s.file, bytes: s.fileByteLength })),
-      tensors: a.index.tensors.map((t) => [t.name, t.shard, t.filePosition]),
+      tensors: a.index.tensors.map((t) => [t.name, t.shard, t.filePosition] as const),
     };
   });
   app.get<{ Params: { id: string; name: string } }>('/v1/artifacts/:id/files/:name', async (req, reply) => {
-    const path = await ctx.store.filePath(req.params.id, req.params.name);
+    const path = await store.filePath(req.params.id, req.params.name);
     await reply.header('content-type', 'application/octet-stream').send(createReadStream(path));
   });
-}
+  return Promise.resolve();
+};

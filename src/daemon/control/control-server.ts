@@ -1,26 +1,49 @@
 // The control API: HTTP/1.1 + JSON on fastify. Every route but GET /healthz needs the bearer token
 // (compared in constant time); errors carry the stable code (http-errors.ts maps categories to statuses).
+// Each resource is a plugin registered with only the services it uses.
 
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { DaemonContext } from '../context.js';
-import { tokenMatches } from '../token.js';
-import { httpError } from './http-errors.js';
-import { registerArtifactRoutes } from './artifact-routes.js';
-import { registerImportRoutes } from './import-routes.js';
-import { registerKeyRoutes } from './key-routes.js';
-import { registerLoadRoutes } from './load-routes.js';
-import { registerSystemRoutes } from './system-routes.js';
+import type { Catalog } from '../../catalog/catalog.js';
 import { tcError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { tokenMatches } from '../../core/secrets.js';
+import type { DaemonMetrics } from '../../metrics/metrics.js';
+import type { ArtifactStore } from '../../store/artifact-store.js';
+import type { ViewService } from '../../store/view-service.js';
+import type { DaemonConfig } from '../config.js';
+import type { ShmLeases } from '../shm-leases.js';
+import { artifactRoutes } from './artifact-routes.js';
+import { httpError } from './http-errors.js';
+import { importRoutes } from './import-routes.js';
+import { keyRoutes } from './key-routes.js';
+import type { Lifecycle } from './lifecycle.js';
+import { leaseRoutes } from './load-routes.js';
+import { planRoutes } from './plan-routes.js';
+import { systemRoutes } from './system-routes.js';
 
 /** Routes reachable without a token. */
 const PUBLIC = new Set(['/healthz']);
 
+/** The services the control API is built from. */
+export interface ControlServices {
+  readonly config: DaemonConfig;
+  readonly daemonId: string;
+  readonly token: string;
+  readonly catalog: Catalog;
+  readonly store: ArtifactStore;
+  readonly views: ViewService;
+  readonly leases: ShmLeases;
+  readonly metrics: DaemonMetrics;
+  readonly log: Logger;
+  readonly lifecycle: Lifecycle;
+}
+
 /**
  * Builds the control API (not listening yet).
  *
- * @example const app = buildControlServer(ctx); await app.listen({ host: '127.0.0.1', port: 7070 });
+ * @example const app = buildControlServer(services); await app.listen({ host: '127.0.0.1', port: 7070 });
  */
-export function buildControlServer(ctx: DaemonContext): FastifyInstance {
+export function buildControlServer(s: ControlServices): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 16 << 20, forceCloseConnections: true });
   // Uploads arrive as raw streams; the route writes them to disk.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
@@ -28,27 +51,37 @@ export function buildControlServer(ctx: DaemonContext): FastifyInstance {
     if (PUBLIC.has(req.routeOptions.url ?? req.url)) return;
     const header = req.headers.authorization;
     const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
-    if (!tokenMatches(presented, ctx.token)) {
+    if (!tokenMatches(presented, s.token)) {
       const { body } = httpError(tcError('TC_ERR_AUTH', presented === undefined ? 'missing bearer token' : 'wrong token'));
       await reply.code(401).header('www-authenticate', 'Bearer').send(body);
     }
   });
   app.addHook('onResponse', async (req, reply) => {
-    ctx.metrics.httpRequests.inc({ method: req.method, status: String(reply.statusCode) });
+    s.metrics.httpRequests.inc({ method: req.method, status: String(reply.statusCode) });
   });
   app.setErrorHandler(async (error, req, reply) => {
     const { status, body } = httpError(error);
-    if (status >= 500) ctx.log.error({ err: error, url: req.url }, 'control request failed');
+    if (status >= 500) s.log.error({ err: error, url: req.url }, 'control request failed');
     await reply.code(status).send(body);
   });
   app.setNotFoundHandler(async (req, reply) => {
     // Unknown routes answer 401 without a valid token (the auth hook ran), 404 with one.
     await reply.code(404).send(httpError(tcError('TC_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`)).body);
   });
-  registerSystemRoutes(app, ctx);
-  registerArtifactRoutes(app, ctx);
-  registerKeyRoutes(app, ctx);
-  registerImportRoutes(app, ctx);
-  registerLoadRoutes(app, ctx);
+  const { config, catalog, store, views, lifecycle } = s;
+  void app.register(systemRoutes, {
+    daemonId: s.daemonId,
+    shmDir: config.shmDir,
+    memoryBudget: config.memoryBudget,
+    importRoots: config.importRoots,
+    views,
+    metrics: s.metrics,
+    lifecycle,
+  });
+  void app.register(artifactRoutes, { catalog, store });
+  void app.register(keyRoutes, { catalog });
+  void app.register(importRoutes, { daemonId: s.daemonId, importRoots: config.importRoots, catalog, store, lifecycle });
+  void app.register(planRoutes, { catalog, store, views });
+  void app.register(leaseRoutes, { views, leases: s.leases, metrics: s.metrics, lifecycle });
   return app;
 }

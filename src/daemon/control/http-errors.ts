@@ -2,6 +2,7 @@
 
 import { TensorcastError, tcError } from '../../core/errors.js';
 import type { ErrorCategory } from '../../core/error-codes.js';
+import type { ErrorBody } from '../../protocol/http/errors.js';
 
 const STATUS: Record<ErrorCategory, number> = {
   InvalidArgument: 400,
@@ -16,11 +17,6 @@ const STATUS: Record<ErrorCategory, number> = {
   DataLoss: 500,
   Internal: 500,
 };
-
-/** The HTTP body of an error: `{"error": {"code", "message", "retryable", "details"}}`. */
-export interface ErrorBody {
-  readonly error: { readonly code: string; readonly message: string; readonly retryable: boolean; readonly details: object };
-}
 
 /** Status and body for any thrown value. */
 export function httpError(error: unknown): { status: number; body: ErrorBody } {

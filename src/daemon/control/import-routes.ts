@@ -3,61 +3,67 @@
 // DELETE /v1/uploads/:id: upload a model's files, then store them as an artifact.
 
 import type { Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Catalog } from '../../catalog/catalog.js';
 import { tcError } from '../../core/errors.js';
-import type { ImportResult } from '../../store/artifact-store.js';
-import type { DaemonContext } from '../context.js';
+import { commitRequest, importRequest, type ImportResponse, type UploadCreated, type UploadedFile } from '../../protocol/http/imports.js';
+import { parseBody } from '../../protocol/http/parse.js';
+import type { ArtifactStore, ImportResult } from '../../store/artifact-store.js';
 import { UploadSessions } from '../uploads.js';
-import { parseBody } from './parse-body.js';
+import { refuseWhileDraining, type Lifecycle } from './lifecycle.js';
 
-const importBody = z.object({ path: z.string().min(1), key: z.string().min(1).optional() }).strict();
-const commitBody = z.object({ key: z.string().min(1).optional() }).strict();
+/** What the import routes use. */
+export interface ImportRoutesOptions {
+  readonly daemonId: string;
+  readonly importRoots: readonly string[];
+  readonly catalog: Catalog;
+  readonly store: ArtifactStore;
+  readonly lifecycle: Lifecycle;
+}
 
-/** Registers the import and upload routes. */
-export function registerImportRoutes(app: FastifyInstance, ctx: DaemonContext): void {
-  const uploads = new UploadSessions(ctx.store);
+/** The import and upload routes, as a fastify plugin. */
+export const importRoutes: FastifyPluginAsync<ImportRoutesOptions> = (app, o) => {
+  const { catalog, store, lifecycle } = o;
+  const uploads = new UploadSessions(store);
   app.addHook('onClose', () => uploads.close());
-  const notDraining = (): void => {
-    if (ctx.draining) throw tcError('TC_ERR_SHUTTING_DOWN', 'the daemon is shutting down');
-  };
-  const withKey = async (result: ImportResult, key: string | undefined): Promise<object> => {
-    await ctx.catalog.putReplica({
+  const withKey = async (result: ImportResult, key: string | undefined): Promise<ImportResponse> => {
+    await catalog.putReplica({
       artifactId: result.artifactId,
       viewId: undefined,
-      daemonId: ctx.daemonId,
+      daemonId: o.daemonId,
       tier: 'disk',
       bytes: result.totalBytes,
     });
     if (key === undefined) return result;
-    const current = await ctx.catalog.resolveKey(key);
-    const binding = current?.artifactId === result.artifactId ? current : await ctx.catalog.bindKey(key, result.artifactId);
-    return { ...result, key: binding };
+    const current = await catalog.resolveKey(key);
+    const binding = current?.artifactId === result.artifactId ? current : await catalog.bindKey(key, result.artifactId);
+    return { ...result, key: { key: binding.key, version: binding.version } };
   };
 
-  app.post('/v1/imports', async (req) => {
-    notDraining();
-    const body = parseBody(importBody, req.body);
-    return withKey(await ctx.store.importPath(body.path, ctx.config.importRoots), body.key);
+  app.post('/v1/imports', async (req): Promise<ImportResponse> => {
+    refuseWhileDraining(lifecycle);
+    const body = parseBody(importRequest, req.body);
+    return withKey(await store.importPath(body.path, o.importRoots), body.key);
   });
-  app.post('/v1/uploads', async () => {
-    notDraining();
+  app.post('/v1/uploads', async (): Promise<UploadCreated> => {
+    refuseWhileDraining(lifecycle);
     return { uploadId: await uploads.create() };
   });
-  app.put<{ Params: { id: string; name: string } }>('/v1/uploads/:id/files/:name', async (req) => {
-    notDraining();
+  app.put<{ Params: { id: string; name: string } }>('/v1/uploads/:id/files/:name', async (req): Promise<UploadedFile> => {
+    refuseWhileDraining(lifecycle);
     if (req.headers['content-type'] !== 'application/octet-stream') {
       throw tcError('TC_ERR_INVALID_ARGUMENT', 'upload bodies must be sent as application/octet-stream');
     }
     return { bytes: await uploads.putFile(req.params.id, req.params.name, req.body as Readable) };
   });
-  app.post<{ Params: { id: string } }>('/v1/uploads/:id/commit', async (req) => {
-    notDraining();
-    const body = parseBody(commitBody, req.body);
+  app.post<{ Params: { id: string } }>('/v1/uploads/:id/commit', async (req): Promise<ImportResponse> => {
+    refuseWhileDraining(lifecycle);
+    const body = parseBody(commitRequest, req.body);
     return withKey(await uploads.commit(req.params.id), body.key);
   });
   app.delete<{ Params: { id: string } }>('/v1/uploads/:id', async (req) => {
     await uploads.abort(req.params.id);
     return { aborted: true };
   });
-}
+  return Promise.resolve();
+};

@@ -1,29 +1,33 @@
 // GET /v1/keys, GET /v1/keys/:key, PUT /v1/keys/:key {artifactId, expectedVersion?}, DELETE /v1/keys/:key.
 
-import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Catalog } from '../../catalog/catalog.js';
 import { tcError } from '../../core/errors.js';
-import type { DaemonContext } from '../context.js';
-import { parseBody } from './parse-body.js';
+import { bindKeyRequest, type KeyBindingInfo, type KeyList } from '../../protocol/http/keys.js';
+import { parseBody } from '../../protocol/http/parse.js';
 
-const bindBody = z.object({ artifactId: z.string().min(1), expectedVersion: z.number().int().positive().nullable().optional() }).strict();
+/** What the key routes use. */
+export interface KeyRoutesOptions {
+  readonly catalog: Catalog;
+}
 
-/** Registers the key routes. */
-export function registerKeyRoutes(app: FastifyInstance, ctx: DaemonContext): void {
-  app.get('/v1/keys', async () => ({ keys: await ctx.catalog.listKeys() }));
-  app.get<{ Params: { key: string } }>('/v1/keys/:key', async (req) => {
-    const b = await ctx.catalog.resolveKey(req.params.key);
+/** The key routes, as a fastify plugin. */
+export const keyRoutes: FastifyPluginAsync<KeyRoutesOptions> = (app, { catalog }) => {
+  app.get('/v1/keys', async (): Promise<KeyList> => ({ keys: await catalog.listKeys() }));
+  app.get<{ Params: { key: string } }>('/v1/keys/:key', async (req): Promise<KeyBindingInfo> => {
+    const b = await catalog.resolveKey(req.params.key);
     if (b === undefined) throw tcError('TC_ERR_NOT_FOUND', `no key '${req.params.key}'`, { details: { key: req.params.key } });
     return b;
   });
-  app.put<{ Params: { key: string } }>('/v1/keys/:key', async (req) => {
-    const body = parseBody(bindBody, req.body);
-    return ctx.catalog.bindKey(req.params.key, body.artifactId, body.expectedVersion);
+  app.put<{ Params: { key: string } }>('/v1/keys/:key', async (req): Promise<KeyBindingInfo> => {
+    const body = parseBody(bindKeyRequest, req.body);
+    return catalog.bindKey(req.params.key, body.artifactId, body.expectedVersion);
   });
   app.delete<{ Params: { key: string }; Querystring: { expectedVersion?: string } }>('/v1/keys/:key', async (req) => {
     const v = req.query.expectedVersion;
-    const deleted = await ctx.catalog.deleteKey(req.params.key, v === undefined ? undefined : Number(v));
+    const deleted = await catalog.deleteKey(req.params.key, v === undefined ? undefined : Number(v));
     if (!deleted) throw tcError('TC_ERR_NOT_FOUND', `no key '${req.params.key}'`);
     return { deleted: true };
   });
-}
+  return Promise.resolve();
+};

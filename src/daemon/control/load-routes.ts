@@ -1,49 +1,57 @@
-// POST /v1/shm-leases {artifactId, view, viewId}: materialize a view into shared memory and lease it.
-// DELETE /v1/shm-leases/:id: release it. (Loads over TCP go through the data plane.)
+// POST /v1/shm-leases {artifactId, view, viewId}: materialize a planned view into shared memory and lease
+// it. DELETE /v1/shm-leases/:id: release it. (Loads over TCP go through the data plane.)
 
-import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
+import type { FastifyPluginAsync } from 'fastify';
 import { performance } from 'node:perf_hooks';
-import { tcError } from '../../core/errors.js';
 import { parseViewJson } from '../../layout/view.js';
-import type { DaemonContext } from '../context.js';
-import { parseBody } from './parse-body.js';
+import type { DaemonMetrics } from '../../metrics/metrics.js';
+import { shmLeaseRequest, type ShmLeaseResponse } from '../../protocol/http/loads.js';
+import { parseBody } from '../../protocol/http/parse.js';
+import type { ViewService } from '../../store/view-service.js';
+import type { ShmLeases } from '../shm-leases.js';
+import { refuseWhileDraining, type Lifecycle } from './lifecycle.js';
 
-const leaseBody = z
-  .object({
-    artifactId: z.string().min(1),
-    view: z.record(z.string(), z.unknown()).nullable(),
-    viewId: z.string().nullable(),
-  })
-  .strict();
+/** What the lease routes use. */
+export interface LeaseRoutesOptions {
+  readonly views: ViewService;
+  readonly leases: ShmLeases;
+  readonly metrics: DaemonMetrics;
+  readonly lifecycle: Lifecycle;
+}
 
-/** Registers the shared-memory lease routes. */
-export function registerLoadRoutes(app: FastifyInstance, ctx: DaemonContext): void {
-  app.post('/v1/shm-leases', async (req) => {
-    if (ctx.draining) throw tcError('TC_ERR_SHUTTING_DOWN', 'the daemon is shutting down');
-    const body = parseBody(leaseBody, req.body);
+/** The shared-memory lease routes, as a fastify plugin. */
+export const leaseRoutes: FastifyPluginAsync<LeaseRoutesOptions> = (app, { views, leases, metrics, lifecycle }) => {
+  app.post('/v1/shm-leases', async (req): Promise<ShmLeaseResponse> => {
+    refuseWhileDraining(lifecycle);
+    const body = parseBody(shmLeaseRequest, req.body);
     const t0 = performance.now();
     const spec = body.view === null ? undefined : parseViewJson(JSON.stringify(body.view), 'view');
+    const route = 'local';
     try {
-      const rv = await ctx.views.resolve(body.artifactId, spec, body.viewId);
-      const lease = await ctx.leases.create(rv);
-      ctx.metrics.loads.inc({ route: 'local', transport: 'shm', source: lease.replicaHit ? 'replica_hit' : 'materialized', outcome: 'ok' });
-      ctx.metrics.bytesDelivered.inc({ transport: 'shm' }, lease.bytes);
-      ctx.metrics.loadSeconds.observe({ transport: 'shm' }, (performance.now() - t0) / 1000);
+      const rv = await views.resolve(body.artifactId, spec, body.viewId);
+      const lease = await leases.create(rv);
+      const source = lease.replicaHit ? 'replica_hit' : 'materialized';
+      metrics.loads.inc({ route, transport: 'shm', source, outcome: 'ok' });
+      metrics.bytesDelivered.inc({ transport: 'shm' }, lease.bytes);
+      metrics.loadSeconds.observe({ transport: 'shm' }, (performance.now() - t0) / 1000);
       return {
-        ...lease,
-        route: 'local',
-        source: lease.replicaHit ? 'replica_hit' : 'materialized',
+        leaseId: lease.leaseId,
+        path: lease.path,
+        bytes: lease.bytes,
+        expiresAt: lease.expiresAt,
+        route,
+        source,
         viewId: rv.view.viewId ?? null,
         totalBytes: rv.program.totalBytes,
       };
     } catch (error) {
-      ctx.metrics.loads.inc({ route: 'local', transport: 'shm', source: 'materialized', outcome: 'error' });
+      metrics.loads.inc({ route, transport: 'shm', source: 'materialized', outcome: 'error' });
       throw error;
     }
   });
   app.delete<{ Params: { id: string } }>('/v1/shm-leases/:id', (req) => {
-    ctx.leases.release(req.params.id);
+    leases.release(req.params.id);
     return Promise.resolve({ released: true });
   });
-}
+  return Promise.resolve();
+};

@@ -1,31 +1,46 @@
 // GET /healthz (public), GET /v1/info, GET /v1/replicas, GET /metrics.
 
-import type { FastifyInstance } from 'fastify';
-import type { DaemonContext } from '../context.js';
+import type { FastifyPluginAsync } from 'fastify';
+import type { DaemonMetrics } from '../../metrics/metrics.js';
+import type { DaemonInfo, HealthInfo, ReplicaList } from '../../protocol/http/system.js';
+import type { ViewService } from '../../store/view-service.js';
+import type { Lifecycle } from './lifecycle.js';
 
-/** Registers the system routes. */
-export function registerSystemRoutes(app: FastifyInstance, ctx: DaemonContext): void {
-  app.get('/healthz', () => Promise.resolve({ status: ctx.draining ? 'draining' : 'ok' }));
-  app.get('/v1/info', () =>
+/** What the system routes use. */
+export interface SystemRoutesOptions {
+  readonly daemonId: string;
+  readonly shmDir: string;
+  readonly memoryBudget: number;
+  readonly importRoots: readonly string[];
+  readonly views: ViewService;
+  readonly metrics: DaemonMetrics;
+  readonly lifecycle: Lifecycle;
+}
+
+/** The system routes, as a fastify plugin. */
+export const systemRoutes: FastifyPluginAsync<SystemRoutesOptions> = (app, o) => {
+  app.get('/healthz', (): Promise<HealthInfo> => Promise.resolve({ status: o.lifecycle.draining ? 'draining' : 'ok' }));
+  app.get('/v1/info', (): Promise<DaemonInfo> =>
     Promise.resolve({
-      daemonId: ctx.daemonId,
+      daemonId: o.daemonId,
       version: '0.1.0',
-      dataAddress: ctx.dataAddress,
-      shmDir: ctx.config.shmDir,
-      memoryBudget: ctx.config.memoryBudget,
-      memoryUsed: ctx.views.cache.usedBytes,
-      importRoots: ctx.config.importRoots,
+      dataAddress: o.lifecycle.dataAddress,
+      shmDir: o.shmDir,
+      memoryBudget: o.memoryBudget,
+      memoryUsed: o.views.cache.usedBytes,
+      importRoots: o.importRoots,
     }),
   );
-  app.get('/v1/replicas', () =>
+  app.get('/v1/replicas', (): Promise<ReplicaList> =>
     Promise.resolve({
-      replicas: ctx.views.cache
+      replicas: o.views.cache
         .list()
         .map((r) => ({ artifactId: r.artifactId, viewId: r.viewId ?? null, tier: r.tier, bytes: r.bytes, readers: r.refs })),
     }),
   );
   app.get('/metrics', async (_req, reply) => {
-    const text = await ctx.metrics.registry.metrics();
-    await reply.header('content-type', ctx.metrics.registry.contentType).send(text);
+    const text = await o.metrics.registry.metrics();
+    await reply.header('content-type', o.metrics.registry.contentType).send(text);
   });
-}
+  return Promise.resolve();
+};

@@ -1,24 +1,14 @@
-// The HTTP side of the client: JSON requests to a daemon's control API with the bearer token; error
-// bodies are rebuilt into the same TensorcastError classes the daemon threw.
+// The HTTP side of the data path: JSON requests to a daemon's control API with the bearer token (used by
+// the SDK, and by a daemon talking to another daemon); error bodies are rebuilt into the same
+// TensorcastError classes the daemon threw. Each client owns its connection pool and closes it.
 
 import { createReadStream } from 'node:fs';
 import { Agent, fetch, Headers, type RequestInit, type Response } from 'undici';
-import { errorFromWire, tcError, type TensorcastError } from '../core/errors.js';
-
-/**
- * One connection pool for control requests, without undici's own header/body timeouts (300 s by default,
- * too short for importing a large model): every request carries its own deadline instead.
- */
-const AGENT = new Agent({ headersTimeout: 0, bodyTimeout: 0, connect: { timeout: 10_000 } });
+import { tcError } from '../core/errors.js';
+import { errorFromBody } from '../protocol/http/errors.js';
 
 /** Deadline of requests that move or hash a whole model (imports, uploads, commits): 6 hours. */
 export const LONG_MS = 6 * 3600_000;
-
-/** Rebuilds an error from a daemon's `{"error": {"code", "message"}}` body. */
-export function errorFromBody(body: unknown, status: number): TensorcastError {
-  const e = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  return errorFromWire(e?.code, e?.message, `daemon answered HTTP ${status}`, { details: { status } });
-}
 
 /**
  * Talks to a daemon's control API.
@@ -26,6 +16,12 @@ export function errorFromBody(body: unknown, status: number): TensorcastError {
  * @example const info = await new ControlClient('http://127.0.0.1:7070', token).json('GET', '/v1/info');
  */
 export class ControlClient {
+  /**
+   * This client's connections, without undici's own header/body timeouts (300 s by default, too short for
+   * importing a large model): every request carries its own deadline instead.
+   */
+  private readonly agent = new Agent({ headersTimeout: 0, bodyTimeout: 0, connect: { timeout: 10_000 } });
+
   constructor(
     readonly baseUrl: string,
     private readonly token: string,
@@ -41,7 +37,7 @@ export class ControlClient {
         ...init,
         method,
         headers,
-        dispatcher: AGENT,
+        dispatcher: this.agent,
         signal: init.signal ?? AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
@@ -86,5 +82,10 @@ export class ControlClient {
     if (onBytes !== undefined) body.on('data', (chunk: string | Buffer) => onBytes(chunk.length));
     const res = await this.send('PUT', path, { body, duplex: 'half', headers: { 'content-type': 'application/octet-stream' } }, timeoutMs);
     return (await res.json()) as T;
+  }
+
+  /** Closes this client's connections. */
+  close(): Promise<void> {
+    return this.agent.close();
   }
 }

@@ -1,15 +1,21 @@
-// One data-plane connection from the client: HELLO with the token, then LOAD requests, one at a time.
-// The socket reads through `onread` straight into the caller's buffer; each DATA frame's CRC32C is checked
-// before its bytes count as delivered, and credit is granted back as frames land.
+// One data-plane connection from a receiver (the SDK, or a daemon pulling from another daemon): HELLO with
+// the token, then LOAD requests, one at a time. The socket reads through `onread` straight into the caller's
+// buffer; each DATA frame's CRC32C is checked before its bytes count as delivered, and credit is granted
+// back as frames land. A request given up on (its signal aborted) is cancelled with CANCEL and its later
+// frames are dropped, so no byte reaches the caller's buffer after the load was rejected.
 
 import { connect as netConnect, type Socket } from 'node:net';
-import { errorFromWire, tcError, type TensorcastError } from '../core/errors.js';
-import { FrameDecoder } from '../protocol/frame-decoder.js';
-import { encodeControl, encodeHeader, FrameType, parseControl, type FrameHeader } from '../protocol/frames.js';
+import { tcError } from '../core/errors.js';
 import type { ViewSpec } from '../layout/view.js';
+import { FrameDecoder } from '../protocol/frame-decoder.js';
+import { encodeHeader, FrameType, PROTOCOL_VERSION, type FrameHeader } from '../protocol/frames.js';
+import { decodeError, End, Hello, Load, Welcome } from '../protocol/messages.js';
+import type { RouteKind } from '../protocol/route-kinds.js';
 
-/** Credit granted per request: how many bytes the daemon may send ahead of what has landed. */
+/** Credit granted per request: how many bytes the server may send ahead of what has landed. */
 const WINDOW_BYTES = 64 << 20;
+/** How long a cancelled request may take to be acknowledged before the connection is closed instead. */
+const CANCEL_GRACE_MS = 5000;
 
 /** What a LOAD asks for. */
 export interface RangeRequest {
@@ -22,10 +28,10 @@ export interface RangeRequest {
   readonly timeoutMs: number;
 }
 
-/** What the daemon reported at the end of a request. */
+/** What the server reported at the end of a request. */
 export interface RangeEnd {
   readonly bytes: number;
-  readonly route: string;
+  readonly route: RouteKind;
   readonly source: string;
 }
 
@@ -34,13 +40,11 @@ interface Pending {
   readonly req: RangeRequest;
   readonly dest: Uint8Array;
   received: number;
+  /** Set once the caller gave up: later frames of this request are dropped. */
+  cancelled: boolean;
   readonly resolve: (end: RangeEnd) => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
-}
-
-function rebuild(body: Record<string, unknown>): TensorcastError {
-  return errorFromWire(body['code'], body['message'], 'daemon error');
 }
 
 /**
@@ -56,7 +60,7 @@ export class DataConnection {
   private readonly decoder: FrameDecoder;
   private socket!: Socket;
 
-  private constructor() {
+  private constructor(private readonly address: string) {
     this.decoder = new FrameDecoder({ sink: (h) => this.sink(h), onFrame: (h, p, ok) => this.onFrame(h, p, ok) });
   }
 
@@ -64,11 +68,10 @@ export class DataConnection {
   static async open(address: string, token: string, timeoutMs = 10_000): Promise<DataConnection> {
     const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
     if (!m) throw tcError('TC_ERR_INVALID_ARGUMENT', `bad data-plane address '${address}'`);
-    const c = new DataConnection();
+    const c = new DataConnection(address);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        c.socket.destroy();
-        reject(tcError('TC_ERR_TIMEOUT', `data plane ${address}: no WELCOME within ${timeoutMs} ms`));
+        c.breakWith(tcError('TC_ERR_TIMEOUT', `data plane ${address}: no WELCOME within ${timeoutMs} ms`));
       }, timeoutMs);
       c.welcomed = (err) => {
         clearTimeout(timer);
@@ -91,26 +94,24 @@ export class DataConnection {
           },
         },
       });
-      c.socket.on('connect', () =>
-        c.socket.write(encodeControl(FrameType.HELLO, 0, { version: 1, token, client: 'tensorcast-node/0.1.0' })),
-      );
+      c.socket.on('connect', () => c.socket.write(Hello.encode(0, { version: PROTOCOL_VERSION, token, client: 'tensorcast-node/0.1.0' })));
       c.socket.on('error', (e: NodeJS.ErrnoException) =>
         c.breakWith(tcError('TC_ERR_UNAVAILABLE', `data plane ${address}: ${e.code ?? e.message}`, { cause: e })),
       );
-      c.socket.on('close', () => c.breakWith(tcError('TC_ERR_UNAVAILABLE', `data plane ${address}: connection closed by the daemon`)));
+      c.socket.on('close', () => c.breakWith(tcError('TC_ERR_UNAVAILABLE', `data plane ${address}: connection closed by the peer`)));
     });
     return c;
   }
 
-  /** True while usable. */
+  /** True while the connection can take a request (not broken, no request in flight or being cancelled). */
   get usable(): boolean {
-    return this.broken === undefined;
+    return this.broken === undefined && this.pending === undefined;
   }
 
   private breakWith(error: Error): void {
     if (this.broken !== undefined) return;
     this.broken = error;
-    this.socket.destroy();
+    this.socket?.destroy();
     this.welcomed?.(error);
     this.welcomed = undefined;
     const p = this.pending;
@@ -124,6 +125,8 @@ export class DataConnection {
   private sink(h: FrameHeader): Uint8Array | undefined {
     const p = this.pending;
     if (p === undefined || h.requestId !== p.id) return undefined;
+    // A cancelled request's frames still arrive until the server sees CANCEL: read them into a throwaway.
+    if (p.cancelled) return Buffer.allocUnsafe(h.length);
     const from = h.offset - p.req.start;
     if (from < 0 || from + h.length > p.dest.length) return undefined;
     return p.dest.subarray(from, from + h.length);
@@ -132,67 +135,86 @@ export class DataConnection {
   private onFrame(h: FrameHeader, payload: Uint8Array, checksumOk: boolean): void {
     if (this.welcomed !== undefined) {
       if (h.type === FrameType.WELCOME) {
+        Welcome.decode(payload);
         this.welcomed(undefined);
         this.welcomed = undefined;
         return;
       }
-      if (h.type === FrameType.ERROR) throw rebuild(parseControl(payload, 'ERROR'));
+      if (h.type === FrameType.ERROR) throw decodeError(payload, `data plane ${this.address}`);
       throw tcError('TC_ERR_PROTOCOL', `data plane: expected WELCOME, got frame type ${h.type}`);
     }
     const p = this.pending;
-    if (h.type === FrameType.ERROR && h.requestId === 0) throw rebuild(parseControl(payload, 'ERROR'));
+    if (h.type === FrameType.ERROR && h.requestId === 0) throw decodeError(payload, `data plane ${this.address}`);
     if (p === undefined || h.requestId !== p.id) throw tcError('TC_ERR_PROTOCOL', `data plane: frame for unknown request ${h.requestId}`);
     switch (h.type) {
       case FrameType.DATA:
+        if (p.cancelled) return;
         if (!checksumOk)
           throw tcError('TC_ERR_CHECKSUM', `data plane: checksum mismatch at offset ${h.offset} (${h.length} bytes); the load failed`);
         p.received += h.length;
         this.socket.write(encodeHeader(FrameType.CREDIT, p.id, 0, h.length));
         return;
       case FrameType.END: {
-        const end = parseControl(payload, 'END');
+        const end = End.decode(payload);
         this.pending = undefined;
         clearTimeout(p.timer);
+        if (p.cancelled) return;
         if (p.received !== p.dest.length) {
           throw tcError('TC_ERR_PROTOCOL', `data plane: END after ${p.received} of ${p.dest.length} bytes`);
         }
-        p.resolve({ bytes: p.received, route: String(end['route']), source: String(end['source']) });
+        p.resolve({ bytes: p.received, route: end.route, source: end.source });
         return;
       }
-      case FrameType.ERROR:
+      case FrameType.ERROR: {
+        const error = decodeError(payload, `data plane ${this.address}`);
         this.pending = undefined;
         clearTimeout(p.timer);
-        p.reject(rebuild(parseControl(payload, 'ERROR')));
+        if (!p.cancelled) p.reject(error);
         return;
+      }
       case FrameType.HELLO:
       case FrameType.WELCOME:
       case FrameType.LOAD:
       case FrameType.CREDIT:
       case FrameType.CANCEL:
-        throw tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} from the daemon`);
+        throw tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} from the peer`);
     }
   }
 
   /**
-   * Loads `[req.start, req.end)` of a view into `dest` (exactly that long).
+   * Loads `[req.start, req.end)` of a view into `dest` (exactly that long). When `signal` aborts, the request
+   * is cancelled: the promise rejects with the signal's reason only once no further byte can reach `dest`.
    *
-   * @throws TC_ERR_TIMEOUT, TC_ERR_UNAVAILABLE (connection lost, retryable), TC_ERR_CHECKSUM, the daemon's code
+   * @throws TC_ERR_TIMEOUT, TC_ERR_UNAVAILABLE (connection lost, retryable), TC_ERR_CHECKSUM, the server's code
    */
-  load(req: RangeRequest, dest: Uint8Array): Promise<RangeEnd> {
+  load(req: RangeRequest, dest: Uint8Array, signal?: AbortSignal): Promise<RangeEnd> {
     if (this.broken) return Promise.reject(this.broken);
     if (this.pending) return Promise.reject(tcError('TC_ERR_INTERNAL', 'DataConnection: one request at a time'));
     if (dest.length !== req.end - req.start)
       return Promise.reject(tcError('TC_ERR_DESTINATION_SIZE', 'destination does not match the range'));
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     return new Promise<RangeEnd>((resolve, reject) => {
       const id = this.nextId++;
       const timer = setTimeout(() => {
         this.breakWith(tcError('TC_ERR_TIMEOUT', `load of ${req.end - req.start} bytes did not finish within ${req.timeoutMs} ms`));
       }, req.timeoutMs);
-      this.pending = { id, req, dest, received: 0, resolve, reject, timer };
+      const onAbort = (): void => this.cancel(abortReason(signal!));
+      const done = (): void => signal?.removeEventListener('abort', onAbort);
+      this.pending = {
+        id,
+        req,
+        dest,
+        received: 0,
+        cancelled: false,
+        resolve: (end) => (done(), resolve(end)),
+        reject: (error) => (done(), reject(error)),
+        timer,
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.socket.write(
-        encodeControl(FrameType.LOAD, id, {
+        Load.encode(id, {
           artifactId: req.artifactId,
-          view: req.view ?? null,
+          view: (req.view as Record<string, unknown> | undefined) ?? null,
           viewId: req.viewId ?? null,
           start: req.start,
           end: req.end,
@@ -203,8 +225,34 @@ export class DataConnection {
     });
   }
 
+  /** Gives up on the request in flight: diverts its bytes away from the caller's buffer, then rejects it. */
+  private cancel(reason: Error): void {
+    const p = this.pending;
+    if (p === undefined || p.cancelled || this.broken !== undefined) return;
+    p.cancelled = true;
+    if (!this.decoder.detachTarget()) {
+      // A socket read into the caller's buffer is already registered: only closing the socket stops it.
+      this.breakWith(reason);
+      return;
+    }
+    this.socket.write(encodeHeader(FrameType.CANCEL, p.id, 0, 0));
+    clearTimeout(p.timer);
+    // The connection is reusable once the server acknowledges (END or ERROR); if it does not, close it.
+    const grace = setTimeout(() => {
+      if (this.pending === p) this.breakWith(tcError('TC_ERR_ABORTED', 'cancelled request was not acknowledged'));
+    }, CANCEL_GRACE_MS);
+    grace.unref();
+    p.reject(reason);
+  }
+
+  /** Closes the connection. */
   close(): void {
     this.broken ??= tcError('TC_ERR_ABORTED', 'connection closed by the client');
     this.socket.destroy();
   }
+}
+
+function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r : tcError('TC_ERR_ABORTED', 'load cancelled');
 }

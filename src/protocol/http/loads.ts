@@ -1,0 +1,85 @@
+// Contracts of the load routes: POST /v1/plans (the daemon resolves a key and a selection into the plan of
+// a load in one round trip) and POST /v1/shm-leases, DELETE /v1/shm-leases/:id (same-host hand-off).
+
+import { z } from 'zod';
+import type { Dtype } from '../../core/dtypes.js';
+import type { RouteKind } from '../route-kinds.js';
+
+const viewSpec = z.record(z.string(), z.unknown());
+
+/**
+ * POST /v1/plans: what to load. Exactly one of `key` and `artifactId`; a selection of `tensors`, a
+ * `view`, or a TP rank `tp` (with a rule set as data, default the built-in rules; docs/formats.md).
+ */
+export const planRequest = z
+  .object({
+    key: z.string().min(1).optional(),
+    artifactId: z.string().min(1).max(256).optional(),
+    tensors: z.array(z.string().max(1024)).max(1_000_000).optional(),
+    view: viewSpec.optional(),
+    tp: z
+      .object({
+        size: z
+          .number()
+          .int()
+          .positive()
+          .max(1 << 16),
+        rank: z.number().int().nonnegative(),
+        rules: z.unknown().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((b) => (b.key === undefined) !== (b.artifactId === undefined), { message: 'give exactly one of key and artifactId' });
+/** The body of POST /v1/plans. */
+export type PlanRequest = z.infer<typeof planRequest>;
+
+/** One tensor of a load's output: where it lies in the dense output buffer. */
+export interface PlannedTensor {
+  readonly name: string;
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+  readonly offset: number;
+  readonly byteLength: number;
+}
+
+/** The answer of POST /v1/plans: everything a client needs before the first byte moves. */
+export interface PlanResponse {
+  readonly artifactId: string;
+  /** The key binding that was resolved, when a key was given. */
+  readonly key: { readonly key: string; readonly version: number } | null;
+  /** The normalized view spec to send with LOAD (null: the whole artifact) and its id. */
+  readonly view: Record<string, unknown> | null;
+  readonly viewId: string | null;
+  readonly totalBytes: number;
+  readonly tensors: readonly PlannedTensor[];
+  /** The artifact's safetensors `__metadata__`. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Non-weight files kept with the artifact (config.json, tokenizer files). */
+  readonly files: readonly string[];
+}
+
+/** POST /v1/shm-leases: materialize a planned view into shared memory and lease it. */
+export const shmLeaseRequest = z
+  .object({ artifactId: z.string().min(1).max(256), view: viewSpec.nullable(), viewId: z.string().max(256).nullable() })
+  .strict();
+/** The body of POST /v1/shm-leases. */
+export type ShmLeaseRequest = z.infer<typeof shmLeaseRequest>;
+
+/** The answer of POST /v1/shm-leases (docs/protocol.md, same-host hand-off). */
+export interface ShmLeaseResponse {
+  readonly leaseId: string;
+  /** The file on tmpfs holding the view's bytes; read or map `[0, bytes)`. */
+  readonly path: string;
+  readonly bytes: number;
+  /** Unix milliseconds. */
+  readonly expiresAt: number;
+  readonly route: RouteKind;
+  readonly source: string;
+  readonly viewId: string | null;
+  readonly totalBytes: number;
+}
+
+/** The path of a lease's route. */
+export const leasePath = (leaseId: string): string => `/v1/shm-leases/${encodeURIComponent(leaseId)}`;
