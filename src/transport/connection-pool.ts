@@ -1,4 +1,5 @@
-// Idle data-plane connections to one daemon, reused across loads.
+// Idle data-plane connections to one daemon, reused across loads (by the SDK, or by a daemon pulling from
+// another daemon).
 
 import { DataConnection } from './data-connection.js';
 
@@ -27,6 +28,12 @@ export class ConnectionPool {
     else c.close();
   }
 
+  /** Idle connections kept for reuse. */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** Closes every idle connection. */
   close(): void {
     for (const c of this.idle.splice(0)) c.close();
   }

@@ -230,12 +230,12 @@ export class DataConnection {
     const p = this.pending;
     if (p === undefined || p.cancelled || this.broken !== undefined) return;
     p.cancelled = true;
+    this.socket.write(encodeHeader(FrameType.CANCEL, p.id, 0, 0));
     if (!this.decoder.detachTarget()) {
       // A socket read into the caller's buffer is already registered: only closing the socket stops it.
       this.breakWith(reason);
       return;
     }
-    this.socket.write(encodeHeader(FrameType.CANCEL, p.id, 0, 0));
     clearTimeout(p.timer);
     // The connection is reusable once the server acknowledges (END or ERROR); if it does not, close it.
     const grace = setTimeout(() => {
