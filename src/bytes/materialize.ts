@@ -329,10 +329,9 @@ function shortRead(offset: number, expected: number, got: number): Error {
   });
 }
 
-const shared = new Materializer();
-
 /**
- * Materializes `program` from `source` into `dest` with default options and a shared buffer pool.
+ * Materializes `program` from `source` into `dest` once (a Materializer of its own, so no pool outlives the
+ * call; keep a {@link Materializer} to reuse its buffers across runs).
  *
  * @example const stats = await materialize(program, new MemorySource([bytes]), out);
  */
@@ -342,5 +341,5 @@ export function materialize(
   dest: Uint8Array,
   options?: MaterializeOptions,
 ): Promise<MaterializeStats> {
-  return (options === undefined ? shared : new Materializer(options)).run(program, source, dest);
+  return new Materializer(options).run(program, source, dest);
 }
