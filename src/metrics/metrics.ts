@@ -3,12 +3,6 @@
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** Route kinds a load can take on a daemon (docs/architecture.md section 5). */
-export type LoadRoute = 'local';
-
-/** How the bytes were produced on the daemon for a load. */
-export type LoadSource = 'replica_hit' | 'materialized' | 'streamed';
-
 /** The daemon's metrics. */
 export class DaemonMetrics {
   readonly registry = new Registry();

@@ -128,7 +128,7 @@ export class ServerConnection {
       this.current = req;
       this.track(1);
       const t0 = performance.now();
-      let route = 'local';
+      let route = 'none';
       let source = 'none';
       try {
         if (this.opts.draining()) throw tcError('TC_ERR_SHUTTING_DOWN', 'the daemon is shutting down');
