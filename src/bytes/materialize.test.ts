@@ -217,18 +217,22 @@ const GATHER_CASES = [
   [128, 256, 15, 4],
   [300, 301, 13, 2],
   [64, 64, 60, 7],
+  [64, 128, 30, 8],
+  [4, 12, 300, 0],
 ] as const;
 
 /** Checks one kernel against a byte-by-byte copy written here, and its bounds check. */
 function checkKernel(name: string, kernel: typeof gatherJs): void {
   const src = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
-  for (const [rowLength, stride, rows, off] of GATHER_CASES) {
-    const got = new Uint8Array(rowLength * rows + 10).fill(0xee);
-    kernel(got, 5, src, off, rowLength, stride, rows);
-    const want = new Uint8Array(rowLength * rows + 10).fill(0xee);
-    for (let r = 0; r < rows; r++) for (let b = 0; b < rowLength; b++) want[5 + r * rowLength + b] = src[off + r * stride + b]!;
-    assert.deepEqual(got, want, `${name} kernel: rowLength ${rowLength}, stride ${stride}, rows ${rows}, offset ${off}`);
-  }
+  // Destination offsets 0 and 4 with 4-byte multiples take the word-copy path; 5 the byte path.
+  for (const [rowLength, stride, rows, off] of GATHER_CASES)
+    for (const at of [0, 4, 5]) {
+      const got = new Uint8Array(rowLength * rows + 10).fill(0xee);
+      kernel(got, at, src, off, rowLength, stride, rows);
+      const want = new Uint8Array(rowLength * rows + 10).fill(0xee);
+      for (let r = 0; r < rows; r++) for (let b = 0; b < rowLength; b++) want[at + r * rowLength + b] = src[off + r * stride + b]!;
+      assert.deepEqual(got, want, `${name} kernel: rowLength ${rowLength}, stride ${stride}, rows ${rows}, offset ${off}, at ${at}`);
+    }
   assert.throws(() => kernel(new Uint8Array(10), 0, src, 4090, 10, 10, 1), Error, `${name} kernel: source row past the end`);
   assert.throws(() => kernel(new Uint8Array(10), 5, src, 0, 10, 10, 1), Error, `${name} kernel: destination past the end`);
 }
