@@ -60,7 +60,8 @@ test('tp layout: column, row, replicated and KV heads split evenly when tp <= kv
   assert.deepEqual(spec['model.layers.0.mlp.gate_proj.weight'], [[48, 48], null]);
   assert.deepEqual(spec['model.layers.0.mlp.down_proj.weight'], [null, [48, 48]]);
   assert.equal(spec['model.norm.weight'], null);
-  assert.deepEqual(spec['model.embed_tokens.weight'], [[50, 50], null]);
+  // vocab 100 is padded to 128 first (vLLM): rank 1 holds rows 64..99 and 28 zero rows.
+  assert.deepEqual(spec['model.embed_tokens.weight'], { pieces: [[[64, 36], null]], padDim0: 28 });
 });
 
 test('tp layout: KV heads replicated when tp > kv heads (shard = rank / replicas)', () => {
@@ -106,9 +107,18 @@ test('tp layout: fused qkv_proj and gate_up_proj split per sub-block', () => {
 test('tp layout: uneven vocab is padded vLLM-style; other uneven splits are errors naming the tensor', () => {
   const idx = index(4);
   const d = modelDimsFromConfig({ hidden_size: H, num_attention_heads: NH, num_key_value_heads: 4, intermediate_size: I, vocab_size: V });
-  // vocab 100 over 3 ranks: padded to 128 is not divisible by 3 -> ceil(100/3) = 34 rows per rank.
+  // vocab 100 over 4 ranks: padded to 128, 32 rows per rank; rank 3 holds rows 96..99 and 28 zero rows.
   const last = tpView(idx, LLAMA_FAMILY_RULES, d, { tpSize: 4, tpRank: 3 });
-  assert.deepEqual(last['model.embed_tokens.weight'], [[75, 25], null]);
+  assert.deepEqual(last['model.embed_tokens.weight'], { pieces: [[[96, 4], null]], padDim0: 28 });
+  // vocab 100 over 3 ranks: 128 is not divisible by 3 -> ceil(100/3) = 34 rows per rank (see tp-vocab.test.ts).
+  const three = buildCanonicalIndex(
+    [{ name: 'lm_head.weight', dtype: 'BF16', shape: [V, 4], byteLength: V * 8, shard: 0, filePosition: 0 }],
+    [],
+  );
+  assert.deepEqual(tpView(three, LLAMA_FAMILY_RULES, d, { tpSize: 3, tpRank: 2 })['lm_head.weight'], {
+    pieces: [[[68, 32], null]],
+    padDim0: 2,
+  });
   const odd = buildCanonicalIndex(
     [{ name: 'lm_head.weight', dtype: 'BF16', shape: [90, 4], byteLength: 720, shard: 0, filePosition: 0 }],
     [],

@@ -146,7 +146,9 @@ function splitRange(
     const shard = Math.floor(tpRank / (tpSize / units));
     return { start: shard * unit, length: unit, pad: 0 };
   }
-  if (units % tpSize === 0) {
+  // A padded vocab split is vLLM's layout even when the size divides: the size is rounded up to padTo first.
+  const padded = pad && padTo !== undefined ? Math.ceil(units / padTo) * padTo : units;
+  if (units % tpSize === 0 && padded === units) {
     const per = (units / tpSize) * unit;
     return { start: tpRank * per, length: per, pad: 0 };
   }
@@ -155,8 +157,7 @@ function splitRange(
       'TC_ERR_LAYOUT_NOT_DIVISIBLE',
       `${units} ${spec.heads !== undefined ? 'heads' : 'units'} do not split evenly over ${tpSize} ranks`,
     );
-  // Uneven and padded: vLLM's vocab layout (size rounded up to padTo, then split evenly).
-  const padded = Math.ceil(units / (padTo ?? 1)) * (padTo ?? 1);
+  // Padded and split evenly when the padded size divides (vLLM); else ceil(units / tp) per rank (vLLM refuses).
   const perUnits = padded % tpSize === 0 ? padded / tpSize : Math.ceil(units / tpSize);
   const per = perUnits * unit;
   const start = Math.min(tpRank * per, size);

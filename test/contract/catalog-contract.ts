@@ -2,8 +2,11 @@
 // factory that returns a fresh, empty catalog.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import type { ArtifactRecord, Catalog } from '../../src/catalog/catalog.js';
+import { openCatalog } from '../../src/catalog/open-catalog.js';
+import type { RaceWorkerData } from './catalog-race-worker.js';
 
 const artifact = (n: number): ArtifactRecord => ({
   artifactId: `tc1:${String(n).padStart(64, '0')}`,
@@ -16,8 +19,36 @@ const artifact = (n: number): ArtifactRecord => ({
   createdAt: 1_700_000_000_000 + n,
 });
 
+/** Options of {@link runCatalogContract}. */
+export interface CatalogContractOptions {
+  /** A URL (for openCatalog) of a fresh, empty catalog that several threads can open at once: enables the real race. */
+  readonly sharedUrl?: (t: TestContext) => string;
+}
+
+const RACE_WORKERS = 6;
+const RACE_ROUNDS = 60;
+
+/** Runs RACE_WORKERS worker threads, each with its own connection to `url`; returns each one's outcome per round. */
+async function raceWorkers(url: string, artifacts: readonly [string, string]): Promise<string[][]> {
+  const barrier = new SharedArrayBuffer(8);
+  const workers = Array.from({ length: RACE_WORKERS }, () => {
+    const data: RaceWorkerData = { url, rounds: RACE_ROUNDS, workers: RACE_WORKERS, barrier, artifacts };
+    return new Worker(new URL('./catalog-race-worker.js', import.meta.url), { workerData: data });
+  });
+  return Promise.all(
+    workers.map(
+      (w) =>
+        new Promise<string[]>((resolve, reject) => {
+          w.once('message', (m: string[]) => resolve(m));
+          w.once('error', reject);
+          w.once('exit', (code) => reject(new Error(`race worker exited (${code}) without a result`)));
+        }),
+    ),
+  );
+}
+
 /** Registers the contract tests for one backend. */
-export function runCatalogContract(name: string, open: () => Promise<Catalog>): void {
+export function runCatalogContract(name: string, open: () => Promise<Catalog>, options: CatalogContractOptions = {}): void {
   const withCatalog = (title: string, fn: (c: Catalog) => Promise<void>): void => {
     test(`catalog contract (${name}): ${title}`, async () => {
       const c = await open();
@@ -70,6 +101,35 @@ export function runCatalogContract(name: string, open: () => Promise<Catalog>): 
     const results = await Promise.allSettled(Array.from({ length: 8 }, () => c.bindKey('k', artifact(2).artifactId, 1)));
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code: string }).code, 'TC_ERR_CONFLICT');
+  });
+
+  test(`catalog contract (${name}): keys: connections racing from ${RACE_WORKERS} threads, exactly one winner per round`, async (t) => {
+    if (options.sharedUrl === undefined) {
+      t.skip(`SKIPPED: the ${name} catalog cannot be opened from several threads (no shared URL)`);
+      return;
+    }
+    const url = options.sharedUrl(t);
+    const setup = await openCatalog(url);
+    try {
+      await setup.putArtifact(artifact(1));
+      await setup.putArtifact(artifact(2));
+    } finally {
+      await setup.close();
+    }
+    const outcomes = await raceWorkers(url, [artifact(1).artifactId, artifact(2).artifactId]);
+    for (let round = 0; round < RACE_ROUNDS; round++) {
+      const seen = outcomes.map((o) => o[round]);
+      assert.equal(seen.filter((s) => s === 'won').length, 1, `round ${round}: ${seen.join(', ')}`);
+      assert.equal(seen.filter((s) => s === 'TC_ERR_CONFLICT').length, RACE_WORKERS - 1, `round ${round}: ${seen.join(', ')}`);
+    }
+    const check = await openCatalog(url);
+    try {
+      const final = await check.resolveKey('race');
+      assert.equal(final?.version, RACE_ROUNDS);
+      assert.equal(final?.artifactId, artifact((RACE_ROUNDS - 1) % 2 === 0 ? 1 : 2).artifactId);
+    } finally {
+      await check.close();
+    }
   });
 
   withCatalog('keys: delete, with and without an expected version', async (c) => {

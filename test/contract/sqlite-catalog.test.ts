@@ -6,7 +6,9 @@ import { SqliteCatalog } from '../../src/catalog/sqlite/sqlite-catalog.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runCatalogContract } from './catalog-contract.js';
 
-runCatalogContract('sqlite :memory:', () => Promise.resolve(SqliteCatalog.open(':memory:')));
+runCatalogContract('sqlite :memory:', () => Promise.resolve(SqliteCatalog.open(':memory:')), {
+  sharedUrl: (t) => `sqlite://${join(tempDir(t), 'catalog.db')}`,
+});
 
 test('sqlite catalog: keys survive reopening the file; unknown schemes are config errors', async (t) => {
   const path = join(tempDir(t), 'sub', 'catalog.db');

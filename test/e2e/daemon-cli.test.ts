@@ -1,8 +1,8 @@
 // End to end through the CLI, as a user works: serve, import, ls, load (TCP and shared memory), export,
-// restart. Every output is checked byte for byte against `slice` of the same model.
+// restart. Every output is checked byte for byte against an independent reference (test/helpers/reference-tp.ts).
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -10,9 +10,18 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { fixture, runCli } from '../helpers/cli.js';
 import { missingPython, pythonWith } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
-import { startDaemon } from '../harness/daemon.js';
+import { startDaemon, type TestDaemon } from '../harness/daemon.js';
+import {
+  assertFileEquals,
+  assertTensorsEqual,
+  readConfig,
+  readTensors,
+  referenceTensors,
+  referenceTp,
+  referenceView,
+  type RefTensor,
+} from '../helpers/reference-tp.js';
 import { TINY_LLAMA, writeSyntheticModel } from '../../src/format/synthetic-model.js';
-import { readSafetensorsFile } from '../../src/format/safetensors-file.js';
 
 let root: string;
 let model: string;
@@ -23,57 +32,126 @@ before(async () => {
 });
 after(() => rmSync(root, { recursive: true, force: true }));
 
-/** Tensors of a safetensors file as name -> [dtype, shape, bytes]. */
-function tensorsOf(path: string): Promise<Map<string, [string, string, string]>> {
-  return readSafetensorsFile(path).then((info) => {
-    const bytes = readFileSync(path);
-    return new Map(
-      info.header.tensors.map((t) => [
-        t.name,
-        [t.dtype, t.shape.join(','), bytes.subarray(info.header.dataStart + t.begin, info.header.dataStart + t.end).toString('base64')],
-      ]),
-    );
-  });
+const ROUTE_KINDS = ['local', 'resident_view', 'derived_view_from_canonical', 'canonical'];
+
+/** tensorcast_loads_total by "route transport source outcome". */
+async function loadCounters(d: TestDaemon): Promise<Map<string, number>> {
+  const text = await fetch(`${d.controlUrl}/metrics`, { headers: { authorization: `Bearer ${d.token}` } }).then((r) => r.text());
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^tensorcast_loads_total\{route="(\w+)",transport="(\w+)",source="(\w+)",outcome="(\w+)"\} (\d+)/gm))
+    out.set(`${m[1]} ${m[2]} ${m[3]} ${m[4]}`, Number(m[5]));
+  return out;
 }
 
-test('daemon via the CLI: import, ls, load over TCP and shm equal slice, re-import is a no-op, restart keeps everything', async (t) => {
+interface LoadJson {
+  route: string;
+  transport: string;
+  bytes: number;
+  source: string;
+  tensors: number;
+}
+
+/** Runs `load --json`; checks the route is a documented kind and (tcp, shm) the one the daemon counted for this load. */
+async function loadJson(d: TestDaemon, args: readonly string[], what: string): Promise<LoadJson> {
+  const before = await loadCounters(d);
+  const r = await runCli(['load', ...args, '--json', ...d.clientArgs]);
+  assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+  const stats = JSON.parse(r.stdout) as LoadJson;
+  assert.ok(ROUTE_KINDS.includes(stats.route), `${what}: route '${stats.route}' is not a documented route kind`);
+  // `files` loads run the executor in the client; the daemon counts (and reports a route for) tcp and shm.
+  if (stats.transport === 'files') return stats;
+  const counter = `${stats.route} ${stats.transport} ${stats.source} ok`;
+  assert.ok((await loadCounters(d)).get(counter)! > (before.get(counter) ?? 0), `${what}: the daemon counted no load as '${counter}'`);
+  return stats;
+}
+
+test('daemon via the CLI: import, ls, loads over TCP, shm and files equal the reference, re-import is a no-op, restart keeps everything', async (t) => {
   const d = await startDaemon(t, { extraArgs: ['--import-root', root] });
   const dir = tempDir(t);
-  const imp = await runCli(['import', model, '--key', 'model:tiny:v1', ...d.clientArgs]);
+  const source = await readTensors(model);
+  const config = readConfig(model);
+  const imp = await runCli(['import', model, '--key', 'model:tiny:v1', '--json', ...d.clientArgs]);
   assert.equal(imp.code, 0, imp.stderr);
-  const id = imp.stdout.trim();
+  const impJson = JSON.parse(imp.stdout) as {
+    artifactId: string;
+    created: boolean;
+    tensorCount: number;
+    via: string;
+    key: { key: string; version: number };
+  };
+  const id = impJson.artifactId;
   assert.match(id, /^tc1:[0-9a-f]{64}$/);
-  assert.match(imp.stderr, /imported: 21 tensors.*via path.*model:tiny:v1 v1/);
+  assert.deepEqual(
+    [impJson.created, impJson.tensorCount, impJson.via, impJson.key.key, impJson.key.version],
+    [true, source.size, 'path', 'model:tiny:v1', 1],
+  );
   const again = await runCli(['import', model, '--key', 'model:tiny:v1', '--json', ...d.clientArgs]);
   const againJson = JSON.parse(again.stdout) as { artifactId: string; created: boolean; key: { version: number } };
   assert.deepEqual([againJson.artifactId, againJson.created, againJson.key.version], [id, false, 1]);
   // The same model uploaded (not via path) is the same artifact.
   const up = await runCli(['import', model, '--key', 'model:tiny:uploaded', '--via', 'upload', '--json', ...d.clientArgs]);
   assert.equal((JSON.parse(up.stdout) as { artifactId: string; via: string }).artifactId, id);
-  const ls = await runCli(['ls', ...d.clientArgs]);
+  const ls = await runCli(['ls', '--json', ...d.clientArgs]);
   assert.equal(ls.code, 0, ls.stderr);
-  assert.match(ls.stdout, /model:tiny:v1\s+1\s+tc1:[0-9a-f]{64}\s+3\.\d MiB\s+21\s+disk/);
-  const lsJson = JSON.parse((await runCli(['ls', '--json', ...d.clientArgs])).stdout) as { artifacts: { keys: unknown[] }[] };
-  assert.equal(lsJson.artifacts.length, 1);
-  assert.equal(lsJson.artifacts[0]!.keys.length, 2);
+  type Listing = {
+    artifacts: {
+      artifactId: string;
+      totalBytes: number;
+      tensorCount: number;
+      keys: { key: string; version: number }[];
+      replicas: { tier: string; viewId: string | null }[];
+    }[];
+  };
+  const listing = JSON.parse(ls.stdout) as Listing;
+  assert.equal(listing.artifacts.length, 1);
+  const listed = listing.artifacts[0]!;
+  assert.equal(listed.artifactId, id);
+  assert.equal(
+    listed.totalBytes,
+    [...source.values()].reduce((n, x) => n + x.data.length, 0),
+  );
+  assert.equal(listed.tensorCount, source.size);
+  assert.deepEqual(listed.keys.map((k) => [k.key, k.version]).sort(), [
+    ['model:tiny:uploaded', 1],
+    ['model:tiny:v1', 1],
+  ]);
+  assert.deepEqual(
+    listed.replicas.map((r) => [r.tier, r.viewId]),
+    [['disk', null]],
+  );
 
-  for (const [sel, name] of [
-    [['--tp-size', '4', '--tp-rank', '2'], 'tp4r2'],
-    [['--tp-size', '2', '--tp-rank', '1'], 'tp2r1'],
-    [['--view', '{"model.layers.0.mlp.down_proj.weight": [[8, 16], [-100, 60]]}'], 'view'],
-    [['--tensors', 'lm_head.weight,model.norm.weight'], 'tensors'],
-    [[], 'whole'],
-  ] as const) {
-    const ref = join(dir, `${name}.slice.safetensors`);
-    assert.equal((await runCli(['slice', model, '--out', ref, ...sel])).code, 0);
+  const down = 'model.layers.0.mlp.down_proj.weight';
+  const cases: [readonly string[], string, () => Map<string, RefTensor>][] = [
+    [['--tp-size', '4', '--tp-rank', '2'], 'tp4r2', () => referenceTp(source, config, 4, 2)],
+    [['--tp-size', '2', '--tp-rank', '1'], 'tp2r1', () => referenceTp(source, config, 2, 1)],
+    [['--tp-size', '8', '--tp-rank', '7'], 'tp8r7', () => referenceTp(source, config, 8, 7)],
+    [
+      ['--view', `{"${down}": [[8, 16], [-100, 60]]}`],
+      'view',
+      () =>
+        referenceView(source, {
+          [down]: [
+            [8, 16],
+            [-100, 60],
+          ],
+        }),
+    ],
+    [['--tensors', 'lm_head.weight,model.norm.weight'], 'tensors', () => referenceTensors(source, ['lm_head.weight', 'model.norm.weight'])],
+    [[], 'whole', () => new Map(source)],
+  ];
+  for (const [sel, name, want] of cases) {
+    const expected = want();
     for (const transport of [[], ['--shm'], ['--files']]) {
       const out = join(dir, `${name}${transport[0] ?? '.tcp'}.safetensors`);
-      const r = await runCli(['load', 'model:tiny:v1', '--out', out, '--json', ...sel, ...transport, ...d.clientArgs]);
-      assert.equal(r.code, 0, `${name} ${transport.join(' ')}: ${r.stderr}`);
-      const stats = JSON.parse(r.stdout) as { route: string; transport: string; bytes: number; source: string };
-      assert.equal(stats.route, 'local');
+      const what = `${name} ${transport[0] ?? 'tcp'}`;
+      const stats = await loadJson(d, ['model:tiny:v1', '--out', out, ...sel, ...transport], what);
       assert.equal(stats.transport, transport[0]?.slice(2) ?? 'tcp');
-      assert.deepEqual(readFileSync(out), readFileSync(ref), `${name} ${stats.transport} equals slice`);
+      assert.equal(stats.tensors, expected.size);
+      assert.equal(
+        stats.bytes,
+        [...expected.values()].reduce((n, x) => n + x.data.length, 0),
+      );
+      await assertFileEquals(out, expected, what);
     }
   }
   const both = await runCli(['load', 'model:tiny:v1', '--out', join(dir, 'x.safetensors'), '--shm', '--files', ...d.clientArgs]);
@@ -82,34 +160,38 @@ test('daemon via the CLI: import, ls, load over TCP and shm equal slice, re-impo
   // A view read once streams; read again it earns a memory replica; the third read is a hit.
   const sources: string[] = [];
   for (let i = 0; i < 3; i++) {
-    const r = await runCli([
-      'load',
-      'model:tiny:v1',
-      '--out',
-      join(dir, `p${i}.safetensors`),
-      '--tp-size',
-      '8',
-      '--tp-rank',
-      '3',
-      ...d.clientArgs,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    sources.push(/route local via tcp \((\w+)\)/.exec(r.stdout)![1]!);
+    const out = join(dir, `p${i}.safetensors`);
+    const stats = await loadJson(d, ['model:tiny:v1', '--out', out, '--tp-size', '8', '--tp-rank', '3'], `admission ${i}`);
+    await assertFileEquals(out, referenceTp(source, config, 8, 3), `admission ${i}`);
+    sources.push(stats.source);
   }
   assert.deepEqual(sources, ['streamed', 'materialized', 'replica_hit']);
+  const afterLoads = JSON.parse((await runCli(['ls', '--json', ...d.clientArgs])).stdout) as Listing;
+  assert.ok(
+    afterLoads.artifacts[0]!.replicas.some((r) => r.tier === 'memory' && r.viewId !== null),
+    'the admitted view is listed as a memory replica',
+  );
   const metrics = await fetch(`${d.controlUrl}/metrics`, { headers: { authorization: `Bearer ${d.token}` } }).then((r) => r.text());
-  assert.match(metrics, /tensorcast_loads_total\{route="local",transport="tcp",source="replica_hit",outcome="ok"\} [1-9]/);
-  assert.match(metrics, /tensorcast_loads_total\{route="local",transport="shm",source="materialized",outcome="ok"\} [1-9]/);
   assert.match(metrics, /tensorcast_replica_bytes\{tier="memory"\} [1-9]/);
 
   // Restart on the same data directory: keys and artifacts are still there.
   assert.equal(await d.stop('SIGTERM'), 0);
   const d2 = await startDaemon(t, { dataDir: d.dataDir, extraArgs: ['--import-root', root] });
-  const ls2 = await runCli(['ls', ...d2.clientArgs]);
-  assert.match(ls2.stdout, new RegExp(`model:tiny:v1\\s+1\\s+${id}`));
+  const ls2 = JSON.parse((await runCli(['ls', '--json', ...d2.clientArgs])).stdout) as Listing;
+  assert.deepEqual(
+    ls2.artifacts.map((a) => [a.artifactId, a.keys.find((k) => k.key === 'model:tiny:v1')?.version]),
+    [[id, 1]],
+  );
   const out = join(dir, 'after-restart.safetensors');
-  assert.equal((await runCli(['load', 'model:tiny:v1', '--out', out, '--tp-size', '4', '--tp-rank', '2', ...d2.clientArgs])).code, 0);
-  assert.deepEqual(readFileSync(out), readFileSync(join(dir, 'tp4r2.slice.safetensors')));
+  await loadJson(d2, ['model:tiny:v1', '--out', out, '--tp-size', '4', '--tp-rank', '2'], 'after restart');
+  await assertFileEquals(out, referenceTp(source, config, 4, 2), 'after restart');
+  // The reference libraries agree too, where present.
+  const py = pythonWith(['torch', 'safetensors']);
+  if (py === undefined) t.diagnostic(missingPython(['torch', 'safetensors']));
+  else {
+    const check = spawnSync(py, [fixture('check_slices.py'), model, out, 'tp', '2', '4'], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stderr);
+  }
 });
 
 test('export: a model directory (shards + index + config) and a TP rank in vLLM sharded_state naming', async (t) => {
@@ -131,9 +213,12 @@ test('export: a model directory (shards + index + config) and a TP rank in vLLM 
   const rr = await runCli(['export', 'm', rank, '--tp-size', '2', '--tp-rank', '1', ...d.clientArgs]);
   assert.equal(rr.code, 0, rr.stderr);
   assert.deepEqual(readdirSync(rank).sort(), ['config.json', 'model-rank-1-part-0.safetensors']);
-  const ref = join(dir, 'ref.safetensors');
-  await runCli(['slice', model, '--out', ref, '--tp-size', '2', '--tp-rank', '1']);
-  assert.deepEqual(await tensorsOf(join(rank, 'model-rank-1-part-0.safetensors')), await tensorsOf(ref));
+  await assertFileEquals(
+    join(rank, 'model-rank-1-part-0.safetensors'),
+    referenceTp(await readTensors(model), readConfig(model), 2, 1),
+    'exported rank 1 of 2',
+  );
+  assertTensorsEqual(await readTensors(full), await readTensors(model), 'exported model');
   // A non-empty target is refused and left alone.
   const again = await runCli(['export', 'm', full, ...d.clientArgs]);
   assert.equal(again.code, 2);

@@ -1,5 +1,5 @@
 // The embedded catalog: SQLite through better-sqlite3, a file in the data directory. WAL mode, schema
-// migrations by `user_version`, statements prepared once. Compare-and-swap runs in one transaction.
+// migrations by `user_version`, statements prepared once. Compare-and-swap runs in one IMMEDIATE transaction.
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -176,24 +176,28 @@ export class SqliteCatalog implements Catalog {
 
   bindKey(key: string, artifactId: string, expectedVersion?: number | null): Promise<KeyBinding> {
     return this.run('bindKey', () =>
-      this.db.transaction((): KeyBinding => {
-        if (this.stmt.getArtifact.get(artifactId) === undefined) {
-          throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId}`, { details: { artifactId } });
-        }
-        const now = Date.now();
-        const current = this.stmt.getKey.get(key);
-        const conflict = (why: string): Error => tcError('TC_ERR_CONFLICT', `key '${key}': ${why}`, { details: { key } });
-        if (current === undefined) {
-          if (typeof expectedVersion === 'number') throw conflict(`expected version ${expectedVersion} but the key does not exist`);
-          this.stmt.insertKey.run(key, artifactId, now);
-          return { key, artifactId, version: 1, updatedAt: now };
-        }
-        if (expectedVersion === null) throw conflict(`already bound (version ${current.version})`);
-        const at = expectedVersion ?? current.version;
-        if (this.stmt.updateKey.run(artifactId, now, key, at).changes !== 1)
-          throw conflict(`expected version ${at} but it is at ${current.version}`);
-        return { key, artifactId, version: at + 1, updatedAt: now };
-      })(),
+      this.db
+        .transaction((): KeyBinding => {
+          if (this.stmt.getArtifact.get(artifactId) === undefined) {
+            throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId}`, { details: { artifactId } });
+          }
+          const now = Date.now();
+          const current = this.stmt.getKey.get(key);
+          const conflict = (why: string): Error => tcError('TC_ERR_CONFLICT', `key '${key}': ${why}`, { details: { key } });
+          if (current === undefined) {
+            if (typeof expectedVersion === 'number') throw conflict(`expected version ${expectedVersion} but the key does not exist`);
+            this.stmt.insertKey.run(key, artifactId, now);
+            return { key, artifactId, version: 1, updatedAt: now };
+          }
+          if (expectedVersion === null) throw conflict(`already bound (version ${current.version})`);
+          const at = expectedVersion ?? current.version;
+          if (this.stmt.updateKey.run(artifactId, now, key, at).changes !== 1)
+            throw conflict(`expected version ${at} but it is at ${current.version}`);
+          return { key, artifactId, version: at + 1, updatedAt: now };
+          // IMMEDIATE: take the write lock before reading, so a concurrent writer waits (busy_timeout) and then
+          // sees the new version; a deferred transaction would fail its lock upgrade with SQLITE_BUSY.
+        })
+        .immediate(),
     );
   }
 
@@ -210,17 +214,19 @@ export class SqliteCatalog implements Catalog {
 
   deleteKey(key: string, expectedVersion?: number): Promise<boolean> {
     return this.run('deleteKey', () =>
-      this.db.transaction((): boolean => {
-        if (expectedVersion === undefined) return this.stmt.deleteKey.run(key).changes === 1;
-        const current = this.stmt.getKey.get(key);
-        if (current === undefined) return false;
-        if (this.stmt.deleteKeyAt.run(key, expectedVersion).changes !== 1) {
-          throw tcError('TC_ERR_CONFLICT', `key '${key}': expected version ${expectedVersion} but it is at ${current.version}`, {
-            details: { key },
-          });
-        }
-        return true;
-      })(),
+      this.db
+        .transaction((): boolean => {
+          if (expectedVersion === undefined) return this.stmt.deleteKey.run(key).changes === 1;
+          const current = this.stmt.getKey.get(key);
+          if (current === undefined) return false;
+          if (this.stmt.deleteKeyAt.run(key, expectedVersion).changes !== 1) {
+            throw tcError('TC_ERR_CONFLICT', `key '${key}': expected version ${expectedVersion} but it is at ${current.version}`, {
+              details: { key },
+            });
+          }
+          return true;
+        })
+        .immediate(),
     );
   }
 
