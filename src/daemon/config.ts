@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { tcError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/net.js';
+import { defaultStagingBytes } from '../store/view-service.js';
 
 /** A validated daemon configuration. */
 export interface DaemonConfig {
@@ -21,6 +22,8 @@ export interface DaemonConfig {
   /** An explicit token (TENSORCAST_TOKEN or the config file); otherwise the token file is read or created. */
   readonly token: string | undefined;
   readonly memoryBudget: number;
+  /** Bound of the staging buffers that stream uncached ranges and write shm replicas (outside memoryBudget). */
+  readonly stagingBudget: number;
   readonly importRoots: readonly string[];
   /** Folder on tmpfs for shared-memory hand-off. */
   readonly shmDir: string;
@@ -100,6 +103,7 @@ const schema = z
     tokenFile: z.string().min(1).optional(),
     token: z.string().min(16, 'a token needs at least 16 characters').optional(),
     memoryBudget: byteSize,
+    stagingBudget: byteSize.pipe(z.number().min(1 << 20, 'the staging budget needs at least 1MiB')).optional(),
     importRoots: z.array(z.string().min(1)),
     shmDir: z.string().min(1).optional(),
     drainTimeoutMs: positiveMs,
@@ -132,6 +136,7 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_TOKEN_FILE: 'tokenFile',
   TENSORCAST_TOKEN: 'token',
   TENSORCAST_MEMORY_BUDGET: 'memoryBudget',
+  TENSORCAST_STAGING_BUDGET: 'stagingBudget',
   TENSORCAST_SHM_DIR: 'shmDir',
   TENSORCAST_LOG_LEVEL: 'logLevel',
   TENSORCAST_REPLICA_ADMISSION: 'replicaAdmission',
@@ -182,6 +187,7 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     tokenFile: resolve(c.tokenFile ?? join(dataDir, 'token')),
     token: c.token,
     memoryBudget: c.memoryBudget,
+    stagingBudget: c.stagingBudget ?? defaultStagingBytes(c.memoryBudget),
     importRoots: c.importRoots.map((r) => resolve(r)),
     shmDir: c.shmDir ?? join('/dev/shm', `tensorcast-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`),
     drainTimeoutMs: c.drainTimeoutMs,

@@ -74,6 +74,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     const views: ViewService = new ViewService({
       store,
       budgetBytes: config.memoryBudget,
+      stagingBytes: config.stagingBudget,
       shmDir: config.shmDir,
       admission: config.replicaAdmission,
       log,

@@ -10,18 +10,14 @@ import { FrameDecoder } from '../../protocol/frame-decoder.js';
 import { crc32c, encodeControl, encodeDataHeader, encodeHeader, FrameType, parseControl, type FrameHeader } from '../../protocol/frames.js';
 import { parseViewJson } from '../../layout/view.js';
 import type { Replica } from '../../store/replica-cache.js';
-import { BufferPool } from '../../bytes/buffer-pool.js';
 import type { ResolvedView } from '../../store/view-service.js';
+import { withDeadline } from '../../store/deadline.js';
 import type { DaemonContext } from '../context.js';
 import { tokenMatches } from '../token.js';
 
 /** Payload bytes per DATA frame. */
 const FRAME_BYTES = 4 << 20;
-/** Bytes materialized at a time when a view is streamed without a replica. */
-const STAGE_BYTES = 16 << 20;
 const HELLO_TIMEOUT_MS = 5000;
-/** Staging buffers for streamed views, reused across requests (fresh memory costs a page fault per page). */
-const STAGES = new BufferPool();
 /** CRC32C of full grid frames of memory replicas (the bytes of a filled replica never change). */
 const FRAME_CRCS = new WeakMap<Replica, Map<number, number>>();
 
@@ -212,7 +208,7 @@ class ServerConnection {
       throw tcError('TC_ERR_INVALID_ARGUMENT', `range [${req.start}, ${req.end}) is outside the view's ${total} bytes`);
     }
     const hit = this.ctx.views.hasReplica(rv, 'memory');
-    const replica = this.ctx.views.admit(rv, req.start, req.end) ? await this.ctx.views.memoryReplica(rv) : undefined;
+    const replica = this.ctx.views.admit(rv, req.start, req.end) ? await this.ctx.views.memoryReplica(rv, req.deadline) : undefined;
     try {
       if (replica !== undefined) await this.sendReplica(req, replica);
       else await this.sendStreamed(req, rv);
@@ -260,7 +256,7 @@ class ServerConnection {
         const cellEnd = (Math.floor(at / FRAME_BYTES) + 1) * FRAME_BYTES;
         const next = Math.min(req.end, segEnd, cellEnd);
         const n = next - at;
-        await replica.ready(at, next);
+        await replica.ready(at, next, req.deadline);
         await this.ready(req, at, n);
         const payload = seg.subarray(at - segStart, next - segStart);
         const fullCell = at % FRAME_BYTES === 0 && (next === cellEnd || next === replica.bytes);
@@ -280,23 +276,33 @@ class ServerConnection {
   }
 
   private async sendStreamed(req: LoadRequest, rv: ResolvedView): Promise<void> {
-    const stages = [STAGES.acquire(STAGE_BYTES), STAGES.acquire(STAGE_BYTES)];
+    // Stages come from the daemon's bounded pool: one is waited for (up to the deadline), a second (double
+    // buffering) only taken when free.
+    const pool = this.ctx.views.stages;
+    const first = await pool.acquire(req.deadline, `request ${req.id}: waiting for a staging buffer`);
+    const second = pool.tryAcquire();
+    const stages = second === undefined ? [first] : [first, second];
     // Per stage: resolves when the socket no longer holds any of its bytes. A stage goes back to the pool
     // only then, even when the request fails half-way, so no queued frame can be overwritten.
-    const flushed: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+    const flushed = stages.map(() => Promise.resolve());
     try {
       await this.sendThrough(req, rv, stages, flushed);
     } finally {
-      await Promise.all(flushed);
-      for (const s of stages) STAGES.release(s);
+      // A peer that stops reading past the deadline loses its connection, which lets go of the bytes.
+      await withDeadline(Promise.all(flushed), req.deadline, 'flushing').catch(() => {
+        this.socket.destroy();
+        return Promise.all(flushed);
+      });
+      for (const s of stages) pool.release(s);
     }
   }
 
   private async sendThrough(req: LoadRequest, rv: ResolvedView, stages: Buffer[], flushed: Promise<void>[]): Promise<void> {
     let which = 0;
-    for (let start = req.start; start < req.end; start += STAGE_BYTES) {
-      const end = Math.min(req.end, start + STAGE_BYTES);
-      await flushed[which];
+    const step = stages[0]!.length;
+    for (let start = req.start; start < req.end; start += step) {
+      const end = Math.min(req.end, start + step);
+      await withDeadline(flushed[which]!, req.deadline, `request ${req.id}: waiting for the peer to read`);
       const stage = stages[which]!.subarray(0, end - start);
       await this.ctx.views.materializeRange(rv, start, end, stage);
       for (let at = start; at < end; at += FRAME_BYTES) {
@@ -309,7 +315,7 @@ class ServerConnection {
         flushed[which] = new Promise<void>((resolve) => this.socket.write(payload, () => resolve()));
         this.socket.uncork();
       }
-      which ^= 1;
+      which = (which + 1) % stages.length;
     }
   }
 }
