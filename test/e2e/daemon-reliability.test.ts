@@ -64,7 +64,10 @@ test('16 concurrent clients load different ranks and views: every byte verified,
   const model = join(dir, 'model');
   await writeSyntheticModel(model, MEDIUM);
   const budget = 48 << 20;
-  const d = await startDaemon(t, { extraArgs: ['--import-root', dir, '--memory-budget', String(budget)] });
+  // Every view read over TCP asks for a memory replica at once, so the budget is what bounds them.
+  const d = await startDaemon(t, {
+    extraArgs: ['--import-root', dir, '--memory-budget', String(budget), '--replica-admission', 'always'],
+  });
   const admin = await connect({ url: d.controlUrl, token: d.token });
   t.after(() => admin.close());
   await admin.importModel(model, { key: 'med' });
@@ -102,6 +105,7 @@ test('16 concurrent clients load different ranks and views: every byte verified,
   // The kernel's count of the daemon's peak resident memory (not a sample): replicas, staging and the rest.
   const peak = peakRssBytes(d.child.pid!);
   const allowance = budget + 2 * defaultStagingBytes(budget) + 150e6;
+  console.log(`daemon peak RSS ${(peak / 1e6).toFixed(1)} MB, allowed ${(allowance / 1e6).toFixed(0)} MB`);
   assert.deepEqual(
     results.map((r) => r.ok),
     new Array<boolean>(16).fill(true),
