@@ -1,9 +1,16 @@
 // Reusable scratch buffers for block reads: buffers only grow, are handed back after use, and an
-// allocation that fails is retried at half the size (the caller then reads smaller blocks).
+// allocation that fails is retried at half the size (the caller then reads smaller blocks). Idle buffers
+// are kept up to a byte cap; what is handed back beyond it is let go.
+
+/** Default cap on the bytes a pool keeps idle. */
+export const DEFAULT_MAX_IDLE_BYTES = 64 << 20;
 
 /** A pool of scratch buffers. */
 export class BufferPool {
   private readonly free: Buffer[] = [];
+
+  /** @param maxIdleBytes most bytes kept idle for reuse (many concurrent users do not pin their peak). */
+  constructor(private readonly maxIdleBytes = DEFAULT_MAX_IDLE_BYTES) {}
 
   /**
    * A buffer of at least `minimumBytes`, preferably `wantedBytes`: an idle buffer when one is large enough,
@@ -28,9 +35,9 @@ export class BufferPool {
     }
   }
 
-  /** Returns a buffer for reuse. */
+  /** Returns a buffer for reuse; dropped when the idle cap would be passed. */
   release(buffer: Buffer): void {
-    this.free.push(buffer);
+    if (this.idleBytes + buffer.length <= this.maxIdleBytes) this.free.push(buffer);
   }
 
   /** Bytes held by idle buffers. */

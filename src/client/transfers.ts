@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileSource } from '../bytes/file-source.js';
 import { Materializer } from '../bytes/materialize.js';
+import { verifyChunks } from '../bytes/chunk-checksums.js';
 import { tcError } from '../core/errors.js';
 import type { CanonicalIndex } from '../layout/canonical-index.js';
 import { compileProgram, programWindow } from '../layout/program.js';
@@ -88,30 +89,76 @@ function isSiblingAbort(reason: unknown, abort: AbortController): boolean {
   return abort.signal.aborted && reason === abort.signal.reason;
 }
 
-/** A transfer through a shared-memory lease: taken now, read with positional reads, released at close. */
+/**
+ * A transfer through a shared-memory lease: taken now, read with positional reads and checked against the
+ * lease's per-chunk CRC32C (a chunk only partly wanted is read whole into scratch to be checked), released
+ * at close. A failed check releases the lease with `discard=1`, so the daemon rebuilds the replica.
+ *
+ * @throws TC_ERR_CHECKSUM when the file's bytes differ from what the daemon wrote; TC_ERR_SHORT_READ when it
+ *   was truncated; TC_ERR_BUDGET, TC_ERR_TIMEOUT from the daemon.
+ */
 export async function openShmTransfer(control: ControlClient, plan: LoadPlan, remaining: () => number): Promise<Transfer> {
-  remaining();
   const request: ShmLeaseRequest = {
     artifactId: plan.artifactId,
     view: (plan.view as Record<string, unknown> | undefined) ?? null,
     viewId: plan.viewId ?? null,
+    timeoutMs: remaining(),
   };
   const lease = await control.json<ShmLeaseResponse>('POST', '/v1/shm-leases', request);
-  const release = (): Promise<unknown> => control.json('DELETE', leasePath(lease.leaseId)).catch(() => undefined);
-  if (lease.bytes !== plan.totalBytes) {
+  let discard = false;
+  const release = (): Promise<unknown> =>
+    control.json('DELETE', `${leasePath(lease.leaseId)}${discard ? '?discard=1' : ''}`).catch(() => undefined);
+  const total = lease.bytes;
+  if (total !== plan.totalBytes) {
     await release();
-    throw tcError('TC_ERR_INTERNAL', `shm lease holds ${lease.bytes} bytes, expected ${plan.totalBytes}`);
+    throw tcError('TC_ERR_INTERNAL', `shm lease holds ${total} bytes, expected ${plan.totalBytes}`);
   }
+  const sums = lease.checksums;
+  const chunk = sums.chunkBytes;
   // The lease file is one contiguous byte space: the executor reads it in pieces, several in flight.
-  const file = FileSource.fromFile(lease.path, lease.bytes);
+  const file = FileSource.fromFile(lease.path, total);
   const materializer = new Materializer();
+  const readAt = (src: number, dest: Uint8Array): Promise<unknown> =>
+    materializer.run(
+      { runs: dest.length > 0 ? [{ kind: 'contiguous', dst: 0, src, length: dest.length }] : [], totalBytes: dest.length },
+      file,
+      dest,
+    );
+  const chunkEnd = (c: number): number => Math.min(total, (c + 1) * chunk);
+  const check = (start: number, bytes: Uint8Array): void => {
+    try {
+      verifyChunks(sums, total, start, bytes, `shm lease ${lease.path}`);
+    } catch (error) {
+      discard = true;
+      throw error;
+    }
+  };
   return {
     read: async (start, end, dest) => {
-      await materializer.run(
-        { runs: end > start ? [{ kind: 'contiguous', dst: 0, src: start, length: end - start }] : [], totalBytes: end - start },
-        file,
-        dest,
-      );
+      if (end <= start) return;
+      // Chunks wholly inside [start, end) are read straight into dest; at most two edge chunks via scratch.
+      const whole = (c: number): boolean => c * chunk >= start && chunkEnd(c) <= end;
+      const first = Math.floor(start / chunk);
+      const last = Math.ceil(end / chunk);
+      let a = first;
+      while (a < last && !whole(a)) a++;
+      let b = last;
+      while (b > a && !whole(b - 1)) b--;
+      const edges = [first, last - 1].filter((c, i, all) => (c < a || c >= b) && all.indexOf(c) === i);
+      const reads = await Promise.allSettled([
+        a < b ? readAt(a * chunk, dest.subarray(a * chunk - start, chunkEnd(b - 1) - start)) : undefined,
+        ...edges.map(async (c) => {
+          const scratch = Buffer.allocUnsafe(chunkEnd(c) - c * chunk);
+          await readAt(c * chunk, scratch);
+          check(c * chunk, scratch);
+          const from = Math.max(start, c * chunk);
+          const to = Math.min(end, chunkEnd(c));
+          dest.set(scratch.subarray(from - c * chunk, to - c * chunk), from - start);
+        }),
+      ]);
+      // Every read finished before failing, so nothing writes into dest after the promise settles.
+      for (const r of reads) if (r.status === 'rejected') throw r.reason;
+      if (a < b) check(a * chunk, dest.subarray(a * chunk - start, chunkEnd(b - 1) - start));
       remaining();
     },
     source: () => lease.source,

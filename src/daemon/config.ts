@@ -9,6 +9,7 @@ import { parseByteSize } from '../core/strings.js';
 import { z } from 'zod';
 import { tcError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/net.js';
+import { defaultStagingBytes } from '../store/view-service.js';
 
 /** A validated daemon configuration. */
 export interface DaemonConfig {
@@ -22,6 +23,8 @@ export interface DaemonConfig {
   /** An explicit token (TENSORCAST_TOKEN or the config file); otherwise the token file is read or created. */
   readonly token: string | undefined;
   readonly memoryBudget: number;
+  /** Bound of the staging buffers that stream uncached ranges and write shm replicas (outside memoryBudget). */
+  readonly stagingBudget: number;
   readonly importRoots: readonly string[];
   /** Folder on tmpfs for shared-memory hand-off. */
   readonly shmDir: string;
@@ -74,6 +77,7 @@ const schema = z
     tokenFile: z.string().min(1).optional(),
     token: z.string().min(16, 'a token needs at least 16 characters').optional(),
     memoryBudget: byteSize,
+    stagingBudget: byteSize.pipe(z.number().min(1 << 20, 'the staging budget needs at least 1MiB')).optional(),
     importRoots: z.array(z.string().min(1)),
     shmDir: z.string().min(1).optional(),
     drainTimeoutMs: positiveMs,
@@ -106,6 +110,7 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_TOKEN_FILE: 'tokenFile',
   TENSORCAST_TOKEN: 'token',
   TENSORCAST_MEMORY_BUDGET: 'memoryBudget',
+  TENSORCAST_STAGING_BUDGET: 'stagingBudget',
   TENSORCAST_SHM_DIR: 'shmDir',
   TENSORCAST_LOG_LEVEL: 'logLevel',
   TENSORCAST_REPLICA_ADMISSION: 'replicaAdmission',
@@ -156,6 +161,7 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     tokenFile: resolve(c.tokenFile ?? join(dataDir, 'token')),
     token: c.token,
     memoryBudget: c.memoryBudget,
+    stagingBudget: c.stagingBudget ?? defaultStagingBytes(c.memoryBudget),
     importRoots: c.importRoots.map((r) => resolve(r)),
     shmDir: c.shmDir ?? join('/dev/shm', `tensorcast-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`),
     drainTimeoutMs: c.drainTimeoutMs,

@@ -79,6 +79,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     const vs: ViewService = new ViewService({
       store: st,
       budgetBytes: config.memoryBudget,
+      stagingBytes: config.stagingBudget,
       shmDir: config.shmDir,
       admission: config.replicaAdmission,
       log,

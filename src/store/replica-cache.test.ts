@@ -50,3 +50,20 @@ test('replica cache: LRU eviction of idle replicas only, budget never exceeded, 
   assert.deepEqual(cache.bytesByTier(), { memory: 90, shm: 0 });
   assert.equal((cache.get('e') as Replica).refs, 1);
 });
+
+test('replica cache: acquireIfFits resolves undefined (does not throw) when a replica cannot fit; joining a build ends at the deadline', async () => {
+  const cache = new ReplicaCache(100, () => undefined);
+  assert.equal(await cache.acquireIfFits('big', 150, replica('big', 150)), undefined);
+  const held = await cache.acquire('a', 80, replica('a', 80));
+  assert.equal(await cache.acquireIfFits('b', 40, replica('b', 40)), undefined, 'the budget is held by a replica being read');
+  cache.release(held);
+  const b = await cache.acquireIfFits('b', 40, replica('b', 40));
+  assert.equal(b?.key, 'b', 'room made by evicting the idle replica');
+  let finish: () => void = () => undefined;
+  const slow = () =>
+    new Promise<Awaited<ReturnType<ReturnType<typeof replica>>>>((resolve) => (finish = () => void replica('s', 10)().then(resolve)));
+  const builder = cache.acquire('s', 10, slow);
+  await assert.rejects(cache.acquire('s', 10, slow, Date.now() + 20), { code: 'TC_ERR_TIMEOUT' });
+  finish();
+  assert.equal((await builder).refs, 1);
+});

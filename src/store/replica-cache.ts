@@ -4,6 +4,7 @@
 // replica join one materialization.
 
 import { tcError } from '../core/errors.js';
+import { withDeadline } from './deadline.js';
 
 /** Where a replica lives. */
 export type ReplicaTier = 'memory' | 'shm';
@@ -17,10 +18,22 @@ export interface Replica {
   readonly bytes: number;
   readonly segments: readonly Buffer[];
   readonly path: string | undefined;
-  /** Resolves when bytes `[start, end)` are filled (memory replicas fill on demand, window by window). */
-  readonly ready: (start: number, end: number) => Promise<void>;
+  /**
+   * Resolves when bytes `[start, end)` are filled (memory replicas fill on demand, window by window).
+   * Rejects with TC_ERR_TIMEOUT when `deadline` (Unix ms) passes first.
+   */
+  readonly ready: (start: number, end: number, deadline?: number) => Promise<void>;
+  /** CRC32C of each `chunkBytes` chunk of the bytes (shm replicas: computed as the file was written). */
+  readonly checksums?: ReplicaChecksums;
   refs: number;
   lastUsed: number;
+}
+
+/** Per-chunk CRC32C of a replica's bytes; the last chunk may be shorter. */
+export interface ReplicaChecksums {
+  readonly algorithm: 'crc32c';
+  readonly chunkBytes: number;
+  readonly crcs: readonly number[];
 }
 
 /** Called when a replica leaves the cache (free its file, update the catalog). */
@@ -83,15 +96,39 @@ export class ReplicaCache {
 
   /**
    * The replica under `key` with a reference taken, building it with `build` when absent (one build per key
-   * at a time). Space for `bytes` is made by evicting idle replicas first.
+   * at a time; a caller that finds a build in flight joins it until `deadline`, Unix ms). Space for `bytes`
+   * is made by evicting idle replicas first.
    *
-   * @throws TC_ERR_BUDGET when `bytes` cannot fit even after evicting every idle replica.
+   * @throws TC_ERR_BUDGET when `bytes` cannot fit even after evicting every idle replica; TC_ERR_TIMEOUT
    */
-  async acquire(key: string, bytes: number, build: () => Promise<Omit<Replica, 'refs' | 'lastUsed'>>): Promise<Replica> {
+  async acquire(
+    key: string,
+    bytes: number,
+    build: () => Promise<Omit<Replica, 'refs' | 'lastUsed'>>,
+    deadline = Number.POSITIVE_INFINITY,
+  ): Promise<Replica> {
+    const replica = await this.acquireIfFits(key, bytes, build, deadline);
+    if (replica === undefined) throw this.budgetError(bytes);
+    return replica;
+  }
+
+  /**
+   * Like {@link acquire}, but resolves undefined instead of throwing when the replica is neither held nor
+   * being built and `bytes` cannot fit now: the caller then does without a replica (streams).
+   *
+   * @throws TC_ERR_TIMEOUT when a build in flight does not finish before `deadline`; the build's own error.
+   */
+  async acquireIfFits(
+    key: string,
+    bytes: number,
+    build: () => Promise<Omit<Replica, 'refs' | 'lastUsed'>>,
+    deadline = Number.POSITIVE_INFINITY,
+  ): Promise<Replica | undefined> {
     const hit = this.get(key);
     if (hit !== undefined) return hit;
     let pending = this.building.get(key);
     if (pending === undefined) {
+      if (!this.canFit(bytes)) return undefined;
       this.stats.misses++;
       this.makeRoom(bytes);
       this.reserved += bytes;
@@ -107,7 +144,7 @@ export class ReplicaCache {
         });
       this.building.set(key, pending);
     }
-    const replica = await pending;
+    const replica = await withDeadline(pending, deadline, `waiting for replica ${key} being built`);
     replica.refs++;
     replica.lastUsed = Date.now();
     return replica;
@@ -120,16 +157,15 @@ export class ReplicaCache {
     return this.usedBytes - idle + bytes <= this.budgetBytes;
   }
 
+  private budgetError(bytes: number): Error {
+    return tcError(
+      'TC_ERR_BUDGET',
+      `a replica of ${bytes} bytes does not fit the memory budget (${this.budgetBytes} bytes, ${this.usedBytes} in use)`,
+      { details: { bytes, budget: this.budgetBytes } },
+    );
+  }
+
   private makeRoom(bytes: number): void {
-    if (!this.canFit(bytes)) {
-      throw tcError(
-        'TC_ERR_BUDGET',
-        `a replica of ${bytes} bytes does not fit the memory budget (${this.budgetBytes} bytes, ${this.usedBytes} in use)`,
-        {
-          details: { bytes, budget: this.budgetBytes },
-        },
-      );
-    }
     const idle = [...this.entries.values()].filter((r) => r.refs === 0).sort((a, b) => a.lastUsed - b.lastUsed);
     for (const r of idle) {
       if (this.usedBytes + bytes <= this.budgetBytes) break;

@@ -23,3 +23,13 @@ test('window fill: each window is filled once by concurrent readers; a failed wi
   await fill.ready(0, 3 * WINDOW_BYTES + 10);
   assert.equal(fills.length, 4, 'filled windows are not filled again');
 });
+
+test('window fill: a reader waiting on a window stops at its deadline with TC_ERR_TIMEOUT', async () => {
+  let release: () => void = () => undefined;
+  const fill = new WindowFill(WINDOW_BYTES, () => new Promise<void>((r) => (release = r)));
+  const first = fill.ready(0, 10, Date.now() + 20);
+  await assert.rejects(first, { code: 'TC_ERR_TIMEOUT' });
+  await assert.rejects(fill.ready(0, 10, Date.now() + 20), { code: 'TC_ERR_TIMEOUT' });
+  release();
+  await fill.ready(0, 10, Date.now() + 1000);
+});

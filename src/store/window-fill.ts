@@ -1,5 +1,7 @@
 // Filling a replica's bytes on demand, window by window, for several concurrent readers.
 
+import { withDeadline } from './deadline.js';
+
 /** Bytes per fill window of a memory replica (divides SEGMENT_BYTES, so a window never spans segments). */
 export const WINDOW_BYTES = 16 << 20;
 
@@ -17,15 +19,18 @@ export class WindowFill {
     this.state = new Array<Promise<void> | true | undefined>(Math.ceil(bytes / WINDOW_BYTES));
   }
 
-  /** Resolves when `[start, end)` is filled. */
-  readonly ready = async (start: number, end: number): Promise<void> => {
+  /**
+   * Resolves when `[start, end)` is filled. A reader stops waiting at `deadline` (Unix ms) with
+   * TC_ERR_TIMEOUT; a window it started filling goes on, and readers after it use or retry it.
+   */
+  readonly ready = async (start: number, end: number, deadline = Number.POSITIVE_INFINITY): Promise<void> => {
     const first = Math.floor(start / WINDOW_BYTES);
     const last = Math.ceil(end / WINDOW_BYTES);
     for (let w = first; w < last; w++) {
       const s = this.state[w];
       if (s === true) continue;
       if (s !== undefined) {
-        await s;
+        await withDeadline(s, deadline, `waiting for bytes [${start}, ${end}) of a replica`);
         continue;
       }
       const from = w * WINDOW_BYTES;
@@ -37,7 +42,7 @@ export class WindowFill {
         },
       );
       this.state[w] = p;
-      await p;
+      await withDeadline(p, deadline, `filling bytes [${start}, ${end}) of a replica`);
     }
   };
 }

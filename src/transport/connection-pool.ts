@@ -6,6 +6,7 @@ import { DataConnection } from './data-connection.js';
 /** A pool of data-plane connections to one address. */
 export class ConnectionPool {
   private readonly idle: DataConnection[] = [];
+  private closed = false;
 
   constructor(
     private readonly address: string,
@@ -22,9 +23,12 @@ export class ConnectionPool {
     return DataConnection.open(this.address, this.token, Math.min(timeoutMs, 10_000));
   }
 
-  /** Returns a connection; broken ones and those beyond `maxIdle` are closed. */
+  /**
+   * Returns a connection; broken ones, those beyond `maxIdle` and any returned after {@link close} (a part
+   * of a failed load finishing late) are closed, so no socket outlives the pool.
+   */
   release(c: DataConnection): void {
-    if (c.usable && this.idle.length < this.maxIdle) this.idle.push(c);
+    if (!this.closed && c.usable && this.idle.length < this.maxIdle) this.idle.push(c);
     else c.close();
   }
 
@@ -35,6 +39,7 @@ export class ConnectionPool {
 
   /** Closes every idle connection. */
   close(): void {
+    this.closed = true;
     for (const c of this.idle.splice(0)) c.close();
   }
 }

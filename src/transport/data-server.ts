@@ -28,6 +28,8 @@ export interface FrameSink {
    * connection died), so the caller may then reuse that memory.
    */
   send(at: number, payload: Uint8Array, crc?: number): Promise<void>;
+  /** Closes the connection (a peer that stopped reading): every pending {@link send} then resolves. */
+  abandon(): void;
 }
 
 /** What the owner of the server does with a LOAD: send `[start, end)` of the view, say how. */

@@ -163,6 +163,7 @@ export class ServerConnection {
         this.socket.uncork();
         return flushed;
       },
+      abandon: () => this.socket.destroy(),
     };
   }
 

@@ -12,6 +12,7 @@ interface ServeFlags {
   readonly catalog?: string;
   readonly tokenFile?: string;
   readonly memoryBudget?: string;
+  readonly stagingBudget?: string;
   readonly importRoot?: string[];
   readonly shmDir?: string;
   readonly logLevel?: string;
@@ -30,6 +31,7 @@ export function registerServe(program: Command): void {
     .option('--catalog <url>', 'catalog URL (default sqlite://<data-dir>/catalog.db)')
     .option('--token-file <file>', 'token file (default <data-dir>/token, generated with mode 0600 when absent)')
     .option('--memory-budget <bytes>', 'bytes for view replicas in memory and shared memory (e.g. 8GiB; default a quarter of RAM)')
+    .option('--staging-budget <bytes>', 'bytes for staging buffers of streamed loads and shm builds (default budget/8, 64MiB-1GiB)')
     .option('--import-root <dir>', 'allow in-place imports from under this directory (repeatable)', (v: string, acc: string[] = []) => [
       ...acc,
       v,
@@ -46,6 +48,7 @@ export function registerServe(program: Command): void {
         catalog: flags.catalog,
         tokenFile: flags.tokenFile,
         memoryBudget: flags.memoryBudget,
+        stagingBudget: flags.stagingBudget,
         importRoots: flags.importRoot,
         shmDir: flags.shmDir,
         logLevel: flags.logLevel,

@@ -1,5 +1,6 @@
-// POST /v1/shm-leases {artifactId, view, viewId}: materialize a planned view into shared memory and lease
-// it. DELETE /v1/shm-leases/:id: release it. (Loads over TCP go through the data plane.)
+// POST /v1/shm-leases {artifactId, view, viewId, timeoutMs?}: materialize a planned view into shared memory
+// and lease it. DELETE /v1/shm-leases/:id[?discard=1]: release it (discard: the client found the file's
+// bytes changed, drop the replica). (Loads over TCP go through the data plane.)
 
 import type { FastifyPluginAsync } from 'fastify';
 import { performance } from 'node:perf_hooks';
@@ -10,6 +11,9 @@ import { parseBody } from '../../protocol/http/parse.js';
 import type { ViewService } from '../../store/view-service.js';
 import type { ShmLeases } from '../shm-leases.js';
 import { refuseWhileDraining, type Lifecycle } from './lifecycle.js';
+
+/** How long a lease request without `timeoutMs` may wait for room or a build. */
+const DEFAULT_LEASE_WAIT_MS = 30_000;
 
 /** What the lease routes use. */
 export interface LeaseRoutesOptions {
@@ -25,11 +29,12 @@ export const leaseRoutes: FastifyPluginAsync<LeaseRoutesOptions> = (app, { views
     refuseWhileDraining(lifecycle);
     const body = parseBody(shmLeaseRequest, req.body);
     const t0 = performance.now();
+    const deadline = Date.now() + (body.timeoutMs ?? DEFAULT_LEASE_WAIT_MS);
     const spec = body.view === null ? undefined : parseViewJson(JSON.stringify(body.view), 'view');
     const route = 'local';
     try {
       const rv = await views.resolve(body.artifactId, spec, body.viewId);
-      const lease = await leases.create(rv);
+      const lease = await leases.create(rv, deadline);
       const source = lease.replicaHit ? 'replica_hit' : 'materialized';
       metrics.loads.inc({ route, transport: 'shm', source, outcome: 'ok' });
       metrics.bytesDelivered.inc({ transport: 'shm' }, lease.bytes);
@@ -39,6 +44,7 @@ export const leaseRoutes: FastifyPluginAsync<LeaseRoutesOptions> = (app, { views
         path: lease.path,
         bytes: lease.bytes,
         expiresAt: lease.expiresAt,
+        checksums: lease.checksums,
         route,
         source,
         viewId: rv.view.viewId ?? null,
@@ -49,8 +55,8 @@ export const leaseRoutes: FastifyPluginAsync<LeaseRoutesOptions> = (app, { views
       throw error;
     }
   });
-  app.delete<{ Params: { id: string } }>('/v1/shm-leases/:id', (req) => {
-    leases.release(req.params.id);
+  app.delete<{ Params: { id: string }; Querystring: { discard?: string } }>('/v1/shm-leases/:id', (req) => {
+    leases.release(req.params.id, req.query.discard === '1');
     return Promise.resolve({ released: true });
   });
   return Promise.resolve();

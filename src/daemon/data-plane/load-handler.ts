@@ -2,19 +2,17 @@
 // memory replica (frames on a grid, CRC32C cached per replica) or, when no replica is earned or none fits
 // the budget, stream them through staging buffers. Says which route and source served the request.
 
-import { BufferPool } from '../../bytes/buffer-pool.js';
 import { tcError } from '../../core/errors.js';
 import { parseViewJson } from '../../layout/view.js';
 import { crc32c } from '../../protocol/frames.js';
 import type { EndBody } from '../../protocol/messages.js';
+import { withDeadline } from '../../store/deadline.js';
 import type { Replica } from '../../store/replica-cache.js';
 import type { ResolvedView, ViewService } from '../../store/view-service.js';
 import type { FrameSink, LoadHandler, LoadRequest } from '../../transport/data-server.js';
 
 /** Payload bytes per DATA frame. */
 export const FRAME_BYTES = 4 << 20;
-/** Bytes materialized at a time when a view is streamed without a replica. */
-const STAGE_BYTES = 16 << 20;
 
 /**
  * Serves LOADs from this daemon's views.
@@ -22,8 +20,6 @@ const STAGE_BYTES = 16 << 20;
  * @example new DataServer({ token, daemonId, log, handler: new ViewLoadHandler(views) });
  */
 export class ViewLoadHandler implements LoadHandler {
-  /** Staging buffers for streamed views, reused across requests (fresh memory costs a page fault per page). */
-  private readonly stages = new BufferPool();
   /** CRC32C of full grid frames of memory replicas (the bytes of a filled replica never change). */
   private readonly frameCrcs = new WeakMap<Replica, Map<number, number>>();
 
@@ -35,7 +31,7 @@ export class ViewLoadHandler implements LoadHandler {
     const total = rv.program.totalBytes;
     if (req.end > total) throw tcError('TC_ERR_INVALID_ARGUMENT', `range [${req.start}, ${req.end}) is outside the view's ${total} bytes`);
     const hit = this.views.hasReplica(rv, 'memory');
-    const replica = this.views.admit(rv, req.start, req.end) ? await this.views.memoryReplica(rv) : undefined;
+    const replica = this.views.admit(rv, req.start, req.end) ? await this.views.memoryReplica(rv, req.deadline) : undefined;
     try {
       if (replica !== undefined) await this.sendReplica(req, replica, sink);
       else await this.sendStreamed(req, rv, sink);
@@ -63,7 +59,7 @@ export class ViewLoadHandler implements LoadHandler {
         const cellEnd = (Math.floor(at / FRAME_BYTES) + 1) * FRAME_BYTES;
         const next = Math.min(req.end, segEnd, cellEnd);
         const n = next - at;
-        await replica.ready(at, next);
+        await replica.ready(at, next, req.deadline);
         await sink.ready(at, n);
         const payload = seg.subarray(at - segStart, next - segStart);
         const fullCell = at % FRAME_BYTES === 0 && (next === cellEnd || next === replica.bytes);
@@ -81,15 +77,21 @@ export class ViewLoadHandler implements LoadHandler {
   }
 
   private async sendStreamed(req: LoadRequest, rv: ResolvedView, sink: FrameSink): Promise<void> {
-    const stages = [this.stages.acquire(STAGE_BYTES), this.stages.acquire(STAGE_BYTES)];
+    // Stages come from the daemon's bounded pool: one is waited for (up to the deadline), a second (double
+    // buffering) only taken when free.
+    const pool = this.views.stages;
+    const first = await pool.acquire(req.deadline, `request ${req.requestId}: waiting for a staging buffer`);
+    const second = pool.tryAcquire();
+    const stages = second === undefined ? [first] : [first, second];
     // Per stage: resolves when the socket no longer holds any of its bytes. A stage goes back to the pool
     // only then, even when the request fails half-way, so no queued frame can be overwritten.
-    const flushed: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+    const flushed = stages.map(() => Promise.resolve());
     try {
       let which = 0;
-      for (let start = req.start; start < req.end; start += STAGE_BYTES) {
-        const end = Math.min(req.end, start + STAGE_BYTES);
-        await flushed[which];
+      const step = stages[0]!.length;
+      for (let start = req.start; start < req.end; start += step) {
+        const end = Math.min(req.end, start + step);
+        await withDeadline(flushed[which]!, req.deadline, `request ${req.requestId}: waiting for the peer to read`);
         const stage = stages[which]!.subarray(0, end - start);
         await this.views.materializeRange(rv, start, end, stage);
         for (let at = start; at < end; at += FRAME_BYTES) {
@@ -97,11 +99,15 @@ export class ViewLoadHandler implements LoadHandler {
           await sink.ready(at, n);
           flushed[which] = sink.send(at, stage.subarray(at - start, at - start + n));
         }
-        which ^= 1;
+        which = (which + 1) % stages.length;
       }
     } finally {
-      await Promise.all(flushed);
-      for (const s of stages) this.stages.release(s);
+      // A peer that stops reading past the deadline loses its connection, which lets go of the bytes.
+      await withDeadline(Promise.all(flushed), req.deadline, 'flushing').catch(() => {
+        sink.abandon();
+        return Promise.all(flushed);
+      });
+      for (const s of stages) pool.release(s);
     }
   }
 }

@@ -2,6 +2,7 @@
 // a load in one round trip) and POST /v1/shm-leases, DELETE /v1/shm-leases/:id (same-host hand-off).
 
 import { z } from 'zod';
+import type { ChunkChecksums } from '../../bytes/chunk-checksums.js';
 import type { Dtype } from '../../core/dtypes.js';
 import type { RouteKind } from '../route-kinds.js';
 
@@ -62,7 +63,18 @@ export interface PlanResponse {
 
 /** POST /v1/shm-leases: materialize a planned view into shared memory and lease it. */
 export const shmLeaseRequest = z
-  .object({ artifactId: z.string().min(1).max(256), view: viewSpec.nullable(), viewId: z.string().max(256).nullable() })
+  .object({
+    artifactId: z.string().min(1).max(256),
+    view: viewSpec.nullable(),
+    viewId: z.string().max(256).nullable(),
+    /** How long the daemon may wait for room or a build (ms; default 30 s). */
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 31 - 1)
+      .optional(),
+  })
   .strict();
 /** The body of POST /v1/shm-leases. */
 export type ShmLeaseRequest = z.infer<typeof shmLeaseRequest>;
@@ -75,6 +87,8 @@ export interface ShmLeaseResponse {
   readonly bytes: number;
   /** Unix milliseconds. */
   readonly expiresAt: number;
+  /** CRC32C per chunk of the file's bytes: the client checks what it reads against them. */
+  readonly checksums: ChunkChecksums;
   readonly route: RouteKind;
   readonly source: string;
   readonly viewId: string | null;
