@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isTensorcastError, tcError } from '../core/errors.js';
+import { validateKey } from '../core/keys.js';
 import { isLoopbackHost } from '../core/net.js';
 import { openModelFiles } from '../format/model-files.js';
 import { parseIndexJson, type CanonicalIndex } from '../layout/canonical-index.js';
@@ -146,6 +147,7 @@ export class TensorcastClient {
   ): Promise<ImportInfo> {
     // 'auto' asks the daemon to read the path only when it runs on this host: on another host the same
     // path could name a different file.
+    if (options.key !== undefined) validateKey(options.key);
     const via = options.via ?? (isLoopbackHost(new URL(this.control.baseUrl).hostname) ? 'auto' : 'upload');
     const key = options.key === undefined ? {} : { key: options.key };
     // Validate locally first: bad input fails before any byte is sent.
@@ -193,10 +195,11 @@ export class TensorcastClient {
     return (await this.control.json<{ artifacts: [] }>('GET', '/v1/artifacts')).artifacts;
   }
 
-  /** Resolves a key (or passes an artifact id through). @throws TC_ERR_NOT_FOUND */
+  /** Resolves a key (or passes an artifact id through). @throws TC_ERR_INVALID_ARGUMENT (not a key), TC_ERR_NOT_FOUND */
   async resolve(keyOrId: string): Promise<string> {
     if (keyOrId.startsWith('tc1:')) return keyOrId;
-    return (await this.control.json<{ artifactId: string }>('GET', `/v1/keys/${encodeURIComponent(keyOrId)}`)).artifactId;
+    const key = encodeURIComponent(validateKey(keyOrId));
+    return (await this.control.json<{ artifactId: string }>('GET', `/v1/keys/${key}`)).artifactId;
   }
 
   /** The canonical index of an artifact (cached). */

@@ -11,6 +11,7 @@ import { registerKeyRoutes } from './key-routes.js';
 import { registerLoadRoutes } from './load-routes.js';
 import { registerSystemRoutes } from './system-routes.js';
 import { tcError } from '../../core/errors.js';
+import { MAX_KEY_BYTES } from '../../core/keys.js';
 
 /** Routes reachable without a token. */
 const PUBLIC = new Set(['/healthz']);
@@ -21,7 +22,9 @@ const PUBLIC = new Set(['/healthz']);
  * @example const app = buildControlServer(ctx); await app.listen({ host: '127.0.0.1', port: 7070 });
  */
 export function buildControlServer(ctx: DaemonContext): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 16 << 20, forceCloseConnections: true });
+  // maxParamLength (decoded characters): every valid key fits, and keys up to 4x the cap still reach the
+  // routes, which answer with the rule broken instead of fastify's bare 414.
+  const app = Fastify({ logger: false, bodyLimit: 16 << 20, forceCloseConnections: true, maxParamLength: 4 * MAX_KEY_BYTES });
   // Uploads arrive as raw streams; the route writes them to disk.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
   app.addHook('onRequest', async (req, reply) => {

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { tcError } from '../../core/errors.js';
+import { validateKey } from '../../core/keys.js';
 import type { ImportResult } from '../../store/artifact-store.js';
 import type { DaemonContext } from '../context.js';
 import { UploadSessions } from '../uploads.js';
@@ -38,6 +39,7 @@ export function registerImportRoutes(app: FastifyInstance, ctx: DaemonContext): 
   app.post('/v1/imports', async (req) => {
     notDraining();
     const body = parseBody(importBody, req.body);
+    if (body.key !== undefined) validateKey(body.key);
     return withKey(await ctx.store.importPath(body.path, ctx.config.importRoots), body.key);
   });
   app.post('/v1/uploads', async () => {
@@ -54,6 +56,7 @@ export function registerImportRoutes(app: FastifyInstance, ctx: DaemonContext): 
   app.post<{ Params: { id: string } }>('/v1/uploads/:id/commit', async (req) => {
     notDraining();
     const body = parseBody(commitBody, req.body);
+    if (body.key !== undefined) validateKey(body.key);
     return withKey(await uploads.commit(req.params.id), body.key);
   });
   app.delete<{ Params: { id: string } }>('/v1/uploads/:id', async (req) => {
