@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isTensorcastError, tcError } from '../core/errors.js';
+import { validateKey } from '../core/keys.js';
 import { isLoopbackHost } from '../core/net.js';
 import { openModelFiles } from '../format/model-files.js';
 import { parseIndexJson, type CanonicalIndex } from '../layout/canonical-index.js';
@@ -165,6 +166,7 @@ export class TensorcastClient {
     // 'auto' asks the daemon to read the path only when it runs on this host: on another host the same
     // path could name a different file.
     const via = options.via ?? (isLoopbackHost(new URL(this.control.baseUrl).hostname) ? 'auto' : 'upload');
+    if (options.key !== undefined) validateKey(options.key);
     const key = options.key === undefined ? {} : { key: options.key };
     // Validate locally first: bad input fails before any byte is sent.
     const model = await openModelFiles(path);
@@ -206,7 +208,7 @@ export class TensorcastClient {
   /** Resolves a key (or passes an artifact id through). @throws TC_ERR_NOT_FOUND */
   async resolve(keyOrId: string): Promise<string> {
     if (keyOrId.startsWith('tc1:')) return keyOrId;
-    return (await this.control.json<KeyBindingInfo>('GET', keyPath(keyOrId))).artifactId;
+    return (await this.control.json<KeyBindingInfo>('GET', keyPath(validateKey(keyOrId)))).artifactId;
   }
 
   /** The canonical index of an artifact (cached). */
@@ -234,7 +236,7 @@ export class TensorcastClient {
   async plan(keyOrId: string, selection: Selection = {}): Promise<LoadPlan> {
     checkSelection(selection);
     const body: PlanRequest = {
-      ...(keyOrId.startsWith('tc1:') ? { artifactId: keyOrId } : { key: keyOrId }),
+      ...(keyOrId.startsWith('tc1:') ? { artifactId: keyOrId } : { key: validateKey(keyOrId) }),
       ...(selection.tensors === undefined ? {} : { tensors: [...selection.tensors] }),
       ...(selection.view === undefined ? {} : { view: selection.view }),
       ...(selection.tp === undefined ? {} : { tp: selection.tp }),

@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { tcError } from '../../core/errors.js';
+import { validateKey } from '../../core/keys.js';
 import type { ArtifactRecord, Catalog, DaemonRecord, KeyBinding, ReplicaRecord } from '../catalog.js';
 
 const MIGRATIONS: readonly string[] = [
@@ -178,6 +179,7 @@ export class SqliteCatalog implements Catalog {
     return this.run('bindKey', () =>
       this.db
         .transaction((): KeyBinding => {
+          validateKey(key);
           if (this.stmt.getArtifact.get(artifactId) === undefined) {
             throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId}`, { details: { artifactId } });
           }

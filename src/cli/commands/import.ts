@@ -1,6 +1,7 @@
 // `tensorcast import <file-or-model-dir> --key KEY`: stores a model in the daemon and prints its artifact id.
 
 import type { Command } from 'commander';
+import { validateKey } from '../../core/keys.js';
 import { formatBytes } from '../../core/strings.js';
 import { ByteProgress } from '../progress.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
@@ -22,6 +23,7 @@ export function registerImport(program: Command): void {
       .option('--via <how>', 'auto (in place when the daemon may read the path, else upload), path, or upload', 'auto')
       .option('--json', 'print one JSON object'),
   ).action(async (path: string, flags: ImportFlags) => {
+    if (flags.key !== undefined) validateKey(flags.key, '--key');
     const client = await clientFrom(flags);
     let progress: ByteProgress | undefined;
     try {

@@ -1,6 +1,7 @@
 // `tensorcast ls [--json]`: keys, artifact ids, sizes and replicas.
 
 import type { Command } from 'commander';
+import { printable } from '../../core/keys.js';
 import { formatBytes } from '../../core/strings.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
 import { formatTable } from './inspect.js';
@@ -31,7 +32,8 @@ export function registerLs(program: Command): void {
             replicas,
           ]);
       }
-      process.stdout.write(formatTable(rows));
+      // Keys bound before the key grammar may hold control characters: never print them raw.
+      process.stdout.write(formatTable(rows.map((r) => r.map(printable))));
     } finally {
       await client.close();
     }

@@ -5,6 +5,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Catalog } from '../../catalog/catalog.js';
 import { tcError } from '../../core/errors.js';
+import { MAX_KEY_BYTES } from '../../core/keys.js';
 import type { Logger } from '../../core/logger.js';
 import { tokenMatches } from '../../core/secrets.js';
 import type { DaemonMetrics } from '../../metrics/metrics.js';
@@ -44,7 +45,9 @@ export interface ControlServices {
  * @example const app = buildControlServer(services); await app.listen({ host: '127.0.0.1', port: 7070 });
  */
 export function buildControlServer(s: ControlServices): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 16 << 20, forceCloseConnections: true });
+  // maxParamLength (decoded characters): every valid key fits, and keys up to 4x the cap still reach the
+  // routes, which answer with the rule broken instead of fastify's bare 414.
+  const app = Fastify({ logger: false, bodyLimit: 16 << 20, forceCloseConnections: true, maxParamLength: 4 * MAX_KEY_BYTES });
   // Uploads arrive as raw streams; the route writes them to disk.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
   app.addHook('onRequest', async (req, reply) => {

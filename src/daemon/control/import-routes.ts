@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Catalog } from '../../catalog/catalog.js';
 import { tcError } from '../../core/errors.js';
+import { validateKey } from '../../core/keys.js';
 import { commitRequest, importRequest, type ImportResponse, type UploadCreated, type UploadedFile } from '../../protocol/http/imports.js';
 import { parseBody } from '../../protocol/http/parse.js';
 import type { ArtifactStore, ImportResult } from '../../store/artifact-store.js';
@@ -43,6 +44,7 @@ export const importRoutes: FastifyPluginAsync<ImportRoutesOptions> = (app, o) =>
   app.post('/v1/imports', async (req): Promise<ImportResponse> => {
     refuseWhileDraining(lifecycle);
     const body = parseBody(importRequest, req.body);
+    if (body.key !== undefined) validateKey(body.key);
     return withKey(await store.importPath(body.path, o.importRoots), body.key);
   });
   app.post('/v1/uploads', async (): Promise<UploadCreated> => {
@@ -59,6 +61,7 @@ export const importRoutes: FastifyPluginAsync<ImportRoutesOptions> = (app, o) =>
   app.post<{ Params: { id: string } }>('/v1/uploads/:id/commit', async (req): Promise<ImportResponse> => {
     refuseWhileDraining(lifecycle);
     const body = parseBody(commitRequest, req.body);
+    if (body.key !== undefined) validateKey(body.key);
     return withKey(await uploads.commit(req.params.id), body.key);
   });
   app.delete<{ Params: { id: string } }>('/v1/uploads/:id', async (req) => {

@@ -5,6 +5,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Catalog } from '../../catalog/catalog.js';
 import { tcError } from '../../core/errors.js';
+import { validateKey } from '../../core/keys.js';
 import type { Selection } from '../../layout/selection.js';
 import { selectView } from '../../layout/selection.js';
 import { readModelConfig } from '../../layout/tp-layout.js';
@@ -46,7 +47,7 @@ export const planRoutes: FastifyPluginAsync<PlanRoutesOptions> = (app, { catalog
     let artifactId = body.artifactId;
     let key: PlanResponse['key'] = null;
     if (body.key !== undefined) {
-      const binding = await catalog.resolveKey(body.key);
+      const binding = await catalog.resolveKey(validateKey(body.key));
       if (binding === undefined) throw tcError('TC_ERR_NOT_FOUND', `no key '${body.key}'`, { details: { key: body.key } });
       artifactId = binding.artifactId;
       key = { key: binding.key, version: binding.version };
