@@ -1,4 +1,4 @@
 // tensorcast/client: the client SDK.
 export * from './tensorcast-client.js';
-export { resolveConnect, DEFAULT_DAEMON_URL, type ConnectOptions } from './connect-options.js';
+export { resolveConnect, DEFAULT_DAEMON_URL, type ConnectOptions, type ResolvedConnect } from './connect-options.js';
 export { DataConnection } from './data-connection.js';

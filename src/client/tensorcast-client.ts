@@ -13,7 +13,7 @@ import { compileProgram, type ByteRangeProgram, type ProgramTensor } from '../la
 import { selectView, type Selection } from '../layout/selection.js';
 import type { TpRuleSet } from '../layout/tp-rules.js';
 import type { NormalizedView } from '../layout/view.js';
-import { resolveConnect, type ConnectOptions } from './connect-options.js';
+import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
 import { ControlClient, LONG_MS } from './control-client.js';
 import { ConnectionPool } from './connection-pool.js';
 import { openFileTransfer, openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
@@ -101,7 +101,8 @@ export interface LoadPlan {
 /**
  * Connects to a daemon (checks the token).
  *
- * @throws TC_ERR_UNAVAILABLE, TC_ERR_AUTH
+ * @throws TC_ERR_UNAVAILABLE; TC_ERR_AUTH (saying where a rejected token came from); TC_ERR_NOT_FOUND when a
+ *   token file named by option or TENSORCAST_TOKEN_FILE does not exist
  * @example
  * const client = await connect();                    // TENSORCAST_DAEMON / ~/.tensorcast/token
  * const rank = await client.load('model:llama:v1', { tp: { size: 4, rank: 1 } });
@@ -109,9 +110,11 @@ export interface LoadPlan {
  * await client.close();
  */
 export async function connect(options: ConnectOptions = {}): Promise<TensorcastClient> {
-  const { url, token } = await resolveConnect(options);
+  const { url, token, tokenSource } = await resolveConnect(options);
   const control = new ControlClient(url, token);
-  const info = await control.json<DaemonInfo>('GET', '/v1/info');
+  const info = await control.json<DaemonInfo>('GET', '/v1/info').catch((error: unknown) => {
+    throw withTokenSource(error, tokenSource);
+  });
   return new TensorcastClient(control, token, info, options);
 }
 
