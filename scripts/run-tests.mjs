@@ -1,5 +1,8 @@
 // Runs every compiled test file (dist/**/*.test.js) with node's test runner. Node 20's `node --test`
 // takes no globs, so the files are listed here. Extra arguments are passed to node before the files.
+// Output goes through scripts/test-reporter.mjs (one line a file, skips and failures in full, node's closing
+// lines and a summary line) unless a --test-reporter is given (e.g. `--test-reporter=spec` for every test).
+// TEST_FILTER=<substring> runs only the files whose path under dist/ contains it.
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +27,10 @@ if (selected.length === 0) {
   console.error('run-tests: no test files found under dist/ (run `npm run build` first)');
   process.exit(1);
 }
-const args = ['--test', '--test-concurrency=2', ...process.argv.slice(2), ...selected];
+const extra = process.argv.slice(2);
+const reporter = extra.some((a) => a.startsWith('--test-reporter'))
+  ? []
+  : [`--test-reporter=${join(dirname(fileURLToPath(import.meta.url)), 'test-reporter.mjs')}`, '--test-reporter-destination=stdout'];
+const args = ['--test', '--test-concurrency=2', ...reporter, ...extra, ...selected];
 const result = spawnSync(process.execPath, args, { stdio: 'inherit' });
 process.exit(result.status ?? 1);

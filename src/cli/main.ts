@@ -1,16 +1,10 @@
 #!/usr/bin/env node
-// The tensorcast command line: one file per command under commands/.
+// The tensorcast command line: one file per command under commands/, imported only when that command runs
+// (command-list.ts), so help and light commands do not pay for the daemon's and client's dependencies.
 
 import { Command, CommanderError } from 'commander';
 import { describeError, EXIT_BAD_INPUT, exitCodeOf } from './exit-codes.js';
-import { registerInspect } from './commands/inspect.js';
-import { registerSlice } from './commands/slice.js';
-import { registerServe } from './commands/serve.js';
-import { registerImport } from './commands/import.js';
-import { registerLs } from './commands/ls.js';
-import { registerLoad } from './commands/load.js';
-import { registerExport } from './commands/export.js';
-import { registerDemo } from './commands/demo.js';
+import { commandOf, registerStubs } from './command-list.js';
 
 const program = new Command();
 program
@@ -18,17 +12,13 @@ program
   .description('a distributed tensor store for LLM serving')
   .version('0.1.0')
   .exitOverride()
-  .showHelpAfterError(false);
-registerInspect(program);
-registerSlice(program);
-registerServe(program);
-registerImport(program);
-registerLs(program);
-registerLoad(program);
-registerExport(program);
-registerDemo(program);
+  .showHelpAfterError(false)
+  .addHelpText('after', '\nRun `tensorcast <command> --help` for the options of a command.');
 
 try {
+  const entry = commandOf(process.argv.slice(2));
+  if (entry === undefined) registerStubs(program);
+  else (await entry.load())(program);
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {

@@ -72,11 +72,16 @@ export interface PrivateDaemonOptions {
 
 /**
  * A daemon of one's own: loopback on free ports, its own data directory and generated token (ignoring
- * TENSORCAST_TOKEN), for the demo, benchmarks and tests.
+ * TENSORCAST_TOKEN and TENSORCAST_TOKEN_FILE), for the demo, benchmarks and tests.
  */
 export function spawnPrivateDaemon(dataDir: string, opts: PrivateDaemonOptions = {}): Promise<SpawnedDaemon> {
   const args = ['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--data-listen', '127.0.0.1:0', '--log-level', opts.logLevel ?? 'warn'];
   for (const root of opts.importRoots ?? []) args.push('--import-root', root);
   if (opts.memoryBudget !== undefined) args.push('--memory-budget', opts.memoryBudget);
-  return spawnDaemon([...args, ...(opts.extraArgs ?? [])], { ...process.env, TENSORCAST_TOKEN: '', TENSORCAST_DAEMON: '' });
+  return spawnDaemon([...args, ...(opts.extraArgs ?? [])], {
+    ...process.env,
+    TENSORCAST_TOKEN: '',
+    TENSORCAST_TOKEN_FILE: '',
+    TENSORCAST_DAEMON: '',
+  });
 }

@@ -1,5 +1,5 @@
 // tensorcast/client: the client SDK.
 export * from './tensorcast-client.js';
-export { resolveConnect, DEFAULT_DAEMON_URL, type ConnectOptions } from './connect-options.js';
+export { resolveConnect, DEFAULT_DAEMON_URL, type ConnectOptions, type ResolvedConnect } from './connect-options.js';
 export { DataConnection } from '../transport/data-connection.js';
 export { TRANSPORTS } from './load-options.js';

@@ -22,7 +22,7 @@ import type { DaemonInfo } from '../protocol/http/system.js';
 import type { RouteKind } from '../protocol/route-kinds.js';
 import { ConnectionPool } from '../transport/connection-pool.js';
 import { ControlClient, LONG_MS } from '../transport/control-client.js';
-import { resolveConnect, type ConnectOptions } from './connect-options.js';
+import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
 import { checkLoadOptions, checkSelection, checkTransferOptions } from './load-options.js';
 import { openFileTransfer, openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
 
@@ -115,7 +115,8 @@ export interface TransferOptions {
 /**
  * Connects to a daemon (checks the token).
  *
- * @throws TC_ERR_UNAVAILABLE, TC_ERR_AUTH
+ * @throws TC_ERR_UNAVAILABLE; TC_ERR_AUTH (saying where a rejected token came from); TC_ERR_NOT_FOUND when a
+ *   token file named by option or TENSORCAST_TOKEN_FILE does not exist
  * @example
  * const client = await connect();                    // TENSORCAST_DAEMON / ~/.tensorcast/token
  * const rank = await client.load('model:llama:v1', { tp: { size: 4, rank: 1 } });
@@ -123,14 +124,14 @@ export interface TransferOptions {
  * await client.close();
  */
 export async function connect(options: ConnectOptions = {}): Promise<TensorcastClient> {
-  const { url, token } = await resolveConnect(options);
+  const { url, token, tokenSource } = await resolveConnect(options);
   const control = new ControlClient(url, token);
   try {
     const info = await control.json<DaemonInfo>('GET', '/v1/info');
     return new TensorcastClient(control, token, info, options);
   } catch (error) {
     await control.close();
-    throw error;
+    throw withTokenSource(error, tokenSource);
   }
 }
 

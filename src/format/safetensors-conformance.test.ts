@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CASES } from '../../test/fixtures/conformance-cases.js';
 import { missingPython, pythonWith, runPython } from '../../test/helpers/python.js';
+import { skipOrFail } from '../../test/helpers/require.js';
 import { tempDir } from '../../test/helpers/tmp.js';
 import { isTensorcastError } from '../core/errors.js';
 import { parseSafetensorsHeader } from './safetensors-header.js';
@@ -57,7 +58,7 @@ test('conformance: the file reader gives the same verdicts as the in-memory pars
 test('conformance: same accept/reject as the reference safetensors library', (t) => {
   const py = pythonWith(['safetensors']);
   if (py === undefined) {
-    t.skip(missingPython(['safetensors']));
+    skipOrFail(t, missingPython(['safetensors']));
     return;
   }
   const dir = tempDir(t);

@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { missingPython, pythonWith, runPython } from '../../test/helpers/python.js';
+import { skipOrFail } from '../../test/helpers/require.js';
 import { tempDir } from '../../test/helpers/tmp.js';
 import { DTYPES } from '../core/dtypes.js';
 import { parseSafetensorsHeader } from './safetensors-header.js';
@@ -88,7 +89,7 @@ test('writer: 4096 alignment pads the header with spaces and stays valid', () =>
 test('writer: byte-identical with the reference library for the same tensors', async (t) => {
   const py = pythonWith(['safetensors', 'numpy']);
   if (py === undefined) {
-    t.skip(missingPython(['safetensors', 'numpy']));
+    skipOrFail(t, missingPython(['safetensors', 'numpy']));
     return;
   }
   const dir = tempDir(t);

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fixture, runCli } from '../helpers/cli.js';
 import { missingPython, pythonWith } from '../helpers/python.js';
+import { skipOrFail } from '../helpers/require.js';
 import { tempDir } from '../helpers/tmp.js';
 import { naiveSlice } from '../helpers/naive-slice.js';
 import { readSafetensorsFile } from '../../src/format/safetensors-file.js';
@@ -180,7 +181,7 @@ test('slice: bad input exits 2 and leaves nothing at --out', async (t) => {
 test('slice: a model written by the reference library, sliced per TP rank, equals torch slicing', async (t) => {
   const py = pythonWith(['torch', 'safetensors']);
   if (py === undefined) {
-    t.skip(missingPython(['torch', 'safetensors']));
+    skipOrFail(t, missingPython(['torch', 'safetensors']));
     return;
   }
   const dir = tempDir(t);
@@ -220,7 +221,7 @@ test('slice: a model written by the reference library, sliced per TP rank, equal
 test('slice: a model saved by transformers (save_pretrained, 4 shards) per TP rank equals torch slicing', async (t) => {
   const py = pythonWith(['torch', 'safetensors', 'transformers']);
   if (py === undefined) {
-    t.skip(missingPython(['torch', 'safetensors', 'transformers']));
+    skipOrFail(t, missingPython(['torch', 'safetensors', 'transformers']));
     return;
   }
   const dir = tempDir(t);

@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { fixture, runCli } from '../helpers/cli.js';
 import { missingPython, pythonWith } from '../helpers/python.js';
+import { skipOrFail } from '../helpers/require.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startDaemon, type TestDaemon } from '../harness/daemon.js';
 import {
@@ -228,7 +229,7 @@ test('export: a model directory (shards + index + config) and a TP rank in vLLM 
 test('export: transformers loads the exported directory with the same weights', async (t) => {
   const py = pythonWith(['torch', 'transformers', 'safetensors']);
   if (py === undefined) {
-    t.skip(missingPython(['torch', 'transformers', 'safetensors']));
+    skipOrFail(t, missingPython(['torch', 'transformers', 'safetensors']));
     return;
   }
   const dir = tempDir(t);

@@ -1,5 +1,6 @@
 // Finds a python3 with given modules (numpy, safetensors, torch, transformers) for cross-checks against the
-// reference implementations. Tests that use it skip with a loud reason where it is absent.
+// reference implementations. Tests that use it call skipOrFail (helpers/require.ts) where it is absent:
+// a loud skip, or a failure under TENSORCAST_REQUIRE_SERVICES=1.
 
 import { spawnSync } from 'node:child_process';
 
@@ -16,9 +17,13 @@ export function pythonWith(modules: readonly string[]): string | undefined {
   return found;
 }
 
-/** The reason to print when python with `modules` is missing. */
+/** The reason to print when python with `modules` is missing: which python was tried and how to get one. */
 export function missingPython(modules: readonly string[]): string {
-  return `SKIPPED: needs python3 with ${modules.join(', ')} (pip install ${modules.join(' ')}) for the reference cross-check`;
+  const exe = process.env['TENSORCAST_PYTHON'] ?? 'python3';
+  return (
+    `needs python3 with ${modules.join(', ')} for the reference cross-check; ${exe} cannot import them ` +
+    `(pip install ${modules.join(' ')}, or point TENSORCAST_PYTHON at a python that has them)`
+  );
 }
 
 /** Runs a python script; returns stdout, throws with stderr on failure. */
