@@ -1,13 +1,15 @@
-// The composition root: createDaemon(config) wires the parts; start() opens the catalog, prepares the
-// data directory and shared-memory folder, and listens; stop() drains in-flight work within the deadline.
+// The composition root: createDaemon(config) wires the parts; start() locks the data directory, opens the
+// catalog, prepares the shared-memory folder and listens (a failed start closes all it opened and releases
+// the lock); stop() drains in-flight work within the deadline.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { openCatalog } from '../catalog/open-catalog.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { wrapIoError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DaemonMetrics } from '../metrics/metrics.js';
 import { ArtifactStore } from '../store/artifact-store.js';
@@ -16,6 +18,7 @@ import type { DaemonConfig } from './config.js';
 import type { DaemonContext } from './context.js';
 import { buildControlServer } from './control/control-server.js';
 import { DataServer } from './data-plane/data-server.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ShmLeases } from './shm-leases.js';
 import { loadOrCreateToken } from './token.js';
 
@@ -58,20 +61,26 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
   let heartbeat: NodeJS.Timeout | undefined;
   let catalog: Catalog | undefined;
 
-  const start = async (): Promise<DaemonAddresses> => {
-    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  let store: ArtifactStore | undefined;
+  let views: ViewService | undefined;
+  let lock: DataDirLock | undefined;
+
+  const open = async (): Promise<DaemonAddresses> => {
     const { token, generated } = await loadOrCreateToken(config.tokenFile, config.token);
     const daemonId = await loadDaemonId(config.dataDir);
     catalog = await openCatalog(config.catalog);
-    const store = new ArtifactStore(config.dataDir, catalog, log);
-    await store.init();
     const cat = catalog;
+    // Memory and shm replicas die with their process: rows left by one that was killed are stale.
+    const stale = await cat.removeDaemonReplicas(daemonId, ['memory', 'shm']);
+    if (stale > 0) log.info({ daemonId, replicas: stale }, 'removed replica rows left by a previous run');
+    store = new ArtifactStore(config.dataDir, catalog, log);
+    await store.init();
     // The gauges read the view service lazily, when /metrics is scraped.
     const metrics: DaemonMetrics = new DaemonMetrics(
-      () => views.cache.bytesByTier(),
-      () => views.cache.stats.evictions,
+      () => vs.cache.bytesByTier(),
+      () => vs.cache.stats.evictions,
     );
-    const views: ViewService = new ViewService({
+    const vs: ViewService = new ViewService({
       store,
       budgetBytes: config.memoryBudget,
       shmDir: config.shmDir,
@@ -90,50 +99,71 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
           if (phase !== 'total' && ms > 0) metrics.phaseSeconds.inc({ phase }, ms / 1000);
       },
     });
-    await views.init();
+    views = vs;
+    await vs.init();
     ctx = {
       config,
       daemonId,
       token,
       catalog,
       store,
-      views,
-      leases: new ShmLeases(views, config.leaseTtlMs),
+      views: vs,
+      leases: new ShmLeases(vs, config.leaseTtlMs),
       metrics,
       log,
       dataAddress: '',
       draining: false,
     };
     data = new DataServer(ctx);
-    ctx.dataAddress = await data.listen(config.dataListen.host, config.dataListen.port);
+    const dl = config.dataListen;
+    ctx.dataAddress = await data.listen(dl.host, dl.port).catch((e: unknown) => {
+      throw wrapIoError(e, 'cannot listen for the data plane', `${dl.host}:${dl.port}`);
+    });
     control = buildControlServer(ctx);
     const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-    await control.listen({ host: config.listen.host, port: config.listen.port });
+    await control.listen({ host: config.listen.host, port: config.listen.port }).catch((e: unknown) => {
+      throw wrapIoError(e, 'cannot listen for the control API', `${config.listen.host}:${config.listen.port}`);
+    });
     const addr = control.server.address();
     const port = typeof addr === 'object' && addr !== null ? addr.port : config.listen.port;
     const controlUrl = `http://${host}:${port}`;
-    const beat = (): void =>
-      void cat.upsertDaemon({ daemonId, controlUrl, dataAddress: ctx!.dataAddress, heartbeatAt: Date.now() }).catch(() => undefined);
+    const dataAddress = ctx.dataAddress;
+    const beat = (): void => void cat.upsertDaemon({ daemonId, controlUrl, dataAddress, heartbeatAt: Date.now() }).catch(() => undefined);
     beat();
     heartbeat = setInterval(beat, 10_000);
     heartbeat.unref();
-    log.info(
-      { controlUrl, dataAddress: ctx.dataAddress, daemonId, dataDir: config.dataDir, memoryBudget: config.memoryBudget },
-      'daemon ready',
-    );
-    return { controlUrl, dataAddress: ctx.dataAddress, daemonId, tokenGenerated: generated };
+    log.info({ controlUrl, dataAddress, daemonId, dataDir: config.dataDir, memoryBudget: config.memoryBudget }, 'daemon ready');
+    return { controlUrl, dataAddress, daemonId, tokenGenerated: generated };
+  };
+
+  /** Closes whatever is open, in reverse order of opening, and releases the data directory last. */
+  const closeAll = async (drainMs: number): Promise<void> => {
+    if (heartbeat !== undefined) clearInterval(heartbeat);
+    await data?.close(drainMs);
+    await control?.close();
+    ctx?.leases.close();
+    await views?.close();
+    await store?.close();
+    await catalog?.close();
+    await lock?.release();
+    lock = undefined;
+  };
+
+  const start = async (): Promise<DaemonAddresses> => {
+    // Before anything in the data directory is read or changed: another daemon may be using it.
+    lock = await lockDataDir(config.dataDir, log);
+    try {
+      return await open();
+    } catch (error) {
+      await closeAll(0).catch((e: unknown) => log.warn({ err: e }, 'cleanup after a failed start failed'));
+      throw error;
+    }
   };
 
   const stop = async (): Promise<void> => {
-    if (heartbeat !== undefined) clearInterval(heartbeat);
     if (ctx !== undefined) ctx.draining = true;
     log.info({ drainTimeoutMs: config.drainTimeoutMs }, 'daemon draining');
-    await data?.close(config.drainTimeoutMs);
-    await control?.close();
-    ctx?.leases.close();
-    await ctx?.views.close();
-    await ctx?.store.close();
-    await catalog?.close();
+    await closeAll(config.drainTimeoutMs);
     log.info({}, 'daemon stopped');
   };
 
