@@ -223,6 +223,12 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     httpRequestTimeoutMs: c.httpRequestTimeoutMs,
     httpMaxConnections: c.httpMaxConnections,
   };
+  if (config.httpRequestTimeoutMs > 0 && config.httpRequestTimeoutMs < config.httpHeadersTimeoutMs) {
+    throw tcError(
+      'TC_ERR_CONFIG',
+      `invalid configuration:\n  httpRequestTimeoutMs (${config.httpRequestTimeoutMs}) must be 0 or at least httpHeadersTimeoutMs (${config.httpHeadersTimeoutMs})`,
+    );
+  }
   const exposed = [config.listen, config.dataListen].filter((a) => !isLoopbackHost(a.host));
   if (exposed.length > 0 && config.token === undefined && c.tokenFile === undefined) {
     throw tcError(

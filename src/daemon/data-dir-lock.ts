@@ -145,18 +145,27 @@ function processStart(pid: number): string {
   }
 }
 
-/** Tokens and the catalog live in the data directory: no group or other access. */
+/**
+ * Tokens and the catalog live in the data directory: no group or other access. A directory of this user
+ * that others may only read is restricted to 0700; one others may write to (a shared folder such as /tmp)
+ * or one owned by another user is refused, since changing its mode would break its other users.
+ */
 async function tighten(dataDir: string, log: Logger): Promise<void> {
   const st = await stat(dataDir);
+  const mode = (st.mode & 0o7777).toString(8);
   if ((st.mode & 0o077) === 0) return;
+  const uid = process.getuid?.();
+  const refuse = (why: string, cause?: unknown): Error =>
+    tcError('TC_ERR_CONFIG', `data directory ${dataDir} (mode ${mode}) ${why}: choose a private directory`, {
+      cause,
+      details: { dataDir },
+    });
+  if ((st.mode & 0o022) !== 0 || (st.mode & 0o1000) !== 0) throw refuse('is writable by other users');
+  if (uid !== undefined && st.uid !== uid) throw refuse(`belongs to another user (uid ${st.uid}) and is readable by others`);
   try {
     await chmod(dataDir, 0o700);
   } catch (error) {
-    throw tcError(
-      'TC_ERR_CONFIG',
-      `data directory ${dataDir} is open to other users (mode ${(st.mode & 0o777).toString(8)}) and cannot be restricted: ${(error as Error).message}`,
-      { cause: error, details: { dataDir } },
-    );
+    throw refuse(`is readable by other users and cannot be restricted (${(error as Error).message})`, error);
   }
-  log.warn({ dataDir, mode: (st.mode & 0o777).toString(8) }, 'data directory was open to other users; restricted it to mode 700');
+  log.warn({ dataDir, mode }, 'data directory was readable by other users; restricted it to mode 700');
 }

@@ -104,13 +104,22 @@ test('serve on a busy control or data port exits promptly with TC_ERR_ADDRESS_IN
   }
 });
 
-test('a data directory open to other users is restricted to mode 700 at start', async (t) => {
+test('a data directory readable by other users is restricted to mode 700; one writable by others is refused', async (t) => {
   const dataDir = join(tempDir(t), 'dd');
   mkdirSync(dataDir);
   chmodSync(dataDir, 0o755);
   const d = await startDaemon(t, { dataDir });
   assert.equal(statSync(dataDir).mode & 0o777, 0o700);
   assert.equal(statSync(d.tokenFile).mode & 0o077, 0);
+  // A directory others may write to (a shared folder) is refused, not changed.
+  const shared = join(tempDir(t), 'shared');
+  mkdirSync(shared);
+  chmodSync(shared, 0o1777);
+  const r = await serveFails(['--data-dir', shared, '--listen', '127.0.0.1:0', '--data-listen', '127.0.0.1:0']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /TC_ERR_CONFIG.*writable by other users/);
+  assert.equal(statSync(shared).mode & 0o7777, 0o1777);
+  assert.deepEqual(readdirSync(shared), []);
 });
 
 test('after SIGKILL, a restart on the same data directory lists no memory or shm replica of the dead process', async (t) => {
