@@ -71,5 +71,10 @@ export interface Catalog {
   putReplica(replica: ReplicaRecord): Promise<void>;
   removeReplica(replica: Pick<ReplicaRecord, 'artifactId' | 'viewId' | 'daemonId' | 'tier'>): Promise<void>;
   listReplicas(artifactId?: string): Promise<ReplicaRecord[]>;
+  /**
+   * Removes every replica row of `daemonId` in one of `tiers` (a daemon starting again drops the memory and
+   * shm rows its killed predecessor left). Resolves with the number of rows removed.
+   */
+  removeDaemonReplicas(daemonId: string, tiers: readonly ReplicaRecord['tier'][]): Promise<number>;
   close(): Promise<void>;
 }

@@ -106,22 +106,39 @@ export function errorFromWire(
   return tcError(known, typeof message === 'string' ? message : fallbackMessage, options);
 }
 
+/** Node.js error codes that mean the caller passed a bad argument (a NUL byte in a path, a wrong type). */
+const BAD_ARGUMENT_CODES = new Set(['ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_TYPE', 'ENAMETOOLONG', 'EISDIR', 'EACCES', 'EPERM']);
+
 /**
- * Translates a Node.js system error (ENOENT, EACCES, ...) into a tensorcast error naming `path`.
- * Tensorcast errors pass through unchanged.
+ * Translates a Node.js system error into a tensorcast error naming `path` (a file, or an address for
+ * listen errors): ENOENT/ENOTDIR -> TC_ERR_NOT_FOUND; ENOSPC/EDQUOT -> TC_ERR_NO_SPACE; a NUL byte or
+ * other invalid path, EACCES, EISDIR -> TC_ERR_INVALID_ARGUMENT; EADDRINUSE -> TC_ERR_ADDRESS_IN_USE;
+ * anything else TC_ERR_IO. Tensorcast errors pass through unchanged.
+ *
+ * @example await writeFile(p, b).catch((e: unknown) => { throw wrapIoError(e, 'cannot write', p); });
  */
 export function wrapIoError(error: unknown, what: string, path: string): TensorcastError {
   if (error instanceof TensorcastError) return error;
   const sysCode = (error as NodeJS.ErrnoException | undefined)?.code;
   const reason = error instanceof Error ? error.message : String(error);
+  const options = { cause: error, details: { path } };
   if (sysCode === 'ENOENT' || sysCode === 'ENOTDIR') {
-    return tcError('TC_ERR_NOT_FOUND', `${what}: no such file or directory: ${path}`, {
-      cause: error,
-      details: { path },
-    });
+    return tcError('TC_ERR_NOT_FOUND', `${what}: no such file or directory: ${path}`, options);
   }
-  if (sysCode === 'EISDIR' || sysCode === 'EACCES' || sysCode === 'EPERM') {
-    return tcError('TC_ERR_INVALID_ARGUMENT', `${what}: ${path}: ${reason}`, { cause: error, details: { path } });
+  if (sysCode === 'ENOSPC' || sysCode === 'EDQUOT') {
+    return tcError('TC_ERR_NO_SPACE', `${what}: ${path}: no space left on the device (${sysCode})`, options);
   }
-  return tcError('TC_ERR_IO', `${what}: ${path}: ${reason}`, { cause: error, details: { path } });
+  if (sysCode === 'EADDRINUSE') {
+    return tcError('TC_ERR_ADDRESS_IN_USE', `${what}: ${path} is already in use by another process`, options);
+  }
+  if (sysCode !== undefined && BAD_ARGUMENT_CODES.has(sysCode)) {
+    return tcError('TC_ERR_INVALID_ARGUMENT', `${what}: ${path}: ${reason}`, options);
+  }
+  return tcError('TC_ERR_IO', `${what}: ${path}: ${reason}`, options);
+}
+
+/** True when `error` came from the operating system or Node's argument checks (it carries an errno-style code). */
+export function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  const e = error as NodeJS.ErrnoException | undefined;
+  return error instanceof Error && typeof e?.code === 'string' && (typeof e.syscall === 'string' || e.code.startsWith('ERR_INVALID_ARG'));
 }

@@ -33,6 +33,19 @@ export interface DaemonConfig {
   /** When a view earns a memory replica: 'reuse' (on its second read) or 'always' (first read). */
   readonly replicaAdmission: 'reuse' | 'always';
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Control API: a connection must send complete request headers within this time (idle sockets, slowloris). */
+  readonly httpHeadersTimeoutMs: number;
+  /**
+   * Control API: a connection on which no byte moves for this long is closed, unless the daemon is still
+   * working on its answer; a stalled upload is aborted and its staging removed.
+   */
+  readonly httpIdleTimeoutMs: number;
+  /** Control API: an idle keep-alive connection between requests is closed after this time. */
+  readonly httpKeepAliveTimeoutMs: number;
+  /** Control API: the whole of one request (uploads included) must arrive within this time; 0 = no limit. */
+  readonly httpRequestTimeoutMs: number;
+  /** Control API: most connections open at once; more are refused until some close. */
+  readonly httpMaxConnections: number;
 }
 
 /** A listen address. */
@@ -64,6 +77,7 @@ const byteSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 
 const positiveMs = z.coerce.number().int().positive();
+const nonNegativeMs = z.coerce.number().int().nonnegative();
 
 const schema = z
   .object({
@@ -84,6 +98,11 @@ const schema = z
     leaseTtlMs: positiveMs,
     replicaAdmission: z.enum(['reuse', 'always']),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    httpHeadersTimeoutMs: positiveMs,
+    httpIdleTimeoutMs: positiveMs,
+    httpKeepAliveTimeoutMs: positiveMs,
+    httpRequestTimeoutMs: nonNegativeMs,
+    httpMaxConnections: z.coerce.number().int().positive(),
   })
   .strict();
 
@@ -99,6 +118,11 @@ export function defaultConfig(): RawConfig {
     leaseTtlMs: 60_000,
     replicaAdmission: 'reuse',
     logLevel: 'info',
+    httpHeadersTimeoutMs: 30_000,
+    httpIdleTimeoutMs: 60_000,
+    httpKeepAliveTimeoutMs: 10_000,
+    httpRequestTimeoutMs: 24 * 3600_000,
+    httpMaxConnections: 256,
   };
 }
 
@@ -114,6 +138,11 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_SHM_DIR: 'shmDir',
   TENSORCAST_LOG_LEVEL: 'logLevel',
   TENSORCAST_REPLICA_ADMISSION: 'replicaAdmission',
+  TENSORCAST_HTTP_HEADERS_TIMEOUT_MS: 'httpHeadersTimeoutMs',
+  TENSORCAST_HTTP_IDLE_TIMEOUT_MS: 'httpIdleTimeoutMs',
+  TENSORCAST_HTTP_KEEP_ALIVE_TIMEOUT_MS: 'httpKeepAliveTimeoutMs',
+  TENSORCAST_HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',
+  TENSORCAST_HTTP_MAX_CONNECTIONS: 'httpMaxConnections',
 };
 
 /** Settings from the environment. `TENSORCAST_IMPORT_ROOTS` is a path-delimiter-separated list. */
@@ -168,7 +197,18 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     leaseTtlMs: c.leaseTtlMs,
     replicaAdmission: c.replicaAdmission,
     logLevel: c.logLevel,
+    httpHeadersTimeoutMs: c.httpHeadersTimeoutMs,
+    httpIdleTimeoutMs: c.httpIdleTimeoutMs,
+    httpKeepAliveTimeoutMs: c.httpKeepAliveTimeoutMs,
+    httpRequestTimeoutMs: c.httpRequestTimeoutMs,
+    httpMaxConnections: c.httpMaxConnections,
   };
+  if (config.httpRequestTimeoutMs > 0 && config.httpRequestTimeoutMs < config.httpHeadersTimeoutMs) {
+    throw tcError(
+      'TC_ERR_CONFIG',
+      `invalid configuration:\n  httpRequestTimeoutMs (${config.httpRequestTimeoutMs}) must be 0 or at least httpHeadersTimeoutMs (${config.httpHeadersTimeoutMs})`,
+    );
+  }
   const exposed = [config.listen, config.dataListen].filter((a) => !isLoopbackHost(a.host));
   if (exposed.length > 0 && config.token === undefined && c.tokenFile === undefined) {
     throw tcError(

@@ -1,13 +1,15 @@
-// The composition root: createDaemon(config) wires the parts; start() opens the catalog, prepares the
-// data directory and shared-memory folder, and listens; stop() drains in-flight work within the deadline.
+// The composition root: createDaemon(config) wires the parts; start() locks the data directory, opens the
+// catalog, prepares the shared-memory folder and listens (a failed start closes all it opened and releases
+// the lock); stop() drains in-flight work within the deadline.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { openCatalog } from '../catalog/open-catalog.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { wrapIoError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DaemonMetrics } from '../metrics/metrics.js';
 import { ArtifactStore } from '../store/artifact-store.js';
@@ -17,6 +19,7 @@ import { DataServer } from '../transport/data-server.js';
 import { buildControlServer } from './control/control-server.js';
 import type { Lifecycle } from './control/lifecycle.js';
 import { FRAME_BYTES, ViewLoadHandler } from './data-plane/load-handler.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ShmLeases } from './shm-leases.js';
 import { loadOrCreateToken } from './token.js';
 
@@ -55,29 +58,32 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
   const log: Logger = options.logger ?? pino({ level: config.logLevel, base: { component: 'tensorcast-daemon' } }, pino.destination(2));
   const lifecycle: Lifecycle = { draining: false, dataAddress: '' };
   let leases: ShmLeases | undefined;
-  let views: ViewService | undefined;
-  let store: ArtifactStore | undefined;
   let control: FastifyInstance | undefined;
   let data: DataServer | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let catalog: Catalog | undefined;
 
-  const start = async (): Promise<DaemonAddresses> => {
-    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  let store: ArtifactStore | undefined;
+  let views: ViewService | undefined;
+  let lock: DataDirLock | undefined;
+
+  const open = async (): Promise<DaemonAddresses> => {
     const { token, generated } = await loadOrCreateToken(config.tokenFile, config.token);
     const daemonId = await loadDaemonId(config.dataDir);
     catalog = await openCatalog(config.catalog);
-    const st = new ArtifactStore(config.dataDir, catalog, log);
-    store = st;
-    await st.init();
     const cat = catalog;
+    // Memory and shm replicas die with their process: rows left by one that was killed are stale.
+    const stale = await cat.removeDaemonReplicas(daemonId, ['memory', 'shm']);
+    if (stale > 0) log.info({ daemonId, replicas: stale }, 'removed replica rows left by a previous run');
+    store = new ArtifactStore(config.dataDir, catalog, log);
+    await store.init();
     // The gauges read the view service lazily, when /metrics is scraped.
     const metrics: DaemonMetrics = new DaemonMetrics(
       () => vs.cache.bytesByTier(),
       () => vs.cache.stats.evictions,
     );
     const vs: ViewService = new ViewService({
-      store: st,
+      store,
       budgetBytes: config.memoryBudget,
       stagingBytes: config.stagingBudget,
       shmDir: config.shmDir,
@@ -114,35 +120,55 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         if (o.outcome === 'ok') metrics.bytesDelivered.inc({ transport: 'tcp' }, o.bytes);
       },
     });
-    lifecycle.dataAddress = await data.listen(config.dataListen.host, config.dataListen.port);
-    control = buildControlServer({ config, daemonId, token, catalog, store: st, views: vs, leases, metrics, log, lifecycle });
+    const dl = config.dataListen;
+    lifecycle.dataAddress = await data.listen(dl.host, dl.port).catch((e: unknown) => {
+      throw wrapIoError(e, 'cannot listen for the data plane', `${dl.host}:${dl.port}`);
+    });
+    control = buildControlServer({ config, daemonId, token, catalog, store, views: vs, leases, metrics, log, lifecycle });
     const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-    await control.listen({ host: config.listen.host, port: config.listen.port });
+    await control.listen({ host: config.listen.host, port: config.listen.port }).catch((e: unknown) => {
+      throw wrapIoError(e, 'cannot listen for the control API', `${config.listen.host}:${config.listen.port}`);
+    });
     const addr = control.server.address();
     const port = typeof addr === 'object' && addr !== null ? addr.port : config.listen.port;
     const controlUrl = `http://${host}:${port}`;
-    const beat = (): void =>
-      void cat.upsertDaemon({ daemonId, controlUrl, dataAddress: lifecycle.dataAddress, heartbeatAt: Date.now() }).catch(() => undefined);
+    const dataAddress = lifecycle.dataAddress;
+    const beat = (): void => void cat.upsertDaemon({ daemonId, controlUrl, dataAddress, heartbeatAt: Date.now() }).catch(() => undefined);
     beat();
     heartbeat = setInterval(beat, 10_000);
     heartbeat.unref();
-    log.info(
-      { controlUrl, dataAddress: lifecycle.dataAddress, daemonId, dataDir: config.dataDir, memoryBudget: config.memoryBudget },
-      'daemon ready',
-    );
-    return { controlUrl, dataAddress: lifecycle.dataAddress, daemonId, tokenGenerated: generated };
+    log.info({ controlUrl, dataAddress, daemonId, dataDir: config.dataDir, memoryBudget: config.memoryBudget }, 'daemon ready');
+    return { controlUrl, dataAddress, daemonId, tokenGenerated: generated };
   };
 
-  const stop = async (): Promise<void> => {
+  /** Closes whatever is open, in reverse order of opening, and releases the data directory last. */
+  const closeAll = async (drainMs: number): Promise<void> => {
     if (heartbeat !== undefined) clearInterval(heartbeat);
-    lifecycle.draining = true;
-    log.info({ drainTimeoutMs: config.drainTimeoutMs }, 'daemon draining');
-    await data?.close(config.drainTimeoutMs);
+    await data?.close(drainMs);
     await control?.close();
     leases?.close();
     await views?.close();
     await store?.close();
     await catalog?.close();
+    await lock?.release();
+    lock = undefined;
+  };
+
+  const start = async (): Promise<DaemonAddresses> => {
+    // Before anything in the data directory is read or changed: another daemon may be using it.
+    lock = await lockDataDir(config.dataDir, log);
+    try {
+      return await open();
+    } catch (error) {
+      await closeAll(0).catch((e: unknown) => log.warn({ err: e }, 'cleanup after a failed start failed'));
+      throw error;
+    }
+  };
+
+  const stop = async (): Promise<void> => {
+    lifecycle.draining = true;
+    log.info({ drainTimeoutMs: config.drainTimeoutMs }, 'daemon draining');
+    await closeAll(config.drainTimeoutMs);
     log.info({}, 'daemon stopped');
   };
 

@@ -50,26 +50,7 @@ export async function openModelFiles(path: string): Promise<ModelFiles> {
     .filter((e) => e.isFile())
     .map((e) => e.name)
     .sort();
-  const indexFiles = files.filter((f) => f.endsWith(INDEX_SUFFIX));
-  const weightFiles = files.filter((f) => f.endsWith('.safetensors'));
-  const indexName = indexFiles.includes(`model${INDEX_SUFFIX}`)
-    ? `model${INDEX_SUFFIX}`
-    : indexFiles.length === 1
-      ? indexFiles[0]
-      : undefined;
-  if (indexName === undefined && indexFiles.length > 1) {
-    throw tcError('TC_ERR_INVALID_ARGUMENT', `${path}: several index files (${indexFiles.join(', ')}) and none is model${INDEX_SUFFIX}`);
-  }
-  let index: ShardedIndex | undefined;
-  let shardNames: string[];
-  if (indexName !== undefined) {
-    index = readShardedIndex(join(path, indexName), indexName);
-    shardNames = [...index.shards];
-  } else if (weightFiles.includes('model.safetensors')) {
-    shardNames = ['model.safetensors'];
-  } else {
-    shardNames = weightFiles;
-  }
+  const { indexName, index, shardNames, indexFiles } = chooseShards(path, files);
   if (shardNames.length === 0) throw tcError('TC_ERR_NOT_FOUND', `${path}: no .safetensors files`, { details: { path } });
   const shards = await mapLimit(shardNames, OPEN_CONCURRENCY, async (file) => ({
     ...(await readSafetensorsFile(join(path, file), file)),
@@ -79,6 +60,44 @@ export async function openModelFiles(path: string): Promise<ModelFiles> {
   const weightSet = new Set([...shardNames, ...indexFiles]);
   const extraFiles = files.filter((f) => !weightSet.has(f) && !f.endsWith('.safetensors') && !f.startsWith('.'));
   return { root: path, shards, index, extraFiles };
+}
+
+/** Which files of a model directory hold its weights. */
+export interface ShardChoice {
+  /** The index file used, if any. */
+  readonly indexName: string | undefined;
+  readonly index: ShardedIndex | undefined;
+  /** Every `*.safetensors.index.json` in the directory. */
+  readonly indexFiles: readonly string[];
+  /** The shard files, in index order (or sorted). */
+  readonly shardNames: readonly string[];
+}
+
+/**
+ * Chooses a model directory's weight files from its file names: the shards listed by
+ * `model.safetensors.index.json` (or the only index), else `model.safetensors`, else every `*.safetensors`.
+ *
+ * @throws TC_ERR_INVALID_ARGUMENT for several indexes and none named model.safetensors.index.json;
+ *   TC_ERR_FORMAT_INDEX_INVALID and others from reading the index.
+ * @example const { shardNames } = chooseShards('/models/llama', ['config.json', 'model.safetensors']);
+ */
+export function chooseShards(dir: string, files: readonly string[]): ShardChoice {
+  const indexFiles = files.filter((f) => f.endsWith(INDEX_SUFFIX));
+  const weightFiles = files.filter((f) => f.endsWith('.safetensors'));
+  const indexName = indexFiles.includes(`model${INDEX_SUFFIX}`)
+    ? `model${INDEX_SUFFIX}`
+    : indexFiles.length === 1
+      ? indexFiles[0]
+      : undefined;
+  if (indexName === undefined && indexFiles.length > 1) {
+    throw tcError('TC_ERR_INVALID_ARGUMENT', `${dir}: several index files (${indexFiles.join(', ')}) and none is model${INDEX_SUFFIX}`);
+  }
+  if (indexName !== undefined) {
+    const index = readShardedIndex(join(dir, indexName), indexName);
+    return { indexName, index, indexFiles, shardNames: [...index.shards] };
+  }
+  const shardNames = weightFiles.includes('model.safetensors') ? ['model.safetensors'] : weightFiles;
+  return { indexName, index: undefined, indexFiles, shardNames };
 }
 
 function checkShards(shards: readonly ModelShard[], index: ShardedIndex | undefined, indexName: string): void {

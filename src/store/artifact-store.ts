@@ -2,15 +2,15 @@
 // never rewritten) and the model's config/tokenizer files. Imports copy into a private staging folder first,
 // then validate and hash the copy, so what is stored is exactly what was hashed; a rename publishes it.
 
-import { constants as fsConstants } from 'node:fs';
-import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join, relative, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
 import { computeArtifactIdentity } from '../bytes/artifact-id.js';
 import { FileSource } from '../bytes/file-source.js';
 import { tcError, wrapIoError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { openModelFiles } from '../format/model-files.js';
+import { copyConfined, isUnder, realRoots } from './confined-copy.js';
 import { identityJson, indexModelFiles, type CanonicalIndex } from '../layout/canonical-index.js';
 import type { ArtifactRecord, Catalog } from '../catalog/catalog.js';
 
@@ -72,43 +72,38 @@ export class ArtifactStore {
   }
 
   /**
-   * Imports a model that lies on this host. `path` must be inside one of `allowedRoots` (after resolving
-   * `..`); files are copied, so later changes to the source do not touch the stored artifact.
+   * Imports a model that lies on this host. `path` must be inside one of `allowedRoots`, and so must every
+   * file read for it once symbolic links are resolved (checked on the opened file, see confined-copy.ts);
+   * files are copied, so later changes to the source do not touch the stored artifact.
    *
-   * @throws TC_ERR_FORBIDDEN outside the roots; TC_ERR_NOT_FOUND; TC_ERR_FORMAT_*
+   * @throws TC_ERR_FORBIDDEN outside the roots (naming the path or the file that leads outside);
+   *   TC_ERR_INVALID_ARGUMENT for a malformed path; TC_ERR_NOT_FOUND; TC_ERR_FORMAT_*
    */
   async importPath(path: string, allowedRoots: readonly string[]): Promise<ImportResult> {
+    if (path.includes('\0')) throw tcError('TC_ERR_INVALID_ARGUMENT', `import path ${JSON.stringify(path)} contains a NUL byte`);
     const abs = resolve(path);
-    const inside = allowedRoots.some((r) => {
-      const rel = relative(resolve(r), abs);
-      return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..');
-    });
-    if (!inside) {
-      throw tcError(
+    const forbidden = (what: string): Error =>
+      tcError(
         'TC_ERR_FORBIDDEN',
         allowedRoots.length === 0
           ? `importing from a path on the daemon's host is disabled (start the daemon with --import-root); upload the files instead`
-          : `${abs} is outside the import roots (${allowedRoots.join(', ')})`,
+          : `${what} is outside the import roots (${allowedRoots.join(', ')})`,
         { details: { path: abs } },
       );
-    }
-    const model = await openModelFiles(abs);
+    if (!allowedRoots.some((r) => isUnder(abs, resolve(r)))) throw forbidden(abs);
+    const roots = await realRoots(allowedRoots);
+    const real = await realpath(abs).catch((e: unknown) => {
+      throw wrapIoError(e, 'cannot open model', abs);
+    });
+    if (!roots.some((r) => isUnder(real, r))) throw forbidden(`${abs} (through a symbolic link)`);
     const staging = await this.newStaging();
     try {
-      const names = [...model.shards.map((s) => s.file), ...model.extraFiles];
-      if (model.index !== undefined) names.push(...(await readdir(model.root)).filter((f) => f.endsWith('.safetensors.index.json')));
-      for (const name of names) {
-        const from = join(model.root, name);
-        if (!name.endsWith('.safetensors') && (await stat(from)).size > MAX_EXTRA_FILE_BYTES) continue;
-        await copyFile(from, join(staging, name), fsConstants.COPYFILE_FICLONE).catch((e: unknown) => {
-          throw wrapIoError(e, 'cannot copy model file', from);
-        });
-      }
-      return await this.commitStaging(staging);
+      await copyConfined(real, staging, { roots, maxExtraFileBytes: MAX_EXTRA_FILE_BYTES });
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
       throw error;
     }
+    return this.commitStaging(staging);
   }
 
   /**

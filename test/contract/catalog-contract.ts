@@ -153,6 +153,16 @@ export function runCatalogContract(name: string, open: () => Promise<Catalog>, o
     ]);
     await c.removeReplica({ artifactId: id, viewId: 'v1', daemonId: 'd1', tier: 'memory' });
     assert.equal((await c.listReplicas()).length, 1);
+    // A restarted daemon drops its own memory/shm rows, nothing else.
+    await c.putReplica({ artifactId: id, viewId: 'v1', daemonId: 'd1', tier: 'memory', bytes: 250 });
+    await c.putReplica({ artifactId: id, viewId: 'v1', daemonId: 'd1', tier: 'shm', bytes: 250 });
+    await c.putReplica({ artifactId: id, viewId: 'v2', daemonId: 'd2', tier: 'memory', bytes: 250 });
+    assert.equal(await c.removeDaemonReplicas('d1', ['memory', 'shm']), 2);
+    assert.equal(await c.removeDaemonReplicas('d1', []), 0);
+    assert.deepEqual(
+      (await c.listReplicas(id)).map((r) => `${r.daemonId}/${r.tier}/${r.viewId ?? '-'}`),
+      ['d1/disk/-', 'd2/memory/v2'],
+    );
     await c.upsertDaemon({ daemonId: 'd1', controlUrl: 'http://127.0.0.1:1', dataAddress: '127.0.0.1:2', heartbeatAt: 1 });
     await c.upsertDaemon({ daemonId: 'd1', controlUrl: 'http://127.0.0.1:1', dataAddress: '127.0.0.1:2', heartbeatAt: 2 });
     assert.deepEqual(

@@ -96,6 +96,7 @@ export class SqliteCatalog implements Catalog {
       putReplica: p('INSERT OR REPLACE INTO replicas VALUES (?, ?, ?, ?, ?)'),
       removeReplica: p('DELETE FROM replicas WHERE artifact_id = ? AND view_id = ? AND daemon_id = ? AND tier = ?'),
       listReplicas: p<ReplicaRow>('SELECT * FROM replicas ORDER BY artifact_id, view_id, daemon_id, tier'),
+      removeDaemonReplicas: p(`DELETE FROM replicas WHERE daemon_id = ? AND tier IN (SELECT value FROM json_each(?))`),
       listReplicasOf: p<ReplicaRow>('SELECT * FROM replicas WHERE artifact_id = ? ORDER BY view_id, daemon_id, tier'),
     };
   }
@@ -244,6 +245,10 @@ export class SqliteCatalog implements Catalog {
     return this.run('listReplicas', () =>
       (artifactId === undefined ? this.stmt.listReplicas.all() : this.stmt.listReplicasOf.all(artifactId)).map(toReplica),
     );
+  }
+
+  removeDaemonReplicas(daemonId: string, tiers: readonly ReplicaRecord['tier'][]): Promise<number> {
+    return this.run('removeDaemonReplicas', () => this.stmt.removeDaemonReplicas.run(daemonId, JSON.stringify(tiers)).changes);
   }
 
   close(): Promise<void> {

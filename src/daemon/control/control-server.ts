@@ -14,7 +14,9 @@ import type { ViewService } from '../../store/view-service.js';
 import type { DaemonConfig } from '../config.js';
 import type { ShmLeases } from '../shm-leases.js';
 import { artifactRoutes } from './artifact-routes.js';
+import { closeIfBodyUnread } from './early-answer.js';
 import { httpError } from './http-errors.js';
+import { parseJsonBody } from './json-body.js';
 import { importRoutes } from './import-routes.js';
 import { keyRoutes } from './key-routes.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -45,17 +47,53 @@ export interface ControlServices {
  * @example const app = buildControlServer(services); await app.listen({ host: '127.0.0.1', port: 7070 });
  */
 export function buildControlServer(s: ControlServices): FastifyInstance {
-  // maxParamLength (decoded characters): every valid key fits, and keys up to 4x the cap still reach the
-  // routes, which answer with the rule broken instead of fastify's bare 414.
-  const app = Fastify({ logger: false, bodyLimit: 16 << 20, forceCloseConnections: true, maxParamLength: 4 * MAX_KEY_BYTES });
+  const c = s.config;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 16 << 20,
+    forceCloseConnections: true,
+    // maxParamLength (decoded characters): every valid key fits, and keys up to 4x the cap still reach the
+    // routes, which answer with the rule broken instead of fastify's bare 414.
+    maxParamLength: 4 * MAX_KEY_BYTES,
+    // Idle sockets and slowloris: complete headers within httpHeadersTimeoutMs (checked often enough to
+    // act within about a tenth of it); keep-alive connections idle between requests close after their own
+    // timeout; a request's body must arrive within httpRequestTimeoutMs (a long upload that keeps sending
+    // is fine); sockets on which nothing moves are handled by the 'timeout' listener below.
+    http: {
+      headersTimeout: c.httpHeadersTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(5000, Math.floor(c.httpHeadersTimeoutMs / 10))),
+    },
+    requestTimeout: c.httpRequestTimeoutMs,
+    keepAliveTimeout: c.httpKeepAliveTimeoutMs,
+    connectionTimeout: c.httpIdleTimeoutMs,
+  });
+  app.server.maxConnections = c.httpMaxConnections;
   // Uploads arrive as raw streams; the route writes them to disk.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    // No byte moved for httpIdleTimeoutMs: while the daemon still works on the answer (an import hashing
+    // a model), the client is waiting and the socket stays; a stalled body or a client that stopped
+    // reading the answer loses its connection (an upload's staging is then removed by the upload route).
+    reply.raw.on('timeout', () => {
+      if (reply.raw.headersSent || !req.raw.complete) req.raw.socket.destroy();
+    });
+    return Promise.resolve();
+  });
   app.addHook('onRequest', async (req, reply) => {
     if (PUBLIC.has(req.routeOptions.url ?? req.url)) return;
     const header = req.headers.authorization;
     const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
     if (!tokenMatches(presented, s.token)) {
       const { body } = httpError(tcError('TC_ERR_AUTH', presented === undefined ? 'missing bearer token' : 'wrong token'));
+      closeIfBodyUnread(req, reply);
       await reply.code(401).header('www-authenticate', 'Bearer').send(body);
     }
   });
@@ -65,13 +103,15 @@ export function buildControlServer(s: ControlServices): FastifyInstance {
   app.setErrorHandler(async (error, req, reply) => {
     const { status, body } = httpError(error);
     if (status >= 500) s.log.error({ err: error, url: req.url }, 'control request failed');
+    closeIfBodyUnread(req, reply);
     await reply.code(status).send(body);
   });
   app.setNotFoundHandler(async (req, reply) => {
     // Unknown routes answer 401 without a valid token (the auth hook ran), 404 with one.
     await reply.code(404).send(httpError(tcError('TC_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`)).body);
   });
-  const { config, catalog, store, views, lifecycle } = s;
+  const { catalog, store, views, lifecycle } = s;
+  const config = c;
   void app.register(systemRoutes, {
     daemonId: s.daemonId,
     shmDir: config.shmDir,

@@ -1,6 +1,6 @@
 // The one place where error categories become HTTP statuses, and error bodies are shaped.
 
-import { TensorcastError, tcError } from '../../core/errors.js';
+import { isSystemError, TensorcastError, tcError, wrapIoError } from '../../core/errors.js';
 import type { ErrorCategory } from '../../core/error-codes.js';
 import type { ErrorBody } from '../../protocol/http/errors.js';
 
@@ -21,12 +21,14 @@ const STATUS: Record<ErrorCategory, number> = {
 /** Status and body for any thrown value. */
 export function httpError(error: unknown): { status: number; body: ErrorBody } {
   const e = toTensorcastError(error);
-  const status = e.code === 'TC_ERR_FORBIDDEN' ? 403 : STATUS[e.category];
+  const status = e.code === 'TC_ERR_FORBIDDEN' ? 403 : e.code === 'TC_ERR_NO_SPACE' ? 507 : STATUS[e.category];
   return { status, body: { error: { code: e.code, message: e.message, retryable: e.retryable, details: e.details } } };
 }
 
 function toTensorcastError(error: unknown): TensorcastError {
   if (error instanceof TensorcastError) return error;
+  // A system error a route did not translate itself (ENOSPC while a body streams to disk, a NUL in a path).
+  if (isSystemError(error)) return wrapIoError(error, 'request failed', error.path ?? '(no path)');
   const fastifyError = error as { statusCode?: number; message?: string; code?: string };
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {
     return tcError('TC_ERR_INVALID_ARGUMENT', `bad request: ${fastifyError.message ?? 'invalid'}`, { cause: error });
