@@ -165,7 +165,7 @@ export function referenceTp(tensors: RefTensors, config: RefConfig, tp: number, 
 }
 
 /** A `--view` selection: per tensor a list of [start, length] (negative start counts from the end) or null. */
-export type RefView = Readonly<Record<string, readonly ([number, number] | null)[] | null>>;
+export type RefView = Readonly<Record<string, readonly (readonly [number, number] | null)[] | null>>;
 
 /** What a view selects: only the named tensors, each cut to its ranges. */
 export function referenceView(tensors: RefTensors, view: RefView): Map<string, RefTensor> {
