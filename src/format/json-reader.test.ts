@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { isTensorcastError } from '../core/errors.js';
+import { dtypeBits } from '../core/dtypes.js';
 import { JsonReader } from './json-reader.js';
 import { parseSafetensorsHeader } from './safetensors-header.js';
 import { serializeSafetensors } from './safetensors-writer.js';
@@ -123,19 +124,81 @@ test('safetensors header: random mutations of valid files never crash and only g
         const bytes = Buffer.from(valid);
         for (const e of edits) bytes[e.at % bytes.length] = e.byte;
         const file = lengthDelta >= 0 ? Buffer.concat([bytes, Buffer.alloc(lengthDelta)]) : bytes.subarray(0, bytes.length + lengthDelta);
+        let h: ReturnType<typeof parseSafetensorsHeader>;
         try {
-          const h = parseSafetensorsHeader(file, file.length, 'm.safetensors');
-          // Accepted: the result must describe the file exactly.
-          const end = h.tensors.reduce((n, t) => Math.max(n, t.end), 0);
-          assert.equal(h.dataStart + end, file.length);
+          h = parseSafetensorsHeader(file, file.length, 'm.safetensors');
         } catch (error) {
           assert.ok(isTensorcastError(error), String(error));
           assert.equal(error.category, 'Format', `${error.code}: ${error.message}`);
+          return;
         }
+        // Accepted: an independent reading of the same bytes (JSON.parse, sizes from shapes) must agree.
+        assertDescribesFile(h, file);
       },
     ),
     { numRuns: 3000 },
   );
+});
+
+/** Checks an accepted header against JSON.parse of its bytes and the safetensors layout rules. */
+function assertDescribesFile(h: ReturnType<typeof parseSafetensorsHeader>, file: Buffer): void {
+  const n = Number(file.readBigUInt64LE(0));
+  assert.equal(h.dataStart, 8 + n);
+  const json = JSON.parse(file.subarray(8, 8 + n).toString('utf8')) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
+  const entries = Object.entries(json).filter(([k]) => k !== '__metadata__');
+  assert.deepEqual(
+    h.tensors.map((t) => [t.name, t.dtype, [...t.shape], t.begin, t.end]).sort(),
+    entries.map(([k, v]) => [k, v.dtype, v.shape, v.data_offsets[0], v.data_offsets[1]]).sort(),
+  );
+  let at = 0;
+  for (const t of [...h.tensors].sort((a, b) => a.begin - b.begin)) {
+    assert.equal(t.begin, at, `${t.name}: no gap or overlap`);
+    assert.equal(t.end - t.begin, Math.ceil((t.shape.reduce((a, b) => a * b, 1) * dtypeBits(t.dtype)) / 8), `${t.name}: size from shape`);
+    at = t.end;
+  }
+  assert.equal(h.dataStart + at, file.length, 'the tensors end where the file ends');
+}
+
+test('safetensors header: mutations that must be rejected give their specific code', () => {
+  const valid = Buffer.from(
+    serializeSafetensors(
+      [
+        { name: 'a', dtype: 'F32', shape: [2, 3], data: new Uint8Array(24) },
+        { name: 'b.weight', dtype: 'BF16', shape: [4], data: new Uint8Array(8) },
+        { name: 'c', dtype: 'F4', shape: [4], data: new Uint8Array(2) },
+      ],
+      { metadata: { format: 'pt' } },
+    ),
+  );
+  const edit = (from: string, to: string): Buffer => {
+    const text = valid.toString('latin1');
+    assert.ok(text.includes(from), from);
+    return Buffer.from(text.replace(from, to), 'latin1');
+  };
+  const withLength = (n: number): Buffer => {
+    const b = Buffer.from(valid);
+    b.writeBigUInt64LE(BigInt(n), 0);
+    return b;
+  };
+  const cases: [string, Buffer, string][] = [
+    ['header byte that breaks JSON', edit('{"__metadata__"', 'x"__metadata__"'), 'TC_ERR_FORMAT_INVALID_JSON'],
+    ['a quote turned into a space', edit('"dtype"', '"dtype '), 'TC_ERR_FORMAT_INVALID_JSON'],
+    ['an offset past the end', edit('[24,32]', '[24,99]'), 'TC_ERR_FORMAT_SIZE_MISMATCH'],
+    ['shape does not match the size', edit('[2,3]', '[2,4]'), 'TC_ERR_FORMAT_SIZE_MISMATCH'],
+    ['dtype does not match the size', edit('"F32"', '"F64"'), 'TC_ERR_FORMAT_SIZE_MISMATCH'],
+    ['unknown dtype', edit('"F32"', '"F31"'), 'TC_ERR_FORMAT_UNKNOWN_DTYPE'],
+    ['overlapping tensors', edit('[24,32]', '[16,24]'), 'TC_ERR_FORMAT_INVALID_OFFSET'],
+    ['a file one byte short', valid.subarray(0, valid.length - 1), 'TC_ERR_FORMAT_INCOMPLETE_BUFFER'],
+    ['a file one byte long', Buffer.concat([valid, Buffer.alloc(1)]), 'TC_ERR_FORMAT_INCOMPLETE_BUFFER'],
+    ['a header length past the file', withLength(valid.length), 'TC_ERR_FORMAT_INVALID_HEADER_LENGTH'],
+  ];
+  assertDescribesFile(parseSafetensorsHeader(valid, valid.length, 'ok'), valid);
+  for (const [what, file, code] of cases) {
+    assert.throws(() => parseSafetensorsHeader(file, file.length, 'm.safetensors'), { code }, what);
+  }
 });
 
 test('sharded index: streamed in tiny chunks equals whole, duplicates and bad shard names rejected', () => {

@@ -141,11 +141,16 @@ test('frame decoder: malformed input only ever gives TC_ERR_PROTOCOL', () => {
     fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.boolean(), (junk, withMagic) => {
       const bytes = withMagic ? Buffer.concat([Buffer.from(new Uint32Array([MAGIC]).buffer), junk]) : junk;
       const d = new FrameDecoder({ onFrame: () => undefined, maxControlBytes: 1 << 16 });
+      let accepted = true;
       try {
         d.push(bytes);
       } catch (error) {
         assert.ok(isTensorcastError(error, 'TC_ERR_PROTOCOL'), String(error));
+        accepted = false;
       }
+      // A whole header that does not start with the magic can never be a frame: silently accepting it is a failure.
+      if (bytes.length >= HEADER_BYTES && Buffer.from(bytes).readUInt32LE(0) !== MAGIC)
+        assert.equal(accepted, false, 'junk without the magic was accepted');
     }),
     { numRuns: 3000 },
   );

@@ -12,6 +12,7 @@ import { missingPython, pythonWith } from '../helpers/python.js';
 import { skipOrFail } from '../helpers/require.js';
 import { tempDir } from '../helpers/tmp.js';
 import { naiveSlice } from '../helpers/naive-slice.js';
+import { assertFileEquals, readConfig, readTensors, referenceTp, referenceView } from '../helpers/reference-tp.js';
 import { readSafetensorsFile } from '../../src/format/safetensors-file.js';
 import { TINY_LLAMA, writeSyntheticModel } from '../../src/format/synthetic-model.js';
 import { openLocalArtifact } from '../../src/bytes/local-artifact.js';
@@ -150,6 +151,31 @@ test('slice: TP ranks together cover the model; row-parallel and column-parallel
         ]),
       ),
     );
+});
+
+test('slice: every rank of TP 1, 2, 4 and 8 equals the independent reference slicer', async (t) => {
+  const dir = tempDir(t);
+  const source = await readTensors(model);
+  const config = readConfig(model);
+  for (const size of [1, 2, 4, 8])
+    for (let rank = 0; rank < size; rank++) {
+      const out = join(dir, `tp${size}-${rank}.safetensors`);
+      const r = await runCli(['slice', model, '--out', out, '--tp-size', String(size), '--tp-rank', String(rank)]);
+      assert.equal(r.code, 0, r.stderr);
+      await assertFileEquals(out, referenceTp(source, config, size, rank), `slice tp ${size} rank ${rank}`);
+    }
+  const view = {
+    'model.layers.1.self_attn.k_proj.weight': [
+      [-20, 7],
+      [3, 100],
+    ],
+    'model.embed_tokens.weight': [[1000, 24], null],
+    'model.norm.weight': null,
+  } as const;
+  const out = join(dir, 'view.safetensors');
+  const r = await runCli(['slice', model, '--out', out, '--view', JSON.stringify(view)]);
+  assert.equal(r.code, 0, r.stderr);
+  await assertFileEquals(out, referenceView(source, view), 'slice --view');
 });
 
 test('slice: bad input exits 2 and leaves nothing at --out', async (t) => {

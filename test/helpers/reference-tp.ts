@@ -85,9 +85,27 @@ function rowBlocks(t: RefTensor, blocks: [number, number][], padRows = 0): RefTe
   return { dtype: t.dtype, shape: [rows, ...t.shape.slice(1)], data };
 }
 
-/** Cuts a box out of `t` (element by element). */
+/** Cuts a box out of `t`: element by element when small, else one innermost run at a time. */
 export function cutBox(t: RefTensor, box: Box): RefTensor {
-  return { dtype: t.dtype, shape: box.map(([, l]) => l), data: naiveSlice(t.data, t.shape, bytesPerElement(t.dtype), box) };
+  const shape = box.map(([, l]) => l);
+  const elem = bytesPerElement(t.dtype);
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count < 1 << 16 || t.shape.length === 0) return { dtype: t.dtype, shape, data: naiveSlice(t.data, t.shape, elem, box) };
+  const last = t.shape.length - 1;
+  const [innerStart, innerLength] = box[last]!;
+  const outer = box.slice(0, last);
+  const strides = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const data = new Uint8Array(count * elem);
+  const idx = outer.map(([s]) => s);
+  for (let at = 0; at < data.length; at += innerLength * elem) {
+    const src = (idx.reduce((n, v, d) => n + v * strides[d]!, 0) + innerStart) * elem;
+    data.set(t.data.subarray(src, src + innerLength * elem), at);
+    for (let d = idx.length - 1; d >= 0; d--) {
+      if (++idx[d]! < outer[d]![0] + outer[d]![1]) break;
+      idx[d] = outer[d]![0];
+    }
+  }
+  return { dtype: t.dtype, shape, data };
 }
 
 /** The numbers of config.json the rules use. */
@@ -147,7 +165,7 @@ export function referenceTp(tensors: RefTensors, config: RefConfig, tp: number, 
 }
 
 /** A `--view` selection: per tensor a list of [start, length] (negative start counts from the end) or null. */
-export type RefView = Readonly<Record<string, readonly ([number, number] | null)[] | null>>;
+export type RefView = Readonly<Record<string, readonly (readonly [number, number] | null)[] | null>>;
 
 /** What a view selects: only the named tensors, each cut to its ranges. */
 export function referenceView(tensors: RefTensors, view: RefView): Map<string, RefTensor> {
