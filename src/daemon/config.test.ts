@@ -46,3 +46,11 @@ test('token: constant-time match, any length', () => {
   assert.equal(tokenMatches('abcd', 'abc'), false);
   assert.equal(tokenMatches(undefined, 'abc'), false);
 });
+
+test('config: the staging budget defaults to an eighth of the memory budget within [64 MiB, 1 GiB]', () => {
+  assert.equal(resolveConfig([{ memoryBudget: '64MB' }]).stagingBudget, 64 << 20);
+  assert.equal(resolveConfig([{ memoryBudget: '4GiB' }]).stagingBudget, 512 << 20);
+  assert.equal(resolveConfig([{ memoryBudget: '64GiB' }]).stagingBudget, 1 << 30);
+  assert.equal(resolveConfig([configFromEnv({ TENSORCAST_STAGING_BUDGET: '32MiB' })]).stagingBudget, 32 << 20);
+  assert.throws(() => resolveConfig([{ stagingBudget: '1000' }]), { code: 'TC_ERR_CONFIG', message: /stagingBudget/ });
+});

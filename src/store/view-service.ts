@@ -215,6 +215,7 @@ export class ViewService {
       if (await this.shmFileIntact(replica)) return replica;
       this.cache.discard(replica);
       this.cache.release(replica);
+      if (Date.now() > deadline) throw tcError('TC_ERR_TIMEOUT', `the shm replica of ${replica.key} kept being damaged until the deadline`);
     }
   }
 

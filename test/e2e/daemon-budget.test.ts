@@ -17,10 +17,12 @@ import { Materializer } from '../../src/bytes/materialize.js';
 import { compileProgram } from '../../src/layout/program.js';
 import { normalizeView } from '../../src/layout/view.js';
 import { isTensorcastError } from '../../src/core/errors.js';
+import { encodeControl, FrameType } from '../../src/protocol/frames.js';
+import { connect as netConnect, type Socket } from 'node:net';
 import { defaultStagingBytes } from '../../src/store/view-service.js';
 
-/** Llama-shaped, about 115 MB of bf16. */
-const MODEL = { hiddenSize: 1024, intermediateSize: 2816, numLayers: 3, numHeads: 16, numKvHeads: 4, vocabSize: 12288, shards: 2 };
+/** Llama-shaped, about 95 MB of bf16 (TP=1 is larger than the 64 MB budget, TP=2 fits it). */
+const MODEL = { hiddenSize: 1024, intermediateSize: 2816, numLayers: 2, numHeads: 16, numKvHeads: 4, vocabSize: 12288, shards: 2 };
 /** What a Node daemon holds besides replicas and stages (runtime, heap, sqlite, fastify). */
 const BASE_RSS_BYTES = 150e6;
 
@@ -37,19 +39,20 @@ async function concurrentLoads(t: TestContext, budget: number): Promise<void> {
   const materializer = new Materializer();
   const expected = new Map<string, Promise<Buffer>>();
   const transports: Transport[] = ['tcp', 'tcp', 'shm', 'files'];
-  const sizes = [1, 2, 4, 4];
+  // Per 8 loads: one TP=1, two TP=2, five TP=4; over the 32, every (TP size, transport) pair occurs.
+  const sizes = [1, 2, 4, 4, 2, 4, 4, 4];
   const outcomes = await Promise.all(
     Array.from({ length: 32 }, async (_, i) => {
-      const size = sizes[i % 4]!;
-      const tp = { size, rank: Math.floor(i / 4) % size };
-      const transport = transports[(i + Math.floor(i / 4)) % 4]!;
+      const size = sizes[i % 8]!;
+      const tp = { size, rank: (Math.floor(i / 8) + i) % size };
+      const transport = transports[(i + Math.floor(i / 8)) % 4]!;
       const c = await connect({ url: d.controlUrl, token: d.token, connections: 1 + (i % 3) });
       try {
         const plan = await c.plan('m', { tp });
         const viewBytes = plan.totalBytes;
         let got: Buffer;
         try {
-          got = Buffer.from((await c.load('m', { tp, transport, timeoutMs: 120_000 })).buffer);
+          got = Buffer.from((await c.load('m', { tp, transport, timeoutMs: 240_000 })).buffer);
         } catch (error) {
           // The one documented refusal: a shm replica of a view larger than the whole budget.
           if (transport === 'shm' && viewBytes > budget && isTensorcastError(error, 'TC_ERR_BUDGET')) return 'refused';
@@ -94,7 +97,7 @@ test(
   },
 );
 
-test('32 concurrent mixed loads under a 200 MB budget: correct bytes, RSS near the budget', { timeout: 300_000 }, async (t) => {
+test('32 concurrent mixed loads under a 200 MB budget: correct bytes, RSS near the budget', { timeout: 600_000 }, async (t) => {
   await concurrentLoads(t, 200e6);
 });
 
@@ -123,4 +126,43 @@ test('16 MB budget, a 33 MB model: three sequential full loads all stream and su
     assert.equal((JSON.parse(r.stdout) as { source: string }).source, 'streamed');
     assert.ok(readFileSync(out).equals(readFileSync(ref)), `load ${i}: wrong bytes`);
   }
+});
+
+test('stalled readers hold at most the staging bound; loads after them still stream', { timeout: 300_000 }, async (t) => {
+  const dir = tempDir(t);
+  const model = join(dir, 'model');
+  await writeSyntheticModel(model, MODEL);
+  const budget = 16e6;
+  const d = await startDaemon(t, { extraArgs: ['--import-root', dir, '--memory-budget', String(budget)] });
+  const client = await connect({ url: d.controlUrl, token: d.token });
+  t.after(() => client.close());
+  const { artifactId } = await client.importModel(model, { key: 'm' });
+  const [host, port] = [d.dataAddress.slice(0, d.dataAddress.lastIndexOf(':')), Number(d.dataAddress.split(':').pop())];
+  // Readers that each ask for a different 16 MiB of some view (first reads: streamed) with a full window of
+  // credit, then never read a byte.
+  const stalled: Socket[] = [];
+  for (const tp of [undefined, { size: 2, rank: 0 }, { size: 2, rank: 1 }, { size: 4, rank: 0 }, { size: 4, rank: 3 }]) {
+    const plan = await client.plan('m', tp === undefined ? {} : { tp });
+    for (let start = 0; start + (16 << 20) <= plan.program.totalBytes; start += 16 << 20) {
+      const s = netConnect({ host, port });
+      s.on('error', () => undefined);
+      s.write(encodeControl(FrameType.HELLO, 0, { version: 1, token: d.token, client: 'stalled-reader' }));
+      const load = { artifactId, view: specOfView(plan.view) ?? null, viewId: plan.view.viewId ?? null, start, end: start + (16 << 20) };
+      s.write(encodeControl(FrameType.LOAD, 1, { ...load, credit: 64 << 20, timeoutMs: 20_000 }));
+      s.pause();
+      stalled.push(s);
+    }
+  }
+  t.after(() => stalled.forEach((s) => s.destroy()));
+  assert.ok(stalled.length >= 14, `${stalled.length} stalled readers`);
+  await new Promise((r) => setTimeout(r, 5000));
+  const peak = peakRssBytes(d.child.pid!);
+  const allowance = budget + defaultStagingBytes(budget) + BASE_RSS_BYTES;
+  console.log(
+    `daemon peak RSS with ${stalled.length} stalled readers: ${(peak / 1e6).toFixed(1)} MB (allowed ${(allowance / 1e6).toFixed(0)} MB)`,
+  );
+  assert.ok(peak < allowance, `daemon peak RSS ${peak} exceeds ${allowance}`);
+  for (const s of stalled) s.destroy();
+  const r = await client.load('m', { tp: { size: 4, rank: 1 }, timeoutMs: 60_000 });
+  assert.equal(r.stats.source, 'streamed');
 });
