@@ -143,11 +143,11 @@ test('stalled readers hold at most the staging bound; loads after them still str
   const stalled: Socket[] = [];
   for (const tp of [undefined, { size: 2, rank: 0 }, { size: 2, rank: 1 }, { size: 4, rank: 0 }, { size: 4, rank: 3 }]) {
     const plan = await client.plan('m', tp === undefined ? {} : { tp });
-    for (let start = 0; start + (16 << 20) <= plan.program.totalBytes; start += 16 << 20) {
+    for (let start = 0; start + (16 << 20) <= plan.totalBytes; start += 16 << 20) {
       const s = netConnect({ host, port });
       s.on('error', () => undefined);
       s.write(encodeControl(FrameType.HELLO, 0, { version: 1, token: d.token, client: 'stalled-reader' }));
-      const load = { artifactId, view: specOfView(plan.view) ?? null, viewId: plan.view.viewId ?? null, start, end: start + (16 << 20) };
+      const load = { artifactId, view: plan.view ?? null, viewId: plan.viewId ?? null, start, end: start + (16 << 20) };
       s.write(encodeControl(FrameType.LOAD, 1, { ...load, credit: 64 << 20, timeoutMs: 20_000 }));
       s.pause();
       stalled.push(s);
