@@ -79,12 +79,14 @@ interface ShmLease {
  *   was truncated; TC_ERR_BUDGET, TC_ERR_TIMEOUT from the daemon.
  */
 export async function openShmTransfer(control: ControlClient, plan: LoadPlan, remaining: () => number): Promise<Transfer> {
-  const lease = await control.json<ShmLease>('POST', '/v1/shm-leases', {
-    artifactId: plan.artifactId,
-    view: specOfView(plan.view) ?? null,
-    viewId: plan.view.viewId ?? null,
-    timeoutMs: remaining(),
-  });
+  // The daemon waits for room or a build up to the load's deadline; the request itself is bounded by it too.
+  const timeoutMs = Math.min(remaining(), 2 ** 31 - 1);
+  const lease = await control.json<ShmLease>(
+    'POST',
+    '/v1/shm-leases',
+    { artifactId: plan.artifactId, view: specOfView(plan.view) ?? null, viewId: plan.view.viewId ?? null, timeoutMs },
+    timeoutMs + 5000,
+  );
   let discard = false;
   const release = (): Promise<unknown> =>
     control.json('DELETE', `/v1/shm-leases/${encodeURIComponent(lease.leaseId)}${discard ? '?discard=1' : ''}`).catch(() => undefined);
