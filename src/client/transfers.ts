@@ -98,13 +98,15 @@ function isSiblingAbort(reason: unknown, abort: AbortController): boolean {
  *   was truncated; TC_ERR_BUDGET, TC_ERR_TIMEOUT from the daemon.
  */
 export async function openShmTransfer(control: ControlClient, plan: LoadPlan, remaining: () => number): Promise<Transfer> {
+  // The daemon waits for room or a build up to the load's deadline; the request itself is bounded by it too.
+  const timeoutMs = Math.min(remaining(), 2 ** 31 - 1);
   const request: ShmLeaseRequest = {
     artifactId: plan.artifactId,
     view: (plan.view as Record<string, unknown> | undefined) ?? null,
     viewId: plan.viewId ?? null,
-    timeoutMs: remaining(),
+    timeoutMs,
   };
-  const lease = await control.json<ShmLeaseResponse>('POST', '/v1/shm-leases', request);
+  const lease = await control.json<ShmLeaseResponse>('POST', '/v1/shm-leases', request, timeoutMs + 5000);
   let discard = false;
   const release = (): Promise<unknown> =>
     control.json('DELETE', `${leasePath(lease.leaseId)}${discard ? '?discard=1' : ''}`).catch(() => undefined);
