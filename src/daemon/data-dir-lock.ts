@@ -1,9 +1,11 @@
 // The data directory's exclusive lock and permissions: one daemon per data directory. The lock is a file
 // created atomically (written whole under a temporary name, then hard-linked into place, which fails if
-// it exists) holding the owner's pid and process start time; a lock whose process is gone is taken over.
+// it exists) holding the owner's pid and process start time; a lock whose process is gone is taken over
+// under a takeover mutex.
 
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tcError, wrapIoError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -40,7 +42,7 @@ export async function lockDataDir(dataDir: string, log: Logger): Promise<DataDir
   const path = join(dataDir, LOCK_FILE);
   const me: Owner = { pid: process.pid, started: processStart(process.pid) };
   const content = `${me.pid} ${me.started}\n`;
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, content, { mode: 0o600 });
   try {
     for (let attempt = 0; ; attempt++) {
@@ -54,7 +56,7 @@ export async function lockDataDir(dataDir: string, log: Logger): Promise<DataDir
         );
       }
       if (attempt >= 3) throw tcError('TC_ERR_DATA_DIR_LOCKED', `data directory ${dataDir}: cannot take over the stale lock ${path}`);
-      await takeOverStale(path, owner, log);
+      await takeOverStale(path, tmp, content, log);
     }
   } finally {
     await unlink(tmp).catch(() => undefined);
@@ -95,21 +97,26 @@ async function createLock(tmp: string, path: string, content: string): Promise<b
 }
 
 /**
- * Moves a stale lock aside (rename is atomic: of two daemons taking over at once, one wins); if what was
- * moved turns out to be a live owner's fresh lock, it is put back.
+ * Removes a stale lock so that the caller can create its own. Removal happens only under a takeover
+ * mutex (`daemon.lock.takeover`, created exclusively like the lock) and only after re-reading the lock
+ * under it, so two daemons taking over at once can never both end up holding the lock.
  */
-async function takeOverStale(path: string, seen: Owner | undefined, log: Logger): Promise<void> {
-  const aside = `${path}.stale.${process.pid}`;
-  try {
-    await rename(path, aside);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw wrapIoError(error, 'cannot take over the stale lock', path);
+async function takeOverStale(path: string, tmp: string, content: string, log: Logger): Promise<void> {
+  const mutex = `${path}.takeover`;
+  for (let i = 0; !(await createLock(tmp, mutex, content)); i++) {
+    const holder = await readOwner(mutex);
+    // A takeover takes milliseconds: a mutex whose process is gone (killed mid-takeover) is broken.
+    if ((holder !== undefined && !isAlive(holder)) || i >= 100) await unlink(mutex).catch(() => undefined);
+    else await new Promise((r) => setTimeout(r, 20));
   }
-  const moved = await readOwner(aside);
-  if (moved !== undefined && isAlive(moved)) await link(aside, path).catch(() => undefined);
-  else log.warn({ lock: path, stalePid: seen?.pid }, 'took over the lock of a daemon that is gone');
-  await unlink(aside).catch(() => undefined);
+  try {
+    const owner = await readOwner(path);
+    if (owner !== undefined && isAlive(owner)) return;
+    await unlink(path).catch(() => undefined);
+    log.warn({ lock: path, stalePid: owner?.pid }, 'took over the lock of a daemon that is gone');
+  } finally {
+    await unlink(mutex).catch(() => undefined);
+  }
 }
 
 async function readOwner(path: string): Promise<Owner | undefined> {

@@ -67,7 +67,7 @@ test('ENOSPC during an upload: TC_ERR_NO_SPACE (507, retryable), staging removed
   const dir = tempDir(t);
   const dataDir = mkdtempSync(join(tmpdir(), 'tensorcast-nospace-'));
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dataDir], { stdio: 'pipe' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', dataDir], { stdio: 'pipe' });
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
     t.skip(`SKIPPED LOUDLY: cannot mount an 8 MB tmpfs to fill the disk (needs root): ${(error as Error).message.split('\n')[0]}`);
