@@ -24,7 +24,12 @@ const PUBLIC = new Set(['/healthz']);
 export function buildControlServer(ctx: DaemonContext): FastifyInstance {
   // maxParamLength (decoded characters): every valid key fits, and keys up to 4x the cap still reach the
   // routes, which answer with the rule broken instead of fastify's bare 414.
-  const app = Fastify({ logger: false, bodyLimit: 16 << 20, forceCloseConnections: true, maxParamLength: 4 * MAX_KEY_BYTES });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 16 << 20,
+    forceCloseConnections: true,
+    routerOptions: { maxParamLength: 4 * MAX_KEY_BYTES },
+  });
   // Uploads arrive as raw streams; the route writes them to disk.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
   app.addHook('onRequest', async (req, reply) => {
