@@ -34,25 +34,43 @@ export class FileSource implements ByteSource {
 
   constructor(extents: readonly FileExtent[]) {
     const sorted = [...extents].filter((e) => e.length > 0).sort((a, b) => a.offset - b.offset);
+    // Extents that continue each other in the same file become one: a header of 1e6 tiny tensors laid out
+    // in canonical order reads as one range instead of 1e6 one-byte reads.
+    const merged: FileExtent[] = [];
     let at = 0;
     for (const e of sorted) {
       if (e.offset !== at) throw tcError('TC_ERR_INTERNAL', `file extents leave a gap or overlap at ${at}`);
       at += e.length;
+      const last = merged[merged.length - 1];
+      if (last !== undefined && last.path === e.path && last.position + last.length === e.position) {
+        merged[merged.length - 1] = { ...last, length: last.length + e.length };
+      } else merged.push(e);
     }
-    this.extents = sorted;
+    this.extents = merged;
     this.byteLength = at;
   }
 
   /** The byte space of a canonical index whose shard files lie under `root`. */
   static fromIndex(root: string, index: CanonicalIndex): FileSource {
-    return new FileSource(
-      index.tensors.map((t) => ({
-        offset: t.offset,
-        length: t.byteLength,
-        path: join(root, index.shards[t.shard]!.file),
-        position: t.filePosition,
-      })),
-    );
+    // Tensors come in canonical (offset) order: merge neighbours here, so a huge index builds a short list.
+    const paths = index.shards.map((s) => join(root, s.file));
+    const extents: FileExtent[] = [];
+    let last: { offset: number; length: number; path: string; position: number } | undefined;
+    for (const t of index.tensors) {
+      const path = paths[t.shard]!;
+      if (
+        last !== undefined &&
+        last.path === path &&
+        last.offset + last.length === t.offset &&
+        last.position + last.length === t.filePosition
+      ) {
+        last.length += t.byteLength;
+        continue;
+      }
+      last = { offset: t.offset, length: t.byteLength, path, position: t.filePosition };
+      extents.push(last);
+    }
+    return new FileSource(extents);
   }
 
   /** A whole file (or `[position, position + length)` of it) as a byte space. */

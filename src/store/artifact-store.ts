@@ -1,18 +1,21 @@
 // Artifacts on the daemon's disk: `<data-dir>/artifacts/<id>/` holds the safetensors files (as imported,
 // never rewritten) and the model's config/tokenizer files. Imports copy into a private staging folder first,
 // then validate and hash the copy, so what is stored is exactly what was hashed; a rename publishes it.
+// Artifacts with the same weights but other config files share the weight files through hard links
+// (`.weights/<weights id>` points at the first artifact that stored them). Headers are parsed, indexed
+// and hashed in worker threads (index-jobs.ts): a huge header never stalls the event loop.
 
-import { mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readlink, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
-import { computeArtifactIdentity } from '../bytes/artifact-id.js';
+import { join, relative, resolve } from 'node:path';
+import { artifactIdOf, MAX_EXTRA_FILE_BYTES } from '../bytes/artifact-id.js';
 import { FileSource } from '../bytes/file-source.js';
 import { tcError, wrapIoError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { openModelFiles } from '../format/model-files.js';
+import type { CanonicalIndex } from '../layout/canonical-index.js';
 import { copyConfined, isUnder, realRoots } from './confined-copy.js';
-import { identityJson, indexModelFiles, type CanonicalIndex } from '../layout/canonical-index.js';
 import type { ArtifactRecord, Catalog } from '../catalog/catalog.js';
+import { IndexJobs, type IdentifyResult } from './index-jobs.js';
 
 /** An artifact opened from the daemon's disk. */
 export interface StoredArtifact {
@@ -33,9 +36,6 @@ export interface ImportResult {
   readonly tensorCount: number;
 }
 
-/** Largest non-weight file kept with an artifact (config, tokenizer). */
-const MAX_EXTRA_FILE_BYTES = 256 << 20;
-
 /** The directory name of an artifact id (`tc1:<hex>` -> `tc1-<hex>`). */
 const dirName = (artifactId: string): string => artifactId.replace(':', '-');
 
@@ -47,6 +47,7 @@ const dirName = (artifactId: string): string => artifactId.replace(':', '-');
 export class ArtifactStore {
   private readonly opened = new Map<string, Promise<StoredArtifact>>();
   private readonly root: string;
+  private readonly jobs = new IndexJobs();
 
   constructor(
     dataDir: string,
@@ -112,43 +113,86 @@ export class ArtifactStore {
    */
   async commitStaging(staging: string): Promise<ImportResult> {
     try {
-      const model = await openModelFiles(staging);
-      const index = indexModelFiles(model);
-      const source = FileSource.fromIndex(staging, index);
-      let identity;
-      try {
-        identity = await computeArtifactIdentity(index, source);
-      } finally {
-        await source.close();
-      }
-      const { artifactId } = identity;
+      const identity = await this.jobs.identify(staging);
+      const { artifactId, totalBytes, tensorCount } = identity;
+      // Files too large to keep are not part of the id: leave them out of the artifact too.
+      for (const name of identity.skippedFiles) await rm(join(staging, name), { force: true });
       const dest = join(this.root, dirName(artifactId));
       let created = false;
       if (await exists(dest)) {
         await rm(staging, { recursive: true, force: true });
       } else {
+        const shared = await this.shareWeights(staging, identity);
         await rename(staging, dest);
+        await this.recordWeights(identity, dest);
         created = true;
+        if (shared > 0) this.log.info({ artifactId, sharedBytes: shared }, 'weights shared with an artifact already stored');
       }
       const record: ArtifactRecord = {
         artifactId,
         indexHash: identity.indexHash,
         dataHash: identity.dataHash,
-        totalBytes: index.totalBytes,
-        tensorCount: index.tensors.length,
-        indexJson: serializeIndex(index),
-        files: model.extraFiles.filter((f) => !f.startsWith('.')),
+        totalBytes,
+        tensorCount,
+        indexJson: identity.indexJson,
+        files: [...identity.files],
         createdAt: Date.now(),
       };
       const isNew = await this.catalog.putArtifact(record);
-      this.log.info(
-        { artifactId, created, totalBytes: index.totalBytes, tensors: index.tensors.length },
-        isNew ? 'artifact imported' : 'artifact already present',
-      );
-      return { artifactId, created: created && isNew, totalBytes: index.totalBytes, tensorCount: index.tensors.length };
+      this.log.info({ artifactId, created, totalBytes, tensors: tensorCount }, isNew ? 'artifact imported' : 'artifact already present');
+      return { artifactId, created: created && isNew, totalBytes, tensorCount };
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
       throw error;
+    }
+  }
+
+  /** `.weights/<id of the weights alone>`: a link to the first artifact folder holding those weights. */
+  private weightsLink(identity: IdentifyResult): string {
+    return join(this.root, '.weights', dirName(artifactIdOf(identity.indexHash, identity.dataHash)));
+  }
+
+  /**
+   * Replaces the staged shard files that are byte-identical to a stored artifact's with hard links to
+   * them; returns the bytes shared. Same weights (index and data hash) and the same header bytes of a
+   * shard of the same name and size make the whole file identical (headers are followed by exactly the
+   * tensor bytes, gap-free). Best effort: any failure keeps the staged copy.
+   */
+  private async shareWeights(staging: string, identity: IdentifyResult): Promise<number> {
+    let other: string;
+    try {
+      other = join(this.root, '.weights', await readlink(this.weightsLink(identity)));
+    } catch {
+      return 0;
+    }
+    let shared = 0;
+    for (const shard of identity.shards) {
+      const mine = join(staging, shard.file);
+      const theirs = join(other, shard.file);
+      try {
+        if ((await stat(theirs)).size !== shard.fileByteLength || !(await samePrefix(mine, theirs, shard.dataStart))) continue;
+        const tmp = `${mine}.link`;
+        await link(theirs, tmp);
+        await rename(tmp, mine);
+        shared += shard.fileByteLength;
+      } catch (error) {
+        this.log.warn({ err: error, file: shard.file }, 'cannot share a weight file; keeping the copy');
+      }
+    }
+    return shared;
+  }
+
+  /** Points the weights link at `dest` unless it already points at a folder that exists. */
+  private async recordWeights(identity: IdentifyResult, dest: string): Promise<void> {
+    const at = this.weightsLink(identity);
+    try {
+      await mkdir(join(this.root, '.weights'), { recursive: true });
+      if (await exists(join(this.root, '.weights', await readlink(at).catch(() => '\0')))) return;
+      const tmp = `${at}.${randomBytes(4).toString('hex')}`;
+      await symlink(join('..', relative(this.root, dest)), tmp);
+      await rename(tmp, at);
+    } catch (error) {
+      this.log.warn({ err: error }, 'cannot record the weights link');
     }
   }
 
@@ -168,8 +212,7 @@ export class ArtifactStore {
     const dir = join(this.root, dirName(artifactId));
     if (record === undefined || !(await exists(dir)))
       throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId} on this daemon`, { details: { artifactId } });
-    const model = await openModelFiles(dir);
-    const index = indexModelFiles(model);
+    const index = await this.jobs.index(dir);
     if (index.indexHash !== record.indexHash) {
       throw tcError('TC_ERR_INTERNAL', `artifact ${artifactId}: stored files do not match the catalog's index`);
     }
@@ -185,6 +228,7 @@ export class ArtifactStore {
 
   /** Closes every open artifact's files. */
   async close(): Promise<void> {
+    await this.jobs.close();
     const all = [...this.opened.values()];
     this.opened.clear();
     await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.source.close()));
@@ -200,8 +244,18 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** The canonical index as the catalog and clients see it: identity rows plus metadata. */
-export function serializeIndex(index: CanonicalIndex): string {
-  const identity = identityJson(index.tensors);
-  return `${identity.slice(0, -1)},"metadata":${JSON.stringify(index.metadata)}}`;
+/** Whether the first `length` bytes of two files are equal (read in 1 MiB pieces). */
+async function samePrefix(a: string, b: string, length: number): Promise<boolean> {
+  const [fa, fb] = [await open(a, 'r'), await open(b, 'r')];
+  try {
+    const [ba, bb] = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+    for (let at = 0; at < length; at += ba.length) {
+      const n = Math.min(ba.length, length - at);
+      const [ra, rb] = await Promise.all([fa.read(ba, 0, n, at), fb.read(bb, 0, n, at)]);
+      if (ra.bytesRead !== n || rb.bytesRead !== n || !ba.subarray(0, n).equals(bb.subarray(0, n))) return false;
+    }
+    return true;
+  } finally {
+    await Promise.all([fa.close(), fb.close()]);
+  }
 }

@@ -1,9 +1,9 @@
 // `tensorcast inspect <path> [--json]`: validates a safetensors file or model directory and lists its tensors.
 
 import type { Command } from 'commander';
-import { computeArtifactIdentity, type ArtifactIdentity } from '../../bytes/artifact-id.js';
+import { computeArtifactIdentity, hashExtraFiles, type ArtifactIdentity } from '../../bytes/artifact-id.js';
 import { FileSource } from '../../bytes/file-source.js';
-import { openModelFiles } from '../../format/model-files.js';
+import { openModelFiles, type ModelFiles } from '../../format/model-files.js';
 import { indexModelFiles, type CanonicalIndex } from '../../layout/canonical-index.js';
 import { ByteProgress } from '../progress.js';
 import { compareUtf8 } from '../../core/strings.js';
@@ -28,7 +28,7 @@ export function registerInspect(program: Command): void {
     .action(async (path: string, opts: { json?: boolean; id?: boolean }) => {
       const model = await openModelFiles(path);
       const index = indexModelFiles(model);
-      const identity = opts.id === true ? await identify(model.root, index) : undefined;
+      const identity = opts.id === true ? await identify(model, index) : undefined;
       const rows: InspectRow[] = index.tensors.map((t) => ({
         name: t.name,
         dtype: t.dtype,
@@ -47,7 +47,14 @@ export function registerInspect(program: Command): void {
           metadata: s.header.metadata,
         }));
         const ids =
-          identity === undefined ? {} : { artifactId: identity.artifactId, indexHash: identity.indexHash, dataHash: identity.dataHash };
+          identity === undefined
+            ? {}
+            : {
+                artifactId: identity.artifactId,
+                indexHash: identity.indexHash,
+                dataHash: identity.dataHash,
+                ...(identity.filesHash === undefined ? {} : { filesHash: identity.filesHash }),
+              };
         process.stdout.write(`${JSON.stringify({ path, valid: true, tensors: rows, shards, totalBytes, ...ids })}\n`);
         return;
       }
@@ -57,11 +64,13 @@ export function registerInspect(program: Command): void {
     });
 }
 
-async function identify(root: string, index: CanonicalIndex): Promise<ArtifactIdentity> {
-  const source = FileSource.fromIndex(root, index);
+/** The id the daemon gives the same model: weights and the config/tokenizer files it keeps with them. */
+async function identify(model: ModelFiles, index: CanonicalIndex): Promise<ArtifactIdentity> {
+  const { filesHash } = await hashExtraFiles(model.root, model.extraFiles);
+  const source = FileSource.fromIndex(model.root, index);
   const progress = new ByteProgress('hashing', index.totalBytes);
   try {
-    return await computeArtifactIdentity(index, source, { onProgress: (done) => progress.update(done) });
+    return await computeArtifactIdentity(index, source, { filesHash, onProgress: (done) => progress.update(done) });
   } finally {
     progress.stop();
     await source.close();

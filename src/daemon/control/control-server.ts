@@ -54,7 +54,7 @@ export function buildControlServer(s: ControlServices): FastifyInstance {
     forceCloseConnections: true,
     // maxParamLength (decoded characters): every valid key fits, and keys up to 4x the cap still reach the
     // routes, which answer with the rule broken instead of fastify's bare 414.
-    maxParamLength: 4 * MAX_KEY_BYTES,
+    routerOptions: { maxParamLength: 4 * MAX_KEY_BYTES },
     // Idle sockets and slowloris: complete headers within httpHeadersTimeoutMs (checked often enough to
     // act within about a tenth of it); keep-alive connections idle between requests close after their own
     // timeout; a request's body must arrive within httpRequestTimeoutMs (a long upload that keeps sending
