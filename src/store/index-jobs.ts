@@ -2,6 +2,7 @@
 // model with a huge header (1e6 tensors take seconds to index) never stalls the daemon's event loop. One
 // worker per job: a long hash never queues an open behind it. Owned by the ArtifactStore, closed with it.
 
+import type { ArtifactRecord } from '../catalog/catalog.js';
 import { Worker } from 'node:worker_threads';
 import { errorFromWire, tcError, type ErrorDetails } from '../core/errors.js';
 import type { CanonicalIndex, CanonicalShard, CanonicalTensor } from '../layout/canonical-index.js';
@@ -30,18 +31,9 @@ export interface IdentifiedShard {
   readonly dataStart: number;
 }
 
-/** The identity of a model directory and what the catalog stores about it. */
-export interface IdentifyResult {
-  readonly artifactId: string;
-  readonly indexHash: string;
-  readonly dataHash: string;
-  readonly totalBytes: number;
-  readonly tensorCount: number;
-  /** The serialized canonical index (identity rows plus metadata). */
-  readonly indexJson: string;
-  /** Non-weight files covered by the id and kept. */
-  readonly files: readonly string[];
-  /** Non-weight files too large to keep. */
+/** The identity of a model directory and what the catalog stores about it (all but the creation time). */
+export interface IdentifyResult extends Omit<ArtifactRecord, 'createdAt'> {
+  /** Non-weight files too large to keep (not covered by the id). */
   readonly skippedFiles: readonly string[];
   readonly shards: readonly IdentifiedShard[];
 }

@@ -7,11 +7,10 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { connect } from '../../src/client/tensorcast-client.js';
 import { MAX_KEY_BYTES } from '../../src/core/keys.js';
 import { readSafetensorsFile } from '../../src/format/safetensors-file.js';
 import { TINY_LLAMA, writeSyntheticModel } from '../../src/format/synthetic-model.js';
-import { startDaemon, type TestDaemon } from '../harness/daemon.js';
+import { startDaemon, startDaemonWithModel, type TestDaemon } from '../harness/daemon.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -96,12 +95,7 @@ test('keys: the longest valid key round-trips through import, ls --json, load an
 });
 
 test('keys: every class of bad key is refused with TC_ERR_INVALID_ARGUMENT by the CLI (exit 2), the SDK and HTTP', async (t) => {
-  const dir = tempDir(t);
-  const model = join(dir, 'm');
-  await writeSyntheticModel(model, TINY_LLAMA);
-  const d = await startDaemon(t, { extraArgs: ['--import-root', dir] });
-  const client = await connect({ url: d.controlUrl, token: d.token });
-  t.after(() => client.close());
+  const { dir, model, daemon: d, client } = await startDaemonWithModel(t);
   const { artifactId } = await client.importModel(model, { key: 'model:good:v1' });
   for (const [rule, key] of BAD_KEYS) {
     const cli = await runCli(['import', model, '--key', key, ...d.clientArgs]);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { startDaemon } from '../harness/daemon.js';
+import { startDaemon, startDaemonWithModel } from '../harness/daemon.js';
 import { TINY_LLAMA, writeSyntheticModel } from '../../src/format/synthetic-model.js';
 import { connect } from '../../src/client/tensorcast-client.js';
 import { resolveConfig } from '../../src/daemon/config.js';
@@ -39,12 +39,7 @@ async function busyPort(t: { after(fn: () => void): void }): Promise<number> {
 }
 
 test('a second daemon on the same data directory exits 2 with TC_ERR_DATA_DIR_LOCKED and touches nothing', async (t) => {
-  const dir = tempDir(t);
-  const model = join(dir, 'm');
-  await writeSyntheticModel(model, TINY_LLAMA);
-  const d = await startDaemon(t, { extraArgs: ['--import-root', dir] });
-  const client = await connect({ url: d.controlUrl, token: d.token });
-  t.after(() => client.close());
+  const { model, daemon: d, client } = await startDaemonWithModel(t);
   await client.importModel(model, { key: 'm' });
   const first = await client.load('m', { tp: { size: 2, rank: 0 }, transport: 'shm' });
   const shmDir = resolveConfig([{ dataDir: d.dataDir }]).shmDir;

@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
-import { startDaemon, type TestDaemon } from '../harness/daemon.js';
+import { startDaemon, startDaemonWithModel, type TestDaemon } from '../harness/daemon.js';
 import { TINY_LLAMA, writeSyntheticModel } from '../../src/format/synthetic-model.js';
 import { encodeControl, encodeHeader, FrameType, HEADER_BYTES } from '../../src/protocol/frames.js';
 import { DataConnection } from '../../src/transport/data-connection.js';
-import { connect } from '../../src/client/tensorcast-client.js';
 
 /** Every control route, with a sample path. */
 const ROUTES: [string, string][] = [
@@ -91,12 +90,7 @@ test('auth: every control route answers 401 without a token or with a wrong one;
 });
 
 test('data plane: wrong token, malformed and oversized frames close that connection only; the daemon keeps serving', async (t) => {
-  const dir = tempDir(t);
-  const model = join(dir, 'm');
-  await writeSyntheticModel(model, TINY_LLAMA);
-  const d = await startDaemon(t, { extraArgs: ['--import-root', dir] });
-  const client = await connect({ url: d.controlUrl, token: d.token });
-  t.after(() => client.close());
+  const { model, daemon: d, client } = await startDaemonWithModel(t);
   await client.importModel(model, { key: 'm' });
   await assert.rejects(DataConnection.open(d.dataAddress, 'wrong-token-0123456789'), { code: 'TC_ERR_AUTH' });
   assert.deepEqual(errorCodes(await raw(d, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.padEnd(64)))), ['TC_ERR_PROTOCOL']);

@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { spawnPrivateDaemon, type SpawnedDaemon } from '../../src/cli/spawn-daemon.js';
 import { resolveConfig } from '../../src/daemon/config.js';
+import { connect, type TensorcastClient } from '../../src/client/tensorcast-client.js';
+import { TINY_LLAMA, writeSyntheticModel } from '../../src/format/synthetic-model.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /** A daemon started for a test. */
 export interface TestDaemon extends SpawnedDaemon {
@@ -42,4 +45,25 @@ export async function startDaemon(t: TestContext, opts: StartOptions = {}): Prom
     token: readFileSync(tokenFile, 'utf8').trim(),
     clientArgs: ['--daemon', d.controlUrl, '--token-file', tokenFile],
   };
+}
+
+/** A daemon with a tiny Llama model on disk under its import root, and an SDK client connected to it. */
+export interface DaemonWithModel {
+  /** The temporary folder holding the model (the daemon's import root). */
+  readonly dir: string;
+  /** The model directory. */
+  readonly model: string;
+  readonly daemon: TestDaemon;
+  readonly client: TensorcastClient;
+}
+
+/** Writes a tiny Llama model, starts a daemon that may import it in place, and connects a client. */
+export async function startDaemonWithModel(t: TestContext, opts: StartOptions = {}): Promise<DaemonWithModel> {
+  const dir = tempDir(t);
+  const model = join(dir, 'm');
+  await writeSyntheticModel(model, TINY_LLAMA);
+  const daemon = await startDaemon(t, { ...opts, extraArgs: ['--import-root', dir, ...(opts.extraArgs ?? [])] });
+  const client = await connect({ url: daemon.controlUrl, token: daemon.token });
+  t.after(() => client.close());
+  return { dir, model, daemon, client };
 }
