@@ -154,7 +154,7 @@ test('stalled readers hold at most the staging bound; loads after them still str
     }
   }
   t.after(() => stalled.forEach((s) => s.destroy()));
-  assert.ok(stalled.length >= 14, `${stalled.length} stalled readers`);
+  assert.ok(stalled.length >= 10, `${stalled.length} stalled readers`);
   await new Promise((r) => setTimeout(r, 5000));
   const peak = peakRssBytes(d.child.pid!);
   const allowance = budget + defaultStagingBytes(budget) + BASE_RSS_BYTES;
