@@ -1,5 +1,5 @@
 // `npm run bench -- [suite...] [--json FILE] [--repeats N]`: runs benchmark suites and prints ratios
-// against baselines measured in the same run. Suites: gather, file, safetensors, daemon (default: all).
+// against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli (default: all).
 
 import { writeFileSync } from 'node:fs';
 import { activeKernel } from '../src/bytes/gather-kernel.js';
@@ -8,12 +8,14 @@ import { gatherSuite } from './gather.js';
 import { printResult, type BenchResult } from './measure.js';
 import { safetensorsSuite } from './safetensors.js';
 import { daemonSuite } from './daemon.js';
+import { cliSuite } from './cli.js';
 
 const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   gather: gatherSuite,
   file: fileSuite,
   safetensors: safetensorsSuite,
   daemon: daemonSuite,
+  cli: cliSuite,
 };
 
 const args = process.argv.slice(2);

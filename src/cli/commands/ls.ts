@@ -1,4 +1,4 @@
-// `tensorcast ls [--json]`: keys, artifact ids, sizes and replicas.
+// `tensorcast ls [--json]`: keys, artifact ids, sizes and replicas (tier and view of each).
 
 import type { Command } from 'commander';
 import { printable } from '../../core/keys.js';
@@ -20,7 +20,8 @@ export function registerLs(program: Command): void {
       }
       const rows: string[][] = [['KEY', 'VERSION', 'ARTIFACT', 'SIZE', 'TENSORS', 'REPLICAS']];
       for (const a of artifacts) {
-        const replicas = a.replicas.map((r) => `${r.tier}${r.viewId === null ? '' : ':view'}`).join(',') || '-';
+        // Which view each replica holds: `canonical` (the whole artifact) or the start of its view id.
+        const replicas = a.replicas.map((r) => `${r.tier}:${r.viewId === null ? 'canonical' : r.viewId.slice(0, 12)}`).join(',') || '-';
         const keys = a.keys.length > 0 ? a.keys : [{ key: '-', version: 0 }];
         for (const k of keys)
           rows.push([
