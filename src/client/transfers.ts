@@ -33,6 +33,9 @@ export interface Transfer {
 
 /** Ranges below this are not split across connections. */
 const MIN_PART_BYTES = 16 << 20;
+/** shm reads: checksum chunks per group (read, then verified, as one), and groups in flight. */
+const CHUNKS_PER_GROUP = 4;
+const GROUPS_IN_FLIGHT = 3;
 
 /**
  * A transfer over the data plane: each read is split across up to `parts` pooled connections. When one
@@ -147,8 +150,25 @@ export async function openShmTransfer(control: ControlClient, plan: LoadPlan, re
       let b = last;
       while (b > a && !whole(b - 1)) b--;
       const edges = [first, last - 1].filter((c, i, all) => (c < a || c >= b) && all.indexOf(c) === i);
+      // Whole chunks are read in groups, several in flight, and each group is checked as soon as it landed:
+      // the CRC32C of one group (on this thread) overlaps the reads of the next (on the libuv pool).
+      const groups: [number, number][] = [];
+      for (let g = a; g < b; g += CHUNKS_PER_GROUP) groups.push([g, Math.min(b, g + CHUNKS_PER_GROUP)]);
+      let failed = false;
+      const worker = async (): Promise<void> => {
+        for (let group = groups.shift(); group !== undefined && !failed; group = groups.shift()) {
+          const bytes = dest.subarray(group[0] * chunk - start, chunkEnd(group[1] - 1) - start);
+          try {
+            await readAt(group[0] * chunk, bytes);
+            check(group[0] * chunk, bytes);
+          } catch (error) {
+            failed = true;
+            throw error;
+          }
+        }
+      };
       const reads = await Promise.allSettled([
-        a < b ? readAt(a * chunk, dest.subarray(a * chunk - start, chunkEnd(b - 1) - start)) : undefined,
+        ...Array.from({ length: Math.min(GROUPS_IN_FLIGHT, groups.length) }, worker),
         ...edges.map(async (c) => {
           const scratch = Buffer.allocUnsafe(chunkEnd(c) - c * chunk);
           await readAt(c * chunk, scratch);
@@ -160,7 +180,6 @@ export async function openShmTransfer(control: ControlClient, plan: LoadPlan, re
       ]);
       // Every read finished before failing, so nothing writes into dest after the promise settles.
       for (const r of reads) if (r.status === 'rejected') throw r.reason;
-      if (a < b) check(a * chunk, dest.subarray(a * chunk - start, chunkEnd(b - 1) - start));
       remaining();
     },
     source: () => lease.source,
