@@ -9,20 +9,10 @@ import type { CanonicalIndex, CanonicalShard, CanonicalTensor } from '../layout/
 
 /** What a worker is asked to do with the model at `path`. */
 export type IndexJob =
-  /** Validate the headers and list the model's files. */
-  | { readonly kind: 'files'; readonly path: string }
   /** Validate, index and hash (weights and kept files). */
   | { readonly kind: 'identify'; readonly path: string }
   /** Validate and index (opening a stored artifact). */
   | { readonly kind: 'index'; readonly path: string };
-
-/** The files of a model, as an import copies them. */
-export interface ModelFileList {
-  readonly root: string;
-  readonly shards: readonly { readonly file: string }[];
-  readonly hasIndex: boolean;
-  readonly extraFiles: readonly string[];
-}
 
 /** A shard of a hashed model: where its tensor data starts (everything before is the header). */
 export interface IdentifiedShard {
@@ -40,7 +30,6 @@ export interface IdentifyResult extends Omit<ArtifactRecord, 'createdAt'> {
 
 /** Messages from a worker. */
 export type IndexWorkerMessage =
-  | ({ readonly type: 'files' } & ModelFileList)
   | ({ readonly type: 'identify' } & IdentifyResult)
   | { readonly type: 'tensors'; readonly tensors: CanonicalTensor[] }
   | {
@@ -65,12 +54,6 @@ const HEADER_TIMEOUT_MS = 10 * 60_000;
 export class IndexJobs {
   private readonly workers = new Set<Worker>();
   private closed = false;
-
-  /** Validates the model at `path` and lists its files. @throws TC_ERR_NOT_FOUND, TC_ERR_FORMAT_* */
-  async files(path: string): Promise<ModelFileList> {
-    const m = await this.run({ kind: 'files', path }, 'files');
-    return { root: m.root, shards: m.shards, hasIndex: m.hasIndex, extraFiles: m.extraFiles };
-  }
 
   /** Validates, indexes and hashes the model at `path`. @throws TC_ERR_NOT_FOUND, TC_ERR_FORMAT_*, TC_ERR_IO */
   async identify(path: string): Promise<IdentifyResult> {

@@ -17,16 +17,6 @@ const post = (m: IndexWorkerMessage): void => parentPort!.postMessage(m);
 
 async function run(job: IndexJob): Promise<void> {
   const model = await openModelFiles(job.path);
-  if (job.kind === 'files') {
-    post({
-      type: 'files',
-      root: model.root,
-      shards: model.shards.map((s) => ({ file: s.file })),
-      hasIndex: model.index !== undefined,
-      extraFiles: [...model.extraFiles],
-    });
-    return;
-  }
   const index = indexModelFiles(model);
   if (job.kind === 'index') {
     for (let i = 0; i < index.tensors.length; i += CHUNK_TENSORS) {

@@ -3,6 +3,7 @@
 // recently used first; a replica being read (refs > 0) is never evicted. Concurrent requests for the same
 // replica join one materialization.
 
+import type { ChunkChecksums } from '../bytes/chunk-checksums.js';
 import { tcError } from '../core/errors.js';
 import { withDeadline } from './deadline.js';
 
@@ -24,16 +25,9 @@ export interface Replica {
    */
   readonly ready: (start: number, end: number, deadline?: number) => Promise<void>;
   /** CRC32C of each `chunkBytes` chunk of the bytes (shm replicas: computed as the file was written). */
-  readonly checksums?: ReplicaChecksums;
+  readonly checksums?: ChunkChecksums;
   refs: number;
   lastUsed: number;
-}
-
-/** Per-chunk CRC32C of a replica's bytes; the last chunk may be shorter. */
-export interface ReplicaChecksums {
-  readonly algorithm: 'crc32c';
-  readonly chunkBytes: number;
-  readonly crcs: readonly number[];
 }
 
 /** Called when a replica leaves the cache (free its file, update the catalog). */
