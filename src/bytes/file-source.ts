@@ -18,6 +18,17 @@ export interface FileExtent {
   readonly position: number;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Appends `e` to `list`, lengthening the last extent instead when `e` continues it in the same file. */
+function appendExtent(list: Mutable<FileExtent>[], e: FileExtent): void {
+  if (e.length === 0) return;
+  const last = list[list.length - 1];
+  if (last !== undefined && last.path === e.path && last.offset + last.length === e.offset && last.position + last.length === e.position) {
+    last.length += e.length;
+  } else list.push({ ...e });
+}
+
 /** Largest single read (Node rejects 2^31 and above). */
 export const MAX_READ_BYTES = 1 << 30;
 
@@ -33,18 +44,16 @@ export class FileSource implements ByteSource {
   private closed = false;
 
   constructor(extents: readonly FileExtent[]) {
-    const sorted = [...extents].filter((e) => e.length > 0).sort((a, b) => a.offset - b.offset);
+    const sorted = [...extents].sort((a, b) => a.offset - b.offset);
     // Extents that continue each other in the same file become one: a header of 1e6 tiny tensors laid out
     // in canonical order reads as one range instead of 1e6 one-byte reads.
-    const merged: FileExtent[] = [];
+    const merged: Mutable<FileExtent>[] = [];
     let at = 0;
     for (const e of sorted) {
+      if (e.length === 0) continue;
       if (e.offset !== at) throw tcError('TC_ERR_INTERNAL', `file extents leave a gap or overlap at ${at}`);
       at += e.length;
-      const last = merged[merged.length - 1];
-      if (last !== undefined && last.path === e.path && last.position + last.length === e.position) {
-        merged[merged.length - 1] = { ...last, length: last.length + e.length };
-      } else merged.push(e);
+      appendExtent(merged, e);
     }
     this.extents = merged;
     this.byteLength = at;
@@ -54,21 +63,9 @@ export class FileSource implements ByteSource {
   static fromIndex(root: string, index: CanonicalIndex): FileSource {
     // Tensors come in canonical (offset) order: merge neighbours here, so a huge index builds a short list.
     const paths = index.shards.map((s) => join(root, s.file));
-    const extents: FileExtent[] = [];
-    let last: { offset: number; length: number; path: string; position: number } | undefined;
+    const extents: Mutable<FileExtent>[] = [];
     for (const t of index.tensors) {
-      const path = paths[t.shard]!;
-      if (
-        last !== undefined &&
-        last.path === path &&
-        last.offset + last.length === t.offset &&
-        last.position + last.length === t.filePosition
-      ) {
-        last.length += t.byteLength;
-        continue;
-      }
-      last = { offset: t.offset, length: t.byteLength, path, position: t.filePosition };
-      extents.push(last);
+      appendExtent(extents, { offset: t.offset, length: t.byteLength, path: paths[t.shard]!, position: t.filePosition });
     }
     return new FileSource(extents);
   }

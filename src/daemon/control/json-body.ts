@@ -1,14 +1,14 @@
 // The control API's JSON body parser: bounds the nesting depth before anything recursive (JSON.parse,
 // zod, JSON.stringify of a view) sees the body, so a deeply nested body is a 400, not a stack overflow.
 
-import { tcError } from '../../core/errors.js';
+import { isTensorcastError, tcError } from '../../core/errors.js';
 
 /** Deepest nesting of arrays and objects accepted in a request body (views need 3). */
 export const MAX_JSON_DEPTH = 64;
 
 /**
- * Returns the nesting depth of `text` as JSON, stopping as soon as it exceeds `limit` (strings and their
- * escapes are skipped, so brackets inside strings do not count).
+ * True when `text`, read as JSON, nests arrays and objects deeper than `limit`; stops as soon as it does
+ * (strings and their escapes are skipped, so brackets inside strings do not count).
  */
 export function jsonDepthExceeds(text: string, limit: number): boolean {
   let depth = 0;
@@ -47,7 +47,7 @@ export function parseJsonBody(text: string): unknown {
       return v;
     });
   } catch (error) {
-    if (error instanceof Error && 'code' in error && error.code === 'TC_ERR_INVALID_ARGUMENT') throw error;
+    if (isTensorcastError(error, 'TC_ERR_INVALID_ARGUMENT')) throw error;
     throw tcError('TC_ERR_INVALID_ARGUMENT', `invalid request: the body is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
   return value;
