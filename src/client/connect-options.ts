@@ -61,7 +61,7 @@ export async function resolveConnect(opts: ConnectOptions, env: NodeJS.ProcessEn
   try {
     return { url, ...(await readTokenFile(file, 'the default', `the default token file ${file}`)) };
   } catch (error) {
-    if (!isTensorcastError(error) || error.code !== 'TC_ERR_NOT_FOUND') throw error;
+    if (!isTensorcastError(error, 'TC_ERR_NOT_FOUND')) throw error;
     throw tcError(
       'TC_ERR_AUTH',
       `no token: set TENSORCAST_TOKEN (the token) or TENSORCAST_TOKEN_FILE (a file holding it), pass --token-file, ` +
@@ -76,7 +76,7 @@ export async function resolveConnect(opts: ConnectOptions, env: NodeJS.ProcessEn
  * error unchanged.
  */
 export function withTokenSource(error: unknown, tokenSource: string): unknown {
-  if (!isTensorcastError(error) || error.code !== 'TC_ERR_AUTH') return error;
+  if (!isTensorcastError(error, 'TC_ERR_AUTH')) return error;
   return tcError('TC_ERR_AUTH', `${error.message} (token from ${tokenSource})`, {
     cause: error,
     details: { ...error.details, tokenSource },

@@ -1,7 +1,7 @@
 // The one place where error categories become HTTP statuses, and error bodies are shaped.
 
 import { isSystemError, TensorcastError, tcError, wrapIoError } from '../../core/errors.js';
-import type { ErrorCategory } from '../../core/error-codes.js';
+import type { ErrorCategory, ErrorCode } from '../../core/error-codes.js';
 import type { ErrorBody } from '../../protocol/http/errors.js';
 
 const STATUS: Record<ErrorCategory, number> = {
@@ -18,10 +18,13 @@ const STATUS: Record<ErrorCategory, number> = {
   Internal: 500,
 };
 
+/** Codes whose status differs from their category's. */
+const CODE_STATUS: Partial<Record<ErrorCode, number>> = { TC_ERR_FORBIDDEN: 403, TC_ERR_NO_SPACE: 507 };
+
 /** Status and body for any thrown value. */
 export function httpError(error: unknown): { status: number; body: ErrorBody } {
   const e = toTensorcastError(error);
-  const status = e.code === 'TC_ERR_FORBIDDEN' ? 403 : e.code === 'TC_ERR_NO_SPACE' ? 507 : STATUS[e.category];
+  const status = CODE_STATUS[e.code] ?? STATUS[e.category];
   return { status, body: { error: { code: e.code, message: e.message, retryable: e.retryable, details: e.details } } };
 }
 
