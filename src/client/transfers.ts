@@ -75,10 +75,10 @@ export function openTcpTransfer(pool: ConnectionPool, plan: LoadPlan, parts: num
           }
         }),
       );
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isSiblingAbort(r.reason, abort));
-      if (failed !== undefined) throw failed.reason;
-      const any = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (any !== undefined) throw any.reason;
+      // Report the failure that started it, not the aborts it caused in the other parts.
+      const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      const first = rejected.find((r) => !isSiblingAbort(r.reason, abort)) ?? rejected[0];
+      if (first !== undefined) throw first.reason;
     },
     source: () => (sources.has('materialized') ? 'materialized' : sources.has('streamed') ? 'streamed' : 'replica_hit'),
     route: () => leastPreferred(routes),
