@@ -52,3 +52,20 @@ export function parseByteSize(value: string | number): number | undefined {
   const n = Math.floor(Number(m[1]) * unit);
   return Number.isSafeInteger(n) ? n : undefined;
 }
+
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+
+/**
+ * Parses a duration into milliseconds: "500ms", "10s", "1.5m", "2h", or a bare number of milliseconds;
+ * undefined when it is not one.
+ *
+ * @example parseDuration('10m') // 600000
+ */
+export function parseDuration(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const unit = DURATION_UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined) return undefined;
+  const n = Math.round(Number(m[1]) * unit);
+  return Number.isSafeInteger(n) ? n : undefined;
+}

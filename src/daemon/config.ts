@@ -2,10 +2,10 @@
 // pass so that every violation is reported at start, not only the first.
 
 import { readFileSync } from 'node:fs';
-import { homedir, totalmem } from 'node:os';
+import { homedir, hostname, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { parseByteSize } from '../core/strings.js';
+import { parseByteSize, parseDuration } from '../core/strings.js';
 import { z } from 'zod';
 import { tcError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/net.js';
@@ -46,6 +46,17 @@ export interface DaemonConfig {
   readonly httpRequestTimeoutMs: number;
   /** Control API: most connections open at once; more are refused until some close. */
   readonly httpMaxConnections: number;
+  /**
+   * The host other daemons reach this one at (--advertise); default: the listen host, or this machine's
+   * host name when listening on a wildcard address.
+   */
+  readonly advertise: string;
+  /** Bytes of derived-view exports this daemon prepares for other daemons (outside memoryBudget). */
+  readonly exportBudget: number;
+  /** An export not fetched for this long is retired (ms). */
+  readonly exportTtlMs: number;
+  /** A daemon that misses heartbeats for this long is not routed to (ms); heartbeats go every third of it. */
+  readonly daemonTtlMs: number;
 }
 
 /** A listen address. */
@@ -77,6 +88,15 @@ const byteSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 
 const positiveMs = z.coerce.number().int().positive();
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const n = parseDuration(v);
+  if (n === undefined || n <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration like 10m, 30s or 500ms, got '${String(v)}'` });
+    return z.NEVER;
+  }
+  return n;
+});
 const nonNegativeMs = z.coerce.number().int().nonnegative();
 
 const schema = z
@@ -103,6 +123,15 @@ const schema = z
     httpKeepAliveTimeoutMs: positiveMs,
     httpRequestTimeoutMs: nonNegativeMs,
     httpMaxConnections: z.coerce.number().int().positive(),
+    advertise: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[A-Za-z0-9.:\-[\]]+$/, 'expected a host name or address')
+      .optional(),
+    exportBudget: byteSize,
+    exportTtlMs: duration,
+    daemonTtlMs: duration.pipe(z.number().min(1000, 'the daemon TTL needs at least 1s')),
   })
   .strict();
 
@@ -123,6 +152,9 @@ export function defaultConfig(): RawConfig {
     httpKeepAliveTimeoutMs: 10_000,
     httpRequestTimeoutMs: 24 * 3600_000,
     httpMaxConnections: 256,
+    exportBudget: Math.floor(totalmem() / 8),
+    exportTtlMs: '10m',
+    daemonTtlMs: '30s',
   };
 }
 
@@ -143,6 +175,10 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_HTTP_KEEP_ALIVE_TIMEOUT_MS: 'httpKeepAliveTimeoutMs',
   TENSORCAST_HTTP_REQUEST_TIMEOUT_MS: 'httpRequestTimeoutMs',
   TENSORCAST_HTTP_MAX_CONNECTIONS: 'httpMaxConnections',
+  TENSORCAST_ADVERTISE: 'advertise',
+  TENSORCAST_EXPORT_BUDGET: 'exportBudget',
+  TENSORCAST_EXPORT_TTL: 'exportTtlMs',
+  TENSORCAST_DAEMON_TTL: 'daemonTtlMs',
 };
 
 /** Settings from the environment. `TENSORCAST_IMPORT_ROOTS` is a path-delimiter-separated list. */
@@ -202,6 +238,10 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     httpKeepAliveTimeoutMs: c.httpKeepAliveTimeoutMs,
     httpRequestTimeoutMs: c.httpRequestTimeoutMs,
     httpMaxConnections: c.httpMaxConnections,
+    advertise: c.advertise ?? defaultAdvertise(c.listen.host),
+    exportBudget: c.exportBudget,
+    exportTtlMs: c.exportTtlMs,
+    daemonTtlMs: c.daemonTtlMs,
   };
   if (config.httpRequestTimeoutMs > 0 && config.httpRequestTimeoutMs < config.httpHeadersTimeoutMs) {
     throw tcError(
@@ -217,6 +257,11 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     );
   }
   return config;
+}
+
+/** The host to advertise when none is configured: the listen host, or the host name for a wildcard. */
+function defaultAdvertise(listenHost: string): string {
+  return listenHost === '0.0.0.0' || listenHost === '::' ? hostname() : listenHost;
 }
 
 export { parseByteSize };

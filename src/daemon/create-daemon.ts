@@ -13,7 +13,12 @@ import { wrapIoError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DaemonMetrics } from '../metrics/metrics.js';
 import { ArtifactStore } from '../store/artifact-store.js';
-import { ViewService } from '../store/view-service.js';
+import { ExportCache } from '../store/export-cache.js';
+import { ViewService, type ResolvedView } from '../store/view-service.js';
+import { ClusterRouter } from '../routing/cluster-router.js';
+import { Peers } from '../routing/peers.js';
+import { ClusterMembership } from './cluster-membership.js';
+import { exportBuilder } from './control/export-routes.js';
 import type { DaemonConfig } from './config.js';
 import { DataServer } from '../transport/data-server.js';
 import { buildControlServer } from './control/control-server.js';
@@ -60,8 +65,10 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
   let leases: ShmLeases | undefined;
   let control: FastifyInstance | undefined;
   let data: DataServer | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
+  let membership: ClusterMembership | undefined;
   let catalog: Catalog | undefined;
+  let peers: Peers | undefined;
+  let exports: ExportCache | undefined;
 
   let store: ArtifactStore | undefined;
   let views: ViewService | undefined;
@@ -72,16 +79,47 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     const daemonId = await loadDaemonId(config.dataDir);
     catalog = await openCatalog(config.catalog);
     const cat = catalog;
-    // Memory and shm replicas die with their process: rows left by one that was killed are stale.
-    const stale = await cat.removeDaemonReplicas(daemonId, ['memory', 'shm']);
+    // Memory, shm and export replicas die with their process: rows left by one that was killed are stale.
+    const stale = await cat.removeDaemonReplicas(daemonId, ['memory', 'shm', 'export']);
     if (stale > 0) log.info({ daemonId, replicas: stale }, 'removed replica rows left by a previous run');
     store = new ArtifactStore(config.dataDir, catalog, log);
     await store.init();
-    // The gauges read the view service lazily, when /metrics is scraped.
+    const st = store;
+    // Where peers reach this daemon: filled in once both planes listen.
+    const advertised = { controlUrl: '', dataAddress: '' };
+    const m: ClusterMembership = new ClusterMembership({
+      catalog: cat,
+      record: () => ({ daemonId, ...advertised, advertiseHost: config.advertise, state: lifecycle.draining ? 'draining' : 'up' }),
+      daemonTtlMs: config.daemonTtlMs,
+      log,
+      resync: () => resync(),
+      onStatus: (up) => metrics.catalogUp.set(up ? 1 : 0),
+      onFailure: (operation) => metrics.catalogFailures.inc({ operation }),
+    });
+    membership = m;
+    /** Catalog writes on behalf of this daemon: a failure marks the catalog unavailable and schedules a resync. */
+    const registry = (operation: string, work: Promise<unknown>): void => void work.catch((e: unknown) => m.failed(operation, e));
+    // The gauges read the view service and the export cache lazily, when /metrics is scraped.
     const metrics: DaemonMetrics = new DaemonMetrics(
       () => vs.cache.bytesByTier(),
       () => vs.cache.stats.evictions,
+      () => ex.stats(),
     );
+    metrics.catalogUp.set(1);
+    peers = new Peers(token);
+    const router = new ClusterRouter({
+      catalog: cat,
+      peers,
+      selfId: daemonId,
+      daemonTtlMs: config.daemonTtlMs,
+      log,
+      events: {
+        routeSelected: (route) => metrics.routesSelected.inc({ route }),
+        fallback: (reason) => metrics.fallbacks.inc({ reason }),
+        reselection: (reason) => metrics.reselections.inc({ reason }),
+        wireBytes: (route, bytes) => metrics.peerBytesReceived.inc({ route }, bytes),
+      },
+    });
     const vs: ViewService = new ViewService({
       store,
       budgetBytes: config.memoryBudget,
@@ -89,27 +127,54 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
       shmDir: config.shmDir,
       admission: config.replicaAdmission,
       log,
+      remote: router,
       onReplica: (r, present) => {
         const rec = { artifactId: r.artifactId, viewId: r.viewId, daemonId, tier: r.tier } as const;
-        void (present ? cat.putReplica({ ...rec, bytes: r.bytes }) : cat.removeReplica(rec)).catch((e: unknown) =>
-          log.warn({ err: e }, 'replica registry update failed'),
-        );
+        registry('replica registry', present ? cat.putReplica({ ...rec, bytes: r.bytes }) : cat.removeReplica(rec));
       },
-      onMaterialize: (m) => {
-        metrics.bytesRead.inc(m.baseReads.bytes + m.directBytes);
-        metrics.amplification.observe(m.amplification);
-        for (const [phase, ms] of Object.entries(m.timesMs))
+      onMaterialize: (mat) => {
+        metrics.bytesRead.inc(mat.baseReads.bytes + mat.directBytes);
+        metrics.amplification.observe(mat.amplification);
+        for (const [phase, ms] of Object.entries(mat.timesMs))
           if (phase !== 'total' && ms > 0) metrics.phaseSeconds.inc({ phase }, ms / 1000);
       },
     });
     views = vs;
     await vs.init();
+    const preparing = new Map<string, ResolvedView>();
+    const exportRow = (e: { artifactId: string; viewId: string }) => ({ artifactId: e.artifactId, viewId: e.viewId, daemonId, tier: 'export' as const });
+    const ex: ExportCache = new ExportCache({
+      budgetBytes: config.exportBudget,
+      ttlMs: config.exportTtlMs,
+      drainTimeoutMs: config.drainTimeoutMs,
+      build: exportBuilder(vs, preparing),
+      publish: (e) => cat.putReplica({ ...exportRow(e), bytes: e.bytes }),
+      withdraw: async (e) => void (await cat.setReplicaState(exportRow(e), 'retiring')),
+      unregister: (e) => cat.removeReplica(exportRow(e)),
+      onEvent: (name, e, detail) => {
+        metrics.exportEvents.inc({ event: name });
+        const reason = (detail as { reason?: unknown } | undefined)?.reason;
+        if (name === 'retire' && typeof reason === 'string') metrics.exportRetirements.inc({ reason });
+      },
+      log,
+    });
+    exports = ex;
+    /** Re-registers everything this daemon holds (after a catalog outage). */
+    const resync = async (): Promise<void> => {
+      await cat.removeDaemonReplicas(daemonId, ['memory', 'shm', 'export', 'disk']);
+      for (const id of await st.localIds()) {
+        const a = await st.open(id).catch(() => undefined);
+        if (a !== undefined) await cat.putReplica({ artifactId: id, viewId: undefined, daemonId, tier: 'disk', bytes: a.index.totalBytes });
+      }
+      for (const r of vs.cache.list()) await cat.putReplica({ artifactId: r.artifactId, viewId: r.viewId, daemonId, tier: r.tier, bytes: r.bytes });
+      for (const e of ex.list()) if (e.state === 'ready') await cat.putReplica({ ...exportRow(e), bytes: e.bytes });
+    };
     leases = new ShmLeases(vs, config.leaseTtlMs);
     data = new DataServer({
       token,
       daemonId,
       log,
-      handler: new ViewLoadHandler(vs),
+      handler: new ViewLoadHandler(vs, ex, (mode, bytes) => metrics.peerBytesSent.inc({ mode }, bytes)),
       frameBytes: FRAME_BYTES,
       draining: () => lifecycle.draining,
       onConnection: (delta) => metrics.connections.inc(delta),
@@ -124,7 +189,21 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     lifecycle.dataAddress = await data.listen(dl.host, dl.port).catch((e: unknown) => {
       throw wrapIoError(e, 'cannot listen for the data plane', `${dl.host}:${dl.port}`);
     });
-    control = buildControlServer({ config, daemonId, token, catalog, store, views: vs, leases, metrics, log, lifecycle });
+    control = buildControlServer({
+      config,
+      daemonId,
+      token,
+      catalog,
+      store,
+      views: vs,
+      leases,
+      metrics,
+      log,
+      lifecycle,
+      exports: ex,
+      preparing,
+      catalogStatus: () => m.status,
+    });
     const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
     await control.listen({ host: config.listen.host, port: config.listen.port }).catch((e: unknown) => {
       throw wrapIoError(e, 'cannot listen for the control API', `${config.listen.host}:${config.listen.port}`);
@@ -133,19 +212,25 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     const port = typeof addr === 'object' && addr !== null ? addr.port : config.listen.port;
     const controlUrl = `http://${host}:${port}`;
     const dataAddress = lifecycle.dataAddress;
-    const beat = (): void => void cat.upsertDaemon({ daemonId, controlUrl, dataAddress, heartbeatAt: Date.now() }).catch(() => undefined);
-    beat();
-    heartbeat = setInterval(beat, 10_000);
-    heartbeat.unref();
-    log.info({ controlUrl, dataAddress, daemonId, dataDir: config.dataDir, memoryBudget: config.memoryBudget }, 'daemon ready');
+    const adv = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
+    advertised.controlUrl = `http://${adv}:${port}`;
+    advertised.dataAddress = `${adv}:${dataAddress.slice(dataAddress.lastIndexOf(':') + 1)}`;
+    await m.start();
+    log.info(
+      { controlUrl, dataAddress, daemonId, advertise: advertised, dataDir: config.dataDir, memoryBudget: config.memoryBudget, exportBudget: config.exportBudget },
+      'daemon ready',
+    );
     return { controlUrl, dataAddress, daemonId, tokenGenerated: generated };
   };
 
   /** Closes whatever is open, in reverse order of opening, and releases the data directory last. */
   const closeAll = async (drainMs: number): Promise<void> => {
-    if (heartbeat !== undefined) clearInterval(heartbeat);
-    await data?.close(drainMs);
+    // Peers stop routing here first; exports retire in order (withdraw, refuse, wait for fetches, free)
+    // while the data plane finishes the requests in flight.
+    await membership?.stop(drainMs > 0);
+    await Promise.all([exports?.close(), data?.close(drainMs)]);
     await control?.close();
+    await peers?.close();
     leases?.close();
     await views?.close();
     await store?.close();

@@ -49,10 +49,15 @@ export async function readModelConfig(dir: string): Promise<unknown> {
   } catch (error) {
     throw wrapIoError(error, 'cannot read the model config (needed by --tp-layout auto)', path);
   }
+  return parseModelConfig(text, path);
+}
+
+/** Parses the text of a model's config.json. @throws TC_ERR_LAYOUT_CONFIG when it is not JSON */
+export function parseModelConfig(text: string | Uint8Array, where = 'config.json'): unknown {
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(typeof text === 'string' ? text : Buffer.from(text).toString('utf8')) as unknown;
   } catch (error) {
-    throw tcError('TC_ERR_LAYOUT_CONFIG', `${path}: not valid JSON: ${(error as Error).message}`, { cause: error });
+    throw tcError('TC_ERR_LAYOUT_CONFIG', `${where}: not valid JSON: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -17,8 +17,23 @@ export class DaemonMetrics {
   readonly connections: Gauge;
   readonly protocolErrors: Counter;
   readonly httpRequests: Counter<'method' | 'status'>;
+  readonly catalogUp: Gauge;
+  readonly catalogFailures: Counter<'operation'>;
+  readonly routesSelected: Counter<'route'>;
+  readonly fallbacks: Counter<'reason'>;
+  readonly reselections: Counter<'reason'>;
+  readonly peerBytesReceived: Counter<'route'>;
+  readonly peerBytesSent: Counter<'mode'>;
+  readonly exportEvents: Counter<'event'>;
+  readonly exportRetirements: Counter<'reason'>;
+  readonly exportEntries: Gauge<'state'>;
+  readonly exportBytes: Gauge<'state'>;
 
-  constructor(replicaBytes: () => Record<string, number>, evictions: () => number) {
+  constructor(
+    replicaBytes: () => Record<string, number>,
+    evictions: () => number,
+    exports: () => { entries: Record<string, number>; bytes: Record<string, number> } = () => ({ entries: {}, bytes: {} }),
+  ) {
     const registers = [this.registry];
     this.loads = new Counter({
       name: 'tensorcast_loads_total',
@@ -79,6 +94,73 @@ export class DaemonMetrics {
       name: 'tensorcast_protocol_errors_total',
       help: 'Data-plane connections closed for a protocol violation.',
       registers,
+    });
+    this.catalogUp = new Gauge({ name: 'tensorcast_catalog_up', help: '1 while the catalog answers, 0 while it is unavailable.', registers });
+    this.catalogFailures = new Counter({
+      name: 'tensorcast_catalog_failures_total',
+      help: 'Catalog calls that failed (heartbeat, replica registry), by operation.',
+      labelNames: ['operation'],
+      registers,
+    });
+    this.routesSelected = new Counter({
+      name: 'tensorcast_routes_selected_total',
+      help: 'Remote route decisions, by route kind.',
+      labelNames: ['route'],
+      registers,
+    });
+    this.fallbacks = new Counter({
+      name: 'tensorcast_route_fallbacks_total',
+      help: 'Fallbacks from a preferred route, by reason (a closed set, docs/metrics.md).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.reselections = new Counter({
+      name: 'tensorcast_source_reselections_total',
+      help: 'Sources dropped mid-load and reselected, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.peerBytesReceived = new Counter({
+      name: 'tensorcast_peer_bytes_received_total',
+      help: 'Bytes pulled from other daemons, by route kind.',
+      labelNames: ['route'],
+      registers,
+    });
+    this.peerBytesSent = new Counter({
+      name: 'tensorcast_peer_bytes_sent_total',
+      help: 'Bytes sent to other daemons, by peer mode (resident, export, canonical).',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.exportEvents = new Counter({
+      name: 'tensorcast_export_events_total',
+      help: 'Export cache lifecycle events (create, reuse, ttl_refresh, fetch_begin, fetch_end, eviction, drain_start, drain_complete, retire).',
+      labelNames: ['event'],
+      registers,
+    });
+    this.exportRetirements = new Counter({
+      name: 'tensorcast_export_retirements_total',
+      help: 'Exports retired, by reason (ttl_expired, pressure, drain, shutdown).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.exportEntries = new Gauge({
+      name: 'tensorcast_export_entries',
+      help: 'Export cache entries by state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        for (const [state, n] of Object.entries(exports().entries)) this.set({ state }, n);
+      },
+    });
+    this.exportBytes = new Gauge({
+      name: 'tensorcast_export_bytes',
+      help: 'Export cache bytes by state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        for (const [state, n] of Object.entries(exports().bytes)) this.set({ state }, n);
+      },
     });
     this.httpRequests = new Counter({
       name: 'tensorcast_http_requests_total',

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { errorFromWire, type TensorcastError } from '../core/errors.js';
 import { encodeControl, FrameType, parseControl, protocolError, type FrameTypeCode } from './frames.js';
-import { ROUTE_KINDS } from './route-kinds.js';
+import { FALLBACK_REASONS, ROUTE_CHOICES, ROUTE_KINDS } from './route-kinds.js';
 
 /** A control message: its frame type, its schema, and the codec built from them. */
 export interface MessageCodec<T> {
@@ -51,6 +51,14 @@ export const Welcome = defineMessage(
   z.object({ daemonId: z.string(), version: z.number().int(), frameBytes: z.number().int().positive() }),
 );
 
+/**
+ * How a daemon fetching from another daemon wants a LOAD served: `resident` (only from a dense view the
+ * source already holds in memory, else NOT_FOUND), `export` (from the source's derived-view export, with
+ * begin/end fetch around it), `canonical` (canonical bytes streamed, never cached). `transferId` names the
+ * fetch for begin/end fetch (idempotent per id).
+ */
+export const PEER_MODES = ['resident', 'export', 'canonical'] as const;
+
 /** LOAD: send bytes `[start, end)` of a view's output; `credit` is the initial window in bytes. */
 export const Load = defineMessage(
   FrameType.LOAD,
@@ -63,6 +71,10 @@ export const Load = defineMessage(
     end: offset,
     credit: offset,
     timeoutMs: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+    /** A consumer's route choice (default auto). */
+    route: z.enum(ROUTE_CHOICES).optional(),
+    /** Set by a daemon fetching from another daemon. */
+    peer: z.object({ mode: z.enum(PEER_MODES), transferId: z.string().min(1).max(128) }).strict().optional(),
   }),
 );
 /** The body of {@link Load}. */
@@ -77,6 +89,14 @@ export const End = defineMessage(
     route: z.enum(ROUTE_KINDS),
     source: z.string().max(64),
     viewId: z.string().max(256).nullable(),
+    /** Why the load fell back from a preferred route (remote routes only). */
+    fallback: z.enum(FALLBACK_REASONS).nullable().optional(),
+    /** The daemon the bytes came from (remote routes only). */
+    sourceDaemon: z.string().max(256).nullable().optional(),
+    /** Bytes this request pulled from other daemons (remote routes only). */
+    wireBytes: offset.optional(),
+    /** Source bytes read to produce this request's bytes (for amplification), where the daemon knows them. */
+    readBytes: offset.optional(),
   }),
 );
 /** The body of {@link End}. */
@@ -86,16 +106,28 @@ export type EndBody = ReturnType<typeof End.decode>;
 export const ErrorMessage = defineMessage(
   FrameType.ERROR,
   'ERROR',
-  z.object({ code: z.string().max(128), message: z.string().max(64 << 10), retryable: z.boolean().optional() }),
+  z.object({
+    code: z.string().max(128),
+    message: z.string().max(64 << 10),
+    retryable: z.boolean().optional(),
+    /** A machine-readable reason within the code (e.g. a fallback reason), from the error's details.reason. */
+    reason: z.string().max(64).optional(),
+  }),
 );
 
 /** Encodes an ERROR frame for `error`. */
 export function encodeError(requestId: number, error: TensorcastError): Buffer {
-  return ErrorMessage.encode(requestId, { code: error.code, message: error.message, retryable: error.retryable });
+  const reason = (error.details as { reason?: unknown }).reason;
+  return ErrorMessage.encode(requestId, {
+    code: error.code,
+    message: error.message,
+    retryable: error.retryable,
+    ...(typeof reason === 'string' ? { reason: reason.slice(0, 64) } : {}),
+  });
 }
 
-/** Rebuilds the error an ERROR frame reports (the same class as on the peer). @throws TC_ERR_PROTOCOL */
+/** Rebuilds the error an ERROR frame reports (the same class as on the peer, with its reason). @throws TC_ERR_PROTOCOL */
 export function decodeError(payload: Uint8Array, peer: string): TensorcastError {
   const body = ErrorMessage.decode(payload);
-  return errorFromWire(body.code, body.message, `${peer} error`);
+  return errorFromWire(body.code, body.message, `${peer} error`, body.reason === undefined ? {} : { details: { reason: body.reason } });
 }

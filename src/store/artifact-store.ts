@@ -219,6 +219,12 @@ export class ArtifactStore {
     return { artifactId, dir, index, source: FileSource.fromIndex(dir, index), files: record.files };
   }
 
+  /** Ids of the artifacts stored on this daemon's disk (from the folder names). */
+  async localIds(): Promise<string[]> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    return names.filter((n) => /^tc1-[0-9a-f]{64}$/.test(n)).map((n) => n.replace('-', ':'));
+  }
+
   /** Path of a non-weight file of an artifact. @throws TC_ERR_NOT_FOUND */
   async filePath(artifactId: string, name: string): Promise<string> {
     const a = await this.open(artifactId);

@@ -6,6 +6,7 @@
 import type { ChunkChecksums } from '../bytes/chunk-checksums.js';
 import { tcError } from '../core/errors.js';
 import { withDeadline } from './deadline.js';
+import type { FillContext } from './remote-views.js';
 
 /** Where a replica lives. */
 export type ReplicaTier = 'memory' | 'shm';
@@ -23,7 +24,7 @@ export interface Replica {
    * Resolves when bytes `[start, end)` are filled (memory replicas fill on demand, window by window).
    * Rejects with TC_ERR_TIMEOUT when `deadline` (Unix ms) passes first.
    */
-  readonly ready: (start: number, end: number, deadline?: number) => Promise<void>;
+  readonly ready: (start: number, end: number, deadline?: number, ctx?: FillContext) => Promise<void>;
   /** CRC32C of each `chunkBytes` chunk of the bytes (shm replicas: computed as the file was written). */
   readonly checksums?: ChunkChecksums;
   refs: number;

@@ -2,7 +2,7 @@
 // consumer on this host (or another daemon) reads it from memory: a memory replica (buffers the data plane
 // sends from) or a shared-memory replica (a file on tmpfs that same-host clients read or map).
 
-import { open, mkdir, rm, readdir, stat, unlink } from 'node:fs/promises';
+import { open, mkdir, readFile, rm, readdir, stat, unlink } from 'node:fs/promises';
 import { writeFully } from '../format/file-io.js';
 import { join } from 'node:path';
 import { ChunkChecksummer } from '../bytes/chunk-checksums.js';
@@ -14,6 +14,8 @@ import { ProgramCache } from '../layout/program-cache.js';
 import { programWindow, type ByteRangeProgram } from '../layout/program.js';
 import { normalizeView, type NormalizedView, type ViewSpec } from '../layout/view.js';
 import type { ArtifactStore, StoredArtifact } from './artifact-store.js';
+import type { FillContext, RemoteArtifact, RemoteViews } from './remote-views.js';
+import type { RouteChoice } from '../protocol/route-kinds.js';
 import { ReplicaCache, type Replica } from './replica-cache.js';
 import { StagingPool } from './staging-pool.js';
 import { WindowFill } from './window-fill.js';
@@ -22,9 +24,11 @@ import { WindowFill } from './window-fill.js';
 export type ReplicaInfo = Pick<Replica, 'key' | 'artifactId' | 'viewId' | 'tier' | 'bytes'>;
 import type { MaterializeStats } from '../bytes/materialize-stats.js';
 
-/** A view resolved against a stored artifact. */
+/** A view resolved against an artifact: stored here (`local`), or only known to the cluster. */
 export interface ResolvedView {
-  readonly artifact: StoredArtifact;
+  readonly artifact: RemoteArtifact;
+  /** The artifact's files on this daemon; undefined when another daemon stores it. */
+  readonly local: StoredArtifact | undefined;
   readonly view: NormalizedView;
   readonly program: ByteRangeProgram;
 }
@@ -56,6 +60,8 @@ export interface ViewServiceOptions {
    * the replica budget (default {@link defaultStagingBytes} of the budget).
    */
   readonly stagingBytes?: number;
+  /** The routing layer: artifacts stored by other daemons, and their bytes (absent: a single-host daemon). */
+  readonly remote?: RemoteViews;
 }
 
 /**
@@ -103,13 +109,14 @@ export class ViewService {
   }
 
   /**
-   * Resolves `spec` (undefined = the whole artifact) against a stored artifact. When `expectedViewId` is
-   * given it must match the id computed here (client and daemon agree on the view).
+   * Resolves `spec` (undefined = the whole artifact) against an artifact. When `expectedViewId` is given it
+   * must match the id computed here (client and daemon agree on the view). An artifact this daemon does not
+   * store is resolved from the cluster's catalog (its bytes then come through the routing layer).
    *
    * @throws TC_ERR_NOT_FOUND, TC_ERR_VIEW_*, TC_ERR_INVALID_ARGUMENT on a view id mismatch
    */
   async resolve(artifactId: string, spec: ViewSpec | undefined, expectedViewId?: string | null): Promise<ResolvedView> {
-    const artifact = await this.opts.store.open(artifactId);
+    const { artifact, local } = await this.artifact(artifactId);
     const view = normalizeView(artifact.index, spec);
     if (expectedViewId !== undefined && (expectedViewId ?? undefined) !== view.viewId) {
       throw tcError(
@@ -117,7 +124,66 @@ export class ViewService {
         `view id mismatch: the client computed ${expectedViewId ?? 'identity'}, the daemon ${view.viewId ?? 'identity'}`,
       );
     }
-    return { artifact, view, program: this.programs.get(view) };
+    return { artifact, local, view, program: this.programs.get(view) };
+  }
+
+  /**
+   * Produces `[start, end)` of the view's output into `dest`: materialized from the artifact's files here,
+   * or pulled from other daemons by the routing layer (by the route `choice` allows).
+   */
+  private async produce(
+    rv: ResolvedView,
+    start: number,
+    end: number,
+    dest: Uint8Array,
+    deadline: number,
+    ctx: FillContext | undefined,
+    choice: RouteChoice = 'auto',
+  ): Promise<void> {
+    if (rv.local !== undefined && choice === 'auto') {
+      const stats = await this.materializer.run(programWindow(rv.program, start, end), rv.local.source, dest);
+      if (ctx !== undefined) ctx.readBytes += stats.baseReads.bytes + stats.directBytes;
+      this.opts.onMaterialize?.(stats);
+      return;
+    }
+    if (this.opts.remote === undefined) throw tcError('TC_ERR_NOT_FOUND', `no artifact ${rv.artifact.artifactId} on this daemon`);
+    const request = {
+      artifactId: rv.artifact.artifactId,
+      view: rv.view,
+      program: rv.program,
+      canonicalBytes: rv.artifact.index.totalBytes,
+      choice,
+      start,
+      end,
+      deadline,
+    };
+    await this.opts.remote.fill(request, dest, ctx ?? { wireBytes: 0, readBytes: 0 });
+  }
+
+  /**
+   * An artifact stored here (`local`), else as the cluster's catalog knows it.
+   *
+   * @throws TC_ERR_NOT_FOUND when neither this daemon nor the cluster has it
+   */
+  async artifact(artifactId: string): Promise<{ artifact: RemoteArtifact; local: StoredArtifact | undefined }> {
+    const local = await this.opts.store.open(artifactId).catch((error: unknown) => {
+      if (this.opts.remote !== undefined && isTensorcastError(error, 'TC_ERR_NOT_FOUND')) return undefined;
+      throw error;
+    });
+    return { artifact: local ?? (await this.opts.remote!.artifact(artifactId)), local };
+  }
+
+  /**
+   * A non-weight file kept with an artifact (config.json, tokenizer files): read here, or fetched from a
+   * daemon that stores the artifact.
+   *
+   * @throws TC_ERR_NOT_FOUND
+   */
+  async file(artifactId: string, name: string): Promise<Buffer> {
+    const { artifact, local } = await this.artifact(artifactId);
+    if (!artifact.files.includes(name)) throw tcError('TC_ERR_NOT_FOUND', `artifact ${artifactId} has no file '${name}'`, { details: { name } });
+    if (local !== undefined) return readFile(join(local.dir, name));
+    return this.opts.remote!.file(artifactId, name);
   }
 
   /** True when a replica of `rv` is already held on `tier`. */
@@ -162,12 +228,10 @@ export class ViewService {
         const segments: Buffer[] = [];
         for (let start = 0; start < bytes; start += SEGMENT_BYTES)
           segments.push(Buffer.allocUnsafeSlow(Math.min(SEGMENT_BYTES, bytes - start)));
-        const fill = new WindowFill(bytes, async (start, end) => {
+        const fill = new WindowFill(bytes, async (start, end, fillDeadline, ctx) => {
           const seg = segments[Math.floor(start / SEGMENT_BYTES)]!;
           const at = start % SEGMENT_BYTES;
-          this.opts.onMaterialize?.(
-            await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, seg.subarray(at, at + end - start)),
-          );
+          await this.produce(rv, start, end, seg.subarray(at, at + end - start), fillDeadline, ctx);
         });
         const built = {
           key,
@@ -258,7 +322,7 @@ export class ViewService {
             for (let start = 0; start < bytes; start += stage.length) {
               const end = Math.min(bytes, start + stage.length);
               const part = stage.subarray(0, end - start);
-              this.opts.onMaterialize?.(await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, part));
+              await this.produce(rv, start, end, part, deadline, undefined);
               sums.push(part);
               await writeFully(fh, part, start);
             }
@@ -290,9 +354,20 @@ export class ViewService {
     return built;
   }
 
-  /** Materializes `[start, end)` of the view into `dest` without keeping a replica. */
-  async materializeRange(rv: ResolvedView, start: number, end: number, dest: Uint8Array): Promise<void> {
-    this.opts.onMaterialize?.(await this.materializer.run(programWindow(rv.program, start, end), rv.artifact.source, dest));
+  /**
+   * Produces `[start, end)` of the view into `dest` without keeping a replica: from the artifact's files,
+   * or from other daemons (always, when `choice` forces a remote route).
+   */
+  materializeRange(
+    rv: ResolvedView,
+    start: number,
+    end: number,
+    dest: Uint8Array,
+    deadline = Date.now() + DEFAULT_WAIT_MS,
+    ctx?: FillContext,
+    choice: RouteChoice = 'auto',
+  ): Promise<void> {
+    return this.produce(rv, start, end, dest, deadline, ctx, choice);
   }
 
   /** Drops every replica, frees the staging pool and removes the shm folder (shutdown). */

@@ -1,6 +1,7 @@
 // Filling a replica's bytes on demand, window by window, for several concurrent readers.
 
 import { withDeadline } from './deadline.js';
+import type { FillContext } from './remote-views.js';
 
 /** Bytes per fill window of a memory replica (divides SEGMENT_BYTES, so a window never spans segments). */
 export const WINDOW_BYTES = 16 << 20;
@@ -14,16 +15,17 @@ export class WindowFill {
 
   constructor(
     private readonly bytes: number,
-    private readonly fillWindow: (start: number, end: number) => Promise<void>,
+    private readonly fillWindow: (start: number, end: number, deadline: number, ctx: FillContext | undefined) => Promise<void>,
   ) {
     this.state = new Array<Promise<void> | true | undefined>(Math.ceil(bytes / WINDOW_BYTES));
   }
 
   /**
    * Resolves when `[start, end)` is filled. A reader stops waiting at `deadline` (Unix ms) with
-   * TC_ERR_TIMEOUT; a window it started filling goes on, and readers after it use or retry it.
+   * TC_ERR_TIMEOUT; a window it started filling goes on, and readers after it use or retry it. The windows
+   * this reader fills are filled under its deadline and recorded in its `ctx`.
    */
-  readonly ready = async (start: number, end: number, deadline = Number.POSITIVE_INFINITY): Promise<void> => {
+  readonly ready = async (start: number, end: number, deadline = Number.POSITIVE_INFINITY, ctx?: FillContext): Promise<void> => {
     const first = Math.floor(start / WINDOW_BYTES);
     const last = Math.ceil(end / WINDOW_BYTES);
     for (let w = first; w < last; w++) {
@@ -34,7 +36,7 @@ export class WindowFill {
         continue;
       }
       const from = w * WINDOW_BYTES;
-      const p = this.fillWindow(from, Math.min(this.bytes, from + WINDOW_BYTES)).then(
+      const p = this.fillWindow(from, Math.min(this.bytes, from + WINDOW_BYTES), deadline, ctx).then(
         () => void (this.state[w] = true),
         (error: unknown) => {
           this.state[w] = undefined;

@@ -10,6 +10,7 @@ import type { ViewSpec } from '../layout/view.js';
 import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { encodeHeader, FrameType, PROTOCOL_VERSION, type FrameHeader } from '../protocol/frames.js';
 import { decodeError, End, Hello, Load, Welcome } from '../protocol/messages.js';
+import type { EndBody, LoadBody } from '../protocol/messages.js';
 import type { RouteKind } from '../protocol/route-kinds.js';
 
 /** Credit granted per request: how many bytes the server may send ahead of what has landed. */
@@ -26,10 +27,14 @@ export interface RangeRequest {
   readonly start: number;
   readonly end: number;
   readonly timeoutMs: number;
+  /** A consumer's route choice (default auto). */
+  readonly route?: LoadBody['route'];
+  /** Set by a daemon fetching from another daemon. */
+  readonly peer?: LoadBody['peer'];
 }
 
 /** What the server reported at the end of a request. */
-export interface RangeEnd {
+export interface RangeEnd extends Pick<EndBody, 'fallback' | 'sourceDaemon' | 'wireBytes' | 'readBytes'> {
   readonly bytes: number;
   readonly route: RouteKind;
   readonly source: string;
@@ -162,7 +167,7 @@ export class DataConnection {
         if (p.received !== p.dest.length) {
           throw tcError('TC_ERR_PROTOCOL', `data plane: END after ${p.received} of ${p.dest.length} bytes`);
         }
-        p.resolve({ bytes: p.received, route: end.route, source: end.source });
+        p.resolve({ ...end, bytes: p.received });
         return;
       }
       case FrameType.ERROR: {
@@ -220,6 +225,8 @@ export class DataConnection {
           end: req.end,
           credit: WINDOW_BYTES,
           timeoutMs: req.timeoutMs,
+          ...(req.route === undefined ? {} : { route: req.route }),
+          ...(req.peer === undefined ? {} : { peer: req.peer }),
         }),
       );
     });

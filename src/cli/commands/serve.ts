@@ -17,6 +17,10 @@ interface ServeFlags {
   readonly shmDir?: string;
   readonly logLevel?: string;
   readonly replicaAdmission?: string;
+  readonly advertise?: string;
+  readonly exportBudget?: string;
+  readonly exportTtl?: string;
+  readonly daemonTtl?: string;
 }
 
 /** Registers `serve`. */
@@ -38,6 +42,10 @@ export function registerServe(program: Command): void {
     ])
     .option('--shm-dir <dir>', 'folder on tmpfs for shared-memory hand-off (default /dev/shm/tensorcast-<hash>)')
     .option('--replica-admission <when>', 'reuse (a view read a second time gets a memory replica; default) or always')
+    .option('--advertise <host>', 'host name or address other daemons reach this one at (default: the listen host)')
+    .option('--export-budget <bytes>', 'bytes of derived-view exports prepared for other daemons (default an eighth of RAM)')
+    .option('--export-ttl <duration>', 'retire an export not fetched for this long (default 10m)')
+    .option('--daemon-ttl <duration>', 'a daemon silent for this long is not routed to; heartbeats every third of it (default 30s)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (flags: ServeFlags) => {
       const fromFlags: RawConfig = {
@@ -53,6 +61,10 @@ export function registerServe(program: Command): void {
         shmDir: flags.shmDir,
         logLevel: flags.logLevel,
         replicaAdmission: flags.replicaAdmission,
+        advertise: flags.advertise,
+        exportBudget: flags.exportBudget,
+        exportTtlMs: flags.exportTtl,
+        daemonTtlMs: flags.daemonTtl,
       };
       const env = configFromEnv(process.env);
       // A config file named by flag is read below the environment too: file < env < flags.

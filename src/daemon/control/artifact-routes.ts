@@ -7,15 +7,18 @@ import type { Catalog } from '../../catalog/catalog.js';
 import { tcError } from '../../core/errors.js';
 import type { ArtifactList, Placement } from '../../protocol/http/artifacts.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
+import type { ViewService } from '../../store/view-service.js';
 
 /** What the artifact routes use. */
 export interface ArtifactRoutesOptions {
   readonly catalog: Catalog;
   readonly store: ArtifactStore;
+  /** Files of artifacts other daemons store come through the view service (fetched from them). */
+  readonly views: ViewService;
 }
 
 /** The artifact routes, as a fastify plugin. */
-export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = (app, { catalog, store }) => {
+export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = (app, { catalog, store, views }) => {
   app.get('/v1/artifacts', async (): Promise<ArtifactList> => {
     const [artifacts, keys, replicas] = await Promise.all([catalog.listArtifacts(), catalog.listKeys(), catalog.listReplicas()]);
     return {
@@ -60,6 +63,11 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = (app, {
     };
   });
   app.get<{ Params: { id: string; name: string } }>('/v1/artifacts/:id/files/:name', async (req, reply) => {
+    const { local } = await views.artifact(req.params.id);
+    if (local === undefined) {
+      await reply.header('content-type', 'application/octet-stream').send(await views.file(req.params.id, req.params.name));
+      return;
+    }
     const path = await store.filePath(req.params.id, req.params.name);
     await reply.header('content-type', 'application/octet-stream').send(createReadStream(path));
   });

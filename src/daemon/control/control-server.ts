@@ -13,7 +13,11 @@ import type { ArtifactStore } from '../../store/artifact-store.js';
 import type { ViewService } from '../../store/view-service.js';
 import type { DaemonConfig } from '../config.js';
 import type { ShmLeases } from '../shm-leases.js';
+import type { ExportCache } from '../../store/export-cache.js';
+import type { ResolvedView } from '../../store/view-service.js';
 import { artifactRoutes } from './artifact-routes.js';
+import { clusterRoutes, redactUrl } from './cluster-routes.js';
+import { exportRoutes } from './export-routes.js';
 import { closeIfBodyUnread } from './early-answer.js';
 import { httpError } from './http-errors.js';
 import { parseJsonBody } from './json-body.js';
@@ -39,6 +43,10 @@ export interface ControlServices {
   readonly metrics: DaemonMetrics;
   readonly log: Logger;
   readonly lifecycle: Lifecycle;
+  readonly exports: ExportCache;
+  /** Views whose export is being built (shared with the export cache's build). */
+  readonly preparing: Map<string, ResolvedView>;
+  readonly catalogStatus: () => 'ok' | 'unavailable';
 }
 
 /**
@@ -120,11 +128,20 @@ export function buildControlServer(s: ControlServices): FastifyInstance {
     views,
     metrics: s.metrics,
     lifecycle,
+    catalogStatus: s.catalogStatus,
   });
-  void app.register(artifactRoutes, { catalog, store });
+  void app.register(artifactRoutes, { catalog, store, views });
   void app.register(keyRoutes, { catalog });
   void app.register(importRoutes, { daemonId: s.daemonId, importRoots: config.importRoots, catalog, store, lifecycle });
-  void app.register(planRoutes, { catalog, store, views });
+  void app.register(planRoutes, { catalog, views });
   void app.register(leaseRoutes, { views, leases: s.leases, metrics: s.metrics, lifecycle });
+  void app.register(exportRoutes, { views, exports: s.exports, preparing: s.preparing, lifecycle });
+  void app.register(clusterRoutes, {
+    catalog,
+    daemonId: s.daemonId,
+    catalogUrl: redactUrl(config.catalog),
+    catalogStatus: s.catalogStatus,
+    daemonTtlMs: config.daemonTtlMs,
+  });
   return app;
 }

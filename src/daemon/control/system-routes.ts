@@ -15,11 +15,14 @@ export interface SystemRoutesOptions {
   readonly views: ViewService;
   readonly metrics: DaemonMetrics;
   readonly lifecycle: Lifecycle;
+  readonly catalogStatus: () => 'ok' | 'unavailable';
 }
 
 /** The system routes, as a fastify plugin. */
 export const systemRoutes: FastifyPluginAsync<SystemRoutesOptions> = (app, o) => {
-  app.get('/healthz', (): Promise<HealthInfo> => Promise.resolve({ status: o.lifecycle.draining ? 'draining' : 'ok' }));
+  app.get('/healthz', (): Promise<HealthInfo> =>
+    Promise.resolve({ status: o.lifecycle.draining ? 'draining' : 'ok', catalog: o.catalogStatus() }),
+  );
   app.get('/v1/info', (): Promise<DaemonInfo> =>
     Promise.resolve({
       daemonId: o.daemonId,

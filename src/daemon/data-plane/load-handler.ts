@@ -1,12 +1,16 @@
-// What the daemon does with a data-plane LOAD: resolve the view on this daemon, then send its bytes from a
-// memory replica (frames on a grid, CRC32C cached per replica) or, when no replica is earned or none fits
-// the budget, stream them through staging buffers. Says which route and source served the request.
+// What the daemon does with a data-plane LOAD: resolve the view (on this daemon, or known to the cluster),
+// then send its bytes from a memory replica (frames on a grid, CRC32C cached per replica), from a
+// derived-view export (a peer's `export` fetch, counted with begin/end fetch), or streamed through staging
+// buffers. Peer modes (docs/protocol.md): `resident` serves only a view already held in memory,
+// `canonical` streams canonical bytes without caching. Says which route and source served the request.
 
 import { tcError } from '../../core/errors.js';
 import { parseViewJson } from '../../layout/view.js';
 import { crc32c } from '../../protocol/frames.js';
 import type { EndBody } from '../../protocol/messages.js';
 import { withDeadline } from '../../store/deadline.js';
+import type { ExportCache } from '../../store/export-cache.js';
+import { newFillContext, type FillContext } from '../../store/remote-views.js';
 import type { Replica } from '../../store/replica-cache.js';
 import type { ResolvedView, ViewService } from '../../store/view-service.js';
 import type { FrameSink, LoadHandler, LoadRequest } from '../../transport/data-server.js';
@@ -14,61 +18,160 @@ import type { FrameSink, LoadHandler, LoadRequest } from '../../transport/data-s
 /** Payload bytes per DATA frame. */
 export const FRAME_BYTES = 4 << 20;
 
+/** The device of the exports this daemon serves (host memory). */
+export const EXPORT_DEVICE = 'cpu';
+
+/** Bytes already in memory, as the sender sees them: segments and a way to wait for a range to be filled. */
+interface HeldBytes {
+  readonly bytes: number;
+  readonly segments: readonly Buffer[];
+  readonly ready: (start: number, end: number, deadline: number, ctx?: FillContext) => Promise<void>;
+}
+
 /**
  * Serves LOADs from this daemon's views.
  *
- * @example new DataServer({ token, daemonId, log, handler: new ViewLoadHandler(views) });
+ * @example new DataServer({ token, daemonId, log, handler: new ViewLoadHandler(views, exports) });
  */
 export class ViewLoadHandler implements LoadHandler {
-  /** CRC32C of full grid frames of memory replicas (the bytes of a filled replica never change). */
-  private readonly frameCrcs = new WeakMap<Replica, Map<number, number>>();
+  /** CRC32C of full grid frames of held bytes (a filled replica's or export's bytes never change). */
+  private readonly frameCrcs = new WeakMap<object, Map<number, number>>();
 
-  constructor(private readonly views: ViewService) {}
+  constructor(
+    private readonly views: ViewService,
+    private readonly exports?: ExportCache,
+    /** Hears about bytes sent to other daemons, by peer mode (metrics). */
+    private readonly onPeerSent?: (mode: 'resident' | 'export' | 'canonical', bytes: number) => void,
+  ) {}
 
   async serve(req: LoadRequest, sink: FrameSink): Promise<Omit<EndBody, 'bytes'>> {
     const spec = req.view === null ? undefined : parseViewJson(JSON.stringify(req.view), 'view');
     const rv = await this.views.resolve(req.artifactId, spec, req.viewId);
     const total = rv.program.totalBytes;
     if (req.end > total) throw tcError('TC_ERR_INVALID_ARGUMENT', `range [${req.start}, ${req.end}) is outside the view's ${total} bytes`);
+    const viewId = rv.view.viewId ?? null;
+    const mode = req.peer?.mode;
+    if (mode !== undefined) {
+      const end = await this.servePeer(mode, req, rv, sink);
+      this.onPeerSent?.(mode, req.end - req.start);
+      return end;
+    }
+    const choice = req.route ?? 'auto';
+    const ctx = newFillContext();
+    if (choice !== 'auto') {
+      // A forced route (diagnosis, benchmarks): always from other daemons, streamed, nothing kept.
+      await this.sendStreamed(req, rv, sink, ctx, choice);
+      return this.end(rv, 'streamed', ctx);
+    }
     const hit = this.views.hasReplica(rv, 'memory');
     const replica = this.views.admit(rv, req.start, req.end) ? await this.views.memoryReplica(rv, req.deadline) : undefined;
     try {
-      if (replica !== undefined) await this.sendReplica(req, replica, sink);
-      else await this.sendStreamed(req, rv, sink);
+      if (replica !== undefined) await this.sendHeld(req, replica, replica, sink, ctx);
+      else await this.sendStreamed(req, rv, sink, ctx);
     } finally {
       if (replica !== undefined) this.views.cache.release(replica);
     }
-    const source = replica === undefined ? 'streamed' : hit ? 'replica_hit' : 'materialized';
-    return { route: 'local', source, viewId: rv.view.viewId ?? null };
+    return this.end(rv, replica === undefined ? 'streamed' : hit ? 'replica_hit' : 'materialized', ctx);
+  }
+
+  /** A LOAD from another daemon, by its peer mode. */
+  private async servePeer(
+    mode: 'resident' | 'export' | 'canonical',
+    req: LoadRequest,
+    rv: ResolvedView,
+    sink: FrameSink,
+  ): Promise<Omit<EndBody, 'bytes'>> {
+    const viewId = rv.view.viewId ?? null;
+    if (mode === 'export') return this.serveExport(req, rv, sink);
+    if (mode === 'canonical') {
+      if (rv.local === undefined || rv.view.viewId !== undefined)
+        throw tcError('TC_ERR_NOT_FOUND', `no canonical bytes of ${req.artifactId} on this daemon`, { details: { reason: 'no_source' } });
+      await this.sendStreamed(req, rv, sink, newFillContext());
+      return { route: 'local', source: 'streamed', viewId };
+    }
+    return this.serveResident(req, rv, sink);
+  }
+
+  /** The END fields: `local` unless this request's bytes came from other daemons. */
+  private end(rv: ResolvedView, source: string, ctx: FillContext): Omit<EndBody, 'bytes'> {
+    const viewId = rv.view.viewId ?? null;
+    if (ctx.route === undefined) return { route: 'local', source, viewId, readBytes: ctx.readBytes };
+    return {
+      route: ctx.route,
+      source,
+      viewId,
+      fallback: ctx.fallback ?? null,
+      sourceDaemon: ctx.sourceDaemon ?? null,
+      wireBytes: ctx.wireBytes,
+      readBytes: ctx.readBytes,
+    };
+  }
+
+  /** A peer's `resident` fetch: only from an export or a memory replica this daemon already holds. */
+  private async serveResident(req: LoadRequest, rv: ResolvedView, sink: FrameSink): Promise<Omit<EndBody, 'bytes'>> {
+    const viewId = rv.view.viewId ?? null;
+    if (viewId !== null && this.exports?.get({ artifactId: req.artifactId, viewId, device: EXPORT_DEVICE })?.state === 'ready') {
+      return this.serveExport(req, rv, sink);
+    }
+    if (!this.views.hasReplica(rv, 'memory')) {
+      throw tcError('TC_ERR_NOT_FOUND', `view ${viewId ?? 'identity'} of ${req.artifactId} is not resident on this daemon`, {
+        details: { reason: 'view_probe_unavailable' },
+      });
+    }
+    const replica = await this.views.memoryReplica(rv, req.deadline);
+    if (replica === undefined) throw tcError('TC_ERR_NOT_FOUND', `view ${viewId ?? 'identity'} is no longer resident`, { details: { reason: 'view_probe_unavailable' } });
+    try {
+      await this.sendHeld(req, replica, replica, sink, newFillContext());
+    } finally {
+      this.views.cache.release(replica);
+    }
+    return { route: 'local', source: 'replica_hit', viewId };
+  }
+
+  /** A peer's `export` fetch: begin fetch (refreshes the TTL, counts it), send, end fetch. */
+  private async serveExport(req: LoadRequest, rv: ResolvedView, sink: FrameSink): Promise<Omit<EndBody, 'bytes'>> {
+    const viewId = rv.view.viewId;
+    if (this.exports === undefined || viewId === undefined) {
+      throw tcError('TC_ERR_EXPORT_UNAVAILABLE', 'this daemon keeps no derived-view exports', { details: { reason: 'not_found' } });
+    }
+    const transferId = req.peer?.transferId ?? `request-${req.requestId}`;
+    const entry = this.exports.beginFetch({ artifactId: req.artifactId, viewId, device: EXPORT_DEVICE }, transferId);
+    try {
+      const held: HeldBytes = { bytes: entry.bytes, segments: entry.segments, ready: () => Promise.resolve() };
+      await this.sendHeld(req, entry, held, sink, newFillContext());
+    } finally {
+      this.exports.endFetch(transferId, 'sent');
+    }
+    return { route: 'local', source: 'export', viewId };
   }
 
   /**
-   * Sends `[req.start, req.end)` of a memory replica. Frames sit on a grid of FRAME_BYTES over the view's
-   * bytes, so a full frame's CRC32C is computed once per replica and reused by every later load.
+   * Sends `[req.start, req.end)` of bytes held in memory. Frames sit on a grid of FRAME_BYTES over the
+   * view's bytes, so a full frame's CRC32C is computed once per holder and reused by every later load.
    */
-  private async sendReplica(req: LoadRequest, replica: Replica, sink: FrameSink): Promise<void> {
-    let crcs = this.frameCrcs.get(replica);
+  private async sendHeld(req: LoadRequest, owner: object, held: HeldBytes, sink: FrameSink, ctx: FillContext): Promise<void> {
+    let crcs = this.frameCrcs.get(owner);
     if (crcs === undefined) {
       crcs = new Map();
-      this.frameCrcs.set(replica, crcs);
+      this.frameCrcs.set(owner, crcs);
     }
     let segStart = 0;
-    for (const seg of replica.segments) {
+    for (const seg of held.segments) {
       const segEnd = segStart + seg.length;
-      for (let at = Math.max(req.start, segStart); at < Math.min(req.end, segEnd);) {
+      for (let at = Math.max(req.start, segStart); at < Math.min(req.end, segEnd); ) {
         const cellEnd = (Math.floor(at / FRAME_BYTES) + 1) * FRAME_BYTES;
         const next = Math.min(req.end, segEnd, cellEnd);
         const n = next - at;
-        await replica.ready(at, next, req.deadline);
+        await held.ready(at, next, req.deadline, ctx);
         await sink.ready(at, n);
         const payload = seg.subarray(at - segStart, next - segStart);
-        const fullCell = at % FRAME_BYTES === 0 && (next === cellEnd || next === replica.bytes);
+        const fullCell = at % FRAME_BYTES === 0 && (next === cellEnd || next === held.bytes);
         let crc = fullCell ? crcs.get(at) : undefined;
         if (crc === undefined) {
           crc = crc32c(payload);
           if (fullCell) crcs.set(at, crc);
         }
-        // The replica's bytes stay put while it is held: no need to wait for the socket to flush them.
+        // The held bytes stay put while they are held: no need to wait for the socket to flush them.
         void sink.send(at, payload, crc);
         at = next;
       }
@@ -76,7 +179,13 @@ export class ViewLoadHandler implements LoadHandler {
     }
   }
 
-  private async sendStreamed(req: LoadRequest, rv: ResolvedView, sink: FrameSink): Promise<void> {
+  private async sendStreamed(
+    req: LoadRequest,
+    rv: ResolvedView,
+    sink: FrameSink,
+    ctx: FillContext,
+    choice: 'auto' | 'resident_view' | 'derived_view' | 'canonical' = 'auto',
+  ): Promise<void> {
     // Stages come from the daemon's bounded pool: one is waited for (up to the deadline), a second (double
     // buffering) only taken when free.
     const pool = this.views.stages;
@@ -93,7 +202,7 @@ export class ViewLoadHandler implements LoadHandler {
         const end = Math.min(req.end, start + step);
         await withDeadline(flushed[which]!, req.deadline, `request ${req.requestId}: waiting for the peer to read`);
         const stage = stages[which]!.subarray(0, end - start);
-        await this.views.materializeRange(rv, start, end, stage);
+        await this.views.materializeRange(rv, start, end, stage, req.deadline, ctx, choice);
         for (let at = start; at < end; at += FRAME_BYTES) {
           const n = Math.min(FRAME_BYTES, end - at);
           await sink.ready(at, n);

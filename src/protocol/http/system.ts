@@ -3,6 +3,8 @@
 /** GET /healthz (no token needed). */
 export interface HealthInfo {
   readonly status: 'ok' | 'draining';
+  /** Whether the catalog answers: while `unavailable`, the daemon serves what it holds and retries. */
+  readonly catalog: 'ok' | 'unavailable';
 }
 
 /** GET /v1/info: who the daemon is and where its data plane listens. */

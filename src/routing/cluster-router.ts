@@ -1,0 +1,350 @@
+// The routing layer: where a daemon gets the bytes of a view it does not hold. It reads the catalog (live
+// daemons, replica rows), picks a route in the order of preference (resident_view, then
+// derived_view_from_canonical, then canonical), pulls the window over the data plane, and reselects when a
+// source fails, all within the caller's deadline. Decisions are kept per (artifact, view, choice) while in
+// use, so the windows of one load share one route and one source preparation.
+
+import { Materializer } from '../bytes/materialize.js';
+import type { Catalog, ReplicaKey } from '../catalog/catalog.js';
+import { isTensorcastError, tcError, type TensorcastError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { parseIndexJson } from '../layout/canonical-index.js';
+import { programWindow } from '../layout/program.js';
+import { specOfView } from '../layout/view.js';
+import type { ExportRequest, ExportResponse } from '../protocol/http/exports.js';
+import { FALLBACK_REASONS, type FallbackReason, type RouteChoice, type RouteKind } from '../protocol/route-kinds.js';
+import { withDeadline } from '../store/deadline.js';
+import type { FillContext, RemoteArtifact, RemoteFillRequest, RemoteViews } from '../store/remote-views.js';
+import { PeerCanonicalSource, pullRange } from './peer-fetch.js';
+import type { PeerClients, Peers } from './peers.js';
+import { canonicalSources, residentSources, type SelectionContext, type SourceCandidate } from './source-selection.js';
+
+/** What the router reports (metrics and logs). */
+export interface RoutingEvents {
+  routeSelected?(route: RouteKind, fallback: FallbackReason | undefined): void;
+  fallback?(reason: FallbackReason): void;
+  reselection?(reason: FallbackReason): void;
+  wireBytes?(route: RouteKind, bytes: number): void;
+}
+
+/** Options of the router. */
+export interface ClusterRouterOptions {
+  readonly catalog: Catalog;
+  readonly peers: Peers;
+  readonly selfId: string;
+  /** A daemon silent for longer than this is not routed to (ms). */
+  readonly daemonTtlMs: number;
+  readonly log: Logger;
+  readonly events?: RoutingEvents;
+}
+
+/** A decided route for the windows of one view. */
+interface Plan {
+  readonly route: Exclude<RouteKind, 'local'>;
+  readonly source: SourceCandidate;
+  readonly peer: PeerClients;
+}
+
+/** How long an idle route decision is kept (ms). */
+const SESSION_IDLE_MS = 30_000;
+/** Sessions kept at most (the oldest idle ones go first). */
+const MAX_SESSIONS = 1024;
+
+/** Codes that mean the source failed (the load reselects), as opposed to errors no other source can fix. */
+const SOURCE_FAILURES = new Set([
+  'TC_ERR_UNAVAILABLE',
+  'TC_ERR_CHECKSUM',
+  'TC_ERR_PROTOCOL',
+  'TC_ERR_SHUTTING_DOWN',
+  'TC_ERR_IO',
+  'TC_ERR_SHORT_READ',
+  'TC_ERR_BACKEND',
+  'TC_ERR_BUDGET',
+  'TC_ERR_INTERNAL',
+]);
+
+/**
+ * Pulls views from other daemons.
+ *
+ * @example const router = new ClusterRouter({ catalog, peers, selfId, daemonTtlMs: 30_000, log });
+ */
+export class ClusterRouter implements RemoteViews {
+  private readonly artifacts = new Map<string, Promise<RemoteArtifact>>();
+  private readonly sessions = new Map<string, RouteSession>();
+  /** Small files of remote artifacts (config.json, tokenizer files), fetched once. */
+  private readonly files = new Map<string, Promise<Buffer>>();
+
+  constructor(private readonly opts: ClusterRouterOptions) {}
+
+  artifact(artifactId: string): Promise<RemoteArtifact> {
+    let p = this.artifacts.get(artifactId);
+    if (p === undefined) {
+      p = this.opts.catalog.getArtifact(artifactId).then((record) => {
+        if (record === undefined) throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId} in the cluster`, { details: { artifactId } });
+        return { artifactId, index: parseIndexJson(record.indexJson), files: record.files };
+      });
+      this.artifacts.set(artifactId, p);
+      p.catch(() => this.artifacts.delete(artifactId));
+      if (this.artifacts.size > 256) this.artifacts.delete(this.artifacts.keys().next().value!);
+    }
+    return p;
+  }
+
+  async file(artifactId: string, name: string): Promise<Buffer> {
+    const key = `${artifactId}/${name}`;
+    let p = this.files.get(key);
+    if (p === undefined) {
+      p = this.fetchFile(artifactId, name);
+      this.files.set(key, p);
+      p.catch(() => this.files.delete(key));
+      if (this.files.size > 256) this.files.delete(this.files.keys().next().value!);
+    }
+    return p;
+  }
+
+  /** Fetches a file from the first live daemon storing the artifact that answers. */
+  private async fetchFile(artifactId: string, name: string): Promise<Buffer> {
+    const { catalog, peers, selfId, daemonTtlMs } = this.opts;
+    const [daemons, replicas] = await Promise.all([catalog.listDaemons(), catalog.listReplicas(artifactId)]);
+    const sources = canonicalSources(daemons, replicas, { selfId, now: Date.now(), daemonTtlMs, excluded: new Set() });
+    let last: unknown = tcError('TC_ERR_UNAVAILABLE', `no live daemon stores ${artifactId} (to read its ${name})`, {
+      details: { reason: 'no_source' },
+    });
+    for (const s of sources) {
+      try {
+        return await peers.of(s.daemon).control.bytes(`/v1/artifacts/${encodeURIComponent(artifactId)}/files/${encodeURIComponent(name)}`);
+      } catch (error) {
+        if (isTensorcastError(error, 'TC_ERR_AUTH')) throw error;
+        last = error;
+      }
+    }
+    throw last;
+  }
+
+  async fill(req: RemoteFillRequest, dest: Uint8Array, ctx: FillContext): Promise<void> {
+    const key = `${req.artifactId}/${req.view.viewId ?? 'identity'}/${req.choice}`;
+    let session = this.sessions.get(key);
+    if (session === undefined || session.closed) {
+      this.prune();
+      session = new RouteSession(this.opts, req);
+      this.sessions.set(key, session);
+    }
+    await session.fill(req, dest, ctx);
+  }
+
+  /** Forgets sessions idle for long (and the oldest, beyond the cap). */
+  private prune(): void {
+    const now = Date.now();
+    for (const [k, s] of this.sessions) if (now - s.lastUsed > SESSION_IDLE_MS) this.sessions.delete(k);
+    while (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+  }
+}
+
+/** The route decision for one (artifact, view, choice), shared by the windows that fill it. */
+class RouteSession {
+  lastUsed = Date.now();
+  closed = false;
+  private plan: Promise<Plan> | undefined;
+  /** Why the session left a preferred route (sticky: later windows report it too). */
+  private fallback: FallbackReason | undefined;
+  /** Daemons that failed: never asked again in this session. */
+  private readonly excluded = new Set<string>();
+  /** Daemons whose resident view went away, or whose export cannot be had. */
+  private readonly noResident = new Set<string>();
+  private readonly noDerived = new Set<string>();
+  private readonly materializer = new Materializer();
+
+  constructor(
+    private readonly opts: ClusterRouterOptions,
+    private readonly first: RemoteFillRequest,
+  ) {}
+
+  async fill(req: RemoteFillRequest, dest: Uint8Array, ctx: FillContext): Promise<void> {
+    for (;;) {
+      this.lastUsed = Date.now();
+      if (Date.now() >= req.deadline) throw timeout(req, 'before a source was found');
+      const planned = (this.plan ??= this.choose(req.deadline));
+      let plan: Plan;
+      try {
+        plan = await withDeadline(planned, req.deadline, `choosing a source for ${req.artifactId}`);
+      } catch (error) {
+        if (this.plan === planned) this.plan = undefined;
+        throw error;
+      }
+      try {
+        await this.pull(plan, req, dest, ctx);
+        ctx.route = plan.route;
+        ctx.sourceDaemon = plan.source.daemon.daemonId;
+        if (this.fallback !== undefined) ctx.fallback = this.fallback;
+        return;
+      } catch (error) {
+        if (isTensorcastError(error, 'TC_ERR_TIMEOUT') || Date.now() >= req.deadline) throw asTimeout(error, req);
+        const reason = this.failureReason(error, plan);
+        if (reason === undefined) throw error;
+        this.opts.log.warn(
+          { artifactId: req.artifactId, viewId: req.view.viewId ?? null, route: plan.route, source: plan.source.daemon.daemonId, reason, err: error },
+          'source failed: reselecting',
+        );
+        this.opts.events?.reselection?.(reason);
+        this.fallback = reason;
+        if (this.plan === planned) this.plan = undefined;
+      }
+    }
+  }
+
+  /** The fallback reason of a failed pull (and what to avoid next), or undefined when no reselection can help. */
+  private failureReason(error: unknown, plan: Plan): FallbackReason | undefined {
+    if (!isTensorcastError(error)) return undefined;
+    const id = plan.source.daemon.daemonId;
+    const reason = (error.details as { reason?: unknown }).reason;
+    if (error.code === 'TC_ERR_EXPORT_UNAVAILABLE') {
+      this.noDerived.add(id);
+      return FALLBACK_REASONS.find((r) => r === reason) ?? 'source_prepare_unavailable';
+    }
+    if (error.code === 'TC_ERR_NOT_FOUND' && plan.route === 'resident_view') {
+      this.noResident.add(id);
+      return 'view_probe_unavailable';
+    }
+    if (SOURCE_FAILURES.has(error.code)) {
+      this.excluded.add(id);
+      return 'source_failed';
+    }
+    return undefined;
+  }
+
+  private async choose(deadline: number): Promise<Plan> {
+    const { catalog, peers, selfId, daemonTtlMs, log, events } = this.opts;
+    const req = this.first;
+    const [daemons, replicas] = await Promise.all([catalog.listDaemons(), catalog.listReplicas(req.artifactId)]);
+    const ctx: SelectionContext = { selfId, now: Date.now(), daemonTtlMs, excluded: this.excluded };
+    const choice: RouteChoice = req.choice;
+    const decided = (route: Plan['route'], source: SourceCandidate): Plan => {
+      log.info(
+        { event: 'route_selected', artifactId: req.artifactId, viewId: req.view.viewId ?? null, route, source: source.daemon.daemonId, fallback: this.fallback ?? null },
+        'route selected',
+      );
+      events?.routeSelected?.(route, this.fallback);
+      return { route, source, peer: peers.of(source.daemon) };
+    };
+    const noteFallback = (reason: FallbackReason): void => {
+      this.fallback = reason;
+      events?.fallback?.(reason);
+    };
+    if (choice === 'auto' || choice === 'resident_view') {
+      const resident = residentSources(daemons, replicas, req.view.viewId, ctx).filter((c) => !this.noResident.has(c.daemon.daemonId));
+      if (resident[0] !== undefined) return decided('resident_view', resident[0]);
+      if (choice === 'resident_view') throw noSource(req, 'holds this view resident');
+    }
+    const canonical = canonicalSources(daemons, replicas, ctx);
+    // The identity view is the canonical bytes themselves: nothing to derive.
+    if ((choice === 'auto' || choice === 'derived_view') && req.view.viewId !== undefined) {
+      for (const source of canonical.filter((c) => !this.noDerived.has(c.daemon.daemonId))) {
+        const prepared = await this.prepare(source, deadline);
+        if (prepared === true) return decided('derived_view_from_canonical', source);
+        this.noDerived.add(source.daemon.daemonId);
+        if (choice === 'derived_view') throw prepared;
+        noteFallback(reasonOf(prepared));
+        break;
+      }
+      if (choice === 'derived_view') throw noSource(req, 'stores the artifact (to derive the view)');
+    }
+    if (choice === 'derived_view' || canonical[0] === undefined) {
+      if (this.fallback === undefined || this.fallback !== 'source_failed') noteFallback('no_source');
+      throw noSource(req, 'stores the artifact');
+    }
+    return decided('canonical', canonical[0]);
+  }
+
+  /**
+   * Asks a source to prepare the view into its export cache. Resolves true when it is ready, or with the
+   * error that sends the load to the next route; a deadline that runs out is thrown (no late fallback).
+   */
+  private async prepare(source: SourceCandidate, deadline: number): Promise<true | TensorcastError> {
+    const req = this.first;
+    const left = deadline - Date.now();
+    if (left <= 0) throw timeout(req, 'before the source could prepare the view');
+    const body: ExportRequest = {
+      artifactId: req.artifactId,
+      view: specOfView(req.view) as Record<string, unknown>,
+      viewId: req.view.viewId!,
+      timeoutMs: Math.min(left, 2 ** 31 - 1),
+    };
+    try {
+      await this.opts.peers.of(source.daemon).control.json<ExportResponse>('POST', '/v1/exports', body, left);
+      return true;
+    } catch (error) {
+      if (isTensorcastError(error, 'TC_ERR_TIMEOUT') || Date.now() >= deadline) throw asTimeout(error, req);
+      if (isTensorcastError(error, 'TC_ERR_AUTH')) throw error;
+      this.opts.log.warn({ source: source.daemon.daemonId, artifactId: req.artifactId, err: error }, 'source could not prepare the view');
+      return isTensorcastError(error)
+        ? error
+        : tcError('TC_ERR_UNAVAILABLE', `source ${source.daemon.daemonId}: ${String(error)}`, { details: { reason: 'source_prepare_unavailable' } });
+    }
+  }
+
+  private async pull(plan: Plan, req: RemoteFillRequest, dest: Uint8Array, ctx: FillContext): Promise<void> {
+    const n = req.end - req.start;
+    const row: ReplicaKey = {
+      artifactId: plan.source.replica.artifactId,
+      viewId: plan.source.replica.viewId,
+      daemonId: plan.source.daemon.daemonId,
+      tier: plan.source.replica.tier,
+    };
+    // The source's counter steers other destinations elsewhere while this fetch runs (best effort).
+    const counted = this.opts.catalog.adjustReplicaFetches(row, 1).then(
+      () => true,
+      () => false,
+    );
+    try {
+      if (plan.route === 'canonical') {
+        const source = new PeerCanonicalSource(plan.peer, req.artifactId, req.canonicalBytes, req.deadline);
+        try {
+          await this.materializer.run(programWindow(req.program, req.start, req.end), source, dest);
+        } finally {
+          ctx.wireBytes += source.wireBytes;
+          ctx.readBytes += source.wireBytes;
+          this.opts.events?.wireBytes?.(plan.route, source.wireBytes);
+        }
+        return;
+      }
+      const spec = specOfView(req.view);
+      await pullRange(
+        plan.peer,
+        {
+          artifactId: req.artifactId,
+          view: spec,
+          viewId: req.view.viewId,
+          start: req.start,
+          end: req.end,
+          mode: plan.route === 'resident_view' ? 'resident' : 'export',
+          deadline: req.deadline,
+        },
+        dest,
+      );
+      ctx.wireBytes += n;
+      ctx.readBytes += n;
+      this.opts.events?.wireBytes?.(plan.route, n);
+    } finally {
+      if (await counted) void this.opts.catalog.adjustReplicaFetches(row, -1).catch(() => undefined);
+    }
+  }
+}
+
+function reasonOf(error: TensorcastError): FallbackReason {
+  const reason = (error.details as { reason?: unknown }).reason;
+  return FALLBACK_REASONS.find((r) => r === reason) ?? 'source_prepare_unavailable';
+}
+
+function timeout(req: RemoteFillRequest, what: string): TensorcastError {
+  return tcError('TC_ERR_TIMEOUT', `load of ${req.artifactId}: the deadline passed ${what}`, { details: { deadline: req.deadline } });
+}
+
+function asTimeout(error: unknown, req: RemoteFillRequest): TensorcastError {
+  return isTensorcastError(error, 'TC_ERR_TIMEOUT') ? error : timeout(req, `(${(error as Error).message})`);
+}
+
+function noSource(req: RemoteFillRequest, what: string): TensorcastError {
+  return tcError('TC_ERR_UNAVAILABLE', `no live daemon ${what} for ${req.artifactId}`, {
+    details: { reason: 'no_source', artifactId: req.artifactId },
+  });
+}
