@@ -49,6 +49,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/ls.js')).registerLs,
   },
   {
+    name: 'cluster',
+    args: '',
+    summary: 'the cluster: daemons (alive, last heartbeat) and, per artifact, replicas by daemon and kind',
+    load: async () => (await import('./commands/cluster.js')).registerCluster,
+  },
+  {
     name: 'load',
     args: '<key>',
     summary: 'load a selection of an artifact from the daemon into a safetensors file',

@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import { tcError } from '../core/errors.js';
+import { ROUTE_CHOICES } from '../protocol/route-kinds.js';
 
 /** The transports a load can use. */
 export const TRANSPORTS = ['tcp', 'shm', 'files'] as const;
@@ -25,9 +26,12 @@ const transferShape = {
   transport: z.enum(TRANSPORTS).optional(),
   timeoutMs: z.number().int().positive().optional(),
   connections: z.number().int().positive().max(64).optional(),
+  route: z.enum(ROUTE_CHOICES).optional(),
 };
 
-const loadOptionsSchema = z.object({ ...selectionShape, ...transferShape, into: z.instanceof(Uint8Array).optional() }).strict();
+const loadOptionsSchema = z
+  .object({ ...selectionShape, ...transferShape, deadlineMs: z.number().int().positive().optional(), into: z.instanceof(Uint8Array).optional() })
+  .strict();
 const selectionSchema = z.object(selectionShape).strict();
 const transferSchema = z.object(transferShape).strict();
 

@@ -19,7 +19,8 @@ import type { ImportResponse, UploadCreated } from '../protocol/http/imports.js'
 import { keyPath, type KeyBindingInfo } from '../protocol/http/keys.js';
 import type { PlannedTensor, PlanRequest, PlanResponse } from '../protocol/http/loads.js';
 import type { DaemonInfo } from '../protocol/http/system.js';
-import type { RouteKind } from '../protocol/route-kinds.js';
+import type { FallbackReason, RouteChoice, RouteKind } from '../protocol/route-kinds.js';
+import type { ClusterInfo } from '../protocol/http/cluster.js';
 import { ConnectionPool } from '../transport/connection-pool.js';
 import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
@@ -52,10 +53,17 @@ export interface LoadOptions extends Selection {
   readonly transport?: Transport;
   /** A buffer to fill (at least the output size); default: a new one. */
   readonly into?: Uint8Array;
-  /** Deadline for the whole load, in ms. */
+  /** Deadline for the whole load, in ms from now. */
   readonly timeoutMs?: number;
+  /** The same as `timeoutMs` (the caller's deadline, in ms from now); give one of them. */
+  readonly deadlineMs?: number;
   /** Data-plane connections for this load. */
   readonly connections?: number;
+  /**
+   * Which route the daemon takes when it lacks the bytes: 'auto' (default: resident view, then derived
+   * view, then canonical), or one forced for diagnosis ('resident_view', 'derived_view', 'canonical'; tcp only).
+   */
+  readonly route?: RouteChoice;
 }
 
 /** One loaded tensor: a view into the result buffer. */
@@ -70,6 +78,14 @@ export interface LoadStats {
   readonly transport: Transport;
   /** How the daemon produced the bytes: replica_hit, materialized or streamed. */
   readonly source: string;
+  /** Why the daemon fell back from a preferred route (remote loads), else null. */
+  readonly fallback: FallbackReason | null;
+  /** The daemon the bytes came from (remote routes), else null. */
+  readonly sourceDaemon: string | null;
+  /** Bytes moved between daemons for this load. */
+  readonly wireBytes: number;
+  /** Source bytes read (or pulled) per byte delivered, when the daemon reported it (1.00: exactly the view). */
+  readonly amplification: number | null;
   readonly bytesDelivered: number;
   readonly connections: number;
   readonly timesMs: { readonly plan: number; readonly transfer: number; readonly total: number };
@@ -110,6 +126,8 @@ export interface TransferOptions {
   readonly transport?: Transport;
   readonly connections?: number;
   readonly timeoutMs?: number;
+  /** See {@link LoadOptions.route}. */
+  readonly route?: RouteChoice;
 }
 
 /**
@@ -264,7 +282,9 @@ export class TensorcastClient {
   async load(keyOrId: string, options: LoadOptions = {}): Promise<LoadResult> {
     checkLoadOptions(options);
     const t0 = performance.now();
-    const deadline = Date.now() + (options.timeoutMs ?? this.defaultTimeoutMs);
+    if (options.timeoutMs !== undefined && options.deadlineMs !== undefined && options.timeoutMs !== options.deadlineMs)
+      throw tcError('TC_ERR_INVALID_ARGUMENT', 'timeoutMs and deadlineMs are the same setting; give one');
+    const deadline = Date.now() + (options.deadlineMs ?? options.timeoutMs ?? this.defaultTimeoutMs);
     const { tensors: names, view, tp } = options;
     const plan = await this.plan(keyOrId, {
       ...(names === undefined ? {} : { tensors: names }),
@@ -288,6 +308,7 @@ export class TensorcastClient {
       transport,
       timeoutMs: Math.max(1, deadline - Date.now()),
       ...(options.connections === undefined ? {} : { connections: options.connections }),
+      ...(options.route === undefined ? {} : { route: options.route }),
     });
     try {
       await transfer.read(0, total, dest);
@@ -296,6 +317,7 @@ export class TensorcastClient {
     }
     const source = transfer.source();
     const route = transfer.route();
+    const remote = transfer.remote();
     const connections =
       transport === 'tcp' ? Math.max(1, Math.min(transfer.connections, Math.ceil(total / (16 << 20)))) : transfer.connections;
     const t2 = performance.now();
@@ -309,6 +331,10 @@ export class TensorcastClient {
         route,
         transport,
         source,
+        fallback: remote.fallback,
+        sourceDaemon: remote.sourceDaemon,
+        wireBytes: remote.wireBytes,
+        amplification: remote.readBytes > 0 && total > 0 ? remote.readBytes / total : null,
         bytesDelivered: total,
         connections,
         timesMs: { plan: t1 - t0, transfer: t2 - t1, total: t2 - t0 },
@@ -344,7 +370,16 @@ export class TensorcastClient {
     if (options.transport === 'shm') return openShmTransfer(this.control, plan, remaining);
     if (options.transport === 'files')
       return this.index(plan.artifactId).then((index) => openFileTransfer(this.control, plan, index, remaining));
-    return Promise.resolve(openTcpTransfer(this.pool, plan, Math.max(1, options.connections ?? this.defaultConnections), remaining));
+    if (options.route !== undefined && options.route !== 'auto' && options.transport !== undefined && options.transport !== 'tcp')
+      return Promise.reject(tcError('TC_ERR_INVALID_ARGUMENT', `a forced route ('${options.route}') needs the tcp transport`));
+    return Promise.resolve(
+      openTcpTransfer(this.pool, plan, Math.max(1, options.connections ?? this.defaultConnections), remaining, options.route ?? 'auto'),
+    );
+  }
+
+  /** The cluster as the daemon's catalog lists it: daemons (alive or not) and, per artifact, the replicas. */
+  cluster(): Promise<ClusterInfo> {
+    return this.control.json<ClusterInfo>('GET', '/v1/cluster');
   }
 
   /** Closes pooled data-plane connections and the control connections. */

@@ -14,7 +14,7 @@ import { compileProgram, programWindow } from '../layout/program.js';
 import { normalizeView } from '../layout/view.js';
 import { artifactPath, type Placement } from '../protocol/http/artifacts.js';
 import { leasePath, type ShmLeaseRequest, type ShmLeaseResponse } from '../protocol/http/loads.js';
-import { ROUTE_KINDS, type RouteKind } from '../protocol/route-kinds.js';
+import { ROUTE_KINDS, type FallbackReason, type RouteChoice, type RouteKind } from '../protocol/route-kinds.js';
 import type { ConnectionPool } from '../transport/connection-pool.js';
 import type { ControlClient } from '../transport/control-client.js';
 import type { LoadPlan } from './tensorcast-client.js';
@@ -27,9 +27,25 @@ export interface Transfer {
   source(): string;
   /** The route the daemon reported (the least preferred one when reads took several). */
   route(): RouteKind;
+  /** What the daemon reported of bytes it pulled from other daemons for this transfer. */
+  remote(): TransferRemote;
   readonly connections: number;
   close(): Promise<void>;
 }
+
+/** Bytes a daemon pulled from other daemons for a transfer, and from where. */
+export interface TransferRemote {
+  /** Why the load fell back from a preferred route, when it did. */
+  readonly fallback: FallbackReason | null;
+  /** The daemon the bytes came from (remote routes). */
+  readonly sourceDaemon: string | null;
+  /** Bytes that crossed between daemons. */
+  readonly wireBytes: number;
+  /** Source bytes read to produce the delivered bytes (0 when the daemon did not say). */
+  readonly readBytes: number;
+}
+
+const NO_REMOTE: TransferRemote = { fallback: null, sourceDaemon: null, wireBytes: 0, readBytes: 0 };
 
 /** Ranges below this are not split across connections. */
 const MIN_PART_BYTES = 16 << 20;
@@ -41,9 +57,16 @@ const GROUPS_IN_FLIGHT = 3;
  * A transfer over the data plane: each read is split across up to `parts` pooled connections. When one
  * part fails, the others are cancelled before the read rejects, so no byte lands in `dest` afterwards.
  */
-export function openTcpTransfer(pool: ConnectionPool, plan: LoadPlan, parts: number, remaining: () => number): Transfer {
+export function openTcpTransfer(
+  pool: ConnectionPool,
+  plan: LoadPlan,
+  parts: number,
+  remaining: () => number,
+  route: RouteChoice = 'auto',
+): Transfer {
   const sources = new Set<string>();
   const routes = new Set<RouteKind>();
+  const remote = { fallback: null as FallbackReason | null, sourceDaemon: null as string | null, wireBytes: 0, readBytes: 0 };
   return {
     read: async (start, end, dest) => {
       const total = end - start;
@@ -59,12 +82,24 @@ export function openTcpTransfer(pool: ConnectionPool, plan: LoadPlan, parts: num
             const conn = await pool.acquire(remaining());
             try {
               const r = await conn.load(
-                { artifactId: plan.artifactId, view: plan.view, viewId: plan.viewId, start: s, end: e, timeoutMs: remaining() },
+                {
+                  artifactId: plan.artifactId,
+                  view: plan.view,
+                  viewId: plan.viewId,
+                  start: s,
+                  end: e,
+                  timeoutMs: remaining(),
+                  ...(route === 'auto' ? {} : { route }),
+                },
                 dest.subarray(s - start, e - start),
                 abort.signal,
               );
               sources.add(r.source);
               routes.add(r.route);
+              remote.fallback ??= r.fallback ?? null;
+              remote.sourceDaemon ??= r.sourceDaemon ?? null;
+              remote.wireBytes += r.wireBytes ?? 0;
+              remote.readBytes += r.readBytes ?? 0;
             } finally {
               pool.release(conn);
             }
@@ -82,6 +117,7 @@ export function openTcpTransfer(pool: ConnectionPool, plan: LoadPlan, parts: num
     },
     source: () => (sources.has('materialized') ? 'materialized' : sources.has('streamed') ? 'streamed' : 'replica_hit'),
     route: () => leastPreferred(routes),
+    remote: () => ({ ...remote }),
     connections: parts,
     close: () => Promise.resolve(),
   };
@@ -184,6 +220,7 @@ export async function openShmTransfer(control: ControlClient, plan: LoadPlan, re
     },
     source: () => lease.source,
     route: () => lease.route,
+    remote: () => NO_REMOTE,
     connections: 1,
     close: async () => {
       await file.close();
@@ -241,6 +278,7 @@ export async function openFileTransfer(
     },
     source: () => 'client_materialized',
     route: () => placement.route,
+    remote: () => NO_REMOTE,
     connections: 0,
     close: () => source.close(),
   };

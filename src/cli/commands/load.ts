@@ -3,7 +3,8 @@
 
 import type { Command } from 'commander';
 import { performance } from 'node:perf_hooks';
-import { formatBytes } from '../../core/strings.js';
+import { formatBytes, parseDuration } from '../../core/strings.js';
+import { ROUTE_CHOICES, type RouteChoice } from '../../protocol/route-kinds.js';
 import { parseIntegerFlag, selectionFromFlags, type SelectionFlags } from '../selection.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
 import { writeOutputFile } from '../output-file.js';
@@ -17,6 +18,23 @@ interface LoadFlags extends SelectionFlags, ClientFlags {
   readonly json?: boolean;
   readonly connections?: string;
   readonly timeout?: string;
+  readonly route?: string;
+}
+
+/** The route choice of `--route`. @throws TC_ERR_INVALID_ARGUMENT */
+export function routeFromFlag(value: string | undefined): RouteChoice {
+  if (value === undefined) return 'auto';
+  const r = ROUTE_CHOICES.find((c) => c === value);
+  if (r === undefined) throw tcError('TC_ERR_INVALID_ARGUMENT', `--route: expected one of ${ROUTE_CHOICES.join(', ')}, got '${value}'`);
+  return r;
+}
+
+/** The deadline of `--timeout`: a duration ("30s", "2m", "500ms") or milliseconds. @throws TC_ERR_INVALID_ARGUMENT */
+export function timeoutFromFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) throw tcError('TC_ERR_INVALID_ARGUMENT', `--timeout: expected a duration like 30s, 2m or 500ms, got '${value}'`);
+  return ms;
 }
 
 /** The transport the flags ask for. @throws TC_ERR_INVALID_ARGUMENT for --shm with --files */
@@ -42,19 +60,22 @@ export function registerLoad(program: Command): void {
       .option('--shm', 'same host: receive through shared memory instead of TCP')
       .option('--files', "same host: read the daemon's artifact files in place and slice here (no copy by the daemon)")
       .option('--connections <n>', 'data-plane connections (default 4)')
-      .option('--timeout <ms>', 'deadline for the whole load in milliseconds')
+      .option('--timeout <duration>', 'deadline for the whole load: 30s, 2m, 500ms (a bare number is milliseconds)')
+      .option('--route <route>', 'auto (default), resident_view, derived_view or canonical: force a remote route (diagnosis)')
       .option('--json', 'print the result as one JSON object'),
   ).action(async (key: string, flags: LoadFlags) => {
     const selection = await selectionFromFlags(flags);
     const client = await clientFrom(flags);
     try {
       const t0 = performance.now();
-      const timeoutMs = flags.timeout === undefined ? undefined : parseIntegerFlag(flags.timeout, '--timeout', 1);
+      const timeoutMs = timeoutFromFlag(flags.timeout);
+      const route = routeFromFlag(flags.route);
       const connections = flags.connections === undefined ? undefined : parseIntegerFlag(flags.connections, '--connections', 1);
       const plan = await client.plan(key, selection);
       const transport = transportFromFlags(flags);
       const transfer = await client.openTransfer(plan, {
         transport,
+        route,
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
         ...(connections === undefined ? {} : { connections }),
       });
@@ -66,6 +87,7 @@ export function registerLoad(program: Command): void {
       }
       const t2 = performance.now();
       const bytes = plan.totalBytes;
+      const remote = transfer.remote();
       const result = {
         key,
         artifactId: plan.artifactId,
@@ -76,6 +98,10 @@ export function registerLoad(program: Command): void {
         route: transfer.route(),
         transport,
         source: transfer.source(),
+        fallback: remote.fallback,
+        sourceDaemon: remote.sourceDaemon,
+        wireBytes: remote.wireBytes,
+        amplification: remote.readBytes > 0 && bytes > 0 ? remote.readBytes / bytes : null,
         connections: transfer.connections,
         timesMs: { plan: t1 - t0, transfer: t2 - t1, total: t2 - t0 },
         gbps: bytes / Math.max(1e-9, (t2 - t1) / 1000) / 1e9,
@@ -83,7 +109,11 @@ export function registerLoad(program: Command): void {
       if (flags.json === true) process.stdout.write(`${JSON.stringify(result)}\n`);
       else {
         process.stdout.write(
-          `wrote ${flags.out}: ${result.tensors} tensors, ${formatBytes(bytes)} | route ${result.route} via ${result.transport} (${result.source}) | ` +
+          `wrote ${flags.out}: ${result.tensors} tensors, ${formatBytes(bytes)} | route ${result.route} via ${result.transport} (${result.source})` +
+            (result.sourceDaemon === null ? '' : ` from ${result.sourceDaemon}, ${formatBytes(result.wireBytes)} on the wire`) +
+            (result.fallback === null ? '' : `, fallback ${result.fallback}`) +
+            (result.amplification === null ? '' : `, amplification ${result.amplification.toFixed(2)}`) +
+            ` | ` +
             `${result.timesMs.transfer.toFixed(1)} ms, ${result.gbps.toFixed(2)} GB/s\n`,
         );
       }
