@@ -68,6 +68,8 @@ export interface PrivateDaemonOptions {
   readonly memoryBudget?: string;
   readonly logLevel?: string;
   readonly extraArgs?: readonly string[];
+  /** Extra environment (fault injection in tests). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -83,5 +85,6 @@ export function spawnPrivateDaemon(dataDir: string, opts: PrivateDaemonOptions =
     TENSORCAST_TOKEN: '',
     TENSORCAST_TOKEN_FILE: '',
     TENSORCAST_DAEMON: '',
+    ...opts.env,
   });
 }

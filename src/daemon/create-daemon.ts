@@ -18,6 +18,7 @@ import { ViewService, type ResolvedView } from '../store/view-service.js';
 import { ClusterRouter } from '../routing/cluster-router.js';
 import { Peers } from '../routing/peers.js';
 import { ClusterMembership } from './cluster-membership.js';
+import { delay, faultsFromEnv } from './faults.js';
 import { exportBuilder } from './control/export-routes.js';
 import type { DaemonConfig } from './config.js';
 import { DataServer } from '../transport/data-server.js';
@@ -142,12 +143,18 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     views = vs;
     await vs.init();
     const preparing = new Map<string, ResolvedView>();
+    const build = exportBuilder(vs, preparing);
+    const faults = faultsFromEnv();
+    if (faults.exportBuildDelayMs > 0 || faults.peerServeDelayMs > 0) log.warn({ faults }, 'fault injection is on (tests only)');
     const exportRow = (e: { artifactId: string; viewId: string }) => ({ artifactId: e.artifactId, viewId: e.viewId, daemonId, tier: 'export' as const });
     const ex: ExportCache = new ExportCache({
       budgetBytes: config.exportBudget,
       ttlMs: config.exportTtlMs,
       drainTimeoutMs: config.drainTimeoutMs,
-      build: exportBuilder(vs, preparing),
+      build: async (key, bytes, deadline) => {
+        await delay(faults.exportBuildDelayMs);
+        return build(key, bytes, deadline);
+      },
       publish: (e) => cat.putReplica({ ...exportRow(e), bytes: e.bytes }),
       withdraw: async (e) => void (await cat.setReplicaState(exportRow(e), 'retiring')),
       unregister: (e) => cat.removeReplica(exportRow(e)),
@@ -174,7 +181,10 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
       token,
       daemonId,
       log,
-      handler: new ViewLoadHandler(vs, ex, (mode, bytes) => metrics.peerBytesSent.inc({ mode }, bytes)),
+      handler: new ViewLoadHandler(vs, ex, {
+        onPeerSent: (mode, bytes) => metrics.peerBytesSent.inc({ mode }, bytes),
+        delayMs: faults.peerServeDelayMs,
+      }),
       frameBytes: FRAME_BYTES,
       draining: () => lifecycle.draining,
       onConnection: (delta) => metrics.connections.inc(delta),

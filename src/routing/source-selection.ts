@@ -11,8 +11,11 @@ export interface SourceCandidate {
 
 /** Tiers a dense view can be fetched from as it is (`resident` mode on the source). */
 const RESIDENT_TIERS: readonly ReplicaTier[] = ['memory', 'export'];
-/** Preference among tiers: memory before shared memory before disk. */
-const TIER_RANK: Record<ReplicaTier, number> = { memory: 0, export: 0, shm: 1, disk: 2 };
+/**
+ * Preference among tiers: a memory replica first (a destination that pulled the view spreads the load off the
+ * daemon storing the artifact), then an export, then shared memory, then disk.
+ */
+const TIER_RANK: Record<ReplicaTier, number> = { memory: 0, export: 1, shm: 2, disk: 3 };
 
 /** What the selection needs to know besides the catalog's rows. */
 export interface SelectionContext {

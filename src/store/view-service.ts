@@ -193,10 +193,13 @@ export class ViewService {
 
   /**
    * Whether a read of `[start, end)` should be served from a memory replica (building one if needed): true
-   * when the view already has one, under 'always', or when part of the range was read before.
+   * when the view already has one, under 'always', for views of artifacts other daemons store, or when part
+   * of the range was read before.
    */
   admit(rv: ResolvedView, start: number, end: number): boolean {
-    if (this.opts.admission === 'always' || this.hasReplica(rv, 'memory')) return true;
+    // Bytes pulled from other daemons are kept (under the budget): the next load here is local, and other
+    // daemons can fetch the view from here (fan-out grows the set of sources).
+    if (this.opts.admission === 'always' || rv.local === undefined || this.hasReplica(rv, 'memory')) return true;
     const key = this.key(rv, 'memory');
     const read = this.seen.get(key) ?? [];
     this.seen.delete(key);

@@ -25,19 +25,22 @@ export interface StartOptions {
   /** Reuse a data directory (restart tests). */
   readonly dataDir?: string;
   readonly extraArgs?: readonly string[];
+  /** Extra environment for the daemon process (fault injection). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Starts a daemon; it is killed and its data directory removed after the test (unless `dataDir` was given). */
 export async function startDaemon(t: TestContext, opts: StartOptions = {}): Promise<TestDaemon> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tensorcast-daemon-'));
-  const d = await spawnPrivateDaemon(dataDir, { logLevel: 'info', extraArgs: opts.extraArgs ?? [] });
+  const d = await spawnPrivateDaemon(dataDir, { logLevel: 'info', extraArgs: opts.extraArgs ?? [], ...(opts.env === undefined ? {} : { env: opts.env }) });
   t.after(async () => {
     await d.stop('SIGKILL');
     if (opts.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     // A killed daemon cannot remove its shared-memory folder; do it here.
     rmSync(resolveConfig([{ dataDir }]).shmDir, { recursive: true, force: true });
   });
-  const tokenFile = join(dataDir, 'token');
+  const i = (opts.extraArgs ?? []).indexOf('--token-file');
+  const tokenFile = i >= 0 ? opts.extraArgs![i + 1]! : join(dataDir, 'token');
   return {
     ...d,
     dataDir,

@@ -28,6 +28,14 @@ interface HeldBytes {
   readonly ready: (start: number, end: number, deadline: number, ctx?: FillContext) => Promise<void>;
 }
 
+/** How LOADs from other daemons are served. */
+export interface PeerServeOptions {
+  /** Hears about bytes sent to other daemons, by peer mode (metrics). */
+  readonly onPeerSent?: (mode: 'resident' | 'export' | 'canonical', bytes: number) => void;
+  /** Fault injection (daemon/faults.ts): a wait before each request from another daemon is served. */
+  readonly delayMs?: number;
+}
+
 /**
  * Serves LOADs from this daemon's views.
  *
@@ -40,8 +48,7 @@ export class ViewLoadHandler implements LoadHandler {
   constructor(
     private readonly views: ViewService,
     private readonly exports?: ExportCache,
-    /** Hears about bytes sent to other daemons, by peer mode (metrics). */
-    private readonly onPeerSent?: (mode: 'resident' | 'export' | 'canonical', bytes: number) => void,
+    private readonly peerOptions: PeerServeOptions = {},
   ) {}
 
   async serve(req: LoadRequest, sink: FrameSink): Promise<Omit<EndBody, 'bytes'>> {
@@ -52,8 +59,9 @@ export class ViewLoadHandler implements LoadHandler {
     const viewId = rv.view.viewId ?? null;
     const mode = req.peer?.mode;
     if (mode !== undefined) {
+      if ((this.peerOptions.delayMs ?? 0) > 0) await new Promise((r) => setTimeout(r, this.peerOptions.delayMs));
       const end = await this.servePeer(mode, req, rv, sink);
-      this.onPeerSent?.(mode, req.end - req.start);
+      this.peerOptions.onPeerSent?.(mode, req.end - req.start);
       return end;
     }
     const choice = req.route ?? 'auto';

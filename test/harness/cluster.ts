@@ -1,0 +1,81 @@
+// Starts a cluster for end-to-end tests: several daemons as separate processes, each with its own data
+// directory and ports, all on one catalog URL and one cluster token (a shared token file), with a tiny
+// Llama model under the first daemon's import root.
+
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { connect, type TensorcastClient } from '../../src/client/tensorcast-client.js';
+import { TINY_LLAMA, writeSyntheticModel, type SyntheticModelOptions } from '../../src/format/synthetic-model.js';
+import { tempDir } from '../helpers/tmp.js';
+import { startDaemon, type TestDaemon } from './daemon.js';
+
+/** One daemon of a test cluster, with an SDK client connected to it. */
+export interface ClusterMember {
+  readonly daemon: TestDaemon;
+  readonly client: TensorcastClient;
+}
+
+/** Options of {@link startCluster}. */
+export interface ClusterOptions {
+  /** How many daemons (default 3). */
+  readonly daemons?: number;
+  /** Extra `serve` flags per daemon (by index), e.g. a small --export-budget on the first. */
+  readonly extraArgs?: (index: number) => readonly string[];
+  /** Environment per daemon (by index), e.g. fault injection. */
+  readonly env?: (index: number) => NodeJS.ProcessEnv;
+  /** The model to write (default TINY_LLAMA). */
+  readonly model?: SyntheticModelOptions;
+}
+
+/** A started cluster. */
+export interface TestCluster {
+  readonly members: readonly ClusterMember[];
+  /** The model directory (under every daemon's import root). */
+  readonly model: string;
+  readonly tokenFile: string;
+}
+
+/** Writes a cluster token file (0600) in a temporary folder. */
+export function writeTokenFile(t: TestContext): string {
+  const file = join(tempDir(t), 'cluster-token');
+  writeFileSync(file, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+  return file;
+}
+
+/**
+ * Starts `daemons` daemons on `catalogUrl` with one cluster token; all stopped (SIGKILL) after the test.
+ *
+ * @example const { members: [a, b, c] } = await startCluster(t, await redisCatalogUrl(t));
+ */
+export async function startCluster(t: TestContext, catalogUrl: string, opts: ClusterOptions = {}): Promise<TestCluster> {
+  const dir = tempDir(t);
+  const model = join(dir, 'm');
+  await writeSyntheticModel(model, opts.model ?? TINY_LLAMA);
+  const tokenFile = writeTokenFile(t);
+  const members: ClusterMember[] = [];
+  for (let i = 0; i < (opts.daemons ?? 3); i++) {
+    members.push(await startMember(t, catalogUrl, tokenFile, [...(opts.extraArgs?.(i) ?? []), '--import-root', dir], opts.env?.(i)));
+  }
+  return { members, model, tokenFile };
+}
+
+/** Starts one more daemon on the cluster's catalog with the given token file. */
+export async function startMember(
+  t: TestContext,
+  catalogUrl: string,
+  tokenFile: string,
+  extraArgs: readonly string[] = [],
+  env?: NodeJS.ProcessEnv,
+  dataDir?: string,
+): Promise<ClusterMember> {
+  const daemon = await startDaemon(t, {
+    extraArgs: ['--catalog', catalogUrl, '--token-file', tokenFile, '--daemon-ttl', '10s', ...extraArgs],
+    ...(env === undefined ? {} : { env }),
+    ...(dataDir === undefined ? {} : { dataDir }),
+  });
+  const client = await connect({ url: daemon.controlUrl, token: daemon.token });
+  t.after(() => client.close());
+  return { daemon, client };
+}
