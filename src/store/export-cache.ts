@@ -50,7 +50,10 @@ export interface ExportCacheOptions {
   readonly sweepIntervalMs?: number;
 }
 
-/** Entries and bytes by state; draining bytes are those not freed yet. */
+/**
+ * Entries and bytes by state. Pending bytes are reserved (a build may not have started: it waits until
+ * retiring entries free theirs); draining bytes count until freed.
+ */
 export interface ExportCacheStats {
   entries: Record<ExportState, number>;
   bytes: Record<ExportState, number>;
@@ -220,13 +223,13 @@ export class ExportCache {
     return this.records.get(exportId(key))?.view();
   }
 
-  /** Entries and bytes by state (bytes of draining entries until freed), and the budget. */
+  /** Entries and bytes by state (see {@link ExportCacheStats}), and the budget. Never refreshes a TTL. */
   stats(): ExportCacheStats {
     const entries = Object.fromEntries(EXPORT_STATES.map((s) => [s, 0])) as Record<ExportState, number>;
     const bytes = { ...entries };
     for (const r of this.records.values()) {
       entries[r.state]++;
-      if (holdsBudget(r)) bytes[r.state] += r.bytes;
+      if (!r.freed) bytes[r.state] += r.bytes;
     }
     return { entries, bytes, budgetBytes: this.options.budgetBytes };
   }
@@ -377,7 +380,9 @@ export class ExportCache {
     }
     if (reason === 'pressure') this.step('eviction', record, 'info', { reason, ...detail });
     this.step('drain_start', record, 'info', { reason, activeFetches: record.activeFetches });
-    record.retirement = this.drainAndFree(record, reason);
+    record.retirement = this.drainAndFree(record, reason).catch((error: unknown) => {
+      this.log.error({ ...record.logFields(), reason, err: String(error) }, 'export retirement failed');
+    });
     return record.retirement;
   }
 
