@@ -38,11 +38,7 @@ export const ERROR_CODES = {
   TC_ERR_NO_SPACE: code('Backend', 'the disk (or its quota) is full: free space and retry (HTTP 507)', true),
   TC_ERR_DATA_DIR_LOCKED: code('InvalidArgument', 'another daemon holds the data directory; stop it or choose another --data-dir'),
   TC_ERR_ADDRESS_IN_USE: code('InvalidArgument', 'a listen address is taken by another process; choose another port'),
-  TC_ERR_EXPORT_UNAVAILABLE: code(
-    'Backend',
-    'the source cannot serve this derived-view export now (details.reason: export_budget_exhausted, entry_pending, drain_attach_closed, not_found)',
-    true,
-  ),
+  TC_ERR_EXPORT_UNAVAILABLE: code('Backend', 'the source cannot serve this derived-view export now; details.reason says why', true),
 
   TC_ERR_FORMAT_HEADER_TOO_SMALL: code('Format', 'safetensors file shorter than its 8-byte length prefix (R1)'),
   TC_ERR_FORMAT_HEADER_TOO_LARGE: code('Format', 'safetensors header length above 100,000,000 bytes (R2)'),
