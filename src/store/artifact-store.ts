@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { join, relative, resolve } from 'node:path';
 import { artifactIdOf, MAX_EXTRA_FILE_BYTES } from '../bytes/artifact-id.js';
 import { FileSource } from '../bytes/file-source.js';
-import { tcError, wrapIoError } from '../core/errors.js';
+import { isTensorcastError, tcError, wrapIoError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { CanonicalIndex } from '../layout/canonical-index.js';
 import { copyConfined, isUnder, realRoots } from './confined-copy.js';
@@ -208,15 +208,22 @@ export class ArtifactStore {
   }
 
   private async load(artifactId: string): Promise<StoredArtifact> {
-    const record = await this.catalog.getArtifact(artifactId);
     const dir = join(this.root, dirName(artifactId));
+    // The files on disk are the truth; the catalog's record is a cross-check. While the catalog is
+    // unavailable (TC_ERR_BACKEND), a stored artifact still opens (its file list read from its folder).
+    const record = await this.catalog.getArtifact(artifactId).catch((error: unknown) => {
+      if (!isTensorcastError(error, 'TC_ERR_BACKEND')) throw error;
+      this.log.warn({ artifactId, err: error }, 'catalog unavailable: opening the artifact from its folder alone');
+      return null;
+    });
     if (record === undefined || !(await exists(dir)))
       throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId} on this daemon`, { details: { artifactId } });
     const index = await this.jobs.index(dir);
-    if (index.indexHash !== record.indexHash) {
+    if (record !== null && index.indexHash !== record.indexHash) {
       throw tcError('TC_ERR_INTERNAL', `artifact ${artifactId}: stored files do not match the catalog's index`);
     }
-    return { artifactId, dir, index, source: FileSource.fromIndex(dir, index), files: record.files };
+    const files = record?.files ?? (await readdir(dir)).filter((n) => !n.endsWith('.safetensors') && n !== 'model.safetensors.index.json').sort();
+    return { artifactId, dir, index, source: FileSource.fromIndex(dir, index), files };
   }
 
   /** Ids of the artifacts stored on this daemon's disk (from the folder names). */

@@ -223,6 +223,11 @@ export class ExportCache {
     return this.records.get(exportId(key))?.view();
   }
 
+  /** Snapshots of every entry (for re-registering them with the catalog); never refreshes a TTL. */
+  list(): ExportEntry[] {
+    return [...this.records.values()].map((r) => r.view());
+  }
+
   /** Entries and bytes by state (see {@link ExportCacheStats}), and the budget. Never refreshes a TTL. */
   stats(): ExportCacheStats {
     const entries = Object.fromEntries(EXPORT_STATES.map((s) => [s, 0])) as Record<ExportState, number>;

@@ -18,6 +18,9 @@ import type { FrameSink, LoadHandler, LoadRequest } from '../../transport/data-s
 /** Payload bytes per DATA frame. */
 export const FRAME_BYTES = 4 << 20;
 
+/** Export CRC tables kept (one per export generation; the oldest goes first). */
+const MAX_EXPORT_CRC_TABLES = 256;
+
 /** The device of the exports this daemon serves (host memory). */
 export const EXPORT_DEVICE = 'cpu';
 
@@ -42,8 +45,10 @@ export interface PeerServeOptions {
  * @example new DataServer({ token, daemonId, log, handler: new ViewLoadHandler(views, exports) });
  */
 export class ViewLoadHandler implements LoadHandler {
-  /** CRC32C of full grid frames of held bytes (a filled replica's or export's bytes never change). */
-  private readonly frameCrcs = new WeakMap<object, Map<number, number>>();
+  /** CRC32C of full grid frames of memory replicas (a filled replica's bytes never change). */
+  private readonly frameCrcs = new WeakMap<Replica, Map<number, number>>();
+  /** The same for exports, by entry id and generation (entries are handed out as snapshots). */
+  private readonly exportCrcs = new Map<string, Map<number, number>>();
 
   constructor(
     private readonly views: ViewService,
@@ -74,7 +79,7 @@ export class ViewLoadHandler implements LoadHandler {
     const hit = this.views.hasReplica(rv, 'memory');
     const replica = this.views.admit(rv, req.start, req.end) ? await this.views.memoryReplica(rv, req.deadline) : undefined;
     try {
-      if (replica !== undefined) await this.sendHeld(req, replica, replica, sink, ctx);
+      if (replica !== undefined) await this.sendHeld(req, this.replicaCrcs(replica), replica, sink, ctx);
       else await this.sendStreamed(req, rv, sink, ctx);
     } finally {
       if (replica !== undefined) this.views.cache.release(replica);
@@ -129,7 +134,7 @@ export class ViewLoadHandler implements LoadHandler {
     const replica = await this.views.memoryReplica(rv, req.deadline);
     if (replica === undefined) throw tcError('TC_ERR_NOT_FOUND', `view ${viewId ?? 'identity'} is no longer resident`, { details: { reason: 'view_probe_unavailable' } });
     try {
-      await this.sendHeld(req, replica, replica, sink, newFillContext());
+      await this.sendHeld(req, this.replicaCrcs(replica), replica, sink, newFillContext());
     } finally {
       this.views.cache.release(replica);
     }
@@ -146,23 +151,34 @@ export class ViewLoadHandler implements LoadHandler {
     const entry = this.exports.beginFetch({ artifactId: req.artifactId, viewId, device: EXPORT_DEVICE }, transferId);
     try {
       const held: HeldBytes = { bytes: entry.bytes, segments: entry.segments, ready: () => Promise.resolve() };
-      await this.sendHeld(req, entry, held, sink, newFillContext());
+      const id = `${entry.id}#${entry.generation}`;
+      let crcs = this.exportCrcs.get(id);
+      if (crcs === undefined) {
+        crcs = new Map();
+        if (this.exportCrcs.size >= MAX_EXPORT_CRC_TABLES) this.exportCrcs.delete(this.exportCrcs.keys().next().value!);
+        this.exportCrcs.set(id, crcs);
+      }
+      await this.sendHeld(req, crcs, held, sink, newFillContext());
     } finally {
       this.exports.endFetch(transferId, 'sent');
     }
     return { route: 'local', source: 'export', viewId };
   }
 
+  private replicaCrcs(replica: Replica): Map<number, number> {
+    let crcs = this.frameCrcs.get(replica);
+    if (crcs === undefined) {
+      crcs = new Map();
+      this.frameCrcs.set(replica, crcs);
+    }
+    return crcs;
+  }
+
   /**
    * Sends `[req.start, req.end)` of bytes held in memory. Frames sit on a grid of FRAME_BYTES over the
    * view's bytes, so a full frame's CRC32C is computed once per holder and reused by every later load.
    */
-  private async sendHeld(req: LoadRequest, owner: object, held: HeldBytes, sink: FrameSink, ctx: FillContext): Promise<void> {
-    let crcs = this.frameCrcs.get(owner);
-    if (crcs === undefined) {
-      crcs = new Map();
-      this.frameCrcs.set(owner, crcs);
-    }
+  private async sendHeld(req: LoadRequest, crcs: Map<number, number>, held: HeldBytes, sink: FrameSink, ctx: FillContext): Promise<void> {
     let segStart = 0;
     for (const seg of held.segments) {
       const segEnd = segStart + seg.length;
