@@ -133,7 +133,12 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     const port = typeof addr === 'object' && addr !== null ? addr.port : config.listen.port;
     const controlUrl = `http://${host}:${port}`;
     const dataAddress = lifecycle.dataAddress;
-    const beat = (): void => void cat.upsertDaemon({ daemonId, controlUrl, dataAddress, heartbeatAt: Date.now() }).catch(() => undefined);
+    // Until --advertise exists, the control host is the address peers would use.
+    const advertiseHost = config.listen.host;
+    const beat = (): void =>
+      void cat
+        .upsertDaemon({ daemonId, controlUrl, dataAddress, advertiseHost, state: 'up', heartbeatAt: Date.now() })
+        .catch(() => undefined);
     beat();
     heartbeat = setInterval(beat, 10_000);
     heartbeat.unref();
