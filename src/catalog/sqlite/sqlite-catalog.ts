@@ -1,12 +1,24 @@
 // The embedded catalog: SQLite through better-sqlite3, a file in the data directory. WAL mode, schema
-// migrations by `user_version`, statements prepared once. Compare-and-swap runs in one IMMEDIATE transaction.
+// migrations by `user_version`, statements prepared once. Compare-and-swap runs in one IMMEDIATE transaction;
+// counters and states change in single UPDATE ... RETURNING statements.
 
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { tcError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
-import type { ArtifactRecord, Catalog, DaemonRecord, KeyBinding, ReplicaRecord } from '../catalog.js';
+import type {
+  ArtifactRecord,
+  Catalog,
+  DaemonRecord,
+  KeyBinding,
+  ListedReplica,
+  ReplicaKey,
+  ReplicaRecord,
+  ReplicaState,
+  ReplicaTier,
+} from '../catalog.js';
+import { checkFetchDelta } from '../catalog-checks.js';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE daemons (daemon_id TEXT PRIMARY KEY, control_url TEXT NOT NULL, data_address TEXT NOT NULL, heartbeat_at INTEGER NOT NULL);
@@ -15,6 +27,12 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE keys (key TEXT PRIMARY KEY, artifact_id TEXT NOT NULL REFERENCES artifacts(artifact_id), version INTEGER NOT NULL, updated_at INTEGER NOT NULL);
    CREATE TABLE replicas (artifact_id TEXT NOT NULL, view_id TEXT NOT NULL, daemon_id TEXT NOT NULL, tier TEXT NOT NULL, bytes INTEGER NOT NULL,
      PRIMARY KEY (artifact_id, view_id, daemon_id, tier));`,
+  // The cluster: a daemon's advertised host and state; a replica's state and active-fetch counter.
+  `ALTER TABLE daemons ADD COLUMN advertise_host TEXT NOT NULL DEFAULT '';
+   ALTER TABLE daemons ADD COLUMN state TEXT NOT NULL DEFAULT 'up';
+   ALTER TABLE replicas ADD COLUMN state TEXT NOT NULL DEFAULT 'published';
+   ALTER TABLE replicas ADD COLUMN active_fetches INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX replicas_by_daemon ON replicas (daemon_id);`,
 ];
 
 interface ArtifactRow {
@@ -37,14 +55,18 @@ interface ReplicaRow {
   artifact_id: string;
   view_id: string;
   daemon_id: string;
-  tier: ReplicaRecord['tier'];
+  tier: ReplicaTier;
   bytes: number;
+  state: ReplicaState;
+  active_fetches: number;
 }
 interface DaemonRow {
   daemon_id: string;
   control_url: string;
   data_address: string;
   heartbeat_at: number;
+  advertise_host: string;
+  state: DaemonRecord['state'];
 }
 
 const toArtifact = (r: ArtifactRow): ArtifactRecord => ({
@@ -58,13 +80,25 @@ const toArtifact = (r: ArtifactRow): ArtifactRecord => ({
   createdAt: r.created_at,
 });
 const toKey = (r: KeyRow): KeyBinding => ({ key: r.key, artifactId: r.artifact_id, version: r.version, updatedAt: r.updated_at });
-const toReplica = (r: ReplicaRow): ReplicaRecord => ({
+const toReplica = (r: ReplicaRow): ListedReplica => ({
   artifactId: r.artifact_id,
   viewId: r.view_id === '' ? undefined : r.view_id,
   daemonId: r.daemon_id,
   tier: r.tier,
   bytes: r.bytes,
+  state: r.state,
+  activeFetches: r.active_fetches,
 });
+const toDaemon = (r: DaemonRow): DaemonRecord => ({
+  daemonId: r.daemon_id,
+  controlUrl: r.control_url,
+  dataAddress: r.data_address,
+  advertiseHost: r.advertise_host,
+  state: r.state,
+  heartbeatAt: r.heartbeat_at,
+});
+const ROW = 'artifact_id = ? AND view_id = ? AND daemon_id = ? AND tier = ?';
+const rowArgs = (r: ReplicaKey): [string, string, string, string] => [r.artifactId, r.viewId ?? '', r.daemonId, r.tier];
 
 /**
  * A catalog in one SQLite file (`:memory:` for tests).
@@ -80,21 +114,33 @@ export class SqliteCatalog implements Catalog {
     const p = <R = unknown>(sql: string) => db.prepare<unknown[], R>(sql);
     this.stmt = {
       upsertDaemon: p(
-        `INSERT INTO daemons VALUES (?, ?, ?, ?) ON CONFLICT(daemon_id) DO UPDATE SET control_url = excluded.control_url,
-         data_address = excluded.data_address, heartbeat_at = excluded.heartbeat_at`,
+        `INSERT INTO daemons (daemon_id, control_url, data_address, heartbeat_at, advertise_host, state) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(daemon_id) DO UPDATE SET control_url = excluded.control_url, data_address = excluded.data_address,
+         heartbeat_at = excluded.heartbeat_at, advertise_host = excluded.advertise_host, state = excluded.state`,
       ),
       listDaemons: p<DaemonRow>('SELECT * FROM daemons ORDER BY daemon_id'),
-      insertArtifact: p('INSERT OR IGNORE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      insertArtifact: p(
+        `INSERT OR IGNORE INTO artifacts (artifact_id, index_hash, data_hash, total_bytes, tensor_count, index_json, files_json, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
       getArtifact: p<ArtifactRow>('SELECT * FROM artifacts WHERE artifact_id = ?'),
       listArtifacts: p<ArtifactRow>('SELECT * FROM artifacts ORDER BY created_at, artifact_id'),
       getKey: p<KeyRow>('SELECT * FROM keys WHERE key = ?'),
-      insertKey: p('INSERT INTO keys VALUES (?, ?, 1, ?)'),
+      insertKey: p('INSERT INTO keys (key, artifact_id, version, updated_at) VALUES (?, ?, 1, ?)'),
       updateKey: p('UPDATE keys SET artifact_id = ?, version = version + 1, updated_at = ? WHERE key = ? AND version = ?'),
       listKeys: p<KeyRow>('SELECT * FROM keys ORDER BY key'),
       deleteKey: p('DELETE FROM keys WHERE key = ?'),
       deleteKeyAt: p('DELETE FROM keys WHERE key = ? AND version = ?'),
-      putReplica: p('INSERT OR REPLACE INTO replicas VALUES (?, ?, ?, ?, ?)'),
-      removeReplica: p('DELETE FROM replicas WHERE artifact_id = ? AND view_id = ? AND daemon_id = ? AND tier = ?'),
+      // An existing row keeps its active-fetch counter (INSERT OR REPLACE would reset it).
+      putReplica: p(
+        `INSERT INTO replicas (artifact_id, view_id, daemon_id, tier, bytes, state) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(artifact_id, view_id, daemon_id, tier) DO UPDATE SET bytes = excluded.bytes, state = excluded.state`,
+      ),
+      setReplicaState: p(`UPDATE replicas SET state = ? WHERE ${ROW}`),
+      adjustReplicaFetches: p<{ active_fetches: number }>(
+        `UPDATE replicas SET active_fetches = MAX(0, active_fetches + ?) WHERE ${ROW} RETURNING active_fetches`,
+      ),
+      removeReplica: p(`DELETE FROM replicas WHERE ${ROW}`),
       listReplicas: p<ReplicaRow>('SELECT * FROM replicas ORDER BY artifact_id, view_id, daemon_id, tier'),
       removeDaemonReplicas: p(`DELETE FROM replicas WHERE daemon_id = ? AND tier IN (SELECT value FROM json_each(?))`),
       listReplicasOf: p<ReplicaRow>('SELECT * FROM replicas WHERE artifact_id = ? ORDER BY view_id, daemon_id, tier'),
@@ -137,15 +183,14 @@ export class SqliteCatalog implements Catalog {
   }
 
   upsertDaemon(d: DaemonRecord): Promise<void> {
-    return this.run('upsertDaemon', () => void this.stmt.upsertDaemon.run(d.daemonId, d.controlUrl, d.dataAddress, d.heartbeatAt));
+    return this.run(
+      'upsertDaemon',
+      () => void this.stmt.upsertDaemon.run(d.daemonId, d.controlUrl, d.dataAddress, d.heartbeatAt, d.advertiseHost, d.state),
+    );
   }
 
   listDaemons(): Promise<DaemonRecord[]> {
-    return this.run('listDaemons', () =>
-      this.stmt.listDaemons
-        .all()
-        .map((r) => ({ daemonId: r.daemon_id, controlUrl: r.control_url, dataAddress: r.data_address, heartbeatAt: r.heartbeat_at })),
-    );
+    return this.run('listDaemons', () => this.stmt.listDaemons.all().map(toDaemon));
   }
 
   putArtifact(a: ArtifactRecord): Promise<boolean> {
@@ -234,20 +279,31 @@ export class SqliteCatalog implements Catalog {
   }
 
   putReplica(r: ReplicaRecord): Promise<void> {
-    return this.run('putReplica', () => void this.stmt.putReplica.run(r.artifactId, r.viewId ?? '', r.daemonId, r.tier, r.bytes));
+    return this.run('putReplica', () => void this.stmt.putReplica.run(...rowArgs(r), r.bytes, r.state ?? 'published'));
   }
 
-  removeReplica(r: Pick<ReplicaRecord, 'artifactId' | 'viewId' | 'daemonId' | 'tier'>): Promise<void> {
-    return this.run('removeReplica', () => void this.stmt.removeReplica.run(r.artifactId, r.viewId ?? '', r.daemonId, r.tier));
+  setReplicaState(r: ReplicaKey, state: ReplicaState): Promise<boolean> {
+    return this.run('setReplicaState', () => this.stmt.setReplicaState.run(state, ...rowArgs(r)).changes === 1);
   }
 
-  listReplicas(artifactId?: string): Promise<ReplicaRecord[]> {
+  adjustReplicaFetches(r: ReplicaKey, delta: number): Promise<number | undefined> {
+    return this.run('adjustReplicaFetches', () => {
+      checkFetchDelta(delta);
+      return this.stmt.adjustReplicaFetches.get(delta, ...rowArgs(r))?.active_fetches;
+    });
+  }
+
+  removeReplica(r: ReplicaKey): Promise<void> {
+    return this.run('removeReplica', () => void this.stmt.removeReplica.run(...rowArgs(r)));
+  }
+
+  listReplicas(artifactId?: string): Promise<ListedReplica[]> {
     return this.run('listReplicas', () =>
       (artifactId === undefined ? this.stmt.listReplicas.all() : this.stmt.listReplicasOf.all(artifactId)).map(toReplica),
     );
   }
 
-  removeDaemonReplicas(daemonId: string, tiers: readonly ReplicaRecord['tier'][]): Promise<number> {
+  removeDaemonReplicas(daemonId: string, tiers: readonly ReplicaTier[]): Promise<number> {
     return this.run('removeDaemonReplicas', () => this.stmt.removeDaemonReplicas.run(daemonId, JSON.stringify(tiers)).changes);
   }
 

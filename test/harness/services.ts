@@ -1,0 +1,164 @@
+// Redis and PostgreSQL for tests. The server named by TENSORCAST_TEST_REDIS_URL / TENSORCAST_TEST_POSTGRES_URL
+// when set; else one the harness starts from PATH for this test process (stopped when it exits); else a
+// loud skip (a failure with TENSORCAST_REQUIRE_SERVICES=1). Each catalog URL has a fresh namespace
+// (?prefix= / ?schema=), removed after the test. privateRedis/privatePostgres start a server of the test's
+// own, to stop and start again (fault tests).
+
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import type { TestContext } from 'node:test';
+import pg from 'pg';
+import { createClient } from 'redis';
+import { skipOrFail } from '../helpers/require.js';
+import { postgresServerMissing, startPostgresServer, type PostgresServer } from './postgres-server.js';
+import { redisServerMissing, startRedisServer, type RedisServer, type RedisServerOptions } from './redis-server.js';
+
+export type { PostgresServer } from './postgres-server.js';
+export type { RedisServer } from './redis-server.js';
+
+/** Environment variable naming a Redis server for tests (`redis://127.0.0.1:6379`). */
+export const REDIS_URL_ENV = 'TENSORCAST_TEST_REDIS_URL';
+/** Environment variable naming a PostgreSQL database for tests (`postgres://postgres@127.0.0.1:5432/test`). */
+export const POSTGRES_URL_ENV = 'TENSORCAST_TEST_POSTGRES_URL';
+
+type Started = { url: string } | { missing: string };
+let sharedRedis: Promise<Started> | undefined;
+let sharedPostgres: Promise<Started> | undefined;
+
+/** Starts one server of a kind for the whole test process: it stops, and removes its directory, when the process exits. */
+async function startShared(missing: string | undefined, start: () => Promise<RedisServer | PostgresServer>): Promise<Started> {
+  if (missing !== undefined) return { missing };
+  return { url: (await start()).url };
+}
+
+const token = (): string => randomBytes(6).toString('hex');
+
+/** The base URL of Redis for this test, or undefined after skipping `t`. */
+async function redisBase(t: TestContext): Promise<string | undefined> {
+  const fromEnv = process.env[REDIS_URL_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  sharedRedis ??= startShared(redisServerMissing(), () => startRedisServer({ removeWhenDone: true }));
+  const started = await sharedRedis;
+  if ('url' in started) return started.url;
+  skipOrFail(t, `SKIPPED: no Redis: ${REDIS_URL_ENV} is not set and ${started.missing} (install redis-server or set ${REDIS_URL_ENV})`);
+  return undefined;
+}
+
+/** The base URL of PostgreSQL for this test, or undefined after skipping `t`. */
+async function postgresBase(t: TestContext): Promise<string | undefined> {
+  const fromEnv = process.env[POSTGRES_URL_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  sharedPostgres ??= startShared(postgresServerMissing(), () => startPostgresServer({ removeWhenDone: true }));
+  const started = await sharedPostgres;
+  if ('url' in started) return started.url;
+  skipOrFail(
+    t,
+    `SKIPPED: no PostgreSQL: ${POSTGRES_URL_ENV} is not set and ${started.missing} (install PostgreSQL or set ${POSTGRES_URL_ENV})`,
+  );
+  return undefined;
+}
+
+/** `base` with query parameter `name` set to `value`. */
+function withParam(base: string, name: string, value: string): string {
+  const url = new URL(base);
+  url.searchParams.set(name, value);
+  return url.toString();
+}
+
+/** Deletes every key under `prefix` (SCAN + UNLINK). */
+async function dropRedisPrefix(base: string, prefix: string): Promise<void> {
+  const url = new URL(base);
+  url.search = '';
+  const client = createClient({ url: url.toString() });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+      if (keys.length > 0) await client.unlink(keys);
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Drops `schema` and everything in it. */
+async function dropPostgresSchema(base: string, schema: string): Promise<void> {
+  const url = new URL(base);
+  url.searchParams.delete('schema');
+  const client = new pg.Client({ connectionString: url.toString() });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A Redis catalog URL with a fresh key prefix, whose keys are deleted after `t`; undefined after skipping
+ * `t` when there is no Redis.
+ *
+ * @example
+ * const url = await redisCatalogUrl(t);
+ * if (url === undefined) return;
+ */
+export async function redisCatalogUrl(t: TestContext): Promise<string | undefined> {
+  const base = await redisBase(t);
+  if (base === undefined) return undefined;
+  const prefix = `tctest:${token()}:`;
+  t.after(() => dropRedisPrefix(base, prefix));
+  return withParam(base, 'prefix', prefix);
+}
+
+/**
+ * A PostgreSQL catalog URL with a fresh schema, dropped after `t`; undefined after skipping `t` when there is
+ * no PostgreSQL.
+ */
+export async function postgresCatalogUrl(t: TestContext): Promise<string | undefined> {
+  const base = await postgresBase(t);
+  if (base === undefined) return undefined;
+  const schema = `tctest_${token()}`;
+  t.after(() => dropPostgresSchema(base, schema));
+  return withParam(base, 'schema', schema);
+}
+
+/**
+ * A redis-server of this test alone (always started here, whatever the environment says), stopped and
+ * removed after `t`; undefined after skipping `t` when redis-server is not on PATH.
+ *
+ * @example
+ * const server = await privateRedis(t, { password: 's3cret', persistent: true });
+ * await server.stop(); ... await server.start();
+ */
+export async function privateRedis(t: TestContext, options: RedisServerOptions = {}): Promise<RedisServer | undefined> {
+  const missing = redisServerMissing();
+  if (missing !== undefined) {
+    skipOrFail(t, `SKIPPED: this test runs its own Redis, and ${missing}`);
+    return undefined;
+  }
+  const server = await startRedisServer(options);
+  t.after(async () => {
+    await server.stop();
+    rmSync(server.dir, { recursive: true, force: true });
+  });
+  return server;
+}
+
+/**
+ * A PostgreSQL cluster of this test alone, stopped and removed after `t`; undefined after skipping `t` when
+ * none can be started here.
+ */
+export async function privatePostgres(t: TestContext): Promise<PostgresServer | undefined> {
+  const missing = postgresServerMissing();
+  if (missing !== undefined) {
+    skipOrFail(t, `SKIPPED: this test runs its own PostgreSQL, and ${missing}`);
+    return undefined;
+  }
+  const server = await startPostgresServer();
+  t.after(async () => {
+    await server.stop();
+    rmSync(server.dir, { recursive: true, force: true });
+  });
+  return server;
+}
