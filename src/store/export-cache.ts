@@ -429,7 +429,7 @@ export class ExportCache {
 
   /** One lifecycle step: a structured log line and the event for metrics. */
   private step(name: ExportEventName, record: ExportRecord, level: 'info' | 'debug', detail: Record<string, unknown>): void {
-    this.log[level]({ event: name, ...record.logFields(), ...detail }, `export ${name}`);
+    this.log[level]({ event: name, routeKind: 'derived_view_from_canonical', ...record.logFields(), ...detail }, `export ${name}`);
     try {
       this.options.onEvent?.(name, record.view(), detail);
     } catch (error) {

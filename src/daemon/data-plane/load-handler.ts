@@ -35,7 +35,7 @@ interface HeldBytes {
 export interface PeerServeOptions {
   /** Hears about bytes sent to other daemons, by peer mode (metrics). */
   readonly onPeerSent?: (mode: 'resident' | 'export' | 'canonical', bytes: number) => void;
-  /** Fault injection (daemon/faults.ts): a wait before each request from another daemon is served. */
+  /** Fault injection (daemon/faults.ts): a wait in each request from another daemon (after its begin fetch). */
   readonly delayMs?: number;
 }
 
@@ -64,7 +64,6 @@ export class ViewLoadHandler implements LoadHandler {
     const viewId = rv.view.viewId ?? null;
     const mode = req.peer?.mode;
     if (mode !== undefined) {
-      if ((this.peerOptions.delayMs ?? 0) > 0) await new Promise((r) => setTimeout(r, this.peerOptions.delayMs));
       const end = await this.servePeer(mode, req, rv, sink);
       this.peerOptions.onPeerSent?.(mode, req.end - req.start);
       return end;
@@ -96,6 +95,7 @@ export class ViewLoadHandler implements LoadHandler {
   ): Promise<Omit<EndBody, 'bytes'>> {
     const viewId = rv.view.viewId ?? null;
     if (mode === 'export') return this.serveExport(req, rv, sink);
+    await this.faultDelay();
     if (mode === 'canonical') {
       if (rv.local === undefined || rv.view.viewId !== undefined)
         throw tcError('TC_ERR_NOT_FOUND', `no canonical bytes of ${req.artifactId} on this daemon`, { details: { reason: 'no_source' } });
@@ -150,6 +150,7 @@ export class ViewLoadHandler implements LoadHandler {
     const transferId = req.peer?.transferId ?? `request-${req.requestId}`;
     const entry = this.exports.beginFetch({ artifactId: req.artifactId, viewId, device: EXPORT_DEVICE }, transferId);
     try {
+      await this.faultDelay();
       const held: HeldBytes = { bytes: entry.bytes, segments: entry.segments, ready: () => Promise.resolve() };
       const id = `${entry.id}#${entry.generation}`;
       let crcs = this.exportCrcs.get(id);
@@ -163,6 +164,12 @@ export class ViewLoadHandler implements LoadHandler {
       this.exports.endFetch(transferId, 'sent');
     }
     return { route: 'local', source: 'export', viewId };
+  }
+
+  /** Fault injection (tests): holds a request from another daemon for a while, its fetch counted. */
+  private async faultDelay(): Promise<void> {
+    const ms = this.peerOptions.delayMs ?? 0;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
   }
 
   private replicaCrcs(replica: Replica): Map<number, number> {
