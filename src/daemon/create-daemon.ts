@@ -78,7 +78,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
   const open = async (): Promise<DaemonAddresses> => {
     const { token, generated } = await loadOrCreateToken(config.tokenFile, config.token);
     const daemonId = await loadDaemonId(config.dataDir);
-    catalog = await openCatalog(config.catalog);
+    catalog = await openCatalog(config.catalog, { log });
     const cat = catalog;
     // Memory, shm and export replicas die with their process: rows left by one that was killed are stale.
     const stale = await cat.removeDaemonReplicas(daemonId, ['memory', 'shm', 'export']);

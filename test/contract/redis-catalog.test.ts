@@ -1,12 +1,14 @@
 // The catalog contract on a real Redis (harness: TENSORCAST_TEST_REDIS_URL, else redis-server from PATH),
-// each test under its own key prefix; plus what is Redis's own: URL forms, prefixes, the layout version.
+// each test under its own key prefix; plus what is Redis's own: URL forms, prefixes, the layout version, TLS.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { createClient } from 'redis';
 import { openCatalog } from '../../src/catalog/open-catalog.js';
 import { parseRedisCatalogUrl } from '../../src/catalog/redis/redis-url.js';
-import { redisCatalogUrl } from '../harness/services.js';
+import { privateRedis, redisCatalogUrl } from '../harness/services.js';
 import { runCatalogContract } from './catalog-contract.js';
 
 runCatalogContract(
@@ -17,6 +19,8 @@ runCatalogContract(
   },
   { sharedUrl: redisCatalogUrl },
 );
+
+const run = promisify(execFile);
 
 const artifact = {
   artifactId: 'tc1:a',
@@ -103,4 +107,29 @@ test('redis catalog: a prefix holding another key layout version is refused', as
     openCatalog(url),
     (e: Error & { code?: string }) => e.code === 'TC_ERR_BACKEND' && /layout version 99/.test(e.message),
   );
+});
+
+test('redis catalog: rediss:// speaks TLS and checks the server certificate', async (t) => {
+  const server = await privateRedis(t, { tls: true, password: 'tls-pass-1' });
+  if (server === undefined) return;
+  const tls = server.tls!;
+  // This process does not trust the self-signed certificate: the open fails, coded, without the password.
+  await assert.rejects(
+    openCatalog(`${tls.url}?prefix=tls:`),
+    (e: Error & { code?: string }) => e.code === 'TC_ERR_BACKEND' && !e.message.includes('tls-pass-1'),
+  );
+  // A process that trusts it opens the catalog over TLS and writes to it.
+  const script = `import { openCatalog } from ${JSON.stringify(new URL('../../src/catalog/open-catalog.js', import.meta.url).href)};
+    const c = await openCatalog(process.argv[1]);
+    await c.putArtifact(${JSON.stringify(artifact)});
+    process.stdout.write(JSON.stringify((await c.listArtifacts()).map((a) => a.artifactId)));
+    await c.close();`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, `${tls.url}?prefix=tls:`], {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.caFile },
+  });
+  assert.deepEqual(JSON.parse(stdout), [artifact.artifactId]);
+  // The same data, read over the plain port.
+  const plain = await openCatalog(`${server.url}?prefix=tls:`);
+  t.after(() => plain.close());
+  assert.equal((await plain.getArtifact(artifact.artifactId))?.artifactId, artifact.artifactId);
 });

@@ -1,6 +1,8 @@
-// A redis-server from PATH for tests: a free port on 127.0.0.1, a temporary directory, optional password
-// and persistence; stop() and start() again on the same port and directory.
+// A redis-server from PATH for tests: a free port on 127.0.0.1, a temporary directory, optional password,
+// persistence and TLS (a self-signed certificate made with openssl); stop() and start() again on the same
+// port and directory.
 
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,8 @@ export interface RedisServer {
   /** `redis://[:password@]127.0.0.1:PORT`. */
   readonly url: string;
   readonly dir: string;
+  /** With `tls`: `rediss://[:password@]localhost:TLSPORT` and the certificate (its own CA) to trust. */
+  readonly tls?: { readonly url: string; readonly caFile: string };
   /** Stops the server (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
   /** Starts it again on the same port and directory (after stop()). */
@@ -27,6 +31,8 @@ export interface RedisServerOptions {
   readonly persistent?: boolean;
   /** The server removes its directory when it stops (a server shared by a whole test process). */
   readonly removeWhenDone?: boolean;
+  /** Also listen with TLS on a second port, with a self-signed certificate for localhost (needs openssl). */
+  readonly tls?: boolean;
 }
 
 /** Why no redis-server can be started here, or undefined when one can. */
@@ -66,6 +72,21 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const args = [binary, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no'];
   args.push('--appendonly', options.persistent === true ? 'yes' : 'no');
   if (options.password !== undefined) args.push('--requirepass', options.password);
+  const tlsPort = options.tls === true ? await freePort() : undefined;
+  if (tlsPort !== undefined) {
+    const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+    args.push('--tls-port', String(tlsPort), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert);
+    args.push('--tls-auth-clients', 'no');
+    const subject = ['-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'];
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', ...subject], {
+        stdio: 'ignore',
+      });
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
   let proc: WatchedProcess | undefined;
   const start = async (): Promise<void> => {
     proc = spawnWatched(args, {
@@ -84,6 +105,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     port,
     url: `redis://${auth}127.0.0.1:${port}`,
     dir,
+    ...(tlsPort === undefined ? {} : { tls: { url: `rediss://${auth}localhost:${tlsPort}`, caFile: join(dir, 'cert.pem') } }),
     stop: async () => {
       await proc?.stop();
       proc = undefined;

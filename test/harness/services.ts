@@ -11,6 +11,7 @@ import pg from 'pg';
 import { createClient } from 'redis';
 import { skipOrFail } from '../helpers/require.js';
 import { postgresServerMissing, startPostgresServer, type PostgresServer } from './postgres-server.js';
+import { findOnPath } from './server-process.js';
 import { redisServerMissing, startRedisServer, type RedisServer, type RedisServerOptions } from './redis-server.js';
 
 export type { PostgresServer } from './postgres-server.js';
@@ -132,7 +133,8 @@ export async function postgresCatalogUrl(t: TestContext): Promise<string | undef
  * await server.stop(); ... await server.start();
  */
 export async function privateRedis(t: TestContext, options: RedisServerOptions = {}): Promise<RedisServer | undefined> {
-  const missing = redisServerMissing();
+  const missing =
+    redisServerMissing() ?? (options.tls === true && findOnPath('openssl') === undefined ? 'openssl is not on PATH' : undefined);
   if (missing !== undefined) {
     skipOrFail(t, `SKIPPED: this test runs its own Redis, and ${missing}`);
     return undefined;

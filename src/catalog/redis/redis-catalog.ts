@@ -31,7 +31,8 @@ const createCatalogClient = (url: RedisCatalogUrl, connectTimeoutMs: number, rec
     socket: {
       host: url.host,
       port: url.port,
-      ...(url.tls ? { tls: true as const, servername: url.host } : {}),
+      // TLS checks the certificate against the host name (Node's default servername), with the system CAs.
+      ...(url.tls ? { tls: true as const } : {}),
       connectTimeout: connectTimeoutMs,
       reconnectStrategy: reconnect,
     },
