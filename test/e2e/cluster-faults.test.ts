@@ -70,7 +70,7 @@ test('cluster fault: the source is killed mid-transfer; the load reselects anoth
 });
 
 test('cluster fault: the catalog server stops and restarts; local loads keep working, remote loads recover', async (t) => {
-  const redis = await privateRedis(t);
+  const redis = await privateRedis(t, { persistent: true });
   if (redis === undefined) return;
   const { members, model } = await startCluster(t, redis.url, { daemons: 2 });
   const [a, b] = members as [ClusterMember, ClusterMember];
