@@ -30,7 +30,12 @@ const transferShape = {
 };
 
 const loadOptionsSchema = z
-  .object({ ...selectionShape, ...transferShape, deadlineMs: z.number().int().positive().optional(), into: z.instanceof(Uint8Array).optional() })
+  .object({
+    ...selectionShape,
+    ...transferShape,
+    deadlineMs: z.number().int().positive().optional(),
+    into: z.instanceof(Uint8Array).optional(),
+  })
   .strict();
 const selectionSchema = z.object(selectionShape).strict();
 const transferSchema = z.object(transferShape).strict();

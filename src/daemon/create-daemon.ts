@@ -146,7 +146,12 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     const build = exportBuilder(vs, preparing);
     const faults = faultsFromEnv();
     if (faults.exportBuildDelayMs > 0 || faults.peerServeDelayMs > 0) log.warn({ faults }, 'fault injection is on (tests only)');
-    const exportRow = (e: { artifactId: string; viewId: string }) => ({ artifactId: e.artifactId, viewId: e.viewId, daemonId, tier: 'export' as const });
+    const exportRow = (e: { artifactId: string; viewId: string }) => ({
+      artifactId: e.artifactId,
+      viewId: e.viewId,
+      daemonId,
+      tier: 'export' as const,
+    });
     const ex: ExportCache = new ExportCache({
       budgetBytes: config.exportBudget,
       ttlMs: config.exportTtlMs,
@@ -173,7 +178,8 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         const a = await st.open(id).catch(() => undefined);
         if (a !== undefined) await cat.putReplica({ artifactId: id, viewId: undefined, daemonId, tier: 'disk', bytes: a.index.totalBytes });
       }
-      for (const r of vs.cache.list()) await cat.putReplica({ artifactId: r.artifactId, viewId: r.viewId, daemonId, tier: r.tier, bytes: r.bytes });
+      for (const r of vs.cache.list())
+        await cat.putReplica({ artifactId: r.artifactId, viewId: r.viewId, daemonId, tier: r.tier, bytes: r.bytes });
       for (const e of ex.list()) if (e.state === 'ready') await cat.putReplica({ ...exportRow(e), bytes: e.bytes });
     };
     leases = new ShmLeases(vs, config.leaseTtlMs);
@@ -227,7 +233,15 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     advertised.dataAddress = `${adv}:${dataAddress.slice(dataAddress.lastIndexOf(':') + 1)}`;
     await m.start();
     log.info(
-      { controlUrl, dataAddress, daemonId, advertise: advertised, dataDir: config.dataDir, memoryBudget: config.memoryBudget, exportBudget: config.exportBudget },
+      {
+        controlUrl,
+        dataAddress,
+        daemonId,
+        advertise: advertised,
+        dataDir: config.dataDir,
+        memoryBudget: config.memoryBudget,
+        exportBudget: config.exportBudget,
+      },
       'daemon ready',
     );
     return { controlUrl, dataAddress, daemonId, tokenGenerated: generated };

@@ -95,7 +95,11 @@ export class DaemonMetrics {
       help: 'Data-plane connections closed for a protocol violation.',
       registers,
     });
-    this.catalogUp = new Gauge({ name: 'tensorcast_catalog_up', help: '1 while the catalog answers, 0 while it is unavailable.', registers });
+    this.catalogUp = new Gauge({
+      name: 'tensorcast_catalog_up',
+      help: '1 while the catalog answers, 0 while it is unavailable.',
+      registers,
+    });
     this.catalogFailures = new Counter({
       name: 'tensorcast_catalog_failures_total',
       help: 'Catalog calls that failed (heartbeat, replica registry), by operation.',

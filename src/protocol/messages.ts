@@ -74,7 +74,10 @@ export const Load = defineMessage(
     /** A consumer's route choice (default auto). */
     route: z.enum(ROUTE_CHOICES).optional(),
     /** Set by a daemon fetching from another daemon. */
-    peer: z.object({ mode: z.enum(PEER_MODES), transferId: z.string().min(1).max(128) }).strict().optional(),
+    peer: z
+      .object({ mode: z.enum(PEER_MODES), transferId: z.string().min(1).max(128) })
+      .strict()
+      .optional(),
   }),
 );
 /** The body of {@link Load}. */

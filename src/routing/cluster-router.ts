@@ -80,7 +80,8 @@ export class ClusterRouter implements RemoteViews {
     let p = this.artifacts.get(artifactId);
     if (p === undefined) {
       p = this.opts.catalog.getArtifact(artifactId).then((record) => {
-        if (record === undefined) throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId} in the cluster`, { details: { artifactId } });
+        if (record === undefined)
+          throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId} in the cluster`, { details: { artifactId } });
         return { artifactId, index: parseIndexJson(record.indexJson), files: record.files };
       });
       this.artifacts.set(artifactId, p);
@@ -182,7 +183,14 @@ class RouteSession {
         const reason = this.failureReason(error, plan);
         if (reason === undefined) throw error;
         this.opts.log.warn(
-          { artifactId: req.artifactId, viewId: req.view.viewId ?? null, route: plan.route, source: plan.source.daemon.daemonId, reason, err: error },
+          {
+            artifactId: req.artifactId,
+            viewId: req.view.viewId ?? null,
+            route: plan.route,
+            source: plan.source.daemon.daemonId,
+            reason,
+            err: error,
+          },
           'source failed: reselecting',
         );
         this.opts.events?.reselection?.(reason);
@@ -220,7 +228,14 @@ class RouteSession {
     const choice: RouteChoice = req.choice;
     const decided = (route: Plan['route'], source: SourceCandidate): Plan => {
       log.info(
-        { event: 'route_selected', artifactId: req.artifactId, viewId: req.view.viewId ?? null, route, source: source.daemon.daemonId, fallback: this.fallback ?? null },
+        {
+          event: 'route_selected',
+          artifactId: req.artifactId,
+          viewId: req.view.viewId ?? null,
+          route,
+          source: source.daemon.daemonId,
+          fallback: this.fallback ?? null,
+        },
         'route selected',
       );
       events?.routeSelected?.(route, this.fallback);
@@ -278,7 +293,9 @@ class RouteSession {
       this.opts.log.warn({ source: source.daemon.daemonId, artifactId: req.artifactId, err: error }, 'source could not prepare the view');
       return isTensorcastError(error)
         ? error
-        : tcError('TC_ERR_UNAVAILABLE', `source ${source.daemon.daemonId}: ${String(error)}`, { details: { reason: 'source_prepare_unavailable' } });
+        : tcError('TC_ERR_UNAVAILABLE', `source ${source.daemon.daemonId}: ${String(error)}`, {
+            details: { reason: 'source_prepare_unavailable' },
+          });
     }
   }
 

@@ -73,6 +73,10 @@ export function residentSources(
  * Daemons storing the artifact (its canonical bytes on disk), best first: they can derive any view from
  * them, or stream canonical ranges.
  */
-export function canonicalSources(daemons: readonly DaemonRecord[], replicas: readonly ListedReplica[], ctx: SelectionContext): SourceCandidate[] {
+export function canonicalSources(
+  daemons: readonly DaemonRecord[],
+  replicas: readonly ListedReplica[],
+  ctx: SelectionContext,
+): SourceCandidate[] {
   return candidates(daemons, replicas, ctx, (r) => r.viewId === undefined && r.tier === 'disk');
 }

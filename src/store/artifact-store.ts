@@ -222,7 +222,8 @@ export class ArtifactStore {
     if (record !== null && index.indexHash !== record.indexHash) {
       throw tcError('TC_ERR_INTERNAL', `artifact ${artifactId}: stored files do not match the catalog's index`);
     }
-    const files = record?.files ?? (await readdir(dir)).filter((n) => !n.endsWith('.safetensors') && n !== 'model.safetensors.index.json').sort();
+    const files =
+      record?.files ?? (await readdir(dir)).filter((n) => !n.endsWith('.safetensors') && n !== 'model.safetensors.index.json').sort();
     return { artifactId, dir, index, source: FileSource.fromIndex(dir, index), files };
   }
 

@@ -181,7 +181,8 @@ export class ViewService {
    */
   async file(artifactId: string, name: string): Promise<Buffer> {
     const { artifact, local } = await this.artifact(artifactId);
-    if (!artifact.files.includes(name)) throw tcError('TC_ERR_NOT_FOUND', `artifact ${artifactId} has no file '${name}'`, { details: { name } });
+    if (!artifact.files.includes(name))
+      throw tcError('TC_ERR_NOT_FOUND', `artifact ${artifactId} has no file '${name}'`, { details: { name } });
     if (local !== undefined) return readFile(join(local.dir, name));
     return this.opts.remote!.file(artifactId, name);
   }

@@ -4,10 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startCluster, type ClusterMember } from '../harness/cluster.js';
+import { asRef, startCluster, type ClusterMember } from '../harness/cluster.js';
 import { redisCatalogUrl } from '../harness/services.js';
 import { assertTensorsEqual, readConfig, readTensors, referenceTp } from '../helpers/reference-tp.js';
-import { asRef } from './cluster-routes.test.js';
 
 /** The `msg` of every JSON log line a daemon wrote, in order. */
 function logEvents(stderr: string): string[] {
@@ -37,12 +36,17 @@ test('export retirement while a fetch is in flight: the fetch completes with the
   }
   const exited = a.daemon.stop('SIGTERM');
   const r = await loading;
-  assertTensorsEqual(asRef(r.tensors), referenceTp(await readTensors(model), readConfig(model), 2, 1), 'fetched while A retired the export');
+  assertTensorsEqual(
+    asRef(r.tensors),
+    referenceTp(await readTensors(model), readConfig(model), 2, 1),
+    'fetched while A retired the export',
+  );
   assert.equal(r.stats.route, 'derived_view_from_canonical');
   assert.equal(await exited, 0, 'A drained and exited cleanly');
   const events = logEvents(a.daemon.stderr());
   const at = (m: string): number => events.indexOf(m);
-  for (const m of ['export drain_start', 'export fetch_end', 'export drain_complete', 'export retire']) assert.ok(at(m) >= 0, `A logged '${m}'`);
+  for (const m of ['export drain_start', 'export fetch_end', 'export drain_complete', 'export retire'])
+    assert.ok(at(m) >= 0, `A logged '${m}'`);
   assert.ok(at('export drain_start') < at('export fetch_end'), 'retirement began while the fetch was in flight');
   assert.ok(at('export fetch_end') < at('export drain_complete'), 'the export was freed only after the fetch ended');
   // The route was withdrawn and unregistered: the catalog no longer lists A's export.

@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { connect } from '../../src/client/tensorcast-client.js';
 import { isTensorcastError } from '../../src/core/errors.js';
-import { startCluster, startMember, writeTokenFile, type ClusterMember } from '../harness/cluster.js';
+import { asRef, startCluster, startMember, writeTokenFile, type ClusterMember } from '../harness/cluster.js';
 import { privateRedis, redisCatalogUrl } from '../harness/services.js';
 import { assertTensorsEqual, readConfig, readTensors, referenceTp } from '../helpers/reference-tp.js';
 import { tempDir } from '../helpers/tmp.js';
-import { asRef } from './cluster-routes.test.js';
 
 const KEY = 'model:tiny:v1';
 
@@ -52,7 +51,14 @@ test('cluster fault: the source is killed mid-transfer; the load reselects anoth
   const { model } = await startCluster(t, url, { daemons: 0 });
   const root = ['--import-root', join(model, '..')];
   // A (slow to serve peers) sorts before C: B picks A first.
-  const a = await startMember(t, url, tokenFile, root, { TENSORCAST_FAULT_PEER_SERVE_DELAY_MS: '3000' }, dataDirWithId(t, 'd-00000000000a'));
+  const a = await startMember(
+    t,
+    url,
+    tokenFile,
+    root,
+    { TENSORCAST_FAULT_PEER_SERVE_DELAY_MS: '3000' },
+    dataDirWithId(t, 'd-00000000000a'),
+  );
   const b = await startMember(t, url, tokenFile, [], undefined, dataDirWithId(t, 'd-00000000000b'));
   const c = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000c'));
   await a.client.importModel(model, { key: KEY });
@@ -60,7 +66,10 @@ test('cluster fault: the source is killed mid-transfer; the load reselects anoth
   const source = await readTensors(model);
   const config = readConfig(model);
   const loading = b.client.load(KEY, { tp: { size: 2, rank: 0 }, timeoutMs: 60_000 });
-  await until('B is fetching from A', async () => (await metric(b, 'tensorcast_routes_selected_total{route="derived_view_from_canonical"}')) >= 1);
+  await until(
+    'B is fetching from A',
+    async () => (await metric(b, 'tensorcast_routes_selected_total{route="derived_view_from_canonical"}')) >= 1,
+  );
   await a.daemon.stop('SIGKILL');
   const r = await loading;
   assertTensorsEqual(asRef(r.tensors), referenceTp(source, config, 2, 0), 'after reselection');

@@ -6,18 +6,12 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { LoadedTensor } from '../../src/client/tensorcast-client.js';
 import type { ClusterInfo } from '../../src/protocol/http/cluster.js';
-import { startCluster } from '../harness/cluster.js';
+import { asRef, startCluster } from '../harness/cluster.js';
 import { postgresCatalogUrl, redisCatalogUrl } from '../harness/services.js';
 import { runCli } from '../helpers/cli.js';
-import { assertTensorsEqual, readConfig, readTensors, referenceTp, type RefTensors } from '../helpers/reference-tp.js';
+import { assertTensorsEqual, readConfig, readTensors, referenceTp } from '../helpers/reference-tp.js';
 import { tempDir } from '../helpers/tmp.js';
-
-/** The tensors of an SDK load as reference tensors. */
-export function asRef(tensors: readonly LoadedTensor[]): RefTensors {
-  return new Map(tensors.map((x) => [x.name, { dtype: x.dtype, shape: x.shape, data: x.data }]));
-}
 
 const KEY = 'model:tiny:v1';
 
@@ -65,7 +59,20 @@ async function scenario(t: TestContext, url: string | undefined): Promise<void> 
   // The CLI names the route and writes the same bytes; --timeout takes a duration. (No daemon holds TP=8
   // views yet: C derives this one from A.)
   const out = join(tempDir(t), 'c-tp8r5.safetensors');
-  const cli = await runCli(['load', KEY, '--tp-size', '8', '--tp-rank', '5', '--timeout', '30s', '--out', out, '--json', ...c.daemon.clientArgs]);
+  const cli = await runCli([
+    'load',
+    KEY,
+    '--tp-size',
+    '8',
+    '--tp-rank',
+    '5',
+    '--timeout',
+    '30s',
+    '--out',
+    out,
+    '--json',
+    ...c.daemon.clientArgs,
+  ]);
   assert.equal(cli.code, 0, cli.stderr);
   const json = JSON.parse(cli.stdout) as { route: string; sourceDaemon: string | null; wireBytes: number; bytes: number };
   assert.equal(json.route, 'derived_view_from_canonical');

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { connect, type TensorcastClient } from '../../src/client/tensorcast-client.js';
+import { connect, type LoadedTensor, type TensorcastClient } from '../../src/client/tensorcast-client.js';
+import type { RefTensors } from '../helpers/reference-tp.js';
 import { TINY_LLAMA, writeSyntheticModel, type SyntheticModelOptions } from '../../src/format/synthetic-model.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startDaemon, type TestDaemon } from './daemon.js';
@@ -78,4 +79,9 @@ export async function startMember(
   const client = await connect({ url: daemon.controlUrl, token: daemon.token });
   t.after(() => client.close());
   return { daemon, client };
+}
+
+/** The tensors of an SDK load as reference tensors (to compare with test/helpers/reference-tp.ts). */
+export function asRef(tensors: readonly LoadedTensor[]): RefTensors {
+  return new Map(tensors.map((x) => [x.name, { dtype: x.dtype, shape: x.shape, data: x.data }]));
 }

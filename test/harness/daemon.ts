@@ -32,7 +32,11 @@ export interface StartOptions {
 /** Starts a daemon; it is killed and its data directory removed after the test (unless `dataDir` was given). */
 export async function startDaemon(t: TestContext, opts: StartOptions = {}): Promise<TestDaemon> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'tensorcast-daemon-'));
-  const d = await spawnPrivateDaemon(dataDir, { logLevel: 'info', extraArgs: opts.extraArgs ?? [], ...(opts.env === undefined ? {} : { env: opts.env }) });
+  const d = await spawnPrivateDaemon(dataDir, {
+    logLevel: 'info',
+    extraArgs: opts.extraArgs ?? [],
+    ...(opts.env === undefined ? {} : { env: opts.env }),
+  });
   t.after(async () => {
     await d.stop('SIGKILL');
     if (opts.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });

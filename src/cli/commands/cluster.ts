@@ -17,7 +17,10 @@ function ago(at: number, now: number): string {
 export function registerCluster(program: Command): void {
   const cluster = program.command('cluster').description('the cluster: daemons and replicas');
   withClientFlags(
-    cluster.command('ls').description('list daemons (alive, last heartbeat) and replicas by daemon and kind').option('--json', 'print one JSON object'),
+    cluster
+      .command('ls')
+      .description('list daemons (alive, last heartbeat) and replicas by daemon and kind')
+      .option('--json', 'print one JSON object'),
   ).action(async (flags: ClientFlags & { json?: boolean }) => {
     const client = await clientFrom(flags);
     try {

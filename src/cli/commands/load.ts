@@ -33,7 +33,8 @@ export function routeFromFlag(value: string | undefined): RouteChoice {
 export function timeoutFromFlag(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const ms = parseDuration(value);
-  if (ms === undefined || ms <= 0) throw tcError('TC_ERR_INVALID_ARGUMENT', `--timeout: expected a duration like 30s, 2m or 500ms, got '${value}'`);
+  if (ms === undefined || ms <= 0)
+    throw tcError('TC_ERR_INVALID_ARGUMENT', `--timeout: expected a duration like 30s, 2m or 500ms, got '${value}'`);
   return ms;
 }
 

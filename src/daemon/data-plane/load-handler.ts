@@ -61,7 +61,6 @@ export class ViewLoadHandler implements LoadHandler {
     const rv = await this.views.resolve(req.artifactId, spec, req.viewId);
     const total = rv.program.totalBytes;
     if (req.end > total) throw tcError('TC_ERR_INVALID_ARGUMENT', `range [${req.start}, ${req.end}) is outside the view's ${total} bytes`);
-    const viewId = rv.view.viewId ?? null;
     const mode = req.peer?.mode;
     if (mode !== undefined) {
       const end = await this.servePeer(mode, req, rv, sink);
@@ -132,7 +131,10 @@ export class ViewLoadHandler implements LoadHandler {
       });
     }
     const replica = await this.views.memoryReplica(rv, req.deadline);
-    if (replica === undefined) throw tcError('TC_ERR_NOT_FOUND', `view ${viewId ?? 'identity'} is no longer resident`, { details: { reason: 'view_probe_unavailable' } });
+    if (replica === undefined)
+      throw tcError('TC_ERR_NOT_FOUND', `view ${viewId ?? 'identity'} is no longer resident`, {
+        details: { reason: 'view_probe_unavailable' },
+      });
     try {
       await this.sendHeld(req, this.replicaCrcs(replica), replica, sink, newFillContext());
     } finally {
@@ -189,7 +191,7 @@ export class ViewLoadHandler implements LoadHandler {
     let segStart = 0;
     for (const seg of held.segments) {
       const segEnd = segStart + seg.length;
-      for (let at = Math.max(req.start, segStart); at < Math.min(req.end, segEnd); ) {
+      for (let at = Math.max(req.start, segStart); at < Math.min(req.end, segEnd);) {
         const cellEnd = (Math.floor(at / FRAME_BYTES) + 1) * FRAME_BYTES;
         const next = Math.min(req.end, segEnd, cellEnd);
         const n = next - at;

@@ -32,5 +32,9 @@ export interface ClusterInfo {
   readonly catalog: { readonly url: string; readonly status: 'ok' | 'unavailable' };
   readonly daemonTtlMs: number;
   readonly daemons: readonly ClusterDaemon[];
-  readonly artifacts: readonly { readonly artifactId: string; readonly keys: readonly string[]; readonly replicas: readonly ClusterReplica[] }[];
+  readonly artifacts: readonly {
+    readonly artifactId: string;
+    readonly keys: readonly string[];
+    readonly replicas: readonly ClusterReplica[];
+  }[];
 }

@@ -9,7 +9,8 @@ export interface ErrorBody {
 
 /** Rebuilds the error a daemon answered with (the same class and code as on the daemon). */
 export function errorFromBody(body: unknown, status: number): TensorcastError {
-  const e = (body as Partial<ErrorBody> | undefined)?.error as { code?: unknown; message?: unknown; details?: { reason?: unknown } } | undefined;
+  const e = (body as Partial<ErrorBody> | undefined)?.error as
+    { code?: unknown; message?: unknown; details?: { reason?: unknown } } | undefined;
   const reason = e?.details?.reason;
   return errorFromWire(e?.code, e?.message, `daemon answered HTTP ${status}`, {
     details: typeof reason === 'string' ? { status, reason } : { status },
