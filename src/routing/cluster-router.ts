@@ -251,6 +251,12 @@ class RouteSession {
       if (choice === 'resident_view') throw noSource(req, 'holds this view resident');
     }
     const canonical = canonicalSources(daemons, replicas, ctx);
+    if (choice === 'derived_view' && req.view.viewId === undefined) {
+      throw tcError(
+        'TC_ERR_INVALID_ARGUMENT',
+        `the whole artifact is its canonical bytes: there is no view to derive (use route canonical)`,
+      );
+    }
     // The identity view is the canonical bytes themselves: nothing to derive.
     if ((choice === 'auto' || choice === 'derived_view') && req.view.viewId !== undefined) {
       for (const source of canonical.filter((c) => !this.noDerived.has(c.daemon.daemonId))) {

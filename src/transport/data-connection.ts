@@ -167,7 +167,15 @@ export class DataConnection {
         if (p.received !== p.dest.length) {
           throw tcError('TC_ERR_PROTOCOL', `data plane: END after ${p.received} of ${p.dest.length} bytes`);
         }
-        p.resolve({ ...end, bytes: p.received });
+        p.resolve({
+          bytes: p.received,
+          route: end.route,
+          source: end.source,
+          ...(end.fallback == null ? {} : { fallback: end.fallback }),
+          ...(end.sourceDaemon == null ? {} : { sourceDaemon: end.sourceDaemon }),
+          ...(end.wireBytes === undefined ? {} : { wireBytes: end.wireBytes }),
+          ...(end.readBytes === undefined ? {} : { readBytes: end.readBytes }),
+        });
         return;
       }
       case FrameType.ERROR: {
