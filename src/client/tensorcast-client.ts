@@ -247,12 +247,12 @@ export class TensorcastClient {
   }
 
   /**
-   * Asks the daemon to plan a load of `selection` (one round trip): the view it will serve and where each
-   * tensor lands in the output.
+   * Asks the daemon to plan a load of `selection` (one round trip, within `timeoutMs` when given): the
+   * view it will serve and where each tensor lands in the output.
    *
    * @throws TC_ERR_NOT_FOUND, TC_ERR_INVALID_ARGUMENT, TC_ERR_VIEW_*, TC_ERR_LAYOUT_*
    */
-  async plan(keyOrId: string, selection: Selection = {}): Promise<LoadPlan> {
+  async plan(keyOrId: string, selection: Selection = {}, timeoutMs?: number): Promise<LoadPlan> {
     checkSelection(selection);
     const body: PlanRequest = {
       ...(keyOrId.startsWith('tc1:') ? { artifactId: keyOrId } : { key: validateKey(keyOrId) }),
@@ -260,7 +260,7 @@ export class TensorcastClient {
       ...(selection.view === undefined ? {} : { view: selection.view }),
       ...(selection.tp === undefined ? {} : { tp: selection.tp }),
     };
-    const r = await this.control.json<PlanResponse>('POST', '/v1/plans', body);
+    const r = await this.control.json<PlanResponse>('POST', '/v1/plans', body, timeoutMs);
     return {
       artifactId: r.artifactId,
       key: r.key ?? undefined,
@@ -286,11 +286,16 @@ export class TensorcastClient {
       throw tcError('TC_ERR_INVALID_ARGUMENT', 'timeoutMs and deadlineMs are the same setting; give one');
     const deadline = Date.now() + (options.deadlineMs ?? options.timeoutMs ?? this.defaultTimeoutMs);
     const { tensors: names, view, tp } = options;
-    const plan = await this.plan(keyOrId, {
-      ...(names === undefined ? {} : { tensors: names }),
-      ...(view === undefined ? {} : { view }),
-      ...(tp === undefined ? {} : { tp }),
-    });
+    // The caller's deadline covers planning too.
+    const plan = await this.plan(
+      keyOrId,
+      {
+        ...(names === undefined ? {} : { tensors: names }),
+        ...(view === undefined ? {} : { view }),
+        ...(tp === undefined ? {} : { tp }),
+      },
+      Math.max(1, deadline - Date.now()),
+    );
     const total = plan.totalBytes;
     if (options.into === undefined && total > MAX_BUFFER_BYTES) {
       throw tcError(
@@ -367,11 +372,11 @@ export class TensorcastClient {
       if (left <= 0) throw tcError('TC_ERR_TIMEOUT', `load of ${plan.artifactId} ran out of its deadline`);
       return left;
     };
+    if (options.route !== undefined && options.route !== 'auto' && options.transport !== undefined && options.transport !== 'tcp')
+      return Promise.reject(tcError('TC_ERR_INVALID_ARGUMENT', `a forced route ('${options.route}') needs the tcp transport`));
     if (options.transport === 'shm') return openShmTransfer(this.control, plan, remaining);
     if (options.transport === 'files')
       return this.index(plan.artifactId).then((index) => openFileTransfer(this.control, plan, index, remaining));
-    if (options.route !== undefined && options.route !== 'auto' && options.transport !== undefined && options.transport !== 'tcp')
-      return Promise.reject(tcError('TC_ERR_INVALID_ARGUMENT', `a forced route ('${options.route}') needs the tcp transport`));
     return Promise.resolve(
       openTcpTransfer(this.pool, plan, Math.max(1, options.connections ?? this.defaultConnections), remaining, options.route ?? 'auto'),
     );

@@ -131,7 +131,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
       remote: router,
       onReplica: (r, present) => {
         const rec = { artifactId: r.artifactId, viewId: r.viewId, daemonId, tier: r.tier } as const;
-        registry('replica registry', present ? cat.putReplica({ ...rec, bytes: r.bytes }) : cat.removeReplica(rec));
+        registry('replica_registry', present ? cat.putReplica({ ...rec, bytes: r.bytes }) : cat.removeReplica(rec));
       },
       onMaterialize: (mat) => {
         metrics.bytesRead.inc(mat.baseReads.bytes + mat.directBytes);
@@ -252,7 +252,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     // Peers stop routing here first; exports retire in order (withdraw, refuse, wait for fetches, free)
     // while the data plane finishes the requests in flight.
     await membership?.stop(drainMs > 0);
-    await Promise.all([exports?.close(), data?.close(drainMs)]);
+    await Promise.all([exports?.close(drainMs > 0 ? 'drain' : 'shutdown'), data?.close(drainMs)]);
     await control?.close();
     await peers?.close();
     leases?.close();

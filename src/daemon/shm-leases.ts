@@ -6,6 +6,7 @@ import type { ChunkChecksums } from '../bytes/chunk-checksums.js';
 import { tcError } from '../core/errors.js';
 import type { Replica } from '../store/replica-cache.js';
 import type { ViewService, ResolvedView } from '../store/view-service.js';
+import type { FillContext } from '../store/remote-views.js';
 
 /** What a client gets for a lease. */
 export interface ShmLeaseInfo {
@@ -40,9 +41,9 @@ export class ShmLeases {
    *
    * @throws TC_ERR_BUDGET, TC_ERR_TIMEOUT
    */
-  async create(rv: ResolvedView, deadline?: number): Promise<ShmLeaseInfo> {
+  async create(rv: ResolvedView, deadline?: number, ctx?: FillContext): Promise<ShmLeaseInfo> {
     const replicaHit = this.views.hasReplica(rv, 'shm');
-    const replica = await this.views.shmReplica(rv, deadline);
+    const replica = await this.views.shmReplica(rv, deadline, ctx);
     if (replica.checksums === undefined) {
       this.views.cache.release(replica);
       throw tcError('TC_ERR_INTERNAL', `shm replica ${replica.key} has no checksums`);

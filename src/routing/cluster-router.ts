@@ -259,18 +259,24 @@ class RouteSession {
     }
     // The identity view is the canonical bytes themselves: nothing to derive.
     if ((choice === 'auto' || choice === 'derived_view') && req.view.viewId !== undefined) {
+      // A source that cannot be asked tries the next one; a full export budget goes to canonical (its
+      // bytes are still there, only the room to derive is not).
+      let refused: TensorcastError | undefined;
       for (const source of canonical.filter((c) => !this.noDerived.has(c.daemon.daemonId))) {
         const prepared = await this.prepare(source, deadline);
         if (prepared === true) return decided('derived_view_from_canonical', source);
         this.noDerived.add(source.daemon.daemonId);
-        if (choice === 'derived_view') throw prepared;
-        noteFallback(reasonOf(prepared));
-        break;
+        refused = prepared;
+        if (reasonOf(prepared) === 'export_budget_exhausted') break;
+      }
+      if (refused !== undefined) {
+        if (choice === 'derived_view') throw refused;
+        noteFallback(reasonOf(refused));
       }
       if (choice === 'derived_view') throw noSource(req, 'stores the artifact (to derive the view)');
     }
     if (choice === 'derived_view' || canonical[0] === undefined) {
-      if (this.fallback === undefined || this.fallback !== 'source_failed') noteFallback('no_source');
+      if (this.fallback !== 'source_failed') noteFallback('no_source');
       throw noSource(req, 'stores the artifact');
     }
     return decided('canonical', canonical[0]);

@@ -239,11 +239,14 @@ export class ExportCache {
     return { entries, bytes, budgetBytes: this.options.budgetBytes };
   }
 
-  /** Retires every entry (reason `shutdown`) and refuses later prepares with TC_ERR_SHUTTING_DOWN. */
-  close(): Promise<void> {
+  /**
+   * Retires every entry (reason `drain` for a daemon draining on SIGTERM, `shutdown` otherwise) and refuses
+   * later prepares with TC_ERR_SHUTTING_DOWN.
+   */
+  close(reason: Extract<RetireReason, 'drain' | 'shutdown'> = 'shutdown'): Promise<void> {
     if (this.closing === undefined) {
       clearInterval(this.timer);
-      const all = [...this.records.values()].map((r) => this.retireRecord(r, 'shutdown'));
+      const all = [...this.records.values()].map((r) => this.retireRecord(r, reason));
       this.closing = Promise.all(all).then(() => undefined);
     }
     return this.closing;

@@ -263,7 +263,7 @@ export class ViewService {
    * @throws TC_ERR_BUDGET when the view is larger than the whole budget, or no room came before the
    *   deadline; TC_ERR_TIMEOUT when a stage or a build in flight outlasts the deadline.
    */
-  async shmReplica(rv: ResolvedView, deadline = Date.now() + DEFAULT_WAIT_MS): Promise<Replica> {
+  async shmReplica(rv: ResolvedView, deadline = Date.now() + DEFAULT_WAIT_MS, ctx?: FillContext): Promise<Replica> {
     const bytes = rv.program.totalBytes;
     if (bytes > this.cache.budgetBytes) {
       throw tcError(
@@ -274,7 +274,7 @@ export class ViewService {
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
       let replica: Replica;
       try {
-        replica = await this.cache.acquire(this.key(rv, 'shm'), bytes, () => this.buildShm(rv, deadline), deadline);
+        replica = await this.cache.acquire(this.key(rv, 'shm'), bytes, () => this.buildShm(rv, deadline, ctx), deadline);
       } catch (error) {
         if (!isTensorcastError(error, 'TC_ERR_BUDGET') || Date.now() + wait > deadline) throw error;
         await new Promise((r) => setTimeout(r, wait));
@@ -304,7 +304,7 @@ export class ViewService {
     return false;
   }
 
-  private async buildShm(rv: ResolvedView, deadline: number): Promise<Omit<Replica, 'refs' | 'lastUsed'>> {
+  private async buildShm(rv: ResolvedView, deadline: number, ctx: FillContext | undefined): Promise<Omit<Replica, 'refs' | 'lastUsed'>> {
     const bytes = rv.program.totalBytes;
     const key = this.key(rv, 'shm');
     const path = join(this.opts.shmDir, `${sha256Hex(key).slice(0, 32)}-${this.shmBuilds++}.bin`);
@@ -314,7 +314,7 @@ export class ViewService {
       const mem = this.cache.get(this.key(rv, 'memory'));
       try {
         if (mem !== undefined) {
-          await mem.ready(0, mem.bytes, deadline);
+          await mem.ready(0, mem.bytes, deadline, ctx);
           let at = 0;
           for (const seg of mem.segments) {
             sums.push(seg);
@@ -326,7 +326,7 @@ export class ViewService {
             for (let start = 0; start < bytes; start += stage.length) {
               const end = Math.min(bytes, start + stage.length);
               const part = stage.subarray(0, end - start);
-              await this.produce(rv, start, end, part, deadline, undefined);
+              await this.produce(rv, start, end, part, deadline, ctx);
               sums.push(part);
               await writeFully(fh, part, start);
             }

@@ -72,12 +72,14 @@ export function registerLoad(program: Command): void {
       const timeoutMs = timeoutFromFlag(flags.timeout);
       const route = routeFromFlag(flags.route);
       const connections = flags.connections === undefined ? undefined : parseIntegerFlag(flags.connections, '--connections', 1);
-      const plan = await client.plan(key, selection);
+      // The deadline covers planning and the transfer.
+      const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+      const plan = await client.plan(key, selection, timeoutMs);
       const transport = transportFromFlags(flags);
       const transfer = await client.openTransfer(plan, {
         transport,
         route,
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(deadline === undefined ? {} : { timeoutMs: Math.max(1, deadline - Date.now()) }),
         ...(connections === undefined ? {} : { connections }),
       });
       const t1 = performance.now();

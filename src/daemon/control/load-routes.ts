@@ -3,6 +3,8 @@
 // bytes changed, drop the replica). (Loads over TCP go through the data plane.)
 
 import type { FastifyPluginAsync } from 'fastify';
+import type { RouteKind } from '../../protocol/route-kinds.js';
+import { newFillContext } from '../../store/remote-views.js';
 import { performance } from 'node:perf_hooks';
 import { parseViewJson } from '../../layout/view.js';
 import type { DaemonMetrics } from '../../metrics/metrics.js';
@@ -31,10 +33,12 @@ export const leaseRoutes: FastifyPluginAsync<LeaseRoutesOptions> = (app, { views
     const t0 = performance.now();
     const deadline = Date.now() + (body.timeoutMs ?? DEFAULT_LEASE_WAIT_MS);
     const spec = body.view === null ? undefined : parseViewJson(JSON.stringify(body.view), 'view');
-    const route = 'local';
+    const ctx = newFillContext();
+    let route: RouteKind = 'local';
     try {
       const rv = await views.resolve(body.artifactId, spec, body.viewId);
-      const lease = await leases.create(rv, deadline);
+      const lease = await leases.create(rv, deadline, ctx);
+      route = ctx.route ?? 'local';
       const source = lease.replicaHit ? 'replica_hit' : 'materialized';
       metrics.loads.inc({ route, transport: 'shm', source, outcome: 'ok' });
       metrics.bytesDelivered.inc({ transport: 'shm' }, lease.bytes);
@@ -51,7 +55,7 @@ export const leaseRoutes: FastifyPluginAsync<LeaseRoutesOptions> = (app, { views
         totalBytes: rv.program.totalBytes,
       };
     } catch (error) {
-      metrics.loads.inc({ route, transport: 'shm', source: 'materialized', outcome: 'error' });
+      metrics.loads.inc({ route: ctx.route ?? route, transport: 'shm', source: 'materialized', outcome: 'error' });
       throw error;
     }
   });
