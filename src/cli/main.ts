@@ -6,6 +6,12 @@ import { Command, CommanderError } from 'commander';
 import { describeError, EXIT_BAD_INPUT, exitCodeOf } from './exit-codes.js';
 import { commandOf, registerStubs } from './command-list.js';
 
+// A reader that goes away (`tensorcast ls | head`) is not an error: stop quietly, as Unix tools do.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 const program = new Command();
 program
   .name('tensorcast')
