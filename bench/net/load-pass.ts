@@ -28,7 +28,7 @@ export interface PassStats {
   readonly sourceRequestSeconds: number;
   /** Bytes that crossed the rate-limited link towards the destination (headers included), if any. */
   readonly linkBytes: number | undefined;
-  /** CPU seconds of the source, the destination and this process. */
+  /** CPU seconds of the source, the destination and this process (during the load calls only). */
   readonly cpu: { readonly source: number; readonly destination: number; readonly client: number };
   readonly routes: ReadonlySet<string>;
   readonly fallbacks: ReadonlySet<string>;
@@ -58,7 +58,8 @@ export async function loadPass(setup: PassSetup, tp: number, route: RouteChoice,
   const { client, key, source, destination, token, link } = setup;
   const [srcBefore, dstBefore] = await Promise.all([source.metrics(token), destination.metrics(token)]);
   const linkBefore = link?.counters().rxBytes ?? 0;
-  const cpuBefore = [source.cpuSeconds(), destination.cpuSeconds(), process.cpuUsage()] as const;
+  const cpuBefore = [source.cpuSeconds(), destination.cpuSeconds()] as const;
+  let clientCpu = 0;
   let seconds = 0;
   let viewBytes = 0;
   let wireBytes = 0;
@@ -68,9 +69,12 @@ export async function loadPass(setup: PassSetup, tp: number, route: RouteChoice,
   const sourceDaemons = new Set<string>();
   const hashes: string[] = [];
   for (let rank = 0; rank < tp; rank++) {
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const r = await client.load(key, { tp: { size: tp, rank }, route, into: setup.into, connections: setup.connections });
     seconds += (performance.now() - t0) / 1000;
+    const cpu1 = process.cpuUsage(cpu0);
+    clientCpu += (cpu1.user + cpu1.system) / 1e6;
     viewBytes += r.stats.bytesDelivered;
     wireBytes += r.stats.wireBytes;
     readBytes += (r.stats.amplification ?? 0) * r.stats.bytesDelivered;
@@ -79,12 +83,7 @@ export async function loadPass(setup: PassSetup, tp: number, route: RouteChoice,
     if (r.stats.sourceDaemon !== null) sourceDaemons.add(r.stats.sourceDaemon);
     if (hash) hashes.push(createHash('sha1').update(r.buffer).digest('hex'));
   }
-  const cpuClient = process.cpuUsage(cpuBefore[2]);
-  const cpu = {
-    source: source.cpuSeconds() - cpuBefore[0],
-    destination: destination.cpuSeconds() - cpuBefore[1],
-    client: (cpuClient.user + cpuClient.system) / 1e6,
-  };
+  const cpu = { source: source.cpuSeconds() - cpuBefore[0], destination: destination.cpuSeconds() - cpuBefore[1], client: clientCpu };
   const linkBytes = link === undefined ? undefined : link.counters().rxBytes - linkBefore;
   const [srcAfter, dstAfter] = await Promise.all([source.metrics(token), destination.metrics(token)]);
   const delta = (before: Metrics, after: Metrics, name: string, ...filter: string[]): number =>
