@@ -1,5 +1,5 @@
 // `npm run bench -- [suite...] [--json FILE] [--repeats N]`: runs benchmark suites and prints ratios
-// against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli (default: all).
+// against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli, remote (default: all).
 
 import { writeFileSync } from 'node:fs';
 import { activeKernel } from '../src/bytes/gather-kernel.js';
@@ -9,6 +9,7 @@ import { printResult, type BenchResult } from './measure.js';
 import { safetensorsSuite } from './safetensors.js';
 import { daemonSuite } from './daemon.js';
 import { cliSuite } from './cli.js';
+import { remoteSuite } from './remote.js';
 
 const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   gather: gatherSuite,
@@ -16,6 +17,7 @@ const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   safetensors: safetensorsSuite,
   daemon: daemonSuite,
   cli: cliSuite,
+  remote: remoteSuite,
 };
 
 const args = process.argv.slice(2);

@@ -15,6 +15,9 @@ export interface BenchResult {
   readonly ratio: number;
   readonly unit: string;
   readonly note?: string;
+  /** A target the ratio is held to (e.g. `ratio >= 0.90`) and whether this run met it. */
+  readonly target?: string;
+  readonly met?: boolean;
 }
 
 /** Runs `fn` `warmup` + `repeats` times and returns the best wall time in seconds. */
@@ -59,6 +62,6 @@ export function result(
 export function printResult(r: BenchResult): void {
   const pad = (s: string, n: number): string => s.padEnd(n);
   console.log(
-    `${pad(r.suite, 12)}${pad(r.case, 44)}${pad(r.ours, 22)}${r.oursRate.toFixed(2).padStart(8)} ${r.unit}  vs ${pad(r.baseline, 22)}${r.baselineRate.toFixed(2).padStart(8)} ${r.unit}  ratio ${r.ratio.toFixed(2)}${r.note ? `  (${r.note})` : ''}`,
+    `${pad(r.suite, 12)}${pad(r.case, 44)}${pad(r.ours, 22)}${r.oursRate.toFixed(2).padStart(8)} ${r.unit}  vs ${pad(r.baseline, 22)}${r.baselineRate.toFixed(2).padStart(8)} ${r.unit}  ratio ${r.ratio.toFixed(2)}${r.note ? `  (${r.note})` : ''}${r.target === undefined ? '' : `  [target ${r.target}: ${r.met === true ? 'met' : 'MISSED'}]`}`,
   );
 }
