@@ -45,8 +45,16 @@ interface Plan {
   readonly peer: PeerClients;
 }
 
-/** How long an idle route decision is kept (ms). */
-const SESSION_IDLE_MS = 30_000;
+/**
+ * How long a route decision outlives its last window (ms): long enough for the windows of one load (and
+ * the ranks loaded right after it) to share it, short enough that a source that failed or restarted, or an
+ * export that expired, is looked up afresh by the next load.
+ */
+const SESSION_IDLE_MS = 5_000;
+/** Times a vanished export (expired, evicted, retiring) is prepared again on the same source before moving on. */
+const EXPORT_RETRIES = 1;
+/** Materializer settings for canonical bytes pulled over the wire: large blocks, few requests. */
+const REMOTE_MATERIALIZE = { blockTargetBytes: 32 << 20, readChunkBytes: 32 << 20 };
 /** Sessions kept at most (the oldest idle ones go first). */
 const MAX_SESSIONS = 1024;
 
@@ -124,27 +132,39 @@ export class ClusterRouter implements RemoteViews {
 
   async fill(req: RemoteFillRequest, dest: Uint8Array, ctx: FillContext): Promise<void> {
     const key = `${req.artifactId}/${req.view.viewId ?? 'identity'}/${req.choice}`;
+    this.prune(key);
     let session = this.sessions.get(key);
-    if (session === undefined || session.closed) {
-      this.prune();
+    if (session === undefined) {
       session = new RouteSession(this.opts, req);
       this.sessions.set(key, session);
     }
-    await session.fill(req, dest, ctx);
+    session.active++;
+    try {
+      await session.fill(req, dest, ctx);
+    } finally {
+      session.active--;
+      session.lastUsed = Date.now();
+    }
   }
 
-  /** Forgets sessions idle for long (and the oldest, beyond the cap). */
-  private prune(): void {
+  /** Forgets sessions idle for a while (and the oldest idle ones beyond the cap); `keep` is about to be used. */
+  private prune(keep: string): void {
     const now = Date.now();
-    for (const [k, s] of this.sessions) if (now - s.lastUsed > SESSION_IDLE_MS) this.sessions.delete(k);
-    while (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+    for (const [k, s] of this.sessions) if (k !== keep && s.active === 0 && now - s.lastUsed > SESSION_IDLE_MS) this.sessions.delete(k);
+    for (const [k, s] of this.sessions) {
+      if (this.sessions.size < MAX_SESSIONS) break;
+      if (k !== keep && s.active === 0) this.sessions.delete(k);
+    }
   }
 }
 
 /** The route decision for one (artifact, view, choice), shared by the windows that fill it. */
 class RouteSession {
   lastUsed = Date.now();
-  closed = false;
+  /** Windows being filled through this session now. */
+  active = 0;
+  /** Vanished exports prepared again, per source. */
+  private readonly reprepared = new Map<string, number>();
   private plan: Promise<Plan> | undefined;
   /** Why the session left a preferred route (sticky: later windows report it too). */
   private fallback: FallbackReason | undefined;
@@ -153,7 +173,7 @@ class RouteSession {
   /** Daemons whose resident view went away, or whose export cannot be had. */
   private readonly noResident = new Set<string>();
   private readonly noDerived = new Set<string>();
-  private readonly materializer = new Materializer();
+  private readonly materializer = new Materializer(REMOTE_MATERIALIZE);
 
   constructor(
     private readonly opts: ClusterRouterOptions,
@@ -162,7 +182,6 @@ class RouteSession {
 
   async fill(req: RemoteFillRequest, dest: Uint8Array, ctx: FillContext): Promise<void> {
     for (;;) {
-      this.lastUsed = Date.now();
       if (Date.now() >= req.deadline) throw timeout(req, 'before a source was found');
       const planned = (this.plan ??= this.choose(req.deadline));
       let plan: Plan;
@@ -194,7 +213,9 @@ class RouteSession {
           'source failed: reselecting',
         );
         this.opts.events?.reselection?.(reason);
-        this.fallback = reason;
+        // Preparing a vanished export again on the same source is no fallback: the route stays the same.
+        const id = plan.source.daemon.daemonId;
+        if (plan.route !== 'derived_view_from_canonical' || this.noDerived.has(id) || this.excluded.has(id)) this.fallback = reason;
         if (this.plan === planned) this.plan = undefined;
       }
     }
@@ -206,7 +227,11 @@ class RouteSession {
     const id = plan.source.daemon.daemonId;
     const reason = (error.details as { reason?: unknown }).reason;
     if (error.code === 'TC_ERR_EXPORT_UNAVAILABLE') {
-      this.noDerived.add(id);
+      // The export went away between prepare and fetch (expired, evicted, retiring): prepare it again on
+      // the same source once before giving up on deriving there.
+      const again = this.reprepared.get(id) ?? 0;
+      if (again < EXPORT_RETRIES) this.reprepared.set(id, again + 1);
+      else this.noDerived.add(id);
       return FALLBACK_REASONS.find((r) => r === reason) ?? 'source_prepare_unavailable';
     }
     if (error.code === 'TC_ERR_NOT_FOUND' && plan.route === 'resident_view') {

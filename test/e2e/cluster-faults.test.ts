@@ -166,3 +166,21 @@ test('cluster fault: a peer with the wrong cluster token is refused on both plan
   );
   assert.equal(direct, 'TC_ERR_AUTH');
 });
+
+test('cluster: an export that expired on the source is prepared again by the next load (no stale route)', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model } = await startCluster(t, url, { daemons: 2, extraArgs: (i) => (i === 0 ? ['--export-ttl', '1s'] : []) });
+  const [a, b] = members as [ClusterMember, ClusterMember];
+  await a.client.importModel(model, { key: KEY });
+  const want = referenceTp(await readTensors(model), readConfig(model), 4, 3);
+  for (let round = 0; round < 2; round++) {
+    // Forced routes keep nothing on B: every round pulls from A's export.
+    const r = await b.client.load(KEY, { tp: { size: 4, rank: 3 }, route: 'derived_view' });
+    assertTensorsEqual(asRef(r.tensors), want, `round ${round}`);
+    assert.equal(r.stats.route, 'derived_view_from_canonical');
+    assert.equal(r.stats.fallback, null);
+    // Let A's export expire (TTL 1s, swept within a second or so) and B's route decision go idle.
+    await until('A retired the export', async () => (await metric(a, 'tensorcast_export_retirements_total{reason="ttl_expired"}')) > round);
+  }
+});
