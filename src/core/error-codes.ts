@@ -70,6 +70,7 @@ export const ERROR_CODES = {
   TC_ERR_LAYOUT_INVALID_RANK: code('InvalidArgument', 'tp size or tp rank is out of range'),
 
   TC_ERR_SHORT_READ: code('DataLoss', 'a source returned fewer bytes than the range it holds'),
+  TC_ERR_SOURCE_CHANGED: code('DataLoss', 'a remote object changed between stat and read (etag mismatch): nothing was delivered', true),
   TC_ERR_SOURCE_RANGE: code('InvalidArgument', 'a read falls outside the source'),
   TC_ERR_DESTINATION_SIZE: code('InvalidArgument', 'the destination buffer does not match the output size'),
 } as const satisfies Record<string, ErrorCodeInfo>;
