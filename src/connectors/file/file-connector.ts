@@ -64,15 +64,26 @@ export class FileConnector implements Connector {
     return Promise.resolve(new FileConnector(fileRoot(url)));
   }
 
+  private noRoot(): Error {
+    return tcError('TC_ERR_NOT_FOUND', `${this.displayUrl}: the directory ${this.root} does not exist`, {
+      details: { connector: this.displayUrl, reason: 'no_such_directory' },
+    });
+  }
+
+  /** TC_ERR_NOT_FOUND for a missing `key`: naming the root directory when that is what is missing. */
+  private async notFound(key: string): Promise<Error> {
+    const rootThere = await stat(this.root).then(
+      () => true,
+      (error: unknown) => !missing(error),
+    );
+    return rootThere ? objectNotFound(this.displayUrl, key) : this.noRoot();
+  }
+
   /** @throws TC_ERR_NOT_FOUND when the root directory does not exist; TC_ERR_INVALID_ARGUMENT for a bad prefix. */
   async list(prefix = ''): Promise<ObjectInfo[]> {
     checkListPrefix(prefix);
     const rootStat = await stat(this.root).catch((error: unknown) => {
-      if (missing(error)) {
-        throw tcError('TC_ERR_NOT_FOUND', `${this.displayUrl}: the directory ${this.root} does not exist`, {
-          details: { connector: this.displayUrl, reason: 'no_such_directory' },
-        });
-      }
+      if (missing(error)) throw this.noRoot();
       throw wrapIoError(error, `${this.displayUrl}: cannot list`, this.root);
     });
     if (!rootStat.isDirectory()) {
@@ -125,7 +136,7 @@ export class FileConnector implements Connector {
       if (!s.isFile()) throw objectNotFound(this.displayUrl, key);
       return { key, size: Number(s.size), etag: etagOf(s) };
     } catch (error) {
-      if (missing(error)) throw objectNotFound(this.displayUrl, key);
+      if (missing(error)) throw await this.notFound(key);
       throw wrapIoError(error, `${this.displayUrl}: cannot stat`, path);
     }
   }
@@ -144,7 +155,7 @@ export class FileConnector implements Connector {
     try {
       fh = await open(path, 'r');
     } catch (error) {
-      if (missing(error)) throw objectNotFound(this.displayUrl, key);
+      if (missing(error)) throw await this.notFound(key);
       throw wrapIoError(error, `${this.displayUrl}: cannot open`, path);
     }
     try {
