@@ -31,11 +31,11 @@ export function redactConnectorUrl(url: string): string {
     .split('&')
     .map((pair) => {
       const name = pair.split('=')[0] ?? '';
-      let decoded = name;
+      let decoded: string;
       try {
         decoded = decodeURIComponent(name.replace(/\+/g, ' '));
       } catch {
-        return `${name}=***`;
+        return `${name}=***`; // undecodable: hide it rather than guess
       }
       return SECRET_PARAMS.has(decoded.toLowerCase()) ? `${name}=***` : pair;
     })

@@ -26,7 +26,7 @@ export async function createConnector(url: string, options: ConnectorOptions = {
   switch (scheme) {
     case 'file': {
       const { FileConnector } = await import('./file/file-connector.js');
-      return FileConnector.open(url, options);
+      return FileConnector.open(url);
     }
     case 'redis':
     case 'rediss': {

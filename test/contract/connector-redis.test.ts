@@ -20,7 +20,11 @@ const run = promisify(execFile);
 async function rawClient(url: string, database = 0) {
   const u = new URL(url);
   const password = decodeURIComponent(u.password);
-  const client = createClient({ socket: { host: u.hostname, port: Number(u.port || 6379) }, database, ...(password === '' ? {} : { password }) });
+  const client = createClient({
+    socket: { host: u.hostname, port: Number(u.port || 6379) },
+    database,
+    ...(password === '' ? {} : { password }),
+  });
   client.on('error', () => undefined);
   await client.connect();
   return client;
@@ -34,7 +38,13 @@ test('redis connector: URL forms; a bad one is TC_ERR_INVALID_ARGUMENT that neve
   );
   const tls = parseRedisConnectorUrl('rediss://:secret@[::1]');
   assert.deepEqual([tls.host, tls.port, tls.tls, tls.password, tls.database, tls.prefix], ['::1', 6379, true, 'secret', 0, '']);
-  for (const bad of ['redis://:hunter22@h/x?prefix=a', 'redis://:hunter22@h/x?db=x', 'redis://:hunter22@h:99999/x', 'redis://:hunter22@/x', 'http://:hunter22@h/x']) {
+  for (const bad of [
+    'redis://:hunter22@h/x?prefix=a',
+    'redis://:hunter22@h/x?db=x',
+    'redis://:hunter22@h:99999/x',
+    'redis://:hunter22@/x',
+    'http://:hunter22@h/x',
+  ]) {
     assert.throws(
       () => parseRedisConnectorUrl(bad),
       (e: Error & { code?: string }) => e.code === 'TC_ERR_INVALID_ARGUMENT' && !e.message.includes('hunter22'),
@@ -79,7 +89,11 @@ test('redis connector: the key layout is a manifest written last plus numbered c
   );
   // A rewrite leaves only the new version's chunks; a delete leaves nothing of the object.
   const second = await c.write('w/model.safetensors', pattern(10, 2));
-  assert.deepEqual(await keys(), [`${prefix}/.tc/c/${second.etag}/0`, `${prefix}/.tc/m/w/model.safetensors`, `${prefix}/keys/rank_0/model.embed_tokens.weight`]);
+  assert.deepEqual(await keys(), [
+    `${prefix}/.tc/c/${second.etag}/0`,
+    `${prefix}/.tc/m/w/model.safetensors`,
+    `${prefix}/keys/rank_0/model.embed_tokens.weight`,
+  ]);
   await c.delete('w/model.safetensors');
   assert.deepEqual(await keys(), [`${prefix}/keys/rank_0/model.embed_tokens.weight`]);
   // A reader uses the chunk size recorded in the manifest, not its own option.

@@ -9,7 +9,7 @@ import { test, type TestContext } from 'node:test';
 import { createConnector } from '../../src/connectors/create-connector.js';
 import { parseS3ConnectorUrl } from '../../src/connectors/s3/s3-connector-url.js';
 import { S3_URL_ENV, s3ConnectorUrl, s3TestServer } from '../harness/services.js';
-import { pattern, pieces, read, rejectsWith, runConnectorContract } from './connector-contract.js';
+import { pattern, pieces, read, runConnectorContract } from './connector-contract.js';
 
 const external = (process.env[S3_URL_ENV] ?? '') !== '';
 
@@ -24,14 +24,19 @@ runConnectorContract('s3', {
 });
 
 test('s3 connector: URL forms; a bad one is TC_ERR_INVALID_ARGUMENT that never shows the secret', () => {
-  const u = parseS3ConnectorUrl('s3://models/llama/8b?endpoint=http://127.0.0.1:9000&region=eu-west-1&accessKeyId=AK&secretAccessKey=s3cr%2Ft');
+  const u = parseS3ConnectorUrl(
+    's3://models/llama/8b?endpoint=http://127.0.0.1:9000&region=eu-west-1&accessKeyId=AK&secretAccessKey=s3cr%2Ft',
+  );
   assert.deepEqual(
     [u.bucket, u.prefix, u.endpoint, u.region, u.forcePathStyle, u.credentials],
     ['models', 'llama/8b/', 'http://127.0.0.1:9000', 'eu-west-1', true, { accessKeyId: 'AK', secretAccessKey: 's3cr/t' }],
   );
   assert.equal(u.redacted, 's3://models/llama/8b?endpoint=http://127.0.0.1:9000&region=eu-west-1&accessKeyId=AK&secretAccessKey=***');
   const plain = parseS3ConnectorUrl('s3://bucket');
-  assert.deepEqual([plain.prefix, plain.endpoint, plain.region, plain.forcePathStyle, plain.credentials], ['', undefined, undefined, false, undefined]);
+  assert.deepEqual(
+    [plain.prefix, plain.endpoint, plain.region, plain.forcePathStyle, plain.credentials],
+    ['', undefined, undefined, false, undefined],
+  );
   assert.equal(parseS3ConnectorUrl('s3://b-1/p/?forcePathStyle=false&endpoint=https://s3.example').forcePathStyle, false);
   for (const bad of [
     's3:///p?secretAccessKey=hunter22&accessKeyId=a',
@@ -80,7 +85,9 @@ test('s3 connector: an unknown access key is TC_ERR_AUTH; a missing bucket TC_ER
   };
   await assert.rejects(wrong.list(), (e: Error & { code?: string }) => noSecret(e, 'TC_ERR_AUTH'));
   await assert.rejects(wrong.write('x', pattern(3)), (e: Error & { code?: string }) => noSecret(e, 'TC_ERR_AUTH'));
-  const missing = await createConnector(`s3://tc-missing-bucket/m?endpoint=${server.endpoint}&accessKeyId=${server.key}&secretAccessKey=hunter22`);
+  const missing = await createConnector(
+    `s3://tc-missing-bucket/m?endpoint=${server.endpoint}&accessKeyId=${server.key}&secretAccessKey=hunter22`,
+  );
   t.after(() => missing.close());
   for (const op of [() => missing.write('x', pattern(3)), () => missing.write('y', pieces(pattern(10), 3)), () => missing.delete('x')]) {
     await assert.rejects(op(), (e: Error & { code?: string }) => noSecret(e, 'TC_ERR_NOT_FOUND') && /tc-missing-bucket/.test(e.message));
@@ -88,7 +95,10 @@ test('s3 connector: an unknown access key is TC_ERR_AUTH; a missing bucket TC_ER
 });
 
 /** A plain HTTP server answering every request with `respond`; counts the requests. */
-async function fakeEndpoint(t: TestContext, respond: Parameters<typeof createServer>[1]): Promise<{ endpoint: string; count: () => number }> {
+async function fakeEndpoint(
+  t: TestContext,
+  respond: Parameters<typeof createServer>[1],
+): Promise<{ endpoint: string; count: () => number }> {
   let count = 0;
   const server: Server = createServer((req, res) => {
     count++;
@@ -100,7 +110,8 @@ async function fakeEndpoint(t: TestContext, respond: Parameters<typeof createSer
   return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, count: () => count };
 }
 
-const s3Error = (code: string): string => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`;
+const s3Error = (code: string): string =>
+  `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`;
 
 test('s3 connector: throttling and resets are retried a bounded number of times, then a retryable TC_ERR_BACKEND', async (t) => {
   const retry = { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 };

@@ -61,7 +61,18 @@ export async function startS3Server(options: { readonly removeWhenDone?: boolean
   const dir = mkdtempSync(join(tmpdir(), 'tensorcast-s3-'));
   const port = await freePort();
   // s3rver's ListObjectsV2 continuation tokens use DES, which OpenSSL 3 keeps in its legacy provider.
-  const args = [process.execPath, '--openssl-legacy-provider', bin, '--directory', join(dir, 'data'), '--port', String(port), '--address', '127.0.0.1', '--silent'];
+  const args = [
+    process.execPath,
+    '--openssl-legacy-provider',
+    bin,
+    '--directory',
+    join(dir, 'data'),
+    '--port',
+    String(port),
+    '--address',
+    '127.0.0.1',
+    '--silent',
+  ];
   let proc: WatchedProcess | undefined;
   try {
     proc = spawnWatched(args, {

@@ -11,7 +11,6 @@ import { tcError, wrapIoError } from '../../core/errors.js';
 import { compareUtf8 } from '../../core/strings.js';
 import type { Connector, ObjectInfo, ReadOptions, WriteData, WriteOptions } from '../connector.js';
 import { checkListPrefix, checkReadRange, objectNotFound, shortRead, sourceChanged } from '../connector-keys.js';
-import type { ConnectorOptions } from '../connector-options.js';
 import { fileRoot, isTempName, objectPath, tempName } from './file-paths.js';
 
 /** The most one fs.read or fs.write moves (below 2^31). */
@@ -60,7 +59,7 @@ export class FileConnector implements Connector {
    *
    * @throws TC_ERR_INVALID_ARGUMENT for a malformed URL.
    */
-  static open(url: string, _options: ConnectorOptions = {}): Promise<FileConnector> {
+  static open(url: string): Promise<FileConnector> {
     return Promise.resolve(new FileConnector(fileRoot(url)));
   }
 
@@ -87,7 +86,9 @@ export class FileConnector implements Connector {
       throw wrapIoError(error, `${this.displayUrl}: cannot list`, this.root);
     });
     if (!rootStat.isDirectory()) {
-      throw tcError('TC_ERR_INVALID_ARGUMENT', `${this.displayUrl}: ${this.root} is not a directory`, { details: { connector: this.displayUrl } });
+      throw tcError('TC_ERR_INVALID_ARGUMENT', `${this.displayUrl}: ${this.root} is not a directory`, {
+        details: { connector: this.displayUrl },
+      });
     }
     // Walk only below the deepest directory the prefix names in full.
     const cut = prefix.lastIndexOf('/');
@@ -195,9 +196,13 @@ export class FileConnector implements Connector {
     const op = `write ${key}`;
     const collide = (error: unknown): Error =>
       errno(error) === 'EEXIST' || errno(error) === 'ENOTDIR' || errno(error) === 'EISDIR'
-        ? tcError('TC_ERR_INVALID_ARGUMENT', `${this.displayUrl}: cannot write '${key}': its path collides with an existing file or directory`, {
-            details: { key, connector: this.displayUrl },
-          })
+        ? tcError(
+            'TC_ERR_INVALID_ARGUMENT',
+            `${this.displayUrl}: cannot write '${key}': its path collides with an existing file or directory`,
+            {
+              details: { key, connector: this.displayUrl },
+            },
+          )
         : wrapIoError(error, `${this.displayUrl}: cannot write`, path);
     await mkdir(dir, { recursive: true }).catch((error: unknown) => {
       throw collide(error);

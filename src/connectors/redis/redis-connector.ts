@@ -10,7 +10,15 @@ import { tcError } from '../../core/errors.js';
 import { compareUtf8 } from '../../core/strings.js';
 import type { Connector, ObjectInfo, ReadOptions, WriteData, WriteOptions } from '../connector.js';
 import { connectorError } from '../connector-errors.js';
-import { checkListPrefix, checkObjectKey, checkReadRange, objectNotFound, shortRead, sourceChanged, splitRange } from '../connector-keys.js';
+import {
+  checkListPrefix,
+  checkObjectKey,
+  checkReadRange,
+  objectNotFound,
+  shortRead,
+  sourceChanged,
+  splitRange,
+} from '../connector-keys.js';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_CONNECTOR_CALL_TIMEOUT_MS,
@@ -56,7 +64,8 @@ const bufferClient = (client: Client, timeoutMs: number) =>
 type BufferClient = ReturnType<typeof bufferClient>;
 
 /** The bytes of a BLOB_STRING reply read through the Buffer-typed client. */
-const asBuffer = (reply: unknown): Buffer => (Buffer.isBuffer(reply) ? reply : Buffer.from(String(reply ?? ''), 'utf8'));
+const asBuffer = (reply: unknown): Buffer =>
+  Buffer.isBuffer(reply) ? reply : typeof reply === 'string' ? Buffer.from(reply, 'utf8') : Buffer.alloc(0);
 
 /**
  * A key prefix of a Redis server (standalone) seen as a connector.
@@ -130,7 +139,10 @@ export class RedisConnector implements Connector {
     this.client.on('error', (error: unknown) => {
       if (!this.connected || this.closed) return;
       this.connected = false;
-      log?.warn({ ...where, err: connectorError('TC_ERR_BACKEND', this.displayUrl, 'connection', error, this.url.secrets).message }, 'connector connection lost');
+      log?.warn(
+        { ...where, err: connectorError('TC_ERR_BACKEND', this.displayUrl, 'connection', error, this.url.secrets).message },
+        'connector connection lost',
+      );
     });
     this.client.on('ready', () => {
       if (this.connected) return;
@@ -234,13 +246,13 @@ export class RedisConnector implements Connector {
     const version = newVersion();
     const chunkBytes = this.chunkBytes;
     const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
+    let failure: Error | undefined;
     let size = 0;
     let chunksTouched = 0;
     const send = async (fn: () => Promise<unknown>): Promise<void> => {
       const p = this.call(op, fn, options.signal).then(
         () => undefined,
-        (error: unknown) => void (failure ??= error),
+        (error: unknown) => void (failure ??= error instanceof Error ? error : new Error(String(error))),
       );
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
@@ -277,9 +289,7 @@ export class RedisConnector implements Connector {
       const m = makeManifest(size, chunkBytes, version);
       const chunkKeys = this.layout.chunkKeys(m);
       await mapLimit(chunkKeys, this.concurrency, (k) => this.call(op, () => this.text.persist(k), options.signal));
-      const previous = await this.call(op, () =>
-        this.text.set(this.layout.manifest(key), encodeManifest(m), { GET: true }),
-      );
+      const previous = await this.call(op, () => this.text.set(this.layout.manifest(key), encodeManifest(m), { GET: true }));
       await this.dropPrevious(key, previous, version);
       return { key, size, etag: version };
     } catch (error) {
@@ -302,7 +312,10 @@ export class RedisConnector implements Connector {
     if (old.version === ours || old.chunks === 0) return;
     const keys = this.layout.chunkKeys(old);
     await this.call(`write ${key}`, () => this.text.unlink(keys)).catch((error: unknown) => {
-      this.scope.log?.warn({ connector: this.displayUrl, key, err: String(error) }, 'connector could not delete the chunks of a replaced object');
+      this.scope.log?.warn(
+        { connector: this.displayUrl, key, err: String(error) },
+        'connector could not delete the chunks of a replaced object',
+      );
     });
   }
 

@@ -22,7 +22,16 @@ const TRANSIENT_REPLIES = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN)\b/;
 /** Error replies about credentials and permissions. */
 const AUTH_REPLIES = /^(WRONGPASS|NOAUTH|NOPERM)\b|^ERR AUTH\b|invalid password|invalid username/i;
 /** Socket errors of a dropped or unreachable server. */
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 /** True when `error` means the connection is down or stalled (worth another try). */
 export function isRedisConnectionError(error: unknown): boolean {
@@ -54,7 +63,8 @@ export function redisClassifier(where: string, secrets: readonly string[], close
     }
     if (error instanceof ErrorReply) {
       const message = error.message;
-      if (AUTH_REPLIES.test(message)) return { final: connectorError('TC_ERR_AUTH', where, 'Redis refused the credentials', error, secrets) };
+      if (AUTH_REPLIES.test(message))
+        return { final: connectorError('TC_ERR_AUTH', where, 'Redis refused the credentials', error, secrets) };
       if (TRANSIENT_REPLIES.test(message)) return { transient: foreignMessage(error, secrets) };
       return { final: connectorError('TC_ERR_BACKEND', where, 'Redis error', error, secrets) };
     }

@@ -22,7 +22,15 @@ import { mapLimit } from '../../core/async.js';
 import { isTensorcastError, tcError } from '../../core/errors.js';
 import { compareUtf8 } from '../../core/strings.js';
 import type { Connector, ObjectInfo, ReadOptions, WriteData, WriteOptions } from '../connector.js';
-import { checkListPrefix, checkObjectKey, checkReadRange, shortRead, sourceChanged, splitRange, type RangePart } from '../connector-keys.js';
+import {
+  checkListPrefix,
+  checkObjectKey,
+  checkReadRange,
+  shortRead,
+  sourceChanged,
+  splitRange,
+  type RangePart,
+} from '../connector-keys.js';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_CONNECTOR_CALL_TIMEOUT_MS,
@@ -73,7 +81,13 @@ function clientConfig(url: S3ConnectorUrl, concurrency: number, callTimeoutMs: n
 }
 
 /** Counts (and reports) the bytes of a stream and checks the total against `expected` at its end. */
-async function* counted(data: AsyncIterable<Uint8Array>, onBytes: (n: number) => void, expected: number | undefined, where: string, key: string) {
+async function* counted(
+  data: AsyncIterable<Uint8Array>,
+  onBytes: (n: number) => void,
+  expected: number | undefined,
+  where: string,
+  key: string,
+) {
   let size = 0;
   for await (const piece of data) {
     size += piece.length;
@@ -139,7 +153,13 @@ export class S3Connector implements Connector {
    * Runs one SDK call under the retry loop. With `rawStatuses`, a failure with one of those HTTP statuses
    * is final and left untranslated (the read path explains 412 and 416 with the object's context).
    */
-  private call<T>(op: string, key: string | undefined, fn: () => Promise<T>, signal?: AbortSignal, rawStatuses: readonly number[] = []): Promise<T> {
+  private call<T>(
+    op: string,
+    key: string | undefined,
+    fn: () => Promise<T>,
+    signal?: AbortSignal,
+    rawStatuses: readonly number[] = [],
+  ): Promise<T> {
     if (this.closed) return Promise.reject(tcError('TC_ERR_ABORTED', `${this.displayUrl}: the connector is closed`));
     const classify = s3Classifier(this.w, key);
     const scope: RetryScope = {
@@ -233,7 +253,14 @@ export class S3Connector implements Connector {
   }
 
   /** One ranged GET into `dest`; resolves with the object's ETag. */
-  private async readPart(key: string, part: RangePart, offset: number, dest: Uint8Array, etag: string | undefined, signal?: AbortSignal): Promise<string> {
+  private async readPart(
+    key: string,
+    part: RangePart,
+    offset: number,
+    dest: Uint8Array,
+    etag: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<string> {
     const op = `read ${key}`;
     const length = dest.length;
     try {
@@ -266,7 +293,10 @@ export class S3Connector implements Connector {
           }
           if (start > part.offset || body === undefined) {
             body?.destroy?.();
-            throw tcError('TC_ERR_BACKEND', `${this.displayUrl}: read ${key}: the server answered bytes from ${start} for a range from ${part.offset}`);
+            throw tcError(
+              'TC_ERR_BACKEND',
+              `${this.displayUrl}: read ${key}: the server answered bytes from ${start} for a range from ${part.offset}`,
+            );
           }
           await this.copyBody(body, part.offset - start, part, dest);
           return got;
@@ -280,7 +310,12 @@ export class S3Connector implements Connector {
   }
 
   /** Copies `part.length` bytes of `body`, after skipping `skip`, to `dest` at `part.at`; a body that ends early throws (retried). */
-  private async copyBody(body: AsyncIterable<Uint8Array> & { destroy?: () => void }, skip: number, part: RangePart, dest: Uint8Array): Promise<void> {
+  private async copyBody(
+    body: AsyncIterable<Uint8Array> & { destroy?: () => void },
+    skip: number,
+    part: RangePart,
+    dest: Uint8Array,
+  ): Promise<void> {
     let toSkip = skip;
     let done = 0;
     for await (const chunk of body) {
@@ -303,7 +338,13 @@ export class S3Connector implements Connector {
   }
 
   /** Turns 412 (If-Match failed) into TC_ERR_SOURCE_CHANGED and 416 (range past the end) into TC_ERR_SHORT_READ. */
-  private async explainReadFailure(error: unknown, key: string, offset: number, length: number, etag: string | undefined): Promise<unknown> {
+  private async explainReadFailure(
+    error: unknown,
+    key: string,
+    offset: number,
+    length: number,
+    etag: string | undefined,
+  ): Promise<unknown> {
     if (isTensorcastError(error)) {
       if (error.code === 'TC_ERR_NOT_FOUND' && !(await this.bucketExists())) return noSuchBucket(this.w);
       return error;
@@ -340,7 +381,11 @@ export class S3Connector implements Connector {
       const res = await this.call(
         op,
         key,
-        () => this.client.send(new PutObjectCommand({ Bucket: this.url.bucket, Key, Body: data }), options.signal === undefined ? {} : { abortSignal: options.signal }),
+        () =>
+          this.client.send(
+            new PutObjectCommand({ Bucket: this.url.bucket, Key, Body: data }),
+            options.signal === undefined ? {} : { abortSignal: options.signal },
+          ),
         options.signal,
       );
       options.onBytes?.(data.length);
@@ -356,7 +401,11 @@ export class S3Connector implements Connector {
     const partSize = Math.max(this.partBytes, MIN_UPLOAD_PART_BYTES, Math.ceil((expected ?? 0) / MAX_UPLOAD_PARTS));
     const upload = new Upload({
       client: this.uploadClient,
-      params: { Bucket: this.url.bucket, Key, Body: Readable.from(counted(source, onBytes, options.size, this.displayUrl, key), { objectMode: false }) },
+      params: {
+        Bucket: this.url.bucket,
+        Key,
+        Body: Readable.from(counted(source, onBytes, options.size, this.displayUrl, key), { objectMode: false }),
+      },
       partSize,
       queueSize: Math.min(UPLOAD_QUEUE, this.concurrency),
       leavePartsOnError: false,
@@ -372,7 +421,9 @@ export class S3Connector implements Connector {
       if (isTensorcastError(cause)) throw cause;
       if (isTensorcastError(error)) throw error;
       const failure = s3Classifier(this.w, key)(error);
-      throw 'final' in failure ? failure.final : connectorError('TC_ERR_BACKEND', this.displayUrl, op, error, this.url.secrets, { reason: 'transient' });
+      throw 'final' in failure
+        ? failure.final
+        : connectorError('TC_ERR_BACKEND', this.displayUrl, op, error, this.url.secrets, { reason: 'transient' });
     } finally {
       options.signal?.removeEventListener('abort', abort);
     }
@@ -380,7 +431,9 @@ export class S3Connector implements Connector {
 
   async delete(key: string): Promise<void> {
     checkObjectKey(key);
-    await this.call(`delete ${key}`, key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.url.bucket, Key: this.url.prefix + key })));
+    await this.call(`delete ${key}`, key, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.url.bucket, Key: this.url.prefix + key })),
+    );
   }
 
   close(): Promise<void> {

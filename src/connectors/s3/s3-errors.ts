@@ -37,7 +37,17 @@ const AUTH_NAMES = new Set([
   'CredentialsProviderError',
   'AuthorizationHeaderMalformed',
 ]);
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
 
 /** The HTTP status of an SDK error, when it got a response. */
 export const httpStatus = (error: unknown): number | undefined => (error as SdkError | undefined)?.$metadata?.httpStatusCode;
@@ -87,7 +97,8 @@ export function s3Classifier(w: S3Where, key?: string): (error: unknown) => Fail
       return { transient: foreignMessage(error, w.secrets) };
     }
     if (typeof code === 'string' && NETWORK_CODES.has(code)) return { transient: foreignMessage(error, w.secrets) };
-    if (status === undefined && (error as SdkError | undefined)?.$retryable !== undefined) return { transient: foreignMessage(error, w.secrets) };
+    if (status === undefined && (error as SdkError | undefined)?.$retryable !== undefined)
+      return { transient: foreignMessage(error, w.secrets) };
     return { final: connectorError('TC_ERR_BACKEND', w.where, `S3 error${name === '' ? '' : ` ${name}`}`, error, w.secrets) };
   };
 }
