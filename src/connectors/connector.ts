@@ -15,7 +15,10 @@ export interface ObjectInfo {
   readonly etag: string;
 }
 
-/** Bytes to write: a buffer, or a stream of buffers. */
+/**
+ * Bytes to write: a buffer, or a stream of buffers. A connector may hold on to a yielded buffer until the
+ * write resolves (it is sent asynchronously): yield fresh buffers, never one that is refilled.
+ */
 export type WriteData = Uint8Array | AsyncIterable<Uint8Array>;
 
 /** Options of {@link Connector.readInto}. */
@@ -45,15 +48,17 @@ export interface WriteOptions {
 export interface Connector {
   /** The connector's URL with any credentials replaced by `***` (safe to print and log). */
   readonly displayUrl: string;
-  /** Every object whose key starts with `prefix` (all pages), ordered by key. */
+  /** Every object whose key starts with `prefix` (all pages), ordered by the keys' UTF-8 bytes. */
   list(prefix?: string): Promise<ObjectInfo[]>;
   /** @throws TC_ERR_NOT_FOUND */
   stat(key: string): Promise<ObjectInfo>;
   /**
-   * Reads exactly `dest.length` bytes at `offset` of `key` into `dest`.
+   * Reads exactly `dest.length` bytes at `offset` of `key` into `dest`, all from one version of the object.
+   * On any error the bytes in `dest` are not valid.
    *
    * @throws TC_ERR_NOT_FOUND; TC_ERR_SHORT_READ when the object ends first; TC_ERR_SOURCE_CHANGED when
-   *   `options.etag` no longer matches; TC_ERR_BACKEND (retryable) when the backend keeps failing
+   *   `options.etag` no longer matches, or the object changed during the read; TC_ERR_BACKEND (retryable)
+   *   when the backend keeps failing; TC_ERR_INVALID_ARGUMENT for a bad key or offset
    */
   readInto(key: string, offset: number, dest: Uint8Array, options?: ReadOptions): Promise<void>;
   /**
