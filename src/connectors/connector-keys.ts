@@ -1,6 +1,6 @@
 // The object-key grammar every connector shares, so that a model directory copied from one backend to
 // another keeps its names: '/'-separated segments, none empty, '.' or '..', no control characters, at
-// most 1024 UTF-8 bytes (S3's limit). Also: the read-range check and the split of a range into parts.
+// most 1024 UTF-8 bytes (S3's limit). Also: the read-range check and the errors every driver's reads share.
 
 import { tcError } from '../core/errors.js';
 
@@ -59,31 +59,6 @@ export function checkReadRange(offset: number, dest: Uint8Array): void {
     throw tcError('TC_ERR_INVALID_ARGUMENT', `read offset must be a non-negative integer, got ${offset}`, { details: { offset } });
   }
   if (!(dest instanceof Uint8Array)) throw tcError('TC_ERR_INVALID_ARGUMENT', 'the read destination must be a Uint8Array');
-}
-
-/** One part of a split range: `length` bytes at `offset` of the object, at `at` of the destination. */
-export interface RangePart {
-  readonly offset: number;
-  readonly length: number;
-  readonly at: number;
-}
-
-/**
- * Splits `length` bytes at `offset` into parts of at most `partBytes`, aligned to multiples of `partBytes`
- * in the object (so parts of neighbouring reads line up with chunk boundaries).
- *
- * @example splitRange(10, 20, 8) // [{offset:10,length:6,at:0},{offset:16,length:8,at:6},{offset:24,length:6,at:14}]
- */
-export function splitRange(offset: number, length: number, partBytes: number): RangePart[] {
-  const parts: RangePart[] = [];
-  let at = 0;
-  while (at < length) {
-    const start = offset + at;
-    const end = Math.min(offset + length, (Math.floor(start / partBytes) + 1) * partBytes);
-    parts.push({ offset: start, length: end - start, at });
-    at += end - start;
-  }
-  return parts;
 }
 
 /** TC_ERR_SHORT_READ for a read of `length` bytes at `offset` of an object of `size` bytes. */

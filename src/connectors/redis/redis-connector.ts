@@ -10,15 +10,8 @@ import { tcError } from '../../core/errors.js';
 import { compareUtf8 } from '../../core/strings.js';
 import type { Connector, ObjectInfo, ReadOptions, WriteData, WriteOptions } from '../connector.js';
 import { connectorError } from '../connector-errors.js';
-import {
-  checkListPrefix,
-  checkObjectKey,
-  checkReadRange,
-  objectNotFound,
-  shortRead,
-  sourceChanged,
-  splitRange,
-} from '../connector-keys.js';
+import { checkListPrefix, checkObjectKey, checkReadRange, objectNotFound, shortRead, sourceChanged } from '../connector-keys.js';
+import { forEachBounded, splitRange } from '../connector-parts.js';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_CONNECTOR_CALL_TIMEOUT_MS,
@@ -211,18 +204,23 @@ export class RedisConnector implements Connector {
     const pieces = splitRange(offset, dest.length, m.chunkBytes).flatMap((p) =>
       splitRange(p.offset, p.length, PIECE_BYTES).map((q) => ({ ...q, at: p.at + q.at })),
     );
-    await mapLimit(pieces, this.concurrency, async (piece) => {
-      const index = Math.floor(piece.offset / m.chunkBytes);
-      const start = piece.offset - index * m.chunkBytes;
-      const reply = await this.call(
-        op,
-        () => this.bytes.getRange(this.layout.chunk(m.version, index), start, start + piece.length - 1),
-        options.signal,
-      );
-      const got = asBuffer(reply);
-      if (got.length < piece.length) await this.explainMissingChunk(key, m, index);
-      dest.set(got.subarray(0, piece.length), piece.at);
-    });
+    await forEachBounded(
+      pieces,
+      this.concurrency,
+      async (piece, signal) => {
+        const index = Math.floor(piece.offset / m.chunkBytes);
+        const start = piece.offset - index * m.chunkBytes;
+        const reply = await this.call(
+          op,
+          () => this.bytes.getRange(this.layout.chunk(m.version, index), start, start + piece.length - 1),
+          signal,
+        );
+        const got = asBuffer(reply);
+        if (got.length < piece.length) await this.explainMissingChunk(key, m, index);
+        dest.set(got.subarray(0, piece.length), piece.at);
+      },
+      options.signal,
+    );
   }
 
   /** Throws the right error for a chunk of `m` that came back short. */

@@ -18,19 +18,11 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { mapLimit } from '../../core/async.js';
 import { isTensorcastError, tcError } from '../../core/errors.js';
 import { compareUtf8 } from '../../core/strings.js';
 import type { Connector, ObjectInfo, ReadOptions, WriteData, WriteOptions } from '../connector.js';
-import {
-  checkListPrefix,
-  checkObjectKey,
-  checkReadRange,
-  shortRead,
-  sourceChanged,
-  splitRange,
-  type RangePart,
-} from '../connector-keys.js';
+import { checkListPrefix, checkObjectKey, checkReadRange, shortRead, sourceChanged } from '../connector-keys.js';
+import { forEachBounded, splitRange, type RangePart } from '../connector-parts.js';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_CONNECTOR_CALL_TIMEOUT_MS,
@@ -249,7 +241,12 @@ export class S3Connector implements Connector {
       rest = parts.slice(1);
     }
     const pinned = etag;
-    await mapLimit(rest, this.concurrency, (part) => this.readPart(key, part, offset, dest, pinned, options.signal));
+    await forEachBounded(
+      rest,
+      this.concurrency,
+      async (part, signal) => void (await this.readPart(key, part, offset, dest, pinned, signal)),
+      options.signal,
+    );
   }
 
   /** One ranged GET into `dest`; resolves with the object's ETag. */
