@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import type { TestContext } from 'node:test';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { createConnector } from '../../src/connectors/create-connector.js';
@@ -253,6 +252,8 @@ export async function s3ConnectorUrl(t: TestContext): Promise<string | undefined
   if (server === undefined) return undefined;
   const bucket = `tctest-${token()}`;
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // Loaded here, not at the top: most tests that use this file never touch S3.
+  const { CreateBucketCommand, S3Client } = await import('@aws-sdk/client-s3');
   const client = new S3Client({
     endpoint: server.endpoint,
     region: 'us-east-1',
