@@ -1,0 +1,199 @@
+// Attacks on the cluster code with real processes on a real Redis catalog: malformed export requests and
+// data-plane LOADs from a peer, many concurrent loads of one view, budgets smaller than a view, daemons
+// killed or stopped mid-load. Each test states the property it guards.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isTensorcastError } from '../../src/core/errors.js';
+import type { PlanResponse } from '../../src/protocol/http/loads.js';
+import { DataConnection, type RangeRequest } from '../../src/transport/data-connection.js';
+import { asRef, startCluster, type ClusterMember } from '../harness/cluster.js';
+import { redisCatalogUrl } from '../harness/services.js';
+import { assertTensorsEqual, readConfig, readTensors, referenceTp } from '../helpers/reference-tp.js';
+
+const KEY = 'model:tiny:v1';
+
+/** Polls `check` every 100 ms until it holds (or fails the test after `ms`). */
+async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > end) assert.fail(`${what}: not reached in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The value of one Prometheus sample of a daemon's /metrics (0 when absent). */
+async function metric(m: ClusterMember, sample: string): Promise<number> {
+  const text = await (await fetch(`${m.daemon.controlUrl}/metrics`, { headers: { authorization: `Bearer ${m.daemon.token}` } })).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+}
+
+/** Export entries in every state. */
+async function exportEntries(m: ClusterMember): Promise<number> {
+  let n = 0;
+  for (const state of ['pending', 'ready', 'draining']) n += await metric(m, `tensorcast_export_entries{state="${state}"}`);
+  return n;
+}
+
+const exportEvents = (m: ClusterMember, event: string): Promise<number> => metric(m, `tensorcast_export_events_total{event="${event}"}`);
+
+/** POSTs a JSON body (or raw text) to a daemon's control API with its token. */
+async function post(m: ClusterMember, path: string, body: unknown): Promise<{ status: number; code: string | undefined; json: unknown }> {
+  const res = await fetch(`${m.daemon.controlUrl}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${m.daemon.token}`, 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const json = (await res.json()) as { error?: { code?: string } };
+  return { status: res.status, code: json.error?.code, json };
+}
+
+/** The plan of a TP rank, as a daemon answers it (view spec and id). */
+async function plan(m: ClusterMember, tp: number, rank: number): Promise<PlanResponse> {
+  const r = await post(m, '/v1/plans', { key: KEY, tp: { size: tp, rank } });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  return r.json as PlanResponse;
+}
+
+test('attack: malformed POST /v1/exports bodies get coded 4xx errors and leave no export entry behind', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model } = await startCluster(t, url, { daemons: 2 });
+  const [a, b] = members as [ClusterMember, ClusterMember];
+  const { artifactId } = await a.client.importModel(model, { key: KEY });
+  const p = await plan(a, 2, 1);
+  const good = { artifactId, view: p.view, viewId: p.viewId, timeoutMs: 10_000 };
+  const identity = await plan(a, 1, 0);
+  const cases: [string, ClusterMember, unknown, number, string][] = [
+    ['not JSON', a, '{"artifactId":', 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['empty body', a, {}, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['no timeoutMs', a, { ...good, timeoutMs: undefined }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['no view', a, { ...good, view: undefined }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['null view', a, { ...good, view: null }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['empty viewId', a, { ...good, viewId: '' }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['an extra field', a, { ...good, route: 'canonical' }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['identity view', a, { ...good, view: identity.view ?? {}, viewId: p.viewId }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['identity view, made-up id', a, { ...good, view: {}, viewId: 'identity' }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['viewId of another view', a, { ...good, viewId: (await plan(a, 2, 0)).viewId }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['viewId with a slash', a, { ...good, viewId: 'a/b' }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['a view that is not a view', a, { ...good, view: { nope: 1 } }, 400, ''],
+    ['huge timeoutMs', a, { ...good, timeoutMs: 2 ** 53 }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['negative timeoutMs', a, { ...good, timeoutMs: -1 }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['fractional timeoutMs', a, { ...good, timeoutMs: 1.5 }, 400, 'TC_ERR_INVALID_ARGUMENT'],
+    ['unknown artifact', a, { ...good, artifactId: 'f'.repeat(64) }, 404, 'TC_ERR_NOT_FOUND'],
+    ['artifact stored elsewhere', b, good, 404, 'TC_ERR_NOT_FOUND'],
+  ];
+  for (const [what, m, body, status, code] of cases) {
+    const r = await post(m, '/v1/exports', body);
+    assert.equal(r.status, status, `${what}: ${JSON.stringify(r.json)}`);
+    if (code !== '') assert.equal(r.code, code, `${what}: ${JSON.stringify(r.json)}`);
+    else assert.match(r.code ?? '', /^TC_ERR_/, `${what}: coded`);
+  }
+  for (const m of [a, b]) {
+    assert.equal(await exportEntries(m), 0, 'no export entry left');
+    assert.equal(await exportEvents(m, 'create'), 0, 'nothing was prepared');
+  }
+  // The good body prepares, once; asked again it is reused.
+  const first = await post(a, '/v1/exports', good);
+  assert.equal(first.status, 200, JSON.stringify(first.json));
+  const again = await post(a, '/v1/exports', good);
+  assert.equal((again.json as { reused: boolean }).reused, true);
+  assert.equal(await exportEvents(a, 'create'), 1);
+});
+
+test('attack: data-plane LOADs with bad peer fields get coded errors; the connection stays usable or closes cleanly', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model } = await startCluster(t, url, { daemons: 2 });
+  const [a, b] = members as [ClusterMember, ClusterMember];
+  const { artifactId } = await a.client.importModel(model, { key: KEY });
+  const p = await plan(a, 2, 0);
+  const view = p.view as RangeRequest['view'];
+  const viewId = p.viewId ?? undefined;
+  const base: RangeRequest = { artifactId, view, viewId, start: 0, end: 1024, timeoutMs: 10_000 };
+  const open = (m: ClusterMember): Promise<DataConnection> => DataConnection.open(m.daemon.dataAddress, m.daemon.token);
+  const attempt = async (c: DataConnection, req: RangeRequest): Promise<unknown> => {
+    const dest = Buffer.alloc(req.end - req.start);
+    return c.load(req, dest).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  };
+  const transferId = 't-1';
+
+  // Request-level errors: a coded ERROR, and the same connection serves the next request.
+  const conn = await open(a);
+  t.after(() => conn.close());
+  const requestLevel: [string, ClusterMember, RangeRequest, string, string | undefined][] = [
+    ['export of a view never prepared', a, { ...base, peer: { mode: 'export', transferId } }, 'TC_ERR_EXPORT_UNAVAILABLE', 'not_found'],
+    ['resident view not held', a, { ...base, peer: { mode: 'resident', transferId } }, 'TC_ERR_NOT_FOUND', 'view_probe_unavailable'],
+    ['canonical mode for a non-identity view', a, { ...base, peer: { mode: 'canonical', transferId } }, 'TC_ERR_NOT_FOUND', 'no_source'],
+    [
+      'canonical range past the end',
+      a,
+      { ...base, view: undefined, viewId: undefined, start: 0, end: p.totalBytes * 64, peer: { mode: 'canonical', transferId } },
+      'TC_ERR_INVALID_ARGUMENT',
+      undefined,
+    ],
+    [
+      'export mode for the identity view',
+      a,
+      { ...base, view: undefined, viewId: undefined, peer: { mode: 'export', transferId } },
+      'TC_ERR_EXPORT_UNAVAILABLE',
+      'not_found',
+    ],
+    [
+      'viewId that does not match the view',
+      a,
+      { ...base, viewId: 'x'.repeat(64), peer: { mode: 'export', transferId } },
+      'TC_ERR_INVALID_ARGUMENT',
+      undefined,
+    ],
+    [
+      'unknown artifact',
+      a,
+      { ...base, artifactId: 'f'.repeat(64), peer: { mode: 'canonical', transferId } },
+      'TC_ERR_NOT_FOUND',
+      undefined,
+    ],
+  ];
+  for (const [what, , req, code, reason] of requestLevel) {
+    const e = await attempt(conn, req);
+    assert.ok(isTensorcastError(e, code as never), `${what}: ${String(e)}`);
+    if (reason !== undefined) assert.equal((e.details as { reason?: string }).reason, reason, `${what}: reason`);
+    assert.ok(conn.usable, `${what}: the connection stays usable`);
+  }
+  // The export fetch counter was never taken by a refused fetch.
+  assert.equal(await exportEvents(a, 'fetch_begin'), 0);
+  // A good canonical peer request on the same connection: the canonical bytes.
+  const canonicalEnd = 4096;
+  const good = Buffer.alloc(canonicalEnd);
+  const end = await conn.load(
+    { ...base, view: undefined, viewId: undefined, end: canonicalEnd, peer: { mode: 'canonical', transferId } },
+    good,
+  );
+  assert.equal(end.bytes, canonicalEnd);
+
+  // Malformed peer fields: the LOAD frame itself is invalid, a connection-level protocol error.
+  const malformed: [string, unknown][] = [
+    ['unknown mode', { mode: 'steal', transferId }],
+    ['empty transfer id', { mode: 'export', transferId: '' }],
+    ['oversized transfer id', { mode: 'export', transferId: 'x'.repeat(129) }],
+    ['transfer id not a string', { mode: 'export', transferId: 7 }],
+    ['extra field', { mode: 'export', transferId, extra: true }],
+    ['peer not an object', 'export'],
+  ];
+  for (const [what, peer] of malformed) {
+    for (const m of [a, b]) {
+      const c = await open(m);
+      const e = await attempt(c, { ...base, peer: peer as RangeRequest['peer'] });
+      assert.ok(isTensorcastError(e, 'TC_ERR_PROTOCOL'), `${what}: ${String(e)}`);
+      assert.ok(!c.usable, `${what}: the connection is closed`);
+      c.close();
+    }
+  }
+  // Both daemons still serve.
+  const r = await b.client.load(KEY, { tp: { size: 2, rank: 0 } });
+  assertTensorsEqual(asRef(r.tensors), referenceTp(await readTensors(model), readConfig(model), 2, 0), 'after the attacks');
+});
