@@ -3,11 +3,15 @@
 // killed or stopped mid-load. Each test states the property it guards.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { connect } from '../../src/client/tensorcast-client.js';
 import { isTensorcastError } from '../../src/core/errors.js';
 import type { PlanResponse } from '../../src/protocol/http/loads.js';
 import { DataConnection, type RangeRequest } from '../../src/transport/data-connection.js';
-import { asRef, startCluster, type ClusterMember } from '../harness/cluster.js';
+import { asRef, startCluster, startMember, writeTokenFile, type ClusterMember } from '../harness/cluster.js';
+import { tempDir } from '../helpers/tmp.js';
 import { redisCatalogUrl } from '../harness/services.js';
 import { assertTensorsEqual, readConfig, readTensors, referenceTp } from '../helpers/reference-tp.js';
 
@@ -34,6 +38,14 @@ async function exportEntries(m: ClusterMember): Promise<number> {
   let n = 0;
   for (const state of ['pending', 'ready', 'draining']) n += await metric(m, `tensorcast_export_entries{state="${state}"}`);
   return n;
+}
+
+/** A data directory (mode 0700) whose daemon id is fixed, so source selection order is known. */
+function dataDirWithId(t: TestContext, id: string): string {
+  const dir = join(tempDir(t), id);
+  mkdirSync(dir, { mode: 0o700 });
+  writeFileSync(join(dir, 'daemon-id'), `${id}\n`, { mode: 0o600 });
+  return dir;
 }
 
 const exportEvents = (m: ClusterMember, event: string): Promise<number> => metric(m, `tensorcast_export_events_total{event="${event}"}`);
@@ -196,4 +208,114 @@ test('attack: data-plane LOADs with bad peer fields get coded errors; the connec
   // Both daemons still serve.
   const r = await b.client.load(KEY, { tp: { size: 2, rank: 0 } });
   assertTensorsEqual(asRef(r.tensors), referenceTp(await readTensors(model), readConfig(model), 2, 0), 'after the attacks');
+});
+
+test('attack: 8 clients on B load the same TP rank at once: one preparation on A, identical right bytes', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model, tokenFile } = await startCluster(t, url, { daemons: 2 });
+  const [a, b] = members as [ClusterMember, ClusterMember];
+  await a.client.importModel(model, { key: KEY });
+  const want = referenceTp(await readTensors(model), readConfig(model), 4, 3);
+  const clients = await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      const c = await connect({ url: b.daemon.controlUrl, token: b.daemon.token });
+      t.after(() => c.close());
+      return c;
+    }),
+  );
+  void tokenFile;
+  const results = await Promise.all(clients.map((c) => c.load(KEY, { tp: { size: 4, rank: 3 }, timeoutMs: 60_000 })));
+  for (const [i, r] of results.entries()) {
+    assertTensorsEqual(asRef(r.tensors), want, `client ${i}`);
+    assert.ok(Buffer.from(r.buffer).equals(Buffer.from(results[0]!.buffer)), `client ${i}: same bytes`);
+  }
+  assert.equal(await exportEvents(a, 'create'), 1, 'one preparation on A');
+  assert.equal(await exportEvents(a, 'fetch_begin'), await exportEvents(a, 'fetch_end'));
+});
+
+test('attack: every rank of TP=2, 4 and 8 loaded on B at once, each from its own client', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model } = await startCluster(t, url, { daemons: 2 });
+  const [a, b] = members as [ClusterMember, ClusterMember];
+  await a.client.importModel(model, { key: KEY });
+  const source = await readTensors(model);
+  const config = readConfig(model);
+  const jobs: [number, number][] = [];
+  for (const tp of [2, 4, 8]) for (let rank = 0; rank < tp; rank++) jobs.push([tp, rank]);
+  const results = await Promise.all(
+    jobs.map(async ([tp, rank]) => {
+      const c = await connect({ url: b.daemon.controlUrl, token: b.daemon.token });
+      try {
+        return await c.load(KEY, { tp: { size: tp, rank }, timeoutMs: 120_000 });
+      } finally {
+        await c.close();
+      }
+    }),
+  );
+  for (const [i, [tp, rank]] of jobs.entries()) {
+    const r = results[i]!;
+    assertTensorsEqual(asRef(r.tensors), referenceTp(source, config, tp, rank), `tp${tp} rank ${rank}`);
+    assert.equal(r.stats.route, 'derived_view_from_canonical', `tp${tp} rank ${rank}: route`);
+  }
+  assert.equal(await exportEvents(a, 'create'), jobs.length, 'one preparation per view');
+  assert.equal(await exportEvents(a, 'fetch_begin'), await exportEvents(a, 'fetch_end'));
+});
+
+test('attack: several destinations load the same view at once (none may wait on another)', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model } = await startCluster(t, url, { daemons: 4 });
+  const [a, ...dests] = members as [ClusterMember, ...ClusterMember[]];
+  await a.client.importModel(model, { key: KEY });
+  const source = await readTensors(model);
+  const config = readConfig(model);
+  for (const tp of [2, 4, 8]) {
+    for (let rank = 0; rank < tp; rank++) {
+      const rs = await Promise.all(dests.map((m) => m.client.load(KEY, { tp: { size: tp, rank }, timeoutMs: 20_000 })));
+      const want = referenceTp(source, config, tp, rank);
+      for (const [i, r] of rs.entries()) assertTensorsEqual(asRef(r.tensors), want, `${i} tp${tp} rank ${rank}`);
+    }
+  }
+});
+
+test('attack: a resident view being filled from a source that dies is not served onward (no relay cycle between destinations)', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const tokenFile = writeTokenFile(t);
+  const { model } = await startCluster(t, url, { daemons: 0 });
+  const root = ['--import-root', join(model, '..')];
+  // A (slow to serve peers) sorts before C: X picks A first.
+  const a = await startMember(
+    t,
+    url,
+    tokenFile,
+    root,
+    { TENSORCAST_FAULT_PEER_SERVE_DELAY_MS: '3000' },
+    dataDirWithId(t, 'd-00000000000a'),
+  );
+  const c = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000c'));
+  const x = await startMember(t, url, tokenFile, [], undefined, dataDirWithId(t, 'd-00000000000e'));
+  const y = await startMember(t, url, tokenFile, [], undefined, dataDirWithId(t, 'd-00000000000f'));
+  await a.client.importModel(model, { key: KEY });
+  await c.client.importModel(model);
+  const want = referenceTp(await readTensors(model), readConfig(model), 2, 1);
+  const routes = (m: ClusterMember, route: string): Promise<number> => metric(m, `tensorcast_routes_selected_total{route="${route}"}`);
+  // X pulls the view from A (held there); its memory replica is registered before it is filled.
+  const onX = x.client.load(KEY, { tp: { size: 2, rank: 1 }, timeoutMs: 20_000 });
+  await until('X is fetching from A', async () => (await routes(x, 'derived_view_from_canonical')) >= 1);
+  // Y finds X's replica in the catalog and asks X for it.
+  const onY = y.client.load(KEY, { tp: { size: 2, rank: 1 }, timeoutMs: 20_000 });
+  await until('Y chose X', async () => (await routes(y, 'resident_view')) >= 1);
+  // A dies: X reselects. It must not end up waiting on Y while Y waits on X.
+  await a.daemon.stop('SIGKILL');
+  const [rx, ry] = await Promise.allSettled([onX, onY]);
+  for (const [who, r] of [
+    ['X', rx],
+    ['Y', ry],
+  ] as const) {
+    assert.equal(r.status, 'fulfilled', `${who}: ${r.status === 'rejected' ? String(r.reason) : ''}`);
+    assertTensorsEqual(asRef(r.value.tensors), want, who);
+  }
 });
