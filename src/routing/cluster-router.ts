@@ -153,6 +153,11 @@ class RouteSession {
   /** Daemons whose resident view went away, or whose export cannot be had. */
   private readonly noResident = new Set<string>();
   private readonly noDerived = new Set<string>();
+  /**
+   * Daemons whose export went away between its prepare and a fetch (retired by TTL or pressure): prepared
+   * again once; lost again before a fetch succeeded, the source's derived route is given up.
+   */
+  private readonly exportLost = new Set<string>();
   private readonly materializer = new Materializer();
 
   constructor(
@@ -174,14 +179,16 @@ class RouteSession {
       }
       try {
         await this.pull(plan, req, dest, ctx);
+        this.exportLost.delete(plan.source.daemon.daemonId);
         ctx.route = plan.route;
         ctx.sourceDaemon = plan.source.daemon.daemonId;
         if (this.fallback !== undefined) ctx.fallback = this.fallback;
         return;
       } catch (error) {
         if (isTensorcastError(error, 'TC_ERR_TIMEOUT') || Date.now() >= req.deadline) throw asTimeout(error, req);
-        const reason = this.failureReason(error, plan);
-        if (reason === undefined) throw error;
+        const failure = this.failureReason(error, plan);
+        if (failure === undefined) throw error;
+        const { reason, sameRoute } = failure;
         this.opts.log.warn(
           {
             artifactId: req.artifactId,
@@ -194,28 +201,37 @@ class RouteSession {
           'source failed: reselecting',
         );
         this.opts.events?.reselection?.(reason);
-        this.fallback = reason;
+        // An export prepared again on the same source is no fallback: the load keeps its route.
+        if (!sameRoute) this.fallback = reason;
         if (this.plan === planned) this.plan = undefined;
       }
     }
   }
 
-  /** The fallback reason of a failed pull (and what to avoid next), or undefined when no reselection can help. */
-  private failureReason(error: unknown, plan: Plan): FallbackReason | undefined {
+  /**
+   * Why a pull failed (and what to avoid next), or undefined when no reselection can help. `sameRoute`:
+   * the next plan takes the same route from the same source (an export retired since it was prepared).
+   */
+  private failureReason(error: unknown, plan: Plan): { reason: FallbackReason; sameRoute: boolean } | undefined {
     if (!isTensorcastError(error)) return undefined;
     const id = plan.source.daemon.daemonId;
-    const reason = (error.details as { reason?: unknown }).reason;
+    const reason = FALLBACK_REASONS.find((r) => r === (error.details as { reason?: unknown }).reason);
     if (error.code === 'TC_ERR_EXPORT_UNAVAILABLE') {
+      // Retired by TTL or pressure between its prepare and this fetch: prepare it again, once.
+      if (plan.route === 'derived_view_from_canonical' && !this.exportLost.has(id)) {
+        this.exportLost.add(id);
+        return { reason: reason ?? 'drain_attach_closed', sameRoute: true };
+      }
       this.noDerived.add(id);
-      return FALLBACK_REASONS.find((r) => r === reason) ?? 'source_prepare_unavailable';
+      return { reason: reason ?? 'source_prepare_unavailable', sameRoute: false };
     }
     if (error.code === 'TC_ERR_NOT_FOUND' && plan.route === 'resident_view') {
       this.noResident.add(id);
-      return 'view_probe_unavailable';
+      return { reason: 'view_probe_unavailable', sameRoute: false };
     }
     if (SOURCE_FAILURES.has(error.code)) {
       this.excluded.add(id);
-      return 'source_failed';
+      return { reason: 'source_failed', sameRoute: false };
     }
     return undefined;
   }

@@ -319,3 +319,54 @@ test('attack: a resident view being filled from a source that dies is not served
     assertTensorsEqual(asRef(r.value.tensors), want, who);
   }
 });
+
+test('attack: B with a memory budget smaller than the view streams it from A and keeps nothing', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model } = await startCluster(t, url, { daemons: 2, extraArgs: (i) => (i === 1 ? ['--memory-budget', '64KiB'] : []) });
+  const [a, b] = members as [ClusterMember, ClusterMember];
+  await a.client.importModel(model, { key: KEY });
+  const source = await readTensors(model);
+  const config = readConfig(model);
+  for (let i = 0; i < 3; i++) {
+    for (const rank of [0, 1]) {
+      const r = await b.client.load(KEY, { tp: { size: 2, rank } });
+      assertTensorsEqual(asRef(r.tensors), referenceTp(source, config, 2, rank), `round ${i} rank ${rank}`);
+      assert.notEqual(r.stats.route, 'local', 'nothing kept on B');
+    }
+  }
+  assert.equal(await metric(b, 'tensorcast_replica_bytes{tier="memory"}'), 0);
+  const info = await b.client.cluster();
+  assert.ok(!info.artifacts[0]!.replicas.some((x) => x.daemonId === b.daemon.daemonId), 'B registered no replica');
+});
+
+test('attack: an export budget that fits one view, two views loaded alternately: idle entries are evicted, no failure', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model } = await startCluster(t, url, {
+    daemons: 2,
+    extraArgs: (i) => (i === 0 ? ['--export-budget', '2400KiB'] : ['--memory-budget', '64KiB']),
+  });
+  const [a, b] = members as [ClusterMember, ClusterMember];
+  await a.client.importModel(model, { key: KEY });
+  const source = await readTensors(model);
+  const config = readConfig(model);
+  const sizes = await Promise.all([0, 1].map(async (rank) => (await plan(a, 2, rank)).totalBytes));
+  assert.ok(
+    sizes.every((n) => n <= 2400 << 10 && 2 * n > 2400 << 10),
+    `views of ${sizes.join(', ')} bytes: one fits the budget, two do not`,
+  );
+  for (let i = 0; i < 4; i++) {
+    for (const rank of [0, 1]) {
+      const r = await b.client.load(KEY, { tp: { size: 2, rank } });
+      assertTensorsEqual(asRef(r.tensors), referenceTp(source, config, 2, rank), `round ${i} rank ${rank}`);
+      assert.equal(r.stats.route, 'derived_view_from_canonical', `round ${i} rank ${rank}: route`);
+      assert.equal(r.stats.fallback, null, `round ${i} rank ${rank}: no fallback`);
+      assert.equal(r.stats.wireBytes, r.buffer.length, `round ${i} rank ${rank}: exactly the view on the wire`);
+    }
+  }
+  // Each load after the first two prepared its view again on A, evicting the other (idle) one.
+  assert.equal(await exportEvents(a, 'create'), 8);
+  assert.equal(await exportEvents(a, 'eviction'), 7);
+  assert.equal(await metric(a, 'tensorcast_export_entries{state="ready"}'), 1);
+});
