@@ -144,6 +144,7 @@ export class ClusterRouter implements RemoteViews {
 /** The route decision for one (artifact, view, choice), shared by the windows that fill it. */
 class RouteSession {
   lastUsed = Date.now();
+  /** Set when a fill failed: the router starts a new session for the next fill. */
   closed = false;
   private plan: Promise<Plan> | undefined;
   /** Why the session left a preferred route (sticky: later windows report it too). */
@@ -166,6 +167,17 @@ class RouteSession {
   ) {}
 
   async fill(req: RemoteFillRequest, dest: Uint8Array, ctx: FillContext): Promise<void> {
+    try {
+      await this.fillWindow(req, dest, ctx);
+    } catch (error) {
+      // A failed load leaves nothing behind: the next one chooses afresh, without this session's exclusions
+      // and fallback (a source excluded here may be back, or another one may have appeared).
+      this.closed = true;
+      throw error;
+    }
+  }
+
+  private async fillWindow(req: RemoteFillRequest, dest: Uint8Array, ctx: FillContext): Promise<void> {
     for (;;) {
       this.lastUsed = Date.now();
       if (Date.now() >= req.deadline) throw timeout(req, 'before a source was found');

@@ -370,3 +370,72 @@ test('attack: an export budget that fits one view, two views loaded alternately:
   assert.equal(await exportEvents(a, 'eviction'), 7);
   assert.equal(await metric(a, 'tensorcast_export_entries{state="ready"}'), 1);
 });
+
+test('attack: B is killed mid-fetch: A ends the fetch, frees nothing early, and keeps serving others', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model } = await startCluster(t, url, {
+    daemons: 3,
+    env: (i) => (i === 0 ? { TENSORCAST_FAULT_PEER_SERVE_DELAY_MS: '2000' } : {}),
+  });
+  const [a, b, c] = members as [ClusterMember, ClusterMember, ClusterMember];
+  await a.client.importModel(model, { key: KEY });
+  const loading = b.client.load(KEY, { tp: { size: 2, rank: 0 }, timeoutMs: 60_000 }).catch((e: unknown) => e);
+  await until('A began the fetch', async () => (await exportEvents(a, 'fetch_begin')) >= 1);
+  await b.daemon.stop('SIGKILL');
+  assert.ok(isTensorcastError(await loading), "B's client saw a coded error");
+  await until('A ended the fetch', async () => (await exportEvents(a, 'fetch_end')) === (await exportEvents(a, 'fetch_begin')));
+  const r = await c.client.load(KEY, { tp: { size: 2, rank: 0 }, timeoutMs: 60_000 });
+  assertTensorsEqual(asRef(r.tensors), referenceTp(await readTensors(model), readConfig(model), 2, 0), 'C after B died');
+  // From A's export (as a resident view, or derived: the export B was fetching is joined).
+  assert.ok(['resident_view', 'derived_view_from_canonical'].includes(r.stats.route), r.stats.route);
+  assert.equal(r.stats.sourceDaemon, a.daemon.daemonId);
+  assert.equal(await exportEvents(a, 'create'), 1, 'C reused the export B was fetching');
+  await until('A ended every fetch', async () => (await exportEvents(a, 'fetch_end')) === (await exportEvents(a, 'fetch_begin')));
+});
+
+test('attack: A is killed while B waits for its prepare: B reselects C, or fails with a retryable coded error without C', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const tokenFile = writeTokenFile(t);
+  const { model } = await startCluster(t, url, { daemons: 0 });
+  const root = ['--import-root', join(model, '..')];
+  const slow = { TENSORCAST_FAULT_EXPORT_BUILD_DELAY_MS: '5000' };
+  const aDir = dataDirWithId(t, 'd-00000000000a');
+  const a = await startMember(t, url, tokenFile, root, slow, aDir);
+  const b = await startMember(t, url, tokenFile, [], undefined, dataDirWithId(t, 'd-00000000000b'));
+  await a.client.importModel(model, { key: KEY });
+  const want = referenceTp(await readTensors(model), readConfig(model), 4, 2);
+
+  // Only A stores the artifact: a coded, retryable error, well before the deadline.
+  const alone = b.client.load(KEY, { tp: { size: 4, rank: 2 }, timeoutMs: 60_000 }).then(
+    () => assert.fail('loaded from a dead source'),
+    (e: unknown) => e,
+  );
+  await until('A is preparing', async () => (await exportEvents(a, 'create')) >= 1);
+  await a.daemon.stop('SIGKILL');
+  const e = await alone;
+  assert.ok(isTensorcastError(e, 'TC_ERR_UNAVAILABLE'), String(e));
+  assert.equal(e.retryable, true);
+
+  // A restarts: the same load from B now succeeds from A (the failed load left no exclusion behind).
+  const a2 = await startMember(t, url, tokenFile, root, slow, aDir);
+  const again = await b.client.load(KEY, { tp: { size: 4, rank: 2 }, timeoutMs: 60_000 });
+  assertTensorsEqual(asRef(again.tensors), want, 'from A restarted');
+  assert.equal(again.stats.sourceDaemon, a2.daemon.daemonId);
+  assert.equal(again.stats.route, 'derived_view_from_canonical');
+  assert.equal(again.stats.fallback, null, 'no fallback reported from the failed load before');
+
+  // C stores the artifact too. B asks A first for another view; A is killed mid-prepare; B reselects C.
+  const c = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000c'));
+  await c.client.importModel(model);
+  const creates = await exportEvents(a2, 'create');
+  const reselecting = b.client.load(KEY, { tp: { size: 4, rank: 1 }, timeoutMs: 60_000 });
+  await until('A is preparing again', async () => (await exportEvents(a2, 'create')) > creates);
+  await a2.daemon.stop('SIGKILL');
+  const r = await reselecting;
+  assertTensorsEqual(asRef(r.tensors), referenceTp(await readTensors(model), readConfig(model), 4, 1), 'from C');
+  assert.equal(r.stats.sourceDaemon, c.daemon.daemonId);
+  assert.equal(r.stats.route, 'derived_view_from_canonical');
+  assert.ok(['source_prepare_unavailable', 'source_failed'].includes(r.stats.fallback ?? ''), `fallback ${r.stats.fallback}`);
+});
