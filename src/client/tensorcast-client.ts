@@ -252,7 +252,12 @@ export class TensorcastClient {
    *
    * @throws TC_ERR_NOT_FOUND, TC_ERR_INVALID_ARGUMENT, TC_ERR_VIEW_*, TC_ERR_LAYOUT_*
    */
-  async plan(keyOrId: string, selection: Selection = {}): Promise<LoadPlan> {
+  plan(keyOrId: string, selection: Selection = {}): Promise<LoadPlan> {
+    return this.planWithin(keyOrId, selection, undefined);
+  }
+
+  /** {@link plan}, answered within `timeoutMs` (default: the client's control timeout). @throws TC_ERR_TIMEOUT */
+  private async planWithin(keyOrId: string, selection: Selection, timeoutMs: number | undefined): Promise<LoadPlan> {
     checkSelection(selection);
     const body: PlanRequest = {
       ...(keyOrId.startsWith('tc1:') ? { artifactId: keyOrId } : { key: validateKey(keyOrId) }),
@@ -260,7 +265,7 @@ export class TensorcastClient {
       ...(selection.view === undefined ? {} : { view: selection.view }),
       ...(selection.tp === undefined ? {} : { tp: selection.tp }),
     };
-    const r = await this.control.json<PlanResponse>('POST', '/v1/plans', body);
+    const r = await this.control.json<PlanResponse>('POST', '/v1/plans', body, timeoutMs);
     return {
       artifactId: r.artifactId,
       key: r.key ?? undefined,
@@ -286,11 +291,16 @@ export class TensorcastClient {
       throw tcError('TC_ERR_INVALID_ARGUMENT', 'timeoutMs and deadlineMs are the same setting; give one');
     const deadline = Date.now() + (options.deadlineMs ?? options.timeoutMs ?? this.defaultTimeoutMs);
     const { tensors: names, view, tp } = options;
-    const plan = await this.plan(keyOrId, {
-      ...(names === undefined ? {} : { tensors: names }),
-      ...(view === undefined ? {} : { view }),
-      ...(tp === undefined ? {} : { tp }),
-    });
+    // The caller's deadline bounds the plan too (a daemon lacking the artifact asks other daemons for it).
+    const plan = await this.planWithin(
+      keyOrId,
+      {
+        ...(names === undefined ? {} : { tensors: names }),
+        ...(view === undefined ? {} : { view }),
+        ...(tp === undefined ? {} : { tp }),
+      },
+      Math.max(1, deadline - Date.now()),
+    );
     const total = plan.totalBytes;
     if (options.into === undefined && total > MAX_BUFFER_BYTES) {
       throw tcError(

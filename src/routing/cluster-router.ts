@@ -16,6 +16,7 @@ import { FALLBACK_REASONS, type FallbackReason, type RouteChoice, type RouteKind
 import { withDeadline } from '../store/deadline.js';
 import type { FillContext, RemoteArtifact, RemoteFillRequest, RemoteViews } from '../store/remote-views.js';
 import { PeerCanonicalSource, pullRange } from './peer-fetch.js';
+import { abortable, SourceWatch } from './source-watch.js';
 import type { PeerClients, Peers } from './peers.js';
 import { canonicalSources, residentSources, type SelectionContext, type SourceCandidate } from './source-selection.js';
 
@@ -73,8 +74,12 @@ export class ClusterRouter implements RemoteViews {
   private readonly sessions = new Map<string, RouteSession>();
   /** Small files of remote artifacts (config.json, tokenizer files), fetched once. */
   private readonly files = new Map<string, Promise<Buffer>>();
+  /** Aborts fetches from sources that stop heartbeating. */
+  private readonly watch: SourceWatch;
 
-  constructor(private readonly opts: ClusterRouterOptions) {}
+  constructor(private readonly opts: ClusterRouterOptions) {
+    this.watch = new SourceWatch(opts.catalog, opts.daemonTtlMs, opts.log);
+  }
 
   artifact(artifactId: string): Promise<RemoteArtifact> {
     let p = this.artifacts.get(artifactId);
@@ -103,7 +108,7 @@ export class ClusterRouter implements RemoteViews {
     return p;
   }
 
-  /** Fetches a file from the first live daemon storing the artifact that answers. */
+  /** Fetches a file from the first live daemon storing the artifact that answers (a hung one is given up at its TTL). */
   private async fetchFile(artifactId: string, name: string): Promise<Buffer> {
     const { catalog, peers, selfId, daemonTtlMs } = this.opts;
     const [daemons, replicas] = await Promise.all([catalog.listDaemons(), catalog.listReplicas(artifactId)]);
@@ -113,7 +118,10 @@ export class ClusterRouter implements RemoteViews {
     });
     for (const s of sources) {
       try {
-        return await peers.of(s.daemon).control.bytes(`/v1/artifacts/${encodeURIComponent(artifactId)}/files/${encodeURIComponent(name)}`);
+        const control = peers.of(s.daemon).control;
+        const path = `/v1/artifacts/${encodeURIComponent(artifactId)}/files/${encodeURIComponent(name)}`;
+        // A source that hangs is given up once it stops heartbeating: the next one is asked.
+        return await this.watch.run(s.daemon.daemonId, (signal) => abortable(control.bytes(path), signal));
       } catch (error) {
         if (isTensorcastError(error, 'TC_ERR_AUTH')) throw error;
         last = error;
@@ -127,7 +135,7 @@ export class ClusterRouter implements RemoteViews {
     let session = this.sessions.get(key);
     if (session === undefined || session.closed) {
       this.prune();
-      session = new RouteSession(this.opts, req);
+      session = new RouteSession(this.opts, this.watch, req);
       this.sessions.set(key, session);
     }
     await session.fill(req, dest, ctx);
@@ -163,6 +171,7 @@ class RouteSession {
 
   constructor(
     private readonly opts: ClusterRouterOptions,
+    private readonly watch: SourceWatch,
     private readonly first: RemoteFillRequest,
   ) {}
 
@@ -197,7 +206,9 @@ class RouteSession {
         if (this.fallback !== undefined) ctx.fallback = this.fallback;
         return;
       } catch (error) {
-        if (isTensorcastError(error, 'TC_ERR_TIMEOUT') || Date.now() >= req.deadline) throw asTimeout(error, req);
+        // Only the caller's deadline makes the load time out; a source's own timeout (a handshake it never
+        // answered) is a failure of that source.
+        if (Date.now() >= req.deadline) throw asTimeout(error, req);
         const failure = this.failureReason(error, plan);
         if (failure === undefined) throw error;
         const { reason, sameRoute } = failure;
@@ -241,7 +252,7 @@ class RouteSession {
       this.noResident.add(id);
       return { reason: 'view_probe_unavailable', sameRoute: false };
     }
-    if (SOURCE_FAILURES.has(error.code)) {
+    if (SOURCE_FAILURES.has(error.code) || error.code === 'TC_ERR_TIMEOUT') {
       this.excluded.add(id);
       return { reason: 'source_failed', sameRoute: false };
     }
@@ -319,10 +330,13 @@ class RouteSession {
       timeoutMs: Math.min(left, 2 ** 31 - 1),
     };
     try {
-      await this.opts.peers.of(source.daemon).control.json<ExportResponse>('POST', '/v1/exports', body, left);
+      const control = this.opts.peers.of(source.daemon).control;
+      await this.watch.run(source.daemon.daemonId, (signal) =>
+        abortable(control.json<ExportResponse>('POST', '/v1/exports', body, left), signal),
+      );
       return true;
     } catch (error) {
-      if (isTensorcastError(error, 'TC_ERR_TIMEOUT') || Date.now() >= deadline) throw asTimeout(error, req);
+      if (Date.now() >= deadline) throw asTimeout(error, req);
       if (isTensorcastError(error, 'TC_ERR_AUTH')) throw error;
       this.opts.log.warn({ source: source.daemon.daemonId, artifactId: req.artifactId, err: error }, 'source could not prepare the view');
       return isTensorcastError(error)
@@ -347,34 +361,38 @@ class RouteSession {
       () => false,
     );
     try {
-      if (plan.route === 'canonical') {
-        const source = new PeerCanonicalSource(plan.peer, req.artifactId, req.canonicalBytes, req.deadline);
-        try {
-          await this.materializer.run(programWindow(req.program, req.start, req.end), source, dest);
-        } finally {
-          ctx.wireBytes += source.wireBytes;
-          ctx.readBytes += source.wireBytes;
-          this.opts.events?.wireBytes?.(plan.route, source.wireBytes);
+      // A source that stops heartbeating mid-fetch is given up (the load reselects) rather than waited for.
+      await this.watch.run(plan.source.daemon.daemonId, async (signal) => {
+        if (plan.route === 'canonical') {
+          const source = new PeerCanonicalSource(plan.peer, req.artifactId, req.canonicalBytes, req.deadline, signal);
+          try {
+            await this.materializer.run(programWindow(req.program, req.start, req.end), source, dest);
+          } finally {
+            ctx.wireBytes += source.wireBytes;
+            ctx.readBytes += source.wireBytes;
+            this.opts.events?.wireBytes?.(plan.route, source.wireBytes);
+          }
+          return;
         }
-        return;
-      }
-      const spec = specOfView(req.view);
-      await pullRange(
-        plan.peer,
-        {
-          artifactId: req.artifactId,
-          view: spec,
-          viewId: req.view.viewId,
-          start: req.start,
-          end: req.end,
-          mode: plan.route === 'resident_view' ? 'resident' : 'export',
-          deadline: req.deadline,
-        },
-        dest,
-      );
-      ctx.wireBytes += n;
-      ctx.readBytes += n;
-      this.opts.events?.wireBytes?.(plan.route, n);
+        const spec = specOfView(req.view);
+        await pullRange(
+          plan.peer,
+          {
+            artifactId: req.artifactId,
+            view: spec,
+            viewId: req.view.viewId,
+            start: req.start,
+            end: req.end,
+            mode: plan.route === 'resident_view' ? 'resident' : 'export',
+            deadline: req.deadline,
+          },
+          dest,
+          signal,
+        );
+        ctx.wireBytes += n;
+        ctx.readBytes += n;
+        this.opts.events?.wireBytes?.(plan.route, n);
+      });
     } finally {
       if (await counted) void this.opts.catalog.adjustReplicaFetches(row, -1).catch(() => undefined);
     }

@@ -439,3 +439,138 @@ test('attack: A is killed while B waits for its prepare: B reselects C, or fails
   assert.equal(r.stats.route, 'derived_view_from_canonical');
   assert.ok(['source_prepare_unavailable', 'source_failed'].includes(r.stats.fallback ?? ''), `fallback ${r.stats.fallback}`);
 });
+
+test('attack: a daemon stopped (SIGSTOP) past the daemon TTL is not routed to; resumed (SIGCONT), it is again', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const tokenFile = writeTokenFile(t);
+  const { model } = await startCluster(t, url, { daemons: 0 });
+  const ttl = ['--daemon-ttl', '2s'];
+  const root = [...ttl, '--import-root', join(model, '..')];
+  const a = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000a'));
+  const b = await startMember(t, url, tokenFile, ttl, undefined, dataDirWithId(t, 'd-00000000000b'));
+  const { artifactId } = await a.client.importModel(model, { key: KEY });
+  const source = await readTensors(model);
+  const config = readConfig(model);
+  const alive = async (m: ClusterMember): Promise<boolean | undefined> =>
+    (await b.client.cluster()).daemons.find((d) => d.daemonId === m.daemon.daemonId)?.alive;
+  t.after(() => void a.daemon.child.kill('SIGCONT'));
+
+  // A alone stores the artifact: stopped, it is no source; the load fails coded and at once.
+  a.daemon.child.kill('SIGSTOP');
+  await until('A is seen dead', async () => (await alive(a)) === false);
+  const e = await b.client.load(artifactId, { tp: { size: 2, rank: 0 }, timeoutMs: 30_000 }).then(
+    () => assert.fail('loaded from a stopped daemon'),
+    (error: unknown) => error,
+  );
+  assert.ok(isTensorcastError(e, 'TC_ERR_UNAVAILABLE'), String(e));
+  assert.equal((e.details as { reason?: string }).reason, 'no_source');
+
+  // C stores it too: B loads from C.
+  const c = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000c'));
+  await c.client.importModel(model);
+  const fromC = await b.client.load(artifactId, { tp: { size: 2, rank: 0 }, timeoutMs: 30_000 });
+  assertTensorsEqual(asRef(fromC.tensors), referenceTp(source, config, 2, 0), 'from C');
+  assert.equal(fromC.stats.sourceDaemon, c.daemon.daemonId);
+
+  // A resumes: alive again, and routed to again (it sorts before C).
+  a.daemon.child.kill('SIGCONT');
+  await until('A is seen alive', async () => (await alive(a)) === true);
+  const fromA = await b.client.load(artifactId, { tp: { size: 4, rank: 0 }, timeoutMs: 30_000 });
+  assertTensorsEqual(asRef(fromA.tensors), referenceTp(source, config, 4, 0), 'from A');
+  assert.equal(fromA.stats.sourceDaemon, a.daemon.daemonId);
+  assert.equal(fromA.stats.fallback, null);
+});
+
+for (const [when, fault] of [
+  ['mid-transfer', { TENSORCAST_FAULT_PEER_SERVE_DELAY_MS: '1000' }],
+  ['mid-prepare', { TENSORCAST_FAULT_EXPORT_BUILD_DELAY_MS: '1000' }],
+] as const) {
+  test(`attack: a source stopped (SIGSTOP) ${when}: the load reselects once the source is seen dead, not at its deadline`, async (t) => {
+    const url = await redisCatalogUrl(t);
+    if (url === undefined) return;
+    const tokenFile = writeTokenFile(t);
+    const { model } = await startCluster(t, url, { daemons: 0 });
+    const ttl = ['--daemon-ttl', '2s'];
+    const root = [...ttl, '--import-root', join(model, '..')];
+    const a = await startMember(t, url, tokenFile, root, fault, dataDirWithId(t, 'd-00000000000a'));
+    const b = await startMember(t, url, tokenFile, ttl, undefined, dataDirWithId(t, 'd-00000000000b'));
+    const c = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000c'));
+    await a.client.importModel(model, { key: KEY });
+    await c.client.importModel(model);
+    t.after(() => void a.daemon.child.kill('SIGCONT'));
+    const loading = b.client.load(KEY, { tp: { size: 2, rank: 1 }, timeoutMs: 60_000 });
+    const began = when === 'mid-transfer' ? 'fetch_begin' : 'create';
+    await until(`A is ${when}`, async () => (await exportEvents(a, began)) >= 1);
+    a.daemon.child.kill('SIGSTOP');
+    const r = await loading;
+    assertTensorsEqual(asRef(r.tensors), referenceTp(await readTensors(model), readConfig(model), 2, 1), 'from C');
+    // Loaded at all: without the watch the load waited on A until its deadline.
+    assert.equal(r.stats.sourceDaemon, c.daemon.daemonId);
+  });
+}
+
+test('attack: the plan on a daemon lacking the artifact does not hang on a stopped source (config.json comes from another)', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const tokenFile = writeTokenFile(t);
+  const { model } = await startCluster(t, url, { daemons: 0 });
+  const root = ['--import-root', join(model, '..')];
+  const a = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000a'));
+  const b = await startMember(t, url, tokenFile, [], undefined, dataDirWithId(t, 'd-00000000000b'));
+  const c = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000c'));
+  await a.client.importModel(model, { key: KEY });
+  await c.client.importModel(model);
+  t.after(() => void a.daemon.child.kill('SIGCONT'));
+  // A takes B's requests (the kernel accepts) and never answers; it is seen dead after the TTL (10 s).
+  a.daemon.child.kill('SIGSTOP');
+  const r = await b.client.load(KEY, { tp: { size: 2, rank: 0 }, timeoutMs: 120_000 });
+  assertTensorsEqual(asRef(r.tensors), referenceTp(await readTensors(model), readConfig(model), 2, 0), 'from C');
+  assert.equal(r.stats.sourceDaemon, c.daemon.daemonId);
+});
+
+test('attack: the deadline of an SDK load bounds its plan too', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const tokenFile = writeTokenFile(t);
+  const { model } = await startCluster(t, url, { daemons: 0 });
+  const ttl = ['--daemon-ttl', '60s'];
+  const a = await startMember(t, url, tokenFile, [...ttl, '--import-root', join(model, '..')]);
+  const b = await startMember(t, url, tokenFile, ttl);
+  await a.client.importModel(model, { key: KEY });
+  t.after(() => void a.daemon.child.kill('SIGCONT'));
+  a.daemon.child.kill('SIGSTOP');
+  const deadlineMs = 2000;
+  const t0 = Date.now();
+  await assert.rejects(b.client.load(KEY, { tp: { size: 2, rank: 0 }, deadlineMs }), { code: 'TC_ERR_TIMEOUT' });
+  // A bound, not a speed claim: the plan used to wait for the client's control timeout (10 min).
+  assert.ok(Date.now() - t0 < deadlineMs + 10_000, `TC_ERR_TIMEOUT after ${Date.now() - t0} ms for a ${deadlineMs} ms deadline`);
+});
+
+test('attack: a source that takes connections but never answers (stopped, not yet past the TTL): its handshake timeout is no deadline of the load', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const tokenFile = writeTokenFile(t);
+  const { model } = await startCluster(t, url, { daemons: 0 });
+  const ttl = ['--daemon-ttl', '15s'];
+  const root = [...ttl, '--import-root', join(model, '..')];
+  const a = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000a'));
+  const b = await startMember(t, url, tokenFile, ttl, undefined, dataDirWithId(t, 'd-00000000000b'));
+  const c = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000c'));
+  await a.client.importModel(model, { key: KEY });
+  await c.client.importModel(model);
+  t.after(() => void a.daemon.child.kill('SIGCONT'));
+  const source = await readTensors(model);
+  const config = readConfig(model);
+  // B learns the artifact (and its config.json) from A first.
+  const warm = await b.client.load(KEY, { tp: { size: 2, rank: 0 } });
+  assert.equal(warm.stats.sourceDaemon, a.daemon.daemonId);
+  // The kernel still completes A's TCP handshakes; A never says WELCOME (B gives up on a new connection
+  // after 10 s, a timeout of A, not of the load). A connection B kept from the first load hangs until A is
+  // seen dead (the TTL).
+  a.daemon.child.kill('SIGSTOP');
+  const r = await b.client.load(KEY, { tp: { size: 2, rank: 1 }, route: 'canonical', timeoutMs: 120_000 });
+  assertTensorsEqual(asRef(r.tensors), referenceTp(source, config, 2, 1), 'from C');
+  assert.equal(r.stats.sourceDaemon, c.daemon.daemonId);
+  assert.equal(r.stats.fallback, 'source_failed');
+});
