@@ -12,7 +12,7 @@ import type { PlanResponse } from '../../src/protocol/http/loads.js';
 import { DataConnection, type RangeRequest } from '../../src/transport/data-connection.js';
 import { asRef, startCluster, startMember, writeTokenFile, type ClusterMember } from '../harness/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
-import { redisCatalogUrl } from '../harness/services.js';
+import { postgresCatalogUrl, redisCatalogUrl } from '../harness/services.js';
 import { assertTensorsEqual, readConfig, readTensors, referenceTp } from '../helpers/reference-tp.js';
 
 const KEY = 'model:tiny:v1';
@@ -440,47 +440,52 @@ test('attack: A is killed while B waits for its prepare: B reselects C, or fails
   assert.ok(['source_prepare_unavailable', 'source_failed'].includes(r.stats.fallback ?? ''), `fallback ${r.stats.fallback}`);
 });
 
-test('attack: a daemon stopped (SIGSTOP) past the daemon TTL is not routed to; resumed (SIGCONT), it is again', async (t) => {
-  const url = await redisCatalogUrl(t);
-  if (url === undefined) return;
-  const tokenFile = writeTokenFile(t);
-  const { model } = await startCluster(t, url, { daemons: 0 });
-  const ttl = ['--daemon-ttl', '2s'];
-  const root = [...ttl, '--import-root', join(model, '..')];
-  const a = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000a'));
-  const b = await startMember(t, url, tokenFile, ttl, undefined, dataDirWithId(t, 'd-00000000000b'));
-  const { artifactId } = await a.client.importModel(model, { key: KEY });
-  const source = await readTensors(model);
-  const config = readConfig(model);
-  const alive = async (m: ClusterMember): Promise<boolean | undefined> =>
-    (await b.client.cluster()).daemons.find((d) => d.daemonId === m.daemon.daemonId)?.alive;
-  t.after(() => void a.daemon.child.kill('SIGCONT'));
+for (const [engine, catalogUrl] of [
+  ['Redis', redisCatalogUrl],
+  ['PostgreSQL', postgresCatalogUrl],
+] as const) {
+  test(`attack (${engine}): a daemon stopped (SIGSTOP) past the daemon TTL is not routed to; resumed (SIGCONT), it is again`, async (t) => {
+    const url = await catalogUrl(t);
+    if (url === undefined) return;
+    const tokenFile = writeTokenFile(t);
+    const { model } = await startCluster(t, url, { daemons: 0 });
+    const ttl = ['--daemon-ttl', '2s'];
+    const root = [...ttl, '--import-root', join(model, '..')];
+    const a = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000a'));
+    const b = await startMember(t, url, tokenFile, ttl, undefined, dataDirWithId(t, 'd-00000000000b'));
+    const { artifactId } = await a.client.importModel(model, { key: KEY });
+    const source = await readTensors(model);
+    const config = readConfig(model);
+    const alive = async (m: ClusterMember): Promise<boolean | undefined> =>
+      (await b.client.cluster()).daemons.find((d) => d.daemonId === m.daemon.daemonId)?.alive;
+    t.after(() => void a.daemon.child.kill('SIGCONT'));
 
-  // A alone stores the artifact: stopped, it is no source; the load fails coded and at once.
-  a.daemon.child.kill('SIGSTOP');
-  await until('A is seen dead', async () => (await alive(a)) === false);
-  const e = await b.client.load(artifactId, { tp: { size: 2, rank: 0 }, timeoutMs: 30_000 }).then(
-    () => assert.fail('loaded from a stopped daemon'),
-    (error: unknown) => error,
-  );
-  assert.ok(isTensorcastError(e, 'TC_ERR_UNAVAILABLE'), String(e));
-  assert.equal((e.details as { reason?: string }).reason, 'no_source');
+    // A alone stores the artifact: stopped, it is no source; the load fails coded and at once.
+    a.daemon.child.kill('SIGSTOP');
+    await until('A is seen dead', async () => (await alive(a)) === false);
+    const e = await b.client.load(artifactId, { tp: { size: 2, rank: 0 }, timeoutMs: 30_000 }).then(
+      () => assert.fail('loaded from a stopped daemon'),
+      (error: unknown) => error,
+    );
+    assert.ok(isTensorcastError(e, 'TC_ERR_UNAVAILABLE'), String(e));
+    assert.equal((e.details as { reason?: string }).reason, 'no_source');
 
-  // C stores it too: B loads from C.
-  const c = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000c'));
-  await c.client.importModel(model);
-  const fromC = await b.client.load(artifactId, { tp: { size: 2, rank: 0 }, timeoutMs: 30_000 });
-  assertTensorsEqual(asRef(fromC.tensors), referenceTp(source, config, 2, 0), 'from C');
-  assert.equal(fromC.stats.sourceDaemon, c.daemon.daemonId);
+    // C stores it too: B loads from C.
+    const c = await startMember(t, url, tokenFile, root, undefined, dataDirWithId(t, 'd-00000000000c'));
+    await c.client.importModel(model);
+    const fromC = await b.client.load(artifactId, { tp: { size: 2, rank: 0 }, timeoutMs: 30_000 });
+    assertTensorsEqual(asRef(fromC.tensors), referenceTp(source, config, 2, 0), 'from C');
+    assert.equal(fromC.stats.sourceDaemon, c.daemon.daemonId);
 
-  // A resumes: alive again, and routed to again (it sorts before C).
-  a.daemon.child.kill('SIGCONT');
-  await until('A is seen alive', async () => (await alive(a)) === true);
-  const fromA = await b.client.load(artifactId, { tp: { size: 4, rank: 0 }, timeoutMs: 30_000 });
-  assertTensorsEqual(asRef(fromA.tensors), referenceTp(source, config, 4, 0), 'from A');
-  assert.equal(fromA.stats.sourceDaemon, a.daemon.daemonId);
-  assert.equal(fromA.stats.fallback, null);
-});
+    // A resumes: alive again, and routed to again (it sorts before C).
+    a.daemon.child.kill('SIGCONT');
+    await until('A is seen alive', async () => (await alive(a)) === true);
+    const fromA = await b.client.load(artifactId, { tp: { size: 4, rank: 0 }, timeoutMs: 30_000 });
+    assertTensorsEqual(asRef(fromA.tensors), referenceTp(source, config, 4, 0), 'from A');
+    assert.equal(fromA.stats.sourceDaemon, a.daemon.daemonId);
+    assert.equal(fromA.stats.fallback, null);
+  });
+}
 
 for (const [when, fault] of [
   ['mid-transfer', { TENSORCAST_FAULT_PEER_SERVE_DELAY_MS: '1000' }],
