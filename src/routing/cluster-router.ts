@@ -16,6 +16,7 @@ import { FALLBACK_REASONS, type FallbackReason, type RouteChoice, type RouteKind
 import { withDeadline } from '../store/deadline.js';
 import type { FillContext, RemoteArtifact, RemoteFillRequest, RemoteViews } from '../store/remote-views.js';
 import { PeerCanonicalSource, pullRange } from './peer-fetch.js';
+import { abortable, SourceWatch } from './source-watch.js';
 import type { PeerClients, Peers } from './peers.js';
 import { canonicalSources, residentSources, type SelectionContext, type SourceCandidate } from './source-selection.js';
 
@@ -51,8 +52,6 @@ interface Plan {
  * export that expired, is looked up afresh by the next load.
  */
 const SESSION_IDLE_MS = 5_000;
-/** Times a vanished export (expired, evicted, retiring) is prepared again on the same source before moving on. */
-const EXPORT_RETRIES = 1;
 /** Materializer settings for canonical bytes pulled over the wire: large blocks, few requests. */
 const REMOTE_MATERIALIZE = { blockTargetBytes: 32 << 20, readChunkBytes: 32 << 20 };
 /** Sessions kept at most (the oldest idle ones go first). */
@@ -81,8 +80,12 @@ export class ClusterRouter implements RemoteViews {
   private readonly sessions = new Map<string, RouteSession>();
   /** Small files of remote artifacts (config.json, tokenizer files), fetched once. */
   private readonly files = new Map<string, Promise<Buffer>>();
+  /** Aborts fetches from sources that stop heartbeating. */
+  private readonly watch: SourceWatch;
 
-  constructor(private readonly opts: ClusterRouterOptions) {}
+  constructor(private readonly opts: ClusterRouterOptions) {
+    this.watch = new SourceWatch(opts.catalog, opts.daemonTtlMs, opts.log);
+  }
 
   artifact(artifactId: string): Promise<RemoteArtifact> {
     let p = this.artifacts.get(artifactId);
@@ -111,7 +114,7 @@ export class ClusterRouter implements RemoteViews {
     return p;
   }
 
-  /** Fetches a file from the first live daemon storing the artifact that answers. */
+  /** Fetches a file from the first live daemon storing the artifact that answers (a hung one is given up at its TTL). */
   private async fetchFile(artifactId: string, name: string): Promise<Buffer> {
     const { catalog, peers, selfId, daemonTtlMs } = this.opts;
     const [daemons, replicas] = await Promise.all([catalog.listDaemons(), catalog.listReplicas(artifactId)]);
@@ -121,7 +124,10 @@ export class ClusterRouter implements RemoteViews {
     });
     for (const s of sources) {
       try {
-        return await peers.of(s.daemon).control.bytes(`/v1/artifacts/${encodeURIComponent(artifactId)}/files/${encodeURIComponent(name)}`);
+        const control = peers.of(s.daemon).control;
+        const path = `/v1/artifacts/${encodeURIComponent(artifactId)}/files/${encodeURIComponent(name)}`;
+        // A source that hangs is given up once it stops heartbeating: the next one is asked.
+        return await this.watch.run(s.daemon.daemonId, (signal) => abortable(control.bytes(path), signal));
       } catch (error) {
         if (isTensorcastError(error, 'TC_ERR_AUTH')) throw error;
         last = error;
@@ -134,8 +140,8 @@ export class ClusterRouter implements RemoteViews {
     const key = `${req.artifactId}/${req.view.viewId ?? 'identity'}/${req.choice}`;
     this.prune(key);
     let session = this.sessions.get(key);
-    if (session === undefined) {
-      session = new RouteSession(this.opts, req);
+    if (session === undefined || session.closed) {
+      session = new RouteSession(this.opts, this.watch, req);
       this.sessions.set(key, session);
     }
     session.active++;
@@ -163,8 +169,8 @@ class RouteSession {
   lastUsed = Date.now();
   /** Windows being filled through this session now. */
   active = 0;
-  /** Vanished exports prepared again, per source. */
-  private readonly reprepared = new Map<string, number>();
+  /** Set when a fill failed: the router starts a new session for the next fill. */
+  closed = false;
   private plan: Promise<Plan> | undefined;
   /** Why the session left a preferred route (sticky: later windows report it too). */
   private fallback: FallbackReason | undefined;
@@ -173,14 +179,31 @@ class RouteSession {
   /** Daemons whose resident view went away, or whose export cannot be had. */
   private readonly noResident = new Set<string>();
   private readonly noDerived = new Set<string>();
+  /**
+   * Daemons whose export went away between its prepare and a fetch (retired by TTL or pressure): prepared
+   * again once; lost again before a fetch succeeded, the source's derived route is given up.
+   */
+  private readonly exportLost = new Set<string>();
   private readonly materializer = new Materializer(REMOTE_MATERIALIZE);
 
   constructor(
     private readonly opts: ClusterRouterOptions,
+    private readonly watch: SourceWatch,
     private readonly first: RemoteFillRequest,
   ) {}
 
   async fill(req: RemoteFillRequest, dest: Uint8Array, ctx: FillContext): Promise<void> {
+    try {
+      await this.fillWindow(req, dest, ctx);
+    } catch (error) {
+      // A failed load leaves nothing behind: the next one chooses afresh, without this session's exclusions
+      // and fallback (a source excluded here may be back, or another one may have appeared).
+      this.closed = true;
+      throw error;
+    }
+  }
+
+  private async fillWindow(req: RemoteFillRequest, dest: Uint8Array, ctx: FillContext): Promise<void> {
     for (;;) {
       if (Date.now() >= req.deadline) throw timeout(req, 'before a source was found');
       const planned = (this.plan ??= this.choose(req.deadline));
@@ -193,14 +216,18 @@ class RouteSession {
       }
       try {
         await this.pull(plan, req, dest, ctx);
+        this.exportLost.delete(plan.source.daemon.daemonId);
         ctx.route = plan.route;
         ctx.sourceDaemon = plan.source.daemon.daemonId;
         if (this.fallback !== undefined) ctx.fallback = this.fallback;
         return;
       } catch (error) {
-        if (isTensorcastError(error, 'TC_ERR_TIMEOUT') || Date.now() >= req.deadline) throw asTimeout(error, req);
-        const reason = this.failureReason(error, plan);
-        if (reason === undefined) throw error;
+        // Only the caller's deadline makes the load time out; a source's own timeout (a handshake it never
+        // answered) is a failure of that source.
+        if (Date.now() >= req.deadline) throw asTimeout(error, req);
+        const failure = this.failureReason(error, plan);
+        if (failure === undefined) throw error;
+        const { reason, sameRoute } = failure;
         this.opts.log.warn(
           {
             artifactId: req.artifactId,
@@ -213,34 +240,37 @@ class RouteSession {
           'source failed: reselecting',
         );
         this.opts.events?.reselection?.(reason);
-        // Preparing a vanished export again on the same source is no fallback: the route stays the same.
-        const id = plan.source.daemon.daemonId;
-        if (plan.route !== 'derived_view_from_canonical' || this.noDerived.has(id) || this.excluded.has(id)) this.fallback = reason;
+        // An export prepared again on the same source is no fallback: the load keeps its route.
+        if (!sameRoute) this.fallback = reason;
         if (this.plan === planned) this.plan = undefined;
       }
     }
   }
 
-  /** The fallback reason of a failed pull (and what to avoid next), or undefined when no reselection can help. */
-  private failureReason(error: unknown, plan: Plan): FallbackReason | undefined {
+  /**
+   * Why a pull failed (and what to avoid next), or undefined when no reselection can help. `sameRoute`:
+   * the next plan takes the same route from the same source (an export retired since it was prepared).
+   */
+  private failureReason(error: unknown, plan: Plan): { reason: FallbackReason; sameRoute: boolean } | undefined {
     if (!isTensorcastError(error)) return undefined;
     const id = plan.source.daemon.daemonId;
-    const reason = (error.details as { reason?: unknown }).reason;
+    const reason = FALLBACK_REASONS.find((r) => r === (error.details as { reason?: unknown }).reason);
     if (error.code === 'TC_ERR_EXPORT_UNAVAILABLE') {
-      // The export went away between prepare and fetch (expired, evicted, retiring): prepare it again on
-      // the same source once before giving up on deriving there.
-      const again = this.reprepared.get(id) ?? 0;
-      if (again < EXPORT_RETRIES) this.reprepared.set(id, again + 1);
-      else this.noDerived.add(id);
-      return FALLBACK_REASONS.find((r) => r === reason) ?? 'source_prepare_unavailable';
+      // Retired by TTL or pressure between its prepare and this fetch: prepare it again, once.
+      if (plan.route === 'derived_view_from_canonical' && !this.exportLost.has(id)) {
+        this.exportLost.add(id);
+        return { reason: reason ?? 'drain_attach_closed', sameRoute: true };
+      }
+      this.noDerived.add(id);
+      return { reason: reason ?? 'source_prepare_unavailable', sameRoute: false };
     }
     if (error.code === 'TC_ERR_NOT_FOUND' && plan.route === 'resident_view') {
       this.noResident.add(id);
-      return 'view_probe_unavailable';
+      return { reason: 'view_probe_unavailable', sameRoute: false };
     }
-    if (SOURCE_FAILURES.has(error.code)) {
+    if (SOURCE_FAILURES.has(error.code) || error.code === 'TC_ERR_TIMEOUT') {
       this.excluded.add(id);
-      return 'source_failed';
+      return { reason: 'source_failed', sameRoute: false };
     }
     return undefined;
   }
@@ -322,10 +352,13 @@ class RouteSession {
       timeoutMs: Math.min(left, 2 ** 31 - 1),
     };
     try {
-      await this.opts.peers.of(source.daemon).control.json<ExportResponse>('POST', '/v1/exports', body, left);
+      const control = this.opts.peers.of(source.daemon).control;
+      await this.watch.run(source.daemon.daemonId, (signal) =>
+        abortable(control.json<ExportResponse>('POST', '/v1/exports', body, left), signal),
+      );
       return true;
     } catch (error) {
-      if (isTensorcastError(error, 'TC_ERR_TIMEOUT') || Date.now() >= deadline) throw asTimeout(error, req);
+      if (Date.now() >= deadline) throw asTimeout(error, req);
       if (isTensorcastError(error, 'TC_ERR_AUTH')) throw error;
       this.opts.log.warn({ source: source.daemon.daemonId, artifactId: req.artifactId, err: error }, 'source could not prepare the view');
       return isTensorcastError(error)
@@ -350,34 +383,38 @@ class RouteSession {
       () => false,
     );
     try {
-      if (plan.route === 'canonical') {
-        const source = new PeerCanonicalSource(plan.peer, req.artifactId, req.canonicalBytes, req.deadline);
-        try {
-          await this.materializer.run(programWindow(req.program, req.start, req.end), source, dest);
-        } finally {
-          ctx.wireBytes += source.wireBytes;
-          ctx.readBytes += source.wireBytes;
-          this.opts.events?.wireBytes?.(plan.route, source.wireBytes);
+      // A source that stops heartbeating mid-fetch is given up (the load reselects) rather than waited for.
+      await this.watch.run(plan.source.daemon.daemonId, async (signal) => {
+        if (plan.route === 'canonical') {
+          const source = new PeerCanonicalSource(plan.peer, req.artifactId, req.canonicalBytes, req.deadline, signal);
+          try {
+            await this.materializer.run(programWindow(req.program, req.start, req.end), source, dest);
+          } finally {
+            ctx.wireBytes += source.wireBytes;
+            ctx.readBytes += source.wireBytes;
+            this.opts.events?.wireBytes?.(plan.route, source.wireBytes);
+          }
+          return;
         }
-        return;
-      }
-      const spec = specOfView(req.view);
-      await pullRange(
-        plan.peer,
-        {
-          artifactId: req.artifactId,
-          view: spec,
-          viewId: req.view.viewId,
-          start: req.start,
-          end: req.end,
-          mode: plan.route === 'resident_view' ? 'resident' : 'export',
-          deadline: req.deadline,
-        },
-        dest,
-      );
-      ctx.wireBytes += n;
-      ctx.readBytes += n;
-      this.opts.events?.wireBytes?.(plan.route, n);
+        const spec = specOfView(req.view);
+        await pullRange(
+          plan.peer,
+          {
+            artifactId: req.artifactId,
+            view: spec,
+            viewId: req.view.viewId,
+            start: req.start,
+            end: req.end,
+            mode: plan.route === 'resident_view' ? 'resident' : 'export',
+            deadline: req.deadline,
+          },
+          dest,
+          signal,
+        );
+        ctx.wireBytes += n;
+        ctx.readBytes += n;
+        this.opts.events?.wireBytes?.(plan.route, n);
+      });
     } finally {
       if (await counted) void this.opts.catalog.adjustReplicaFetches(row, -1).catch(() => undefined);
     }

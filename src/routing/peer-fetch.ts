@@ -9,6 +9,7 @@ import type { ViewSpec } from '../layout/view.js';
 import type { LoadBody } from '../protocol/messages.js';
 import type { RangeEnd } from '../transport/data-connection.js';
 import type { PeerClients } from './peers.js';
+import { abortable } from './source-watch.js';
 
 /** What to pull. */
 export interface PeerRange {
@@ -23,14 +24,15 @@ export interface PeerRange {
 
 /**
  * Pulls `[start, end)` of a view from `peer` into `dest`. Every DATA frame is checked against its CRC32C
- * by the connection before its bytes count.
+ * by the connection before its bytes count. When `signal` aborts, the pull is cancelled and rejects with
+ * its reason once no further byte can reach `dest`.
  *
  * @throws TC_ERR_TIMEOUT at the deadline; the peer's coded error; TC_ERR_UNAVAILABLE when the connection breaks
  */
-export async function pullRange(peer: PeerClients, range: PeerRange, dest: Uint8Array): Promise<RangeEnd> {
+export async function pullRange(peer: PeerClients, range: PeerRange, dest: Uint8Array, signal?: AbortSignal): Promise<RangeEnd> {
   const left = range.deadline - Date.now();
   if (left <= 0) throw tcError('TC_ERR_TIMEOUT', `pulling from ${peer.daemonId}: the deadline passed`);
-  const conn = await peer.data.acquire(left);
+  const conn = await abortable(peer.data.acquire(left), signal, (c) => c.close());
   try {
     return await conn.load(
       {
@@ -43,6 +45,7 @@ export async function pullRange(peer: PeerClients, range: PeerRange, dest: Uint8
         peer: { mode: range.mode, transferId: randomUUID() },
       },
       dest,
+      signal,
     );
   } finally {
     peer.data.release(conn);
@@ -61,6 +64,7 @@ export class PeerCanonicalSource implements ByteSource {
     private readonly artifactId: string,
     readonly byteLength: number,
     private readonly deadline: number,
+    private readonly signal?: AbortSignal,
   ) {}
 
   async read(offset: number, dest: Uint8Array): Promise<number> {
@@ -78,6 +82,7 @@ export class PeerCanonicalSource implements ByteSource {
         deadline: this.deadline,
       },
       dest.subarray(0, n),
+      this.signal,
     );
     this.wireBytes += n;
     return n;

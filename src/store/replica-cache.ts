@@ -25,6 +25,8 @@ export interface Replica {
    * Rejects with TC_ERR_TIMEOUT when `deadline` (Unix ms) passes first.
    */
   readonly ready: (start: number, end: number, deadline?: number, ctx?: FillContext) => Promise<void>;
+  /** True when bytes `[start, end)` are already filled (absent: the replica is filled whole when built). */
+  readonly filled?: (start: number, end: number) => boolean;
   /** CRC32C of each `chunkBytes` chunk of the bytes (shm replicas: computed as the file was written). */
   readonly checksums?: ChunkChecksums;
   refs: number;

@@ -246,6 +246,7 @@ export class ViewService {
           segments,
           path: undefined,
           ready: fill.ready,
+          filled: fill.filled,
         };
         this.opts.onReplica?.(built, true);
         return Promise.resolve(built);

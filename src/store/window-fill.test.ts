@@ -33,3 +33,14 @@ test('window fill: a reader waiting on a window stops at its deadline with TC_ER
   release();
   await fill.ready(0, 10, Date.now() + 1000);
 });
+
+test('window fill: filled() is true only for ranges whose windows are all filled', async () => {
+  const fill = new WindowFill(2 * WINDOW_BYTES + 10, () => Promise.resolve());
+  assert.equal(fill.filled(0, 10), false);
+  await fill.ready(5, 10);
+  assert.equal(fill.filled(0, WINDOW_BYTES), true);
+  assert.equal(fill.filled(0, WINDOW_BYTES + 1), false);
+  await fill.ready(2 * WINDOW_BYTES, 2 * WINDOW_BYTES + 10);
+  assert.equal(fill.filled(2 * WINDOW_BYTES + 3, 2 * WINDOW_BYTES + 10), true);
+  assert.equal(fill.filled(0, 2 * WINDOW_BYTES + 10), false);
+});

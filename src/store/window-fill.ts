@@ -20,6 +20,12 @@ export class WindowFill {
     this.state = new Array<Promise<void> | true | undefined>(Math.ceil(bytes / WINDOW_BYTES));
   }
 
+  /** True when every window of `[start, end)` is already filled (nothing to wait for, nothing to fill). */
+  readonly filled = (start: number, end: number): boolean => {
+    for (let w = Math.floor(start / WINDOW_BYTES); w < Math.ceil(end / WINDOW_BYTES); w++) if (this.state[w] !== true) return false;
+    return true;
+  };
+
   /**
    * Resolves when `[start, end)` is filled. A reader stops waiting at `deadline` (Unix ms) with
    * TC_ERR_TIMEOUT; a window it started filling goes on, and readers after it use or retry it. The windows

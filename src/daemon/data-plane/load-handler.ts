@@ -136,6 +136,14 @@ export class ViewLoadHandler implements LoadHandler {
         details: { reason: 'view_probe_unavailable' },
       });
     try {
+      // A replica of an artifact stored elsewhere fills from other daemons: serving bytes it does not hold
+      // yet would relay them, and two daemons relaying a view for each other wait on each other until
+      // their deadlines. The peer goes to a daemon that stores the artifact instead.
+      if (rv.local === undefined && replica.filled?.(req.start, req.end) === false) {
+        throw tcError('TC_ERR_NOT_FOUND', `view ${viewId ?? 'identity'} of ${req.artifactId} is still being filled on this daemon`, {
+          details: { reason: 'view_probe_unavailable' },
+        });
+      }
       await this.sendHeld(req, this.replicaCrcs(replica), replica, sink, newFillContext());
     } finally {
       this.views.cache.release(replica);
