@@ -319,7 +319,11 @@ class RouteSession {
       let refused: TensorcastError | undefined;
       for (const source of canonical.filter((c) => !this.noDerived.has(c.daemon.daemonId))) {
         const prepared = await this.prepare(source, deadline);
-        if (prepared === true) return decided('derived_view_from_canonical', source);
+        if (prepared === true) {
+          // Another source derived it: the route held, but say why the preferred source was left.
+          if (refused !== undefined) noteFallback(reasonOf(refused));
+          return decided('derived_view_from_canonical', source);
+        }
         this.noDerived.add(source.daemon.daemonId);
         refused = prepared;
         if (reasonOf(prepared) === 'export_budget_exhausted') break;
