@@ -1,6 +1,7 @@
-// Attacks on the cluster code with real processes on a real Redis catalog: malformed export requests and
-// data-plane LOADs from a peer, many concurrent loads of one view, budgets smaller than a view, daemons
-// killed or stopped mid-load. Each test states the property it guards.
+// Attacks on the cluster code with real processes on a real catalog (Redis; PostgreSQL for liveness):
+// malformed export requests and data-plane LOADs from a peer, many concurrent loads of one view, budgets
+// smaller than a view, daemons killed (SIGKILL) or stopped (SIGSTOP) mid-load or mid-prepare. Each test
+// states the property it guards; several of them found defects that are fixed in src/.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -213,7 +214,7 @@ test('attack: data-plane LOADs with bad peer fields get coded errors; the connec
 test('attack: 8 clients on B load the same TP rank at once: one preparation on A, identical right bytes', async (t) => {
   const url = await redisCatalogUrl(t);
   if (url === undefined) return;
-  const { members, model, tokenFile } = await startCluster(t, url, { daemons: 2 });
+  const { members, model } = await startCluster(t, url, { daemons: 2 });
   const [a, b] = members as [ClusterMember, ClusterMember];
   await a.client.importModel(model, { key: KEY });
   const want = referenceTp(await readTensors(model), readConfig(model), 4, 3);
@@ -224,7 +225,6 @@ test('attack: 8 clients on B load the same TP rank at once: one preparation on A
       return c;
     }),
   );
-  void tokenFile;
   const results = await Promise.all(clients.map((c) => c.load(KEY, { tp: { size: 4, rank: 3 }, timeoutMs: 60_000 })));
   for (const [i, r] of results.entries()) {
     assertTensorsEqual(asRef(r.tensors), want, `client ${i}`);
