@@ -371,6 +371,31 @@ test('attack: an export budget that fits one view, two views loaded alternately:
   assert.equal(await metric(a, 'tensorcast_export_entries{state="ready"}'), 1);
 });
 
+test('attack: an export budget that fits one view, the second asked while the first is fetched: canonical, export_budget_exhausted', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model } = await startCluster(t, url, {
+    daemons: 2,
+    extraArgs: (i) => (i === 0 ? ['--export-budget', '2400KiB'] : ['--memory-budget', '64KiB']),
+    // A holds each fetch for a while once counted: the first export is busy when the second is asked for.
+    env: (i) => (i === 0 ? { TENSORCAST_FAULT_PEER_SERVE_DELAY_MS: '2000' } : {}),
+  });
+  const [a, b] = members as [ClusterMember, ClusterMember];
+  await a.client.importModel(model, { key: KEY });
+  const source = await readTensors(model);
+  const config = readConfig(model);
+  const first = b.client.load(KEY, { tp: { size: 2, rank: 0 }, timeoutMs: 60_000 });
+  await until('A is sending the first view', async () => (await exportEvents(a, 'fetch_begin')) >= 1);
+  const second = await b.client.load(KEY, { tp: { size: 2, rank: 1 }, timeoutMs: 60_000 });
+  assertTensorsEqual(asRef(second.tensors), referenceTp(source, config, 2, 1), 'second view');
+  assert.equal(second.stats.route, 'canonical');
+  assert.equal(second.stats.fallback, 'export_budget_exhausted');
+  const r = await first;
+  assertTensorsEqual(asRef(r.tensors), referenceTp(source, config, 2, 0), 'first view');
+  assert.equal(r.stats.route, 'derived_view_from_canonical');
+  assert.equal(await exportEvents(a, 'eviction'), 0, 'an export with a fetch in flight is never evicted');
+});
+
 test('attack: B is killed mid-fetch: A ends the fetch, frees nothing early, and keeps serving others', async (t) => {
   const url = await redisCatalogUrl(t);
   if (url === undefined) return;
