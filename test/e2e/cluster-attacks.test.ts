@@ -1,6 +1,7 @@
-// Attacks on the cluster code with real processes on a real Redis catalog: malformed export requests and
-// data-plane LOADs from a peer, many concurrent loads of one view, budgets smaller than a view, daemons
-// killed or stopped mid-load. Each test states the property it guards.
+// Attacks on the cluster code with real processes on a real catalog (Redis; PostgreSQL for liveness):
+// malformed export requests and data-plane LOADs from a peer, many concurrent loads of one view, budgets
+// smaller than a view, daemons killed (SIGKILL) or stopped (SIGSTOP) mid-load or mid-prepare. Each test
+// states the property it guards; several of them found defects that are fixed in src/.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -213,7 +214,7 @@ test('attack: data-plane LOADs with bad peer fields get coded errors; the connec
 test('attack: 8 clients on B load the same TP rank at once: one preparation on A, identical right bytes', async (t) => {
   const url = await redisCatalogUrl(t);
   if (url === undefined) return;
-  const { members, model, tokenFile } = await startCluster(t, url, { daemons: 2 });
+  const { members, model } = await startCluster(t, url, { daemons: 2 });
   const [a, b] = members as [ClusterMember, ClusterMember];
   await a.client.importModel(model, { key: KEY });
   const want = referenceTp(await readTensors(model), readConfig(model), 4, 3);
@@ -224,7 +225,6 @@ test('attack: 8 clients on B load the same TP rank at once: one preparation on A
       return c;
     }),
   );
-  void tokenFile;
   const results = await Promise.all(clients.map((c) => c.load(KEY, { tp: { size: 4, rank: 3 }, timeoutMs: 60_000 })));
   for (const [i, r] of results.entries()) {
     assertTensorsEqual(asRef(r.tensors), want, `client ${i}`);
@@ -369,6 +369,31 @@ test('attack: an export budget that fits one view, two views loaded alternately:
   assert.equal(await exportEvents(a, 'create'), 8);
   assert.equal(await exportEvents(a, 'eviction'), 7);
   assert.equal(await metric(a, 'tensorcast_export_entries{state="ready"}'), 1);
+});
+
+test('attack: an export budget that fits one view, the second asked while the first is fetched: canonical, export_budget_exhausted', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const { members, model } = await startCluster(t, url, {
+    daemons: 2,
+    extraArgs: (i) => (i === 0 ? ['--export-budget', '2400KiB'] : ['--memory-budget', '64KiB']),
+    // A holds each fetch for a while once counted: the first export is busy when the second is asked for.
+    env: (i) => (i === 0 ? { TENSORCAST_FAULT_PEER_SERVE_DELAY_MS: '2000' } : {}),
+  });
+  const [a, b] = members as [ClusterMember, ClusterMember];
+  await a.client.importModel(model, { key: KEY });
+  const source = await readTensors(model);
+  const config = readConfig(model);
+  const first = b.client.load(KEY, { tp: { size: 2, rank: 0 }, timeoutMs: 60_000 });
+  await until('A is sending the first view', async () => (await exportEvents(a, 'fetch_begin')) >= 1);
+  const second = await b.client.load(KEY, { tp: { size: 2, rank: 1 }, timeoutMs: 60_000 });
+  assertTensorsEqual(asRef(second.tensors), referenceTp(source, config, 2, 1), 'second view');
+  assert.equal(second.stats.route, 'canonical');
+  assert.equal(second.stats.fallback, 'export_budget_exhausted');
+  const r = await first;
+  assertTensorsEqual(asRef(r.tensors), referenceTp(source, config, 2, 0), 'first view');
+  assert.equal(r.stats.route, 'derived_view_from_canonical');
+  assert.equal(await exportEvents(a, 'eviction'), 0, 'an export with a fetch in flight is never evicted');
 });
 
 test('attack: B is killed mid-fetch: A ends the fetch, frees nothing early, and keeps serving others', async (t) => {
