@@ -67,6 +67,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/export.js')).registerExport,
   },
   {
+    name: 'pull-files',
+    args: '<url> <dir>',
+    summary: 'copy config and tokenizer files (or any files matching --allow) from a connector URL into a directory',
+    load: async () => (await import('./commands/pull-files.js')).registerPullFiles,
+  },
+  {
     name: 'demo',
     args: '',
     summary: 'start a daemon, import a model, load every TP rank over TCP, shm and files, verify every byte',

@@ -26,6 +26,7 @@ import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
 import { checkLoadOptions, checkSelection, checkTransferOptions } from './load-options.js';
 import { openFileTransfer, openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
+import { streamWeights, type WeightStreamOptions, type WeightTensor } from './weight-stream.js';
 
 /** Largest Buffer Node can allocate (4 GiB on Node 20). */
 const MAX_BUFFER_BYTES = bufferConstants.MAX_LENGTH;
@@ -129,6 +130,18 @@ export interface TransferOptions {
   /** See {@link LoadOptions.route}. */
   readonly route?: RouteChoice;
 }
+
+/** Options of {@link TensorcastClient.weights}: a selection, how bytes travel, and the memory bound. */
+export interface WeightsOptions extends Selection, WeightStreamOptions {
+  readonly transport?: Transport;
+  readonly connections?: number;
+  /** Deadline for the whole stream (planning and every read), in ms from now; the consumer's time counts. */
+  readonly timeoutMs?: number;
+  /** See {@link LoadOptions.route}. */
+  readonly route?: RouteChoice;
+}
+
+export type { WeightTensor };
 
 /**
  * Connects to a daemon (checks the token).
@@ -346,6 +359,39 @@ export class TensorcastClient {
         gbps: total / Math.max(1e-9, (t2 - t1) / 1000) / 1e9,
       },
     };
+  }
+
+  /**
+   * Streams the tensors of a selection (a TP rank, a view, named tensors, or the whole artifact) one by one
+   * in index order, each as soon as its bytes arrived, holding at most `maxInFlightBytes` (default 256 MiB)
+   * fetched but not yet consumed: a rank of any size passes through bounded memory. Stopping early
+   * (`break`) cancels the reads under way and closes the transfer. Each tensor's `data` is its own.
+   *
+   * @throws as {@link plan} and {@link load}; TC_ERR_INVALID_ARGUMENT for a bad maxInFlightBytes
+   * @example
+   * for await (const t of client.weights('model:llama:v1', { tp: { size: 4, rank: 2 } })) {
+   *   engine.copyParam(t.name, t.dtype, t.shape, t.data);
+   * }
+   */
+  async *weights(keyOrId: string, options: WeightsOptions = {}): AsyncGenerator<WeightTensor, void, undefined> {
+    const { tensors, view, tp, maxInFlightBytes, transport, connections, timeoutMs, route } = options;
+    const deadline = Date.now() + (timeoutMs ?? this.defaultTimeoutMs);
+    const plan = await this.plan(
+      keyOrId,
+      {
+        ...(tensors === undefined ? {} : { tensors }),
+        ...(view === undefined ? {} : { view }),
+        ...(tp === undefined ? {} : { tp }),
+      },
+      Math.max(1, deadline - Date.now()),
+    );
+    const transfer = await this.openTransfer(plan, {
+      timeoutMs: Math.max(1, deadline - Date.now()),
+      ...(transport === undefined ? {} : { transport }),
+      ...(connections === undefined ? {} : { connections }),
+      ...(route === undefined ? {} : { route }),
+    });
+    yield* streamWeights(plan.tensors, transfer, maxInFlightBytes === undefined ? {} : { maxInFlightBytes });
   }
 
   /** Loads what TP rank `rank` of `size` needs, under `rules` (default: the built-in rules). */
