@@ -24,7 +24,7 @@ import type { ClusterInfo } from '../protocol/http/cluster.js';
 import { ConnectionPool } from '../transport/connection-pool.js';
 import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
-import { checkLoadOptions, checkSelection, checkTransferOptions } from './load-options.js';
+import { checkLoadOptions, checkSelection, checkTransferOptions, checkWeightsOptions } from './load-options.js';
 import { openFileTransfer, openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
 import { streamWeights, type WeightStreamOptions, type WeightTensor } from './weight-stream.js';
 
@@ -129,17 +129,30 @@ export interface TransferOptions {
   readonly timeoutMs?: number;
   /** See {@link LoadOptions.route}. */
   readonly route?: RouteChoice;
+  /**
+   * Deadline of each read (each data-plane request, a lease), in ms, within `timeoutMs`; default: no
+   * separate bound. A stream whose consumer sets the pace uses it in place of a whole-stream deadline.
+   */
+  readonly readTimeoutMs?: number;
 }
 
 /** Options of {@link TensorcastClient.weights}: a selection, how bytes travel, and the memory bound. */
 export interface WeightsOptions extends Selection, WeightStreamOptions {
   readonly transport?: Transport;
   readonly connections?: number;
-  /** Deadline for the whole stream (planning and every read), in ms from now; the consumer's time counts. */
+  /**
+   * Deadline of the whole stream, in ms from now; the consumer's time counts. Default: none (about 24
+   * days, the longest timer Node has), since the consumer sets the pace.
+   */
   readonly timeoutMs?: number;
+  /** Deadline of planning and of each read of a window, in ms; default the client's `timeoutMs` (10 min). */
+  readonly readTimeoutMs?: number;
   /** See {@link LoadOptions.route}. */
   readonly route?: RouteChoice;
 }
+
+/** The longest timer Node keeps (2^31-1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export type { WeightTensor };
 
@@ -374,8 +387,10 @@ export class TensorcastClient {
    * }
    */
   async *weights(keyOrId: string, options: WeightsOptions = {}): AsyncGenerator<WeightTensor, void, undefined> {
-    const { tensors, view, tp, maxInFlightBytes, transport, connections, timeoutMs, route } = options;
-    const deadline = Date.now() + (timeoutMs ?? this.defaultTimeoutMs);
+    checkWeightsOptions(options);
+    const { tensors, view, tp, maxInFlightBytes, transport, connections, timeoutMs, readTimeoutMs, route } = options;
+    const deadline = Date.now() + Math.min(timeoutMs ?? MAX_TIMER_MS, MAX_TIMER_MS);
+    const perRead = readTimeoutMs ?? this.defaultTimeoutMs;
     const plan = await this.plan(
       keyOrId,
       {
@@ -383,10 +398,11 @@ export class TensorcastClient {
         ...(view === undefined ? {} : { view }),
         ...(tp === undefined ? {} : { tp }),
       },
-      Math.max(1, deadline - Date.now()),
+      Math.max(1, Math.min(perRead, deadline - Date.now())),
     );
     const transfer = await this.openTransfer(plan, {
       timeoutMs: Math.max(1, deadline - Date.now()),
+      readTimeoutMs: perRead,
       ...(transport === undefined ? {} : { transport }),
       ...(connections === undefined ? {} : { connections }),
       ...(route === undefined ? {} : { route }),
@@ -413,10 +429,11 @@ export class TensorcastClient {
   openTransfer(plan: LoadPlan, options: TransferOptions = {}): Promise<Transfer> {
     checkTransferOptions(options);
     const deadline = Date.now() + (options.timeoutMs ?? this.defaultTimeoutMs);
+    const perRead = options.readTimeoutMs ?? Number.POSITIVE_INFINITY;
     const remaining = (): number => {
       const left = deadline - Date.now();
       if (left <= 0) throw tcError('TC_ERR_TIMEOUT', `load of ${plan.artifactId} ran out of its deadline`);
-      return left;
+      return Math.min(left, perRead);
     };
     if (options.route !== undefined && options.route !== 'auto' && options.transport !== undefined && options.transport !== 'tcp')
       return Promise.reject(tcError('TC_ERR_INVALID_ARGUMENT', `a forced route ('${options.route}') needs the tcp transport`));
