@@ -12,7 +12,10 @@ export type {
   LoadPlan,
   Selection,
   Transfer,
+  WeightsOptions,
+  WeightTensor,
 } from './client/tensorcast-client.js';
+export { pullFiles, type PullFilesOptions, type PullFilesInfo } from './client/pull-files.js';
 export type { ConnectOptions } from './client/connect-options.js';
 export { TensorcastError, isTensorcastError } from './core/errors.js';
 export { ERROR_CODES, type ErrorCode } from './core/error-codes.js';

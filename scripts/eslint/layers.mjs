@@ -20,11 +20,11 @@ export const LAYERS = {
   routing: [...base, 'transport', 'catalog', 'connectors', 'store'],
   metrics: ['core'],
   daemon: [...base, 'transport', 'catalog', 'connectors', 'store', 'routing', 'metrics'],
-  client: [...base, 'transport', 'metrics'],
+  client: [...base, 'transport', 'connectors', 'metrics'],
   features: [...base, 'transport', 'client', 'catalog', 'connectors', 'store'],
   sessions: [...base, 'transport', 'client', 'catalog', 'connectors', 'store'],
   handshake: [...base, 'transport', 'client'],
-  cli: [...base, 'client'],
+  cli: [...base, 'client', 'connectors'],
 };
 
 /** Single files allowed one more folder: `serve` is the one command that runs a daemon in-process. */

@@ -67,6 +67,18 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/export.js')).registerExport,
   },
   {
+    name: 'push',
+    args: '<key> <url>',
+    summary: "write an artifact to a connector URL (--layout sglang: SGLang's per-rank Redis layout)",
+    load: async () => (await import('./commands/push.js')).registerPush,
+  },
+  {
+    name: 'pull-files',
+    args: '<url> <dir>',
+    summary: 'copy config and tokenizer files (or any files matching --allow) from a connector URL into a directory',
+    load: async () => (await import('./commands/pull-files.js')).registerPullFiles,
+  },
+  {
     name: 'demo',
     args: '',
     summary: 'start a daemon, import a model, load every TP rank over TCP, shm and files, verify every byte',

@@ -3,3 +3,5 @@ export * from './tensorcast-client.js';
 export { resolveConnect, DEFAULT_DAEMON_URL, type ConnectOptions, type ResolvedConnect } from './connect-options.js';
 export { DataConnection } from '../transport/data-connection.js';
 export { TRANSPORTS } from './load-options.js';
+export { pullFiles, fileFilter, DEFAULT_IGNORE, type PullFilesOptions, type PullFilesInfo, type PulledFile } from './pull-files.js';
+export { streamWeights, DEFAULT_MAX_IN_FLIGHT_BYTES, type WeightStreamOptions } from './weight-stream.js';

@@ -27,6 +27,12 @@ const transferShape = {
   timeoutMs: z.number().int().positive().optional(),
   connections: z.number().int().positive().max(64).optional(),
   route: z.enum(ROUTE_CHOICES).optional(),
+  readTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 31 - 1)
+    .optional(),
 };
 
 const loadOptionsSchema = z
@@ -35,6 +41,13 @@ const loadOptionsSchema = z
     ...transferShape,
     deadlineMs: z.number().int().positive().optional(),
     into: z.instanceof(Uint8Array).optional(),
+  })
+  .strict();
+const weightsSchema = z
+  .object({
+    ...selectionShape,
+    ...transferShape,
+    maxInFlightBytes: z.number().int().positive().optional(),
   })
   .strict();
 const selectionSchema = z.object(selectionShape).strict();
@@ -64,4 +77,9 @@ export function checkSelection(selection: unknown): void {
 /** Checks openTransfer() options. @throws TC_ERR_INVALID_ARGUMENT */
 export function checkTransferOptions(options: unknown): void {
   check(transferSchema, options, 'transfer options');
+}
+
+/** Checks weights() options. @throws TC_ERR_INVALID_ARGUMENT */
+export function checkWeightsOptions(options: unknown): void {
+  check(weightsSchema, options, 'weights options');
 }

@@ -24,8 +24,9 @@ import type { ClusterInfo } from '../protocol/http/cluster.js';
 import { ConnectionPool } from '../transport/connection-pool.js';
 import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
-import { checkLoadOptions, checkSelection, checkTransferOptions } from './load-options.js';
+import { checkLoadOptions, checkSelection, checkTransferOptions, checkWeightsOptions } from './load-options.js';
 import { openFileTransfer, openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
+import { streamWeights, type WeightStreamOptions, type WeightTensor } from './weight-stream.js';
 
 /** Largest Buffer Node can allocate (4 GiB on Node 20). */
 const MAX_BUFFER_BYTES = bufferConstants.MAX_LENGTH;
@@ -128,7 +129,32 @@ export interface TransferOptions {
   readonly timeoutMs?: number;
   /** See {@link LoadOptions.route}. */
   readonly route?: RouteChoice;
+  /**
+   * Deadline of each read (each data-plane request, a lease), in ms, within `timeoutMs`; default: no
+   * separate bound. A stream whose consumer sets the pace uses it in place of a whole-stream deadline.
+   */
+  readonly readTimeoutMs?: number;
 }
+
+/** Options of {@link TensorcastClient.weights}: a selection, how bytes travel, and the memory bound. */
+export interface WeightsOptions extends Selection, WeightStreamOptions {
+  readonly transport?: Transport;
+  readonly connections?: number;
+  /**
+   * Deadline of the whole stream, in ms from now; the consumer's time counts. Default: none (about 24
+   * days, the longest timer Node has), since the consumer sets the pace.
+   */
+  readonly timeoutMs?: number;
+  /** Deadline of planning and of each read of a window, in ms; default the client's `timeoutMs` (10 min). */
+  readonly readTimeoutMs?: number;
+  /** See {@link LoadOptions.route}. */
+  readonly route?: RouteChoice;
+}
+
+/** The longest timer Node keeps (2^31-1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export type { WeightTensor };
 
 /**
  * Connects to a daemon (checks the token).
@@ -348,6 +374,42 @@ export class TensorcastClient {
     };
   }
 
+  /**
+   * Streams the tensors of a selection (a TP rank, a view, named tensors, or the whole artifact) one by one
+   * in index order, each as soon as its bytes arrived, holding at most `maxInFlightBytes` (default 256 MiB)
+   * fetched but not yet consumed: a rank of any size passes through bounded memory. Stopping early
+   * (`break`) cancels the reads under way and closes the transfer. Each tensor's `data` is its own.
+   *
+   * @throws as {@link plan} and {@link load}; TC_ERR_INVALID_ARGUMENT for a bad maxInFlightBytes
+   * @example
+   * for await (const t of client.weights('model:llama:v1', { tp: { size: 4, rank: 2 } })) {
+   *   engine.copyParam(t.name, t.dtype, t.shape, t.data);
+   * }
+   */
+  async *weights(keyOrId: string, options: WeightsOptions = {}): AsyncGenerator<WeightTensor, void, undefined> {
+    checkWeightsOptions(options);
+    const { tensors, view, tp, maxInFlightBytes, transport, connections, timeoutMs, readTimeoutMs, route } = options;
+    const deadline = Date.now() + Math.min(timeoutMs ?? MAX_TIMER_MS, MAX_TIMER_MS);
+    const perRead = readTimeoutMs ?? this.defaultTimeoutMs;
+    const plan = await this.plan(
+      keyOrId,
+      {
+        ...(tensors === undefined ? {} : { tensors }),
+        ...(view === undefined ? {} : { view }),
+        ...(tp === undefined ? {} : { tp }),
+      },
+      Math.max(1, Math.min(perRead, deadline - Date.now())),
+    );
+    const transfer = await this.openTransfer(plan, {
+      timeoutMs: Math.max(1, deadline - Date.now()),
+      readTimeoutMs: perRead,
+      ...(transport === undefined ? {} : { transport }),
+      ...(connections === undefined ? {} : { connections }),
+      ...(route === undefined ? {} : { route }),
+    });
+    yield* streamWeights(plan.tensors, transfer, maxInFlightBytes === undefined ? {} : { maxInFlightBytes });
+  }
+
   /** Loads what TP rank `rank` of `size` needs, under `rules` (default: the built-in rules). */
   loadRank(
     keyOrId: string,
@@ -367,10 +429,11 @@ export class TensorcastClient {
   openTransfer(plan: LoadPlan, options: TransferOptions = {}): Promise<Transfer> {
     checkTransferOptions(options);
     const deadline = Date.now() + (options.timeoutMs ?? this.defaultTimeoutMs);
+    const perRead = options.readTimeoutMs ?? Number.POSITIVE_INFINITY;
     const remaining = (): number => {
       const left = deadline - Date.now();
       if (left <= 0) throw tcError('TC_ERR_TIMEOUT', `load of ${plan.artifactId} ran out of its deadline`);
-      return left;
+      return Math.min(left, perRead);
     };
     if (options.route !== undefined && options.route !== 'auto' && options.transport !== undefined && options.transport !== 'tcp')
       return Promise.reject(tcError('TC_ERR_INVALID_ARGUMENT', `a forced route ('${options.route}') needs the tcp transport`));

@@ -21,8 +21,12 @@ import type { LoadPlan } from './tensorcast-client.js';
 
 /** An open transfer of one planned view (see {@link TensorcastClient.openTransfer}). */
 export interface Transfer {
-  /** Reads `[start, end)` of the view's output into `dest` (exactly that long). */
-  read(start: number, end: number, dest: Uint8Array): Promise<void>;
+  /**
+   * Reads `[start, end)` of the view's output into `dest` (exactly that long). `signal` cancels a read over
+   * the data plane (it then rejects with the signal's reason, and nothing lands in `dest` afterwards); the
+   * same-host transports finish the read they started.
+   */
+  read(start: number, end: number, dest: Uint8Array, signal?: AbortSignal): Promise<void>;
   /** How the daemon produced the bytes so far: replica_hit, materialized, streamed or client_materialized. */
   source(): string;
   /** The route the daemon reported (the least preferred one when reads took several). */
@@ -68,14 +72,17 @@ export function openTcpTransfer(
   const routes = new Set<RouteKind>();
   const remote = { fallback: null as FallbackReason | null, sourceDaemon: null as string | null, wireBytes: 0, readBytes: 0 };
   return {
-    read: async (start, end, dest) => {
+    read: async (start, end, dest, signal) => {
       const total = end - start;
       if (total === 0) return;
+      signal?.throwIfAborted();
       const n = Math.max(1, Math.min(parts, Math.ceil(total / MIN_PART_BYTES)));
       const step = Math.ceil(total / n / 4096) * 4096;
       const ranges: [number, number][] = [];
       for (let s = start; s < end; s += step) ranges.push([s, Math.min(end, s + step)]);
       const abort = new AbortController();
+      const cancel = (): void => abort.abort(signal?.reason);
+      signal?.addEventListener('abort', cancel, { once: true });
       const results = await Promise.allSettled(
         ranges.map(async ([s, e]) => {
           try {
@@ -110,10 +117,11 @@ export function openTcpTransfer(
           }
         }),
       );
+      signal?.removeEventListener('abort', cancel);
       // Report the failure that started it, not the aborts it caused in the other parts.
       const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       const first = rejected.find((r) => !isSiblingAbort(r.reason, abort)) ?? rejected[0];
-      if (first !== undefined) throw first.reason;
+      if (first !== undefined) throw signal?.aborted === true ? signal.reason : first.reason;
     },
     source: () => (sources.has('materialized') ? 'materialized' : sources.has('streamed') ? 'streamed' : 'replica_hit'),
     route: () => leastPreferred(routes),

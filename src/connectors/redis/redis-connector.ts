@@ -36,7 +36,8 @@ const LIST_BATCH = 512;
 /** Reconnection backoff: 100 ms doubling to at most this, with jitter. */
 const MAX_RECONNECT_DELAY_MS = 2000;
 
-const makeClient = (url: RedisConnectorUrl, connectTimeoutMs: number, reconnect: (retries: number) => number | false) =>
+/** A node-redis client for a parsed connector URL: TLS, credentials and database as the URL says; no offline queue. */
+export const makeClient = (url: RedisConnectorUrl, connectTimeoutMs: number, reconnect: (retries: number) => number | false) =>
   createClient({
     socket: {
       host: url.host,
