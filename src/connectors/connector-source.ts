@@ -68,7 +68,8 @@ export class ConnectorSource implements ByteSource {
   private closed = false;
 
   constructor(
-    private readonly connector: Connector,
+    /** The connector the bytes come from (also for whole-object reads: pushing a lazy artifact elsewhere). */
+    readonly connector: Connector,
     extents: readonly ConnectorExtent[],
     private readonly options: ConnectorSourceOptions = {},
   ) {
