@@ -92,8 +92,19 @@ export class ControlClient {
       else throw errorFromBody(line, res.status);
       return undefined;
     };
-    for await (const chunk of res.body ?? []) {
-      pending += decoder.decode(chunk as Uint8Array, { stream: true });
+    if (res.body === null) throw tcError('TC_ERR_PROTOCOL', `${method} ${path}: the daemon's progress stream has no body`);
+    const chunks = (res.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await chunks.next();
+      } catch (error) {
+        throw tcError('TC_ERR_UNAVAILABLE', `${method} ${path}: the connection to ${this.baseUrl} broke before the daemon answered`, {
+          cause: error,
+        });
+      }
+      if (next.done === true) break;
+      pending += decoder.decode(next.value as Uint8Array, { stream: true });
       let nl: number;
       while ((nl = pending.indexOf('\n')) >= 0) {
         const text = pending.slice(0, nl).trim();

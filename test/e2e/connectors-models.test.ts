@@ -220,3 +220,35 @@ test('faults: a wrong Redis password is TC_ERR_AUTH; the password never shows in
     assert.ok(!text.includes('hunter2-s3cret') && !text.includes('wrong-pass-123'), `${what} shows a password`);
   }
 });
+
+test('CLI: push, import --lazy, verify and load through a file:// connector; unsupported push layouts are refused', async (t) => {
+  const root = tempDir(t);
+  const a = await startDaemonWithModel(t, { extraArgs: ['--import-root', root] });
+  const url = pathToFileURL(join(root, 'tiny')).toString();
+  const cli = async (...args: string[]): Promise<string> => {
+    const r = await runCli([...args, ...a.daemon.clientArgs]);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  await cli('import', a.model, '--key', KEY);
+  const pushed = JSON.parse(await cli('push', KEY, url, '--json')) as { objects: { key: string }[] };
+  assert.equal(pushed.objects.at(-1)!.key, 'model.safetensors.index.json');
+  const sglang = await runCli(['push', KEY, url, '--layout', 'sglang', '--tp-size', '2', ...a.daemon.clientArgs]);
+  assert.equal(sglang.code, 2, sglang.stderr);
+  assert.match(sglang.stderr, /TC_ERR_INVALID_ARGUMENT/);
+  const lazy = JSON.parse(await cli('import', url, '--key', 'model:tiny:lazy', '--lazy', '--json')) as {
+    artifactId: string;
+    lazy: boolean;
+  };
+  assert.equal(lazy.lazy, true);
+  const out = join(root, 'rank.safetensors');
+  await cli('load', 'model:tiny:lazy', '--tp-size', '2', '--tp-rank', '1', '--out', out);
+  const want = referenceTp(await readTensors(a.model), readConfig(a.model), 2, 1);
+  assertTensorsEqual(await readTensors(out), want, 'CLI load of a lazy artifact');
+  const verified = JSON.parse(await cli('verify', 'model:tiny:lazy', '--json')) as { contentId: string; lazy: boolean };
+  assert.equal(verified.lazy, true);
+  const ls = JSON.parse(await cli('ls', '--json')) as { artifacts: { artifactId: string; lazy?: { contentId: string; source: string } }[] };
+  const row = ls.artifacts.find((x) => x.artifactId === lazy.artifactId)!;
+  assert.deepEqual([row.lazy?.contentId, row.lazy?.source], [verified.contentId, `file://${join(root, 'tiny')}`]);
+  assert.match(await cli('ls'), /lazy:file:\/\//);
+});
