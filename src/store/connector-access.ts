@@ -4,13 +4,15 @@
 // Also the per-scheme read policy of lazy artifacts (when gaps between a TP slice's rows are read through).
 
 import { realpath } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { tcError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Connector } from '../connectors/connector.js';
+import type { Connector, ObjectInfo } from '../connectors/connector.js';
 import { redactConnectorUrl } from '../connectors/connector-errors.js';
 import type { ConnectorSourceOptions } from '../connectors/connector-source.js';
 import { createConnector } from '../connectors/create-connector.js';
+import { sourceChanged } from '../connectors/connector-keys.js';
 import { fileRoot } from '../connectors/file/file-paths.js';
 import { isUnder, realRoots } from './confined-copy.js';
 
@@ -54,6 +56,37 @@ export async function openDaemonConnector(url: string, options: DaemonConnectorO
   if (typeof url !== 'string') throw tcError('TC_ERR_INVALID_ARGUMENT', 'a connector URL must be a string');
   if (connectorScheme(url) === 'file') await checkFileUrl(url, options.roots);
   return createConnector(url, options.log === undefined ? {} : { log: options.log });
+}
+
+/**
+ * For a file:// URL: checks that every object is, once symbolic links are resolved, a file under an import
+ * root, and the very file the listing saw (its etag names the inode, so reads pinned to it cannot be
+ * redirected later by swapping a link). Other schemes: nothing to check.
+ *
+ * @throws TC_ERR_FORBIDDEN for an object leading outside the roots; TC_ERR_SOURCE_CHANGED when the file
+ *   behind a name changed since the listing
+ */
+export async function confineFileObjects(url: string, objects: readonly ObjectInfo[], roots: readonly string[]): Promise<void> {
+  if (connectorScheme(url) !== 'file') return;
+  const dir = resolve(fileRoot(url));
+  const realRootList = await realRoots(roots);
+  for (const o of objects) {
+    const path = join(dir, ...o.key.split('/'));
+    const real = await realpath(path).catch(() => path);
+    if (!realRootList.some((r) => isUnder(real, r))) {
+      throw tcError('TC_ERR_FORBIDDEN', `${path} leads outside the import roots (${roots.join(', ')}) through a symbolic link`, {
+        details: { path },
+      });
+    }
+    // The etag of the resolved file, through the connector's own stat.
+    const there = await createConnector(pathToFileURL(dirname(real)).toString());
+    try {
+      const now = await there.stat(basename(real));
+      if (now.etag !== o.etag) throw sourceChanged(redactConnectorUrl(url), o.key, o.etag, now.etag);
+    } finally {
+      await there.close();
+    }
+  }
 }
 
 async function checkFileUrl(url: string, roots: readonly string[]): Promise<void> {

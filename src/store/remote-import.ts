@@ -15,7 +15,7 @@ import { downloadObjects } from '../connectors/download-objects.js';
 import { indexRemoteModel, openRemoteModel, type RemoteModel } from '../connectors/remote-model.js';
 import type { Progress } from '../protocol/http/progress.js';
 import { dirName } from './artifact-dirs.js';
-import { openDaemonConnector } from './connector-access.js';
+import { confineFileObjects, connectorScheme, openDaemonConnector } from './connector-access.js';
 import { serializeIndex } from './index-worker.js';
 import { lazyIdOf, objectsHashOf, tensorRows, writeLazyFiles, type LazyRecord } from './lazy-record.js';
 
@@ -62,6 +62,7 @@ async function openModel(
       maxExtraFileBytes: MAX_EXTRA_FILE_BYTES,
       ...(o.signal === undefined ? {} : { signal: o.signal }),
     });
+    await confineFileObjects(url, model.objects, o.roots);
     return { connector, model };
   } catch (error) {
     await connector.close().catch(() => undefined);
@@ -82,6 +83,7 @@ export async function importFromConnector(url: string, deps: RemoteImportDeps, o
     const staging = await deps.newStaging();
     try {
       await downloadObjects(connector, model.objects, staging, {
+        concurrency: connectorScheme(url) === 's3' ? 16 : 8,
         onProgress: (doneBytes, totalBytes) => o.onProgress?.({ phase: 'download', doneBytes, totalBytes }),
         ...(o.signal === undefined ? {} : { signal: o.signal }),
       });
@@ -90,7 +92,8 @@ export async function importFromConnector(url: string, deps: RemoteImportDeps, o
       throw error;
     }
     deps.log.info({ source, bytes: model.totalObjectBytes, objects: model.objects.length }, 'model pulled from a connector; hashing');
-    o.onProgress?.({ phase: 'hash', doneBytes: 0, totalBytes: model.totalObjectBytes });
+    // Hashing reports no progress of its own (a total of 0: no bar), only that it is under way.
+    o.onProgress?.({ phase: 'hash', doneBytes: 0, totalBytes: 0 });
     const r = await deps.commitStaging(staging);
     return { ...r, lazy: false, source };
   } finally {

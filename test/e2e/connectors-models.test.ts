@@ -5,12 +5,13 @@
 // behind), an object rewritten after a lazy import (TC_ERR_SOURCE_CHANGED), a wrong Redis password.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { connect, type TensorcastClient } from '../../src/client/tensorcast-client.js';
 import { createConnector } from '../../src/connectors/create-connector.js';
+import { TINY_LLAMA, writeSyntheticModel } from '../../src/format/synthetic-model.js';
 import { startDaemon, startDaemonWithModel, type TestDaemon } from '../harness/daemon.js';
 import { asRef } from '../harness/cluster.js';
 import { privateRedis, redisConnectorUrl, s3ConnectorUrl, s3TestServer } from '../harness/services.js';
@@ -161,8 +162,17 @@ test('faults: a missing bucket, prefix or directory is TC_ERR_NOT_FOUND and leav
       await assertNothingImported(d, c, `${url} lazy=${lazy}`);
     }
   }
-  // A file:// URL outside the import roots is refused before anything is read.
-  assert.equal(await codeOf(c.importModel(pathToFileURL(tempDir(t)).toString(), { key: KEY })), 'TC_ERR_FORBIDDEN');
+  // A file:// URL outside the import roots is refused before anything is read, and so is a model under
+  // a root whose shard is a symbolic link to a file outside them.
+  const outside = tempDir(t);
+  assert.equal(await codeOf(c.importModel(pathToFileURL(outside).toString(), { key: KEY })), 'TC_ERR_FORBIDDEN');
+  await writeSyntheticModel(join(outside, 'm'), { ...TINY_LLAMA, shards: 1 });
+  mkdirSync(join(root, 'linked'));
+  symlinkSync(join(outside, 'm', 'model.safetensors'), join(root, 'linked', 'model.safetensors'));
+  for (const lazy of [false, true]) {
+    assert.equal(await codeOf(c.importModel(pathToFileURL(join(root, 'linked')).toString(), { key: KEY, lazy })), 'TC_ERR_FORBIDDEN');
+    await assertNothingImported(d, c, `symlink lazy=${lazy}`);
+  }
 });
 
 for (const [name, backend] of BACKENDS) {
