@@ -108,6 +108,7 @@ for (const [name, backend] of BACKENDS) {
     assertTensorsEqual(asRef(rank.tensors), referenceTp(source, config, 4, 1), `${name} lazy tp4 rank1`);
     const moved = await metric(lazy, sample);
     const rankBytes = rank.buffer.length;
+    t.diagnostic(`${name}: a lazy TP=4 rank of ${rankBytes} bytes fetched ${moved} of the model's ${stored.totalBytes}`);
     if (name === 's3') {
       // S3 reads gaps of up to 256 KiB between a dim-1 slice's rows through (requests cost more than bytes):
       // the tiny model's row-parallel tensors come whole, the rest by rank.
@@ -261,4 +262,9 @@ test('CLI: push, import --lazy, verify and load through a file:// connector; uns
   const row = ls.artifacts.find((x) => x.artifactId === lazy.artifactId)!;
   assert.deepEqual([row.lazy?.contentId, row.lazy?.source], [verified.contentId, `file://${join(root, 'tiny')}`]);
   assert.match(await cli('ls'), /lazy:file:\/\//);
+  // A lazy artifact pushes too: its shards copied from its own connector, the same model directory.
+  const again = join(root, 'again');
+  await cli('push', 'model:tiny:lazy', pathToFileURL(again).toString());
+  assert.deepEqual(readdirSync(again).sort(), readdirSync(a.model).sort());
+  for (const name of readdirSync(a.model)) assert.deepEqual(readFileSync(join(again, name)), readFileSync(join(a.model, name)), name);
 });
