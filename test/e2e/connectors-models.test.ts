@@ -5,7 +5,7 @@
 // behind), an object rewritten after a lazy import (TC_ERR_SOURCE_CHANGED), a wrong Redis password.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test, type TestContext } from 'node:test';
@@ -262,9 +262,17 @@ test('CLI: push, import --lazy, verify and load through a file:// connector; uns
   const row = ls.artifacts.find((x) => x.artifactId === lazy.artifactId)!;
   assert.deepEqual([row.lazy?.contentId, row.lazy?.source], [verified.contentId, `file://${join(root, 'tiny')}`]);
   assert.match(await cli('ls'), /lazy:file:\/\//);
+  // The connector URL is kept beside the descriptor, for the daemon alone.
+  const folder = join(a.daemon.dataDir, 'artifacts', lazy.artifactId.replace(':', '-'));
+  assert.equal(statSync(join(folder, 'connector-url')).mode & 0o777, 0o600);
   // A lazy artifact pushes too: its shards copied from its own connector, the same model directory.
   const again = join(root, 'again');
   await cli('push', 'model:tiny:lazy', pathToFileURL(again).toString());
   assert.deepEqual(readdirSync(again).sort(), readdirSync(a.model).sort());
   for (const name of readdirSync(a.model)) assert.deepEqual(readFileSync(join(again, name)), readFileSync(join(a.model, name)), name);
+  // After a restart the lazy artifact opens again from its folder.
+  await a.daemon.stop();
+  const restarted = await startDaemon(t, { dataDir: a.daemon.dataDir, extraArgs: ['--import-root', root, '--import-root', a.dir] });
+  const r = await clientOf(t, restarted);
+  assertTensorsEqual(asRef((await r.load('model:tiny:lazy', { tp: { size: 2, rank: 1 } })).tensors), want, 'after a restart');
 });
