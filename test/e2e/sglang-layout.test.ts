@@ -124,7 +124,7 @@ test('push: bad input is a coded error and writes nothing', async (t) => {
   t.after(() => raw.destroy());
   const name = new URL(url).pathname.slice(1);
   const cases: [string[], RegExp][] = [
-    [[KEY, url], /TC_ERR_INVALID_ARGUMENT.*plain.*not yet in this build/],
+    [[KEY, url, '--tp-size', '2'], /TC_ERR_INVALID_ARGUMENT.*--layout sglang/],
     [[KEY, url, '--layout', 'sglang'], /TC_ERR_INVALID_ARGUMENT.*--tp-size/],
     [[KEY, url, '--layout', 'sglang', '--tp-size', '0'], /TC_ERR_INVALID_ARGUMENT.*--tp-size/],
     [[KEY, url, '--layout', 'other', '--tp-size', '2'], /TC_ERR_INVALID_ARGUMENT.*--layout/],

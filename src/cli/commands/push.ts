@@ -1,6 +1,8 @@
-// `tensorcast push KEY URL --layout sglang --tp-size N`: writes an artifact to Redis in the per-rank layout
-// SGLang's RemoteModelLoader reads (src/client/sglang-layout.ts). The plain layout (a model directory in
-// any connector) is not in this build yet. Progress on a TTY.
+// `tensorcast push KEY URL [--layout directory|sglang --tp-size N]`: writes an artifact to a connector.
+// The default layout is a model directory written by the daemon (config and tokenizer files, the
+// safetensors shards, model.safetensors.index.json last), which the reference libraries load after a plain
+// copy to disk. `--layout sglang` writes the per-rank Redis layout SGLang's RemoteModelLoader reads
+// (src/client/sglang-layout.ts). Progress on a TTY.
 
 import type { Command } from 'commander';
 import { pushSglangLayout } from '../../client/sglang-layout.js';
@@ -18,7 +20,8 @@ interface PushFlags extends ClientFlags {
   readonly json?: boolean;
 }
 
-const LAYOUTS = ['plain', 'sglang'] as const;
+/** `directory` (a model directory; `plain` is the same) or `sglang`. */
+const LAYOUTS = ['directory', 'plain', 'sglang'] as const;
 
 /** Registers `push`. */
 export function registerPush(program: Command): void {
@@ -26,44 +29,45 @@ export function registerPush(program: Command): void {
     program
       .command('push')
       .description(
-        "write an artifact to a connector URL; --layout sglang writes SGLang's per-rank Redis layout " +
-          '(<model>/keys/rank_<r>/<param>, <model>/files/<name>) for `--load-format remote`',
+        'write an artifact to a connector: a model directory (the index last; the daemon writes it with the ' +
+          "credentials the URL carries, never printed or logged; file:// URLs must lie under the daemon's --import-root), " +
+          "or with --layout sglang SGLang's per-rank Redis layout (<model>/keys/rank_<r>/<param>, <model>/files/<name>)",
       )
-      .argument('<key>', 'a key (or an artifact id tc1:...)')
-      .argument('<url>', 'connector URL; for --layout sglang: redis://[user:pass@]host:port/<model>[?db=N] or rediss://')
-      .option('--layout <layout>', 'plain (a model directory) or sglang (per-rank parameters, Redis only)', 'plain')
+      .argument('<key>', 'a key (or an artifact id tc1:... / tcl:...)')
+      .argument('<url>', 'the destination: file:///dir, redis://[user:pass@]host:port/<model>[?db=N], s3://bucket/prefix[?endpoint=...]')
+      .option('--layout <layout>', 'directory (default: a model directory) or sglang (per-rank parameters, Redis only)', 'directory')
       .option('--tp-size <n>', 'sglang: the tensor-parallel size SGLang will run with (ranks 0..n-1 are written)')
-      .option('--shm', 'same host: receive the ranks through shared memory instead of TCP')
+      .option('--shm', 'sglang, same host: receive the ranks through shared memory instead of TCP')
       .option('--json', 'print the result as one JSON object'),
   ).action(async (key: string, url: string, flags: PushFlags) => {
     const layout = LAYOUTS.find((l) => l === flags.layout);
     if (layout === undefined) {
-      throw tcError('TC_ERR_INVALID_ARGUMENT', `--layout: expected ${LAYOUTS.join(' or ')}, got '${String(flags.layout)}'`);
+      throw tcError('TC_ERR_INVALID_ARGUMENT', `--layout: expected directory or sglang, got '${String(flags.layout)}'`);
     }
-    if (layout === 'plain') {
-      throw tcError(
-        'TC_ERR_INVALID_ARGUMENT',
-        'push --layout plain (a model directory in a connector) is not yet in this build; use --layout sglang',
-        {
-          details: { reason: 'not_implemented' },
-        },
-      );
+    if (layout !== 'sglang' && (flags.tpSize !== undefined || flags.shm === true)) {
+      throw tcError('TC_ERR_INVALID_ARGUMENT', '--tp-size and --shm go with --layout sglang; a model directory holds the whole model');
     }
-    if (flags.tpSize === undefined)
+    if (layout === 'sglang' && flags.tpSize === undefined)
       throw tcError('TC_ERR_INVALID_ARGUMENT', '--layout sglang needs --tp-size N (the TP size SGLang runs with)');
-    const tpSize = parseIntegerFlag(flags.tpSize, '--tp-size', 1);
-    const transport = transportFromFlags({ ...(flags.shm === undefined ? {} : { shm: flags.shm }) });
     const client = await clientFrom(flags);
     let progress: ByteProgress | undefined;
+    const onProgress = (done: number, total: number): void => {
+      if (total === 0) return;
+      progress ??= new ByteProgress('push', total);
+      progress.update(done);
+    };
     try {
-      const info = await pushSglangLayout(client, key, url, {
-        tpSize,
-        transport,
-        onProgress: (done, total) => {
-          progress ??= new ByteProgress('push', total);
-          progress.update(done);
-        },
-      });
+      if (layout !== 'sglang') {
+        const r = await client.push(key, url, { onProgress });
+        progress?.stop();
+        if (flags.json === true) process.stdout.write(`${JSON.stringify(r)}\n`);
+        else
+          process.stderr.write(`pushed ${r.artifactId}: ${r.objects.length} objects, ${formatBytes(r.totalBytes)} to ${r.destination}\n`);
+        return;
+      }
+      const tpSize = parseIntegerFlag(flags.tpSize!, '--tp-size', 1);
+      const transport = transportFromFlags({ ...(flags.shm === undefined ? {} : { shm: flags.shm }) });
+      const info = await pushSglangLayout(client, key, url, { tpSize, transport, onProgress });
       progress?.stop();
       if (flags.json === true) {
         process.stdout.write(`${JSON.stringify({ key, layout, ...info })}\n`);
