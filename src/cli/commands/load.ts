@@ -9,7 +9,11 @@ import { parseIntegerFlag, selectionFromFlags, type SelectionFlags } from '../se
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
 import { writeOutputFile } from '../output-file.js';
 import { tcError } from '../../core/errors.js';
-import type { Transport } from '../../client/tensorcast-client.js';
+import type { LoadPlan, TensorcastClient, Transport } from '../../client/tensorcast-client.js';
+import type { Transfer } from '../../client/transfers.js';
+import { openUrlModel } from '../../client/url-model.js';
+import { isConnectorUrl } from '../../connectors/read-policy.js';
+import type { Selection } from '../../layout/selection.js';
 
 interface LoadFlags extends SelectionFlags, ClientFlags {
   readonly out: string;
@@ -66,7 +70,12 @@ export function registerLoad(program: Command): void {
       .option('--json', 'print the result as one JSON object'),
   ).action(async (key: string, flags: LoadFlags) => {
     const selection = await selectionFromFlags(flags);
-    const client = await clientFrom(flags);
+    const fromUrl = isConnectorUrl(key);
+    if (fromUrl && (flags.shm === true || flags.files === true || flags.route !== undefined || flags.connections !== undefined)) {
+      throw tcError('TC_ERR_INVALID_ARGUMENT', '--shm, --files, --route and --connections go with a daemon; a connector URL is read here');
+    }
+    // A connector URL loads straight from the connector, here, without a daemon or an import.
+    const client = fromUrl ? undefined : await clientFrom(flags);
     try {
       const t0 = performance.now();
       const timeoutMs = timeoutFromFlag(flags.timeout);
@@ -74,17 +83,21 @@ export function registerLoad(program: Command): void {
       const connections = flags.connections === undefined ? undefined : parseIntegerFlag(flags.connections, '--connections', 1);
       // The deadline covers planning and the transfer.
       const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-      const plan = await client.plan(key, selection, timeoutMs);
-      const transport = transportFromFlags(flags);
-      const transfer = await client.openTransfer(plan, {
-        transport,
-        route,
-        ...(deadline === undefined ? {} : { timeoutMs: Math.max(1, deadline - Date.now()) }),
-        ...(connections === undefined ? {} : { connections }),
-      });
+      const transport = fromUrl ? 'connector' : transportFromFlags(flags);
+      const { plan, transfer } =
+        client === undefined
+          ? await withTimeout(openUrlModel(key, selection), timeoutMs, `load ${key}`)
+          : await planAndOpen(client, key, selection, { transport: transportFromFlags(flags), route, deadline, connections });
       const t1 = performance.now();
       try {
-        await writeOutputFile(plan.tensors, plan.totalBytes, flags.out, plan.metadata, (s, e, d) => transfer.read(s, e, d), `load ${key}`);
+        await writeOutputFile(
+          plan.tensors,
+          plan.totalBytes,
+          flags.out,
+          plan.metadata,
+          (s, e, d) => withTimeout(transfer.read(s, e, d), deadline === undefined ? undefined : deadline - Date.now(), `load ${key}`),
+          `load ${key}`,
+        );
       } finally {
         await transfer.close();
       }
@@ -121,7 +134,36 @@ export function registerLoad(program: Command): void {
         );
       }
     } finally {
-      await client.close();
+      await client?.close();
     }
   });
+}
+
+/** Plans `key` on the daemon and opens its transfer, both within the deadline. */
+async function planAndOpen(
+  client: TensorcastClient,
+  key: string,
+  selection: Selection,
+  o: { transport: Transport; route: RouteChoice; deadline: number | undefined; connections: number | undefined },
+): Promise<{ plan: LoadPlan; transfer: Transfer }> {
+  const left = (): number | undefined => (o.deadline === undefined ? undefined : Math.max(1, o.deadline - Date.now()));
+  const plan = await client.plan(key, selection, left());
+  const timeoutMs = left();
+  const transfer = await client.openTransfer(plan, {
+    transport: o.transport,
+    route: o.route,
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    ...(o.connections === undefined ? {} : { connections: o.connections }),
+  });
+  return { plan, transfer };
+}
+
+/** `work`, or TC_ERR_TIMEOUT after `ms` (no bound when undefined). */
+function withTimeout<T>(work: Promise<T>, ms: number | undefined, what: string): Promise<T> {
+  if (ms === undefined) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(tcError('TC_ERR_TIMEOUT', `${what}: the deadline passed`)), Math.max(0, ms));
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
