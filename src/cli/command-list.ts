@@ -39,8 +39,20 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'import',
     args: '<path>',
-    summary: 'store a model in the daemon; prints the artifact id',
+    summary: 'store a model in the daemon (from a path or a connector URL, or --lazy); prints the artifact id',
     load: async () => (await import('./commands/import.js')).registerImport,
+  },
+  {
+    name: 'push',
+    args: '<key> <url>',
+    summary: 'write an artifact to a connector (file://, redis://, s3://) as a model directory',
+    load: async () => (await import('./commands/push.js')).registerPush,
+  },
+  {
+    name: 'verify',
+    args: '<key>',
+    summary: 'hash an artifact in full (a lazy one from its connector) and record its content id',
+    load: async () => (await import('./commands/verify.js')).registerVerify,
   },
   {
     name: 'ls',

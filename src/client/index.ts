@@ -5,3 +5,6 @@ export { DataConnection } from '../transport/data-connection.js';
 export { TRANSPORTS } from './load-options.js';
 export { pullFiles, fileFilter, DEFAULT_IGNORE, type PullFilesOptions, type PullFilesInfo, type PulledFile } from './pull-files.js';
 export { streamWeights, DEFAULT_MAX_IN_FLIGHT_BYTES, type WeightStreamOptions } from './weight-stream.js';
+export type { PushResponse } from '../protocol/http/pushes.js';
+export type { LazyInfo, VerifyResponse } from '../protocol/http/artifacts.js';
+export type { Progress, ProgressPhase } from '../protocol/http/progress.js';

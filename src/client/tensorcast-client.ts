@@ -6,14 +6,16 @@ import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isTensorcastError, tcError } from '../core/errors.js';
-import { validateKey } from '../core/keys.js';
+import { isArtifactIdLike, validateKey } from '../core/keys.js';
 import { isLoopbackHost } from '../core/net.js';
 import { openModelFiles } from '../format/model-files.js';
 import { parseIndexJson, type CanonicalIndex } from '../layout/canonical-index.js';
 import type { Selection } from '../layout/selection.js';
 import type { TpRuleSet } from '../layout/tp-rules.js';
 import type { ViewSpec } from '../layout/view.js';
-import type { ArtifactDetail, ArtifactSummary } from '../protocol/http/artifacts.js';
+import type { ArtifactDetail, ArtifactSummary, VerifyResponse } from '../protocol/http/artifacts.js';
+import type { ProgressPhase } from '../protocol/http/progress.js';
+import type { PushResponse } from '../protocol/http/pushes.js';
 import { artifactPath } from '../protocol/http/artifacts.js';
 import type { ImportResponse, UploadCreated } from '../protocol/http/imports.js';
 import { keyPath, type KeyBindingInfo } from '../protocol/http/keys.js';
@@ -42,9 +44,27 @@ export type { DaemonInfo };
 
 /** What an import returns. */
 export interface ImportInfo extends ImportResponse {
-  /** 'path' when the daemon read the files itself, 'upload' when the client sent them. */
-  readonly via: 'path' | 'upload';
+  /**
+   * 'path' when the daemon read the files itself, 'upload' when the client sent them, 'url' when the
+   * daemon pulled them from a connector (or, lazy, registered them).
+   */
+  readonly via: 'path' | 'upload' | 'url';
 }
+
+/** Options of {@link TensorcastClient.importModel}. */
+export interface ImportOptions {
+  /** Bind this key to the artifact. */
+  readonly key?: string;
+  /** Paths: 'auto' (in place when the daemon may read the path, else upload), 'path' or 'upload'. */
+  readonly via?: 'auto' | 'path' | 'upload';
+  /** Connector URLs: register the artifact from its headers; its bytes are read from the connector when loaded. */
+  readonly lazy?: boolean;
+  /** Hears bytes sent (uploads) or copied (connector imports), with the phase of a connector import. */
+  readonly onProgress?: (doneBytes: number, totalBytes: number, phase?: ProgressPhase) => void;
+}
+
+/** True when `text` is a connector URL (`file://`, `redis://`, `rediss://`, `s3://`, ...) rather than a path. */
+export const isConnectorUrl = (text: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
 
 export type { Selection, Transfer };
 
@@ -198,16 +218,21 @@ export class TensorcastClient {
   }
 
   /**
-   * Imports a .safetensors file or model directory. Tries an in-place import (the daemon reads the path,
-   * allowed under its --import-root) and falls back to uploading the files. Identical bytes return the
-   * same id without storing anything.
+   * Imports a .safetensors file or model directory, or the model a connector URL names. For a path, tries
+   * an in-place import (the daemon reads the path, allowed under its --import-root) and falls back to
+   * uploading the files. For a URL, the daemon pulls the model from the connector (its credentials travel
+   * to the daemon in the URL and stay there), or with `lazy` registers it from its headers alone.
+   * Identical bytes return the same id without storing anything.
    *
+   * @throws TC_ERR_NOT_FOUND, TC_ERR_FORMAT_*, TC_ERR_FORBIDDEN; for URLs also TC_ERR_AUTH, TC_ERR_BACKEND,
+   *   TC_ERR_SOURCE_CHANGED
    * @example const { artifactId } = await client.importModel('./llama', { key: 'model:llama:v1' });
+   * @example await client.importModel('s3://models/llama?endpoint=http://10.0.0.5:9000', { key: 'model:llama:v1', lazy: true });
    */
-  async importModel(
-    path: string,
-    options: { key?: string; via?: 'auto' | 'path' | 'upload'; onProgress?: (sentBytes: number, totalBytes: number) => void } = {},
-  ): Promise<ImportInfo> {
+  async importModel(path: string, options: ImportOptions = {}): Promise<ImportInfo> {
+    if (isConnectorUrl(path)) return this.importUrl(path, options);
+    if (options.lazy === true)
+      throw tcError('TC_ERR_INVALID_ARGUMENT', 'lazy imports need a connector URL (file://, redis://, s3://), not a path');
     // 'auto' asks the daemon to read the path only when it runs on this host: on another host the same
     // path could name a different file.
     const via = options.via ?? (isLoopbackHost(new URL(this.control.baseUrl).hostname) ? 'auto' : 'upload');
@@ -245,6 +270,45 @@ export class TensorcastClient {
     }
   }
 
+  private async importUrl(url: string, options: ImportOptions): Promise<ImportInfo> {
+    if (options.key !== undefined) validateKey(options.key);
+    const body = { url, ...(options.key === undefined ? {} : { key: options.key }), ...(options.lazy === true ? { lazy: true } : {}) };
+    const r = await this.control.progressJson<ImportResponse>('POST', '/v1/imports', body, (p) =>
+      options.onProgress?.(p.doneBytes, p.totalBytes, p.phase),
+    );
+    return { ...r, via: 'url' };
+  }
+
+  /**
+   * Writes an artifact to a connector as a model directory (config and tokenizer files, the safetensors
+   * shards, and model.safetensors.index.json last). The daemon does the writing, with the URL's credentials.
+   *
+   * @throws TC_ERR_NOT_FOUND, TC_ERR_FORBIDDEN (file:// outside the daemon's import roots), TC_ERR_AUTH, TC_ERR_BACKEND
+   * @example await client.push('model:llama:v1', 'redis://:secret@10.0.0.5:6379/llama-3-8b');
+   */
+  async push(
+    keyOrId: string,
+    url: string,
+    options: { onProgress?: (doneBytes: number, totalBytes: number) => void } = {},
+  ): Promise<PushResponse> {
+    const body = { ...(isArtifactIdLike(keyOrId) ? { artifactId: keyOrId } : { key: validateKey(keyOrId) }), url };
+    return this.control.progressJson<PushResponse>('POST', '/v1/pushes', body, (p) => options.onProgress?.(p.doneBytes, p.totalBytes));
+  }
+
+  /**
+   * Hashes every canonical byte of an artifact on the daemon: a stored artifact's files must still give its
+   * id (`matches`); a lazy artifact's bytes are streamed from its connector and its content id is recorded.
+   *
+   * @throws TC_ERR_NOT_FOUND, TC_ERR_SOURCE_CHANGED (a lazy artifact's object rewritten), TC_ERR_AUTH, TC_ERR_BACKEND
+   * @example const { contentId } = await client.verify('model:llama:lazy');
+   */
+  async verify(keyOrId: string, options: { onProgress?: (doneBytes: number, totalBytes: number) => void } = {}): Promise<VerifyResponse> {
+    const id = await this.resolve(keyOrId);
+    return this.control.progressJson<VerifyResponse>('POST', artifactPath(id, '/verify'), {}, (p) =>
+      options.onProgress?.(p.doneBytes, p.totalBytes),
+    );
+  }
+
   /** Artifacts with their keys and replicas. */
   async listArtifacts(): Promise<readonly ArtifactSummary[]> {
     return (await this.control.json<{ artifacts: ArtifactSummary[] }>('GET', '/v1/artifacts')).artifacts;
@@ -252,7 +316,7 @@ export class TensorcastClient {
 
   /** Resolves a key (or passes an artifact id through). @throws TC_ERR_NOT_FOUND */
   async resolve(keyOrId: string): Promise<string> {
-    if (keyOrId.startsWith('tc1:')) return keyOrId;
+    if (isArtifactIdLike(keyOrId)) return keyOrId;
     return (await this.control.json<KeyBindingInfo>('GET', keyPath(validateKey(keyOrId)))).artifactId;
   }
 
@@ -281,7 +345,7 @@ export class TensorcastClient {
   async plan(keyOrId: string, selection: Selection = {}, timeoutMs?: number): Promise<LoadPlan> {
     checkSelection(selection);
     const body: PlanRequest = {
-      ...(keyOrId.startsWith('tc1:') ? { artifactId: keyOrId } : { key: validateKey(keyOrId) }),
+      ...(isArtifactIdLike(keyOrId) ? { artifactId: keyOrId } : { key: validateKey(keyOrId) }),
       ...(selection.tensors === undefined ? {} : { tensors: [...selection.tensors] }),
       ...(selection.view === undefined ? {} : { view: selection.view }),
       ...(selection.tp === undefined ? {} : { tp: selection.tp }),

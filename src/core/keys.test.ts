@@ -21,6 +21,7 @@ test('key grammar: accepted keys, and each rejected key names its rule', () => {
     ['..', 'dot-segment'],
     ['tc1:abc', 'reserved'],
     ['tc22:abc', 'reserved'],
+    ['tcl:abc', 'reserved'],
   ];
   for (const [key, rule] of cases) {
     assert.equal(keyProblem(key)?.rule, rule, JSON.stringify(key));

@@ -8,8 +8,11 @@ export const MAX_KEY_BYTES = 256;
 
 /** Characters of a key segment, besides the separators ':' and '/'. */
 const SEGMENT_CHAR = /^[A-Za-z0-9._+@=-]$/;
-/** A key may not look like an artifact id (`tc1:...`, and later versions): clients pass those through. */
-const RESERVED_PREFIX = /^tc[0-9]+:/;
+/**
+ * A key may not look like an artifact id (`tc1:...` and later versions, `tcl:...` for lazy artifacts):
+ * clients pass those through.
+ */
+const RESERVED_PREFIX = /^tc([0-9]+|l):/;
 
 /** Which rule a key broke (the `rule` detail of the error). */
 export type KeyRule = 'type' | 'empty' | 'length' | 'character' | 'empty-segment' | 'dot-segment' | 'reserved';
@@ -48,8 +51,19 @@ export function keyProblem(key: unknown): { rule: KeyRule; message: string } | u
     }
     if (segment === '.' || segment === '..') return { rule: 'dot-segment', message: `the key has a '${segment}' segment` };
   }
-  if (RESERVED_PREFIX.test(key)) return { rule: 'reserved', message: "keys may not start with 'tc<digits>:' (that is an artifact id)" };
+  if (RESERVED_PREFIX.test(key))
+    return { rule: 'reserved', message: "keys may not start with 'tc<digits>:' or 'tcl:' (that is an artifact id)" };
   return undefined;
+}
+
+/**
+ * True when `text` is written like an artifact id (`tc1:...`, `tcl:...`) rather than a key: clients pass it
+ * through unresolved.
+ *
+ * @example isArtifactIdLike('tcl:5416...') === true
+ */
+export function isArtifactIdLike(text: string): boolean {
+  return RESERVED_PREFIX.test(text);
 }
 
 /**

@@ -83,7 +83,10 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     // Memory, shm and export replicas die with their process: rows left by one that was killed are stale.
     const stale = await cat.removeDaemonReplicas(daemonId, ['memory', 'shm', 'export']);
     if (stale > 0) log.info({ daemonId, replicas: stale }, 'removed replica rows left by a previous run');
-    store = new ArtifactStore(config.dataDir, catalog, log);
+    store = new ArtifactStore(config.dataDir, catalog, log, {
+      importRoots: config.importRoots,
+      onConnectorRead: (scheme, bytes) => metrics.connectorBytesRead.inc({ scheme }, bytes),
+    });
     await store.init();
     const st = store;
     // Where peers reach this daemon: filled in once both planes listen.

@@ -82,6 +82,22 @@ export interface ShardChoice {
  * @example const { shardNames } = chooseShards('/models/llama', ['config.json', 'model.safetensors']);
  */
 export function chooseShards(dir: string, files: readonly string[]): ShardChoice {
+  const { indexName, indexFiles, shardNames } = chooseIndex(dir, files);
+  if (indexName !== undefined) {
+    const index = readShardedIndex(join(dir, indexName), indexName);
+    return { indexName, index, indexFiles, shardNames: [...index.shards] };
+  }
+  return { indexName, index: undefined, indexFiles, shardNames };
+}
+
+/**
+ * The file-name half of {@link chooseShards}, for models whose files are not on disk (a connector's
+ * objects): the index to read, if any, else the shards (`model.safetensors`, else every `*.safetensors`).
+ * With an index, `shardNames` is empty: the index names the shards.
+ *
+ * @throws TC_ERR_INVALID_ARGUMENT for several indexes and none named model.safetensors.index.json
+ */
+export function chooseIndex(dir: string, files: readonly string[]): Omit<ShardChoice, 'index'> {
   const indexFiles = files.filter((f) => f.endsWith(INDEX_SUFFIX));
   const weightFiles = files.filter((f) => f.endsWith('.safetensors'));
   const indexName = indexFiles.includes(`model${INDEX_SUFFIX}`)
@@ -92,15 +108,18 @@ export function chooseShards(dir: string, files: readonly string[]): ShardChoice
   if (indexName === undefined && indexFiles.length > 1) {
     throw tcError('TC_ERR_INVALID_ARGUMENT', `${dir}: several index files (${indexFiles.join(', ')}) and none is model${INDEX_SUFFIX}`);
   }
-  if (indexName !== undefined) {
-    const index = readShardedIndex(join(dir, indexName), indexName);
-    return { indexName, index, indexFiles, shardNames: [...index.shards] };
-  }
+  if (indexName !== undefined) return { indexName, indexFiles, shardNames: [] };
   const shardNames = weightFiles.includes('model.safetensors') ? ['model.safetensors'] : weightFiles;
-  return { indexName, index: undefined, indexFiles, shardNames };
+  return { indexName, indexFiles, shardNames };
 }
 
-function checkShards(shards: readonly ModelShard[], index: ShardedIndex | undefined, indexName: string): void {
+/**
+ * Checks shards against each other and the index: no tensor in two shards, every tensor where the index
+ * places it, every indexed tensor present.
+ *
+ * @throws TC_ERR_FORMAT_SHARD_MISMATCH
+ */
+export function checkShards(shards: readonly ModelShard[], index: ShardedIndex | undefined, indexName: string): void {
   const owner = new Map<string, string>();
   for (const shard of shards) {
     for (const t of shard.header.tensors) {

@@ -9,6 +9,7 @@ export class DaemonMetrics {
   readonly loads: Counter<'route' | 'transport' | 'source' | 'outcome'>;
   readonly bytesDelivered: Counter<'transport'>;
   readonly bytesRead: Counter;
+  readonly connectorBytesRead: Counter<'scheme'>;
   readonly loadSeconds: Histogram<'transport'>;
   readonly phaseSeconds: Counter<'phase'>;
   readonly amplification: Histogram;
@@ -50,6 +51,12 @@ export class DaemonMetrics {
     this.bytesRead = new Counter({
       name: 'tensorcast_load_bytes_read_total',
       help: 'Source bytes read (or copied from memory) to materialize views.',
+      registers,
+    });
+    this.connectorBytesRead = new Counter({
+      name: 'tensorcast_connector_bytes_read_total',
+      help: 'Bytes fetched from connectors by lazy artifacts (ranged reads, gaps read through included), by URL scheme.',
+      labelNames: ['scheme'],
       registers,
     });
     this.loadSeconds = new Histogram({

@@ -4,11 +4,14 @@
 // Artifacts with the same weights but other config files share the weight files through hard links
 // (`.weights/<weights id>` points at the first artifact that stored them). Headers are parsed, indexed
 // and hashed in worker threads (index-jobs.ts): a huge header never stalls the event loop.
+// Imports from connector URLs (remote-import.ts) reuse the staging and publishing; lazy artifacts
+// (`<data-dir>/artifacts/tcl-<hex>/`, lazy-record.ts) open with a ConnectorSource instead of files.
 
 import { link, mkdir, open, readdir, readlink, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, relative, resolve } from 'node:path';
 import { artifactIdOf, MAX_EXTRA_FILE_BYTES } from '../bytes/artifact-id.js';
+import type { ByteSource } from '../bytes/byte-source.js';
 import { FileSource } from '../bytes/file-source.js';
 import { isTensorcastError, tcError, wrapIoError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -16,15 +19,31 @@ import type { CanonicalIndex } from '../layout/canonical-index.js';
 import { copyConfined, isUnder, realRoots } from './confined-copy.js';
 import type { ArtifactRecord, Catalog } from '../catalog/catalog.js';
 import { IndexJobs, type IdentifyResult } from './index-jobs.js';
+import { dirName } from './artifact-dirs.js';
+import { openLazy } from './lazy-open.js';
+import { isLazyId, readLazyFiles, type LazyRecord } from './lazy-record.js';
+import { importFromConnector, importLazily, type RemoteImportOptions, type RemoteImportResult } from './remote-import.js';
 
-/** An artifact opened from the daemon's disk. */
+/** An artifact opened from the daemon's disk (or, lazy, from the connector its folder names). */
 export interface StoredArtifact {
   readonly artifactId: string;
+  /** The artifact's folder: its files, or for a lazy artifact its descriptor and kept files. */
   readonly dir: string;
   readonly index: CanonicalIndex;
-  readonly source: FileSource;
+  /** The canonical bytes: the files in `dir` (FileSource), or the connector's objects for a lazy artifact. */
+  readonly source: ByteSource & { close(): Promise<void> };
   /** Non-weight files kept with the artifact. */
   readonly files: readonly string[];
+  /** The descriptor of a lazy artifact (undefined for a stored one). */
+  readonly lazy: LazyRecord | undefined;
+}
+
+/** Options of the artifact store. */
+export interface ArtifactStoreOptions {
+  /** The import roots: the only directories a file:// connector URL may name (imports, lazy sources, pushes). */
+  readonly importRoots?: readonly string[];
+  /** Hears every ranged read a lazy artifact makes: the URL's scheme and the bytes (metrics). */
+  readonly onConnectorRead?: (scheme: string, bytes: number) => void;
 }
 
 /** What an import did. */
@@ -35,9 +54,6 @@ export interface ImportResult {
   readonly totalBytes: number;
   readonly tensorCount: number;
 }
-
-/** The directory name of an artifact id (`tc1:<hex>` -> `tc1-<hex>`). */
-const dirName = (artifactId: string): string => artifactId.replace(':', '-');
 
 /**
  * Stores and opens artifacts.
@@ -53,8 +69,34 @@ export class ArtifactStore {
     dataDir: string,
     private readonly catalog: Catalog,
     private readonly log: Logger,
+    private readonly options: ArtifactStoreOptions = {},
   ) {
     this.root = join(dataDir, 'artifacts');
+  }
+
+  /** The import roots (file:// connector URLs must name a directory under one). */
+  get importRoots(): readonly string[] {
+    return this.options.importRoots ?? [];
+  }
+
+  /**
+   * Imports the model a connector URL names: pulled into staging with concurrent ranged reads, then
+   * validated, hashed and published as {@link commitStaging} does; or, with `lazy`, registered from its
+   * headers alone (remote-import.ts).
+   *
+   * @throws TC_ERR_FORBIDDEN (a file:// URL outside the import roots); TC_ERR_NOT_FOUND; TC_ERR_FORMAT_*;
+   *   TC_ERR_AUTH; TC_ERR_BACKEND; TC_ERR_SOURCE_CHANGED; TC_ERR_INVALID_ARGUMENT (a malformed URL)
+   */
+  importUrl(url: string, options: Omit<RemoteImportOptions, 'roots'> & { lazy?: boolean } = {}): Promise<RemoteImportResult> {
+    const deps = {
+      root: this.root,
+      catalog: this.catalog,
+      log: this.log,
+      newStaging: () => this.newStaging(),
+      commitStaging: (staging: string) => this.commitStaging(staging),
+    };
+    const o = { ...options, roots: this.importRoots };
+    return options.lazy === true ? importLazily(url, deps, o) : importFromConnector(url, deps, o);
   }
 
   /** Creates the folders and removes staging left by a crash. */
@@ -208,6 +250,7 @@ export class ArtifactStore {
   }
 
   private async load(artifactId: string): Promise<StoredArtifact> {
+    if (isLazyId(artifactId)) return this.loadLazy(artifactId);
     const dir = join(this.root, dirName(artifactId));
     // The files on disk are the truth; the catalog's record is a cross-check. While the catalog is
     // unavailable (TC_ERR_BACKEND), a stored artifact still opens (its file list read from its folder).
@@ -224,7 +267,26 @@ export class ArtifactStore {
     }
     const files =
       record?.files ?? (await readdir(dir)).filter((n) => !n.endsWith('.safetensors') && n !== 'model.safetensors.index.json').sort();
-    return { artifactId, dir, index, source: FileSource.fromIndex(dir, index), files };
+    return { artifactId, dir, index, source: FileSource.fromIndex(dir, index), files, lazy: undefined };
+  }
+
+  /** Opens a lazy artifact: its descriptor, and a ConnectorSource on the objects it names. */
+  private async loadLazy(artifactId: string): Promise<StoredArtifact> {
+    const dir = join(this.root, dirName(artifactId));
+    if (!(await exists(dir))) throw tcError('TC_ERR_NOT_FOUND', `no artifact ${artifactId} on this daemon`, { details: { artifactId } });
+    const { record, index, source } = await openLazy(dir, {
+      roots: this.importRoots,
+      log: this.log,
+      ...(this.options.onConnectorRead === undefined ? {} : { onRead: this.options.onConnectorRead }),
+    });
+    return { artifactId, dir, index, source, files: record.files, lazy: record };
+  }
+
+  /** The descriptor of a lazy artifact kept here (read afresh: a verification may have changed it), else undefined. */
+  async lazyRecord(artifactId: string): Promise<LazyRecord | undefined> {
+    if (!isLazyId(artifactId)) return undefined;
+    const dir = join(this.root, dirName(artifactId));
+    return (await readLazyFiles(dir).catch(() => undefined))?.record;
   }
 
   /** Ids of the artifacts stored on this daemon's disk (from the folder names). */

@@ -86,6 +86,11 @@ export class ViewService {
   /** Staging buffers for streamed ranges and shm builds, under their own bound. */
   readonly stages: StagingPool;
   private readonly materializer = new Materializer();
+  /**
+   * For lazy artifacts (a connector's objects): more and larger reads in flight, since each is a network
+   * request; TP slices along dim 1 are fetched row by row by the source (readRows).
+   */
+  private readonly remoteMaterializer = new Materializer({ concurrency: 8, readChunkBytes: 16 << 20, blockTargetBytes: 16 << 20 });
   /** Shm files get a fresh name per build, so removing a dropped replica's file never hits its successor. */
   private shmBuilds = 0;
   /** Per view key: the byte ranges already read once (sorted, merged). */
@@ -141,7 +146,8 @@ export class ViewService {
     choice: RouteChoice = 'auto',
   ): Promise<void> {
     if (rv.local !== undefined && choice === 'auto') {
-      const stats = await this.materializer.run(programWindow(rv.program, start, end), rv.local.source, dest);
+      const m = rv.local.lazy === undefined ? this.materializer : this.remoteMaterializer;
+      const stats = await m.run(programWindow(rv.program, start, end), rv.local.source, dest);
       if (ctx !== undefined) ctx.readBytes += stats.baseReads.bytes + stats.directBytes;
       this.opts.onMaterialize?.(stats);
       return;
@@ -198,9 +204,10 @@ export class ViewService {
    * of the range was read before.
    */
   admit(rv: ResolvedView, start: number, end: number): boolean {
-    // Bytes pulled from other daemons are kept (under the budget): the next load here is local, and other
-    // daemons can fetch the view from here (fan-out grows the set of sources).
-    if (this.opts.admission === 'always' || rv.local === undefined || this.hasReplica(rv, 'memory')) return true;
+    // Bytes pulled from other daemons or from a lazy artifact's connector are kept (under the budget): the
+    // next load here is local, and other daemons can fetch the view from here (fan-out grows the set of sources).
+    if (this.opts.admission === 'always' || rv.local === undefined || rv.local.lazy !== undefined || this.hasReplica(rv, 'memory'))
+      return true;
     const key = this.key(rv, 'memory');
     const read = this.seen.get(key) ?? [];
     this.seen.delete(key);

@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { Agent, fetch, Headers, type RequestInit, type Response } from 'undici';
 import { tcError } from '../core/errors.js';
 import { errorFromBody } from '../protocol/http/errors.js';
+import { NDJSON, type Progress, type ProgressLine } from '../protocol/http/progress.js';
 
 /** Deadline of requests that move or hash a whole model (imports, uploads, commits): 6 hours. */
 export const LONG_MS = 6 * 3600_000;
@@ -65,6 +66,57 @@ export class ControlClient {
     const init: RequestInit = body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
     const res = await this.send(method, path, init, timeoutMs);
     return (await res.json()) as T;
+  }
+
+  /**
+   * A JSON request answered as a progress stream (progress.ts): `onProgress` hears every progress line;
+   * resolves with the closing result, or throws the closing error (rebuilt as the daemon threw it).
+   * `timeoutMs` bounds the whole request (default {@link LONG_MS}).
+   *
+   * @throws TC_ERR_PROTOCOL when the stream ends without a closing line
+   */
+  async progressJson<T>(method: string, path: string, body: unknown, onProgress: (p: Progress) => void, timeoutMs = LONG_MS): Promise<T> {
+    const res = await this.send(
+      method,
+      path,
+      { body: JSON.stringify(body), headers: { 'content-type': 'application/json', accept: NDJSON } },
+      timeoutMs,
+    );
+    if (!(res.headers.get('content-type') ?? '').includes(NDJSON)) return (await res.json()) as T;
+    let pending = '';
+    const decoder = new TextDecoder();
+    const take = (text: string): { done: true; value: T } | undefined => {
+      const line = JSON.parse(text) as ProgressLine<T>;
+      if ('progress' in line) onProgress(line.progress);
+      else if ('result' in line) return { done: true, value: line.result };
+      else throw errorFromBody(line, res.status);
+      return undefined;
+    };
+    if (res.body === null) throw tcError('TC_ERR_PROTOCOL', `${method} ${path}: the daemon's progress stream has no body`);
+    const chunks = (res.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await chunks.next();
+      } catch (error) {
+        throw tcError('TC_ERR_UNAVAILABLE', `${method} ${path}: the connection to ${this.baseUrl} broke before the daemon answered`, {
+          cause: error,
+        });
+      }
+      if (next.done === true) break;
+      pending += decoder.decode(next.value as Uint8Array, { stream: true });
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const text = pending.slice(0, nl).trim();
+        pending = pending.slice(nl + 1);
+        if (text === '') continue;
+        const end = take(text);
+        if (end !== undefined) return end.value;
+      }
+    }
+    const end = pending.trim() === '' ? undefined : take(pending.trim());
+    if (end !== undefined) return end.value;
+    throw tcError('TC_ERR_PROTOCOL', `${method} ${path}: the daemon's progress stream ended without a result`);
   }
 
   /** A raw GET (file downloads). */

@@ -1,4 +1,5 @@
-// `tensorcast ls [--json]`: keys, artifact ids, sizes and replicas (tier and view of each).
+// `tensorcast ls [--json]`: keys, artifact ids, sizes and replicas (tier and view of each; a lazy
+// artifact's connector URL, credentials redacted).
 
 import type { Command } from 'commander';
 import { printable } from '../../core/keys.js';
@@ -21,7 +22,10 @@ export function registerLs(program: Command): void {
       const rows: string[][] = [['KEY', 'VERSION', 'ARTIFACT', 'SIZE', 'TENSORS', 'REPLICAS']];
       for (const a of artifacts) {
         // Which view each replica holds: `canonical` (the whole artifact) or the start of its view id.
-        const replicas = a.replicas.map((r) => `${r.tier}:${r.viewId === null ? 'canonical' : r.viewId.slice(0, 12)}`).join(',') || '-';
+        // A lazy artifact's bytes are in its connector (the URL as the daemon redacted it).
+        const held = a.replicas.map((r) => `${r.tier}:${r.viewId === null ? 'canonical' : r.viewId.slice(0, 12)}`);
+        if (a.lazy !== undefined) held.unshift(`lazy:${a.lazy.source}`);
+        const replicas = held.join(',') || '-';
         const keys = a.keys.length > 0 ? a.keys : [{ key: '-', version: 0 }];
         for (const k of keys)
           rows.push([

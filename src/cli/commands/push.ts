@@ -1,6 +1,7 @@
-// `tensorcast push KEY URL --layout sglang --tp-size N`: writes an artifact to Redis in the per-rank layout
-// SGLang's RemoteModelLoader reads (src/client/sglang-layout.ts). The plain layout (a model directory in
-// any connector) is not in this build yet. Progress on a TTY.
+// `tensorcast push KEY URL`: the daemon writes an artifact to a connector as a model directory (config and
+// tokenizer files, the safetensors shards, model.safetensors.index.json last), which the reference
+// libraries load after a plain copy to disk. `--layout sglang --tp-size N` instead writes it to Redis in the
+// per-rank layout SGLang's RemoteModelLoader reads (src/client/sglang-layout.ts). Progress on a TTY.
 
 import type { Command } from 'commander';
 import { pushSglangLayout } from '../../client/sglang-layout.js';
@@ -29,7 +30,7 @@ export function registerPush(program: Command): void {
         "write an artifact to a connector URL; --layout sglang writes SGLang's per-rank Redis layout " +
           '(<model>/keys/rank_<r>/<param>, <model>/files/<name>) for `--load-format remote`',
       )
-      .argument('<key>', 'a key (or an artifact id tc1:...)')
+      .argument('<key>', 'a key (or an artifact id tc1:... / tcl:...)')
       .argument('<url>', 'connector URL; for --layout sglang: redis://[user:pass@]host:port/<model>[?db=N] or rediss://')
       .option('--layout <layout>', 'plain (a model directory) or sglang (per-rank parameters, Redis only)', 'plain')
       .option('--tp-size <n>', 'sglang: the tensor-parallel size SGLang will run with (ranks 0..n-1 are written)')
@@ -41,13 +42,9 @@ export function registerPush(program: Command): void {
       throw tcError('TC_ERR_INVALID_ARGUMENT', `--layout: expected ${LAYOUTS.join(' or ')}, got '${String(flags.layout)}'`);
     }
     if (layout === 'plain') {
-      throw tcError(
-        'TC_ERR_INVALID_ARGUMENT',
-        'push --layout plain (a model directory in a connector) is not yet in this build; use --layout sglang',
-        {
-          details: { reason: 'not_implemented' },
-        },
-      );
+      if (flags.tpSize !== undefined) throw tcError('TC_ERR_INVALID_ARGUMENT', '--tp-size goes with --layout sglang only');
+      await pushDirectory(key, url, flags);
+      return;
     }
     if (flags.tpSize === undefined)
       throw tcError('TC_ERR_INVALID_ARGUMENT', '--layout sglang needs --tp-size N (the TP size SGLang runs with)');
@@ -81,4 +78,25 @@ export function registerPush(program: Command): void {
       await client.close();
     }
   });
+}
+
+/** The plain layout: the daemon writes the model directory (with the credentials the URL carries, never printed). */
+async function pushDirectory(key: string, url: string, flags: PushFlags): Promise<void> {
+  const client = await clientFrom(flags);
+  let progress: ByteProgress | undefined;
+  try {
+    const r = await client.push(key, url, {
+      onProgress: (done, total) => {
+        if (total === 0) return;
+        progress ??= new ByteProgress('push', total);
+        progress.update(done);
+      },
+    });
+    progress?.stop();
+    if (flags.json === true) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else process.stderr.write(`pushed ${r.artifactId}: ${r.objects.length} objects, ${formatBytes(r.totalBytes)} to ${r.destination}\n`);
+  } finally {
+    progress?.stop();
+    await client.close();
+  }
 }

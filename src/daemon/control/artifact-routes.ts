@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Catalog } from '../../catalog/catalog.js';
 import { tcError } from '../../core/errors.js';
-import type { ArtifactList, Placement } from '../../protocol/http/artifacts.js';
+import type { ArtifactList, LazyInfo, Placement } from '../../protocol/http/artifacts.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
 import type { ViewService } from '../../store/view-service.js';
 
@@ -21,6 +21,19 @@ export interface ArtifactRoutesOptions {
 export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = (app, { catalog, store, views }) => {
   app.get('/v1/artifacts', async (): Promise<ArtifactList> => {
     const [artifacts, keys, replicas] = await Promise.all([catalog.listArtifacts(), catalog.listKeys(), catalog.listReplicas()]);
+    // Lazy artifacts this daemon keeps: where their bytes are (redacted) and their verification.
+    const lazy = new Map<string, LazyInfo>();
+    for (const a of artifacts) {
+      const r = await store.lazyRecord(a.artifactId);
+      if (r !== undefined) {
+        lazy.set(a.artifactId, {
+          source: r.source,
+          objects: r.objects,
+          contentId: r.verified?.contentId ?? null,
+          verifiedAt: r.verified?.verifiedAt ?? null,
+        });
+      }
+    }
     return {
       artifacts: artifacts.map((a) => ({
         artifactId: a.artifactId,
@@ -32,6 +45,7 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = (app, {
         replicas: replicas
           .filter((r) => r.artifactId === a.artifactId)
           .map((r) => ({ viewId: r.viewId ?? null, tier: r.tier, bytes: r.bytes, daemonId: r.daemonId })),
+        ...(lazy.has(a.artifactId) ? { lazy: lazy.get(a.artifactId)! } : {}),
       })),
     };
   });
@@ -54,6 +68,15 @@ export const artifactRoutes: FastifyPluginAsync<ArtifactRoutesOptions> = (app, {
   // (transport 'files'): folder, shard files, and each tensor's shard and file position.
   app.get<{ Params: { id: string } }>('/v1/artifacts/:id/placement', async (req): Promise<Placement> => {
     const a = await store.open(req.params.id);
+    if (a.lazy !== undefined) {
+      throw tcError(
+        'TC_ERR_INVALID_ARGUMENT',
+        `artifact ${a.artifactId} is lazy (its bytes are in ${a.lazy.source}): it has no files to read in place; load it over tcp or shm`,
+        {
+          details: { artifactId: a.artifactId, reason: 'lazy_artifact' },
+        },
+      );
+    }
     return {
       artifactId: a.artifactId,
       route: 'local',

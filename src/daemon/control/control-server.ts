@@ -26,6 +26,7 @@ import { keyRoutes } from './key-routes.js';
 import type { Lifecycle } from './lifecycle.js';
 import { leaseRoutes } from './load-routes.js';
 import { planRoutes } from './plan-routes.js';
+import { pushRoutes } from './push-routes.js';
 import { systemRoutes } from './system-routes.js';
 
 /** Routes reachable without a token. */
@@ -132,7 +133,8 @@ export function buildControlServer(s: ControlServices): FastifyInstance {
   });
   void app.register(artifactRoutes, { catalog, store, views });
   void app.register(keyRoutes, { catalog });
-  void app.register(importRoutes, { daemonId: s.daemonId, importRoots: config.importRoots, catalog, store, lifecycle });
+  void app.register(importRoutes, { daemonId: s.daemonId, importRoots: config.importRoots, catalog, store, lifecycle, log: s.log });
+  void app.register(pushRoutes, { catalog, store, lifecycle, log: s.log });
   void app.register(planRoutes, { catalog, views });
   void app.register(leaseRoutes, { views, leases: s.leases, metrics: s.metrics, lifecycle });
   void app.register(exportRoutes, { views, exports: s.exports, preparing: s.preparing, lifecycle });

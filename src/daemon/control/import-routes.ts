@@ -1,4 +1,5 @@
-// POST /v1/imports {path, key?}: import a model from this host (only under --import-root).
+// POST /v1/imports {path, key?}: import a model from this host (only under --import-root); {url, key?,
+// lazy?}: pull a model from a connector (or register it lazily), with a progress stream on request.
 // POST /v1/uploads, PUT /v1/uploads/:id/files/:name (raw bytes), POST /v1/uploads/:id/commit {key?},
 // DELETE /v1/uploads/:id: upload a model's files, then store them as an artifact.
 
@@ -9,9 +10,11 @@ import { tcError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
 import { commitRequest, importRequest, type ImportResponse, type UploadCreated, type UploadedFile } from '../../protocol/http/imports.js';
 import { parseBody } from '../../protocol/http/parse.js';
+import type { Logger } from '../../core/logger.js';
 import type { ArtifactStore, ImportResult } from '../../store/artifact-store.js';
 import { UploadSessions } from '../uploads.js';
 import { refuseWhileDraining, type Lifecycle } from './lifecycle.js';
+import { answerWithProgress } from './progress-answer.js';
 
 /** What the import routes use. */
 export interface ImportRoutesOptions {
@@ -20,6 +23,7 @@ export interface ImportRoutesOptions {
   readonly catalog: Catalog;
   readonly store: ArtifactStore;
   readonly lifecycle: Lifecycle;
+  readonly log: Logger;
 }
 
 /** The import and upload routes, as a fastify plugin. */
@@ -27,25 +31,34 @@ export const importRoutes: FastifyPluginAsync<ImportRoutesOptions> = (app, o) =>
   const { catalog, store, lifecycle } = o;
   const uploads = new UploadSessions(store);
   app.addHook('onClose', () => uploads.close());
-  const withKey = async (result: ImportResult, key: string | undefined): Promise<ImportResponse> => {
-    await catalog.putReplica({
-      artifactId: result.artifactId,
-      viewId: undefined,
-      daemonId: o.daemonId,
-      tier: 'disk',
-      bytes: result.totalBytes,
-    });
+  const withKey = async (result: ImportResult & { lazy?: boolean }, key: string | undefined): Promise<ImportResponse> => {
+    // A lazy artifact's bytes are not on this daemon's disk: no disk replica for others to fetch from.
+    if (result.lazy !== true)
+      await catalog.putReplica({
+        artifactId: result.artifactId,
+        viewId: undefined,
+        daemonId: o.daemonId,
+        tier: 'disk',
+        bytes: result.totalBytes,
+      });
     if (key === undefined) return result;
     const current = await catalog.resolveKey(key);
     const binding = current?.artifactId === result.artifactId ? current : await catalog.bindKey(key, result.artifactId);
     return { ...result, key: { key: binding.key, version: binding.version } };
   };
 
-  app.post('/v1/imports', async (req): Promise<ImportResponse> => {
+  app.post('/v1/imports', async (req, reply) => {
     refuseWhileDraining(lifecycle);
     const body = parseBody(importRequest, req.body);
     if (body.key !== undefined) validateKey(body.key);
-    return withKey(await store.importPath(body.path, o.importRoots), body.key);
+    if (body.url !== undefined) {
+      const url = body.url;
+      const lazy = body.lazy === true;
+      return answerWithProgress(req, reply, o.log, async (onProgress, signal) =>
+        withKey(await store.importUrl(url, { lazy, onProgress, signal }), body.key),
+      );
+    }
+    return withKey(await store.importPath(body.path!, o.importRoots), body.key);
   });
   app.post('/v1/uploads', async (): Promise<UploadCreated> => {
     refuseWhileDraining(lifecycle);

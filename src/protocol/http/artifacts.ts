@@ -18,6 +18,34 @@ export interface ArtifactSummary {
     readonly bytes: number;
     readonly daemonId: string;
   }[];
+  /** For a lazy artifact this daemon keeps: where its bytes are, and its content id once verified. */
+  readonly lazy?: LazyInfo;
+}
+
+/** What a daemon tells about a lazy artifact it keeps (never the credentials). */
+export interface LazyInfo {
+  /** The connector URL, credentials redacted. */
+  readonly source: string;
+  /** The remote objects the bytes come from, with the sizes and etags seen at import. */
+  readonly objects: readonly { readonly key: string; readonly size: number; readonly etag: string }[];
+  /** The content id (`tc1:...`) `tensorcast verify` computed, when it ran. */
+  readonly contentId: string | null;
+  readonly verifiedAt: number | null;
+}
+
+/**
+ * POST /v1/artifacts/:id/verify: hash every canonical byte (a lazy artifact's streamed from its connector).
+ * With `accept: application/x-ndjson`, a progress stream ending in this.
+ */
+export interface VerifyResponse {
+  readonly artifactId: string;
+  readonly lazy: boolean;
+  /** The content id of the bytes hashed (`tc1:...`): what a full import of them is called. */
+  readonly contentId: string;
+  readonly dataHash: string;
+  readonly totalBytes: number;
+  /** Stored artifacts: whether the bytes still give the artifact id. Lazy ones: null (a lazy id is not a content id). */
+  readonly matches: boolean | null;
 }
 
 /** GET /v1/artifacts. */
