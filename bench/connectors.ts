@@ -9,11 +9,18 @@
 // - S3 (s3rver started as the test harness starts it): one 256 MiB object read by the connector's ranged
 //   GETs (8 MiB parts, 16 at once) against one plain sequential GetObject of the whole object (AWS SDK,
 //   body streamed into a preallocated buffer).
-// - The TP=4 rank load from a lazy artifact: see lazyRankPart.
+// - The TP=4 rank load from a lazy artifact (Redis and S3): see lazyRank.
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '../src/client/tensorcast-client.js';
+import { DEMO_MODEL } from '../src/cli/commands/demo.js';
+import { spawnPrivateDaemon, type SpawnedDaemon } from '../src/cli/spawn-daemon.js';
+import { writeSyntheticModel } from '../src/format/synthetic-model.js';
 import { createConnector } from '../src/connectors/create-connector.js';
 import type { Connector } from '../src/connectors/connector.js';
 import { startS3Server, S3RVER_KEY } from '../test/harness/s3-server.js';
@@ -63,9 +70,12 @@ function redisBenchmarkRps(key: string, requests: number): number | string {
   return Number.isFinite(rps) && rps > 0 ? rps : `redis-benchmark printed no rate: ${r.stdout}${r.stderr}`;
 }
 
+/** Runs the lazy-rank part against a connector URL (while its server is up). */
+type LazyHook = (scheme: string, url: string) => Promise<BenchResult[]>;
+
 const withTarget = (r: BenchResult, min: number): BenchResult => ({ ...r, target: `>= ${min.toFixed(2)}`, met: r.ratio >= min });
 
-async function redisPart(repeats: number, data: Buffer, dest: Buffer): Promise<BenchResult[]> {
+async function redisPart(repeats: number, data: Buffer, dest: Buffer, lazy: LazyHook): Promise<BenchResult[]> {
   const { createClient, RESP_TYPES } = await import('redis');
   const plain = createClient({ socket: { host: REDIS_HOST, port: REDIS_PORT, connectTimeout: 3000, reconnectStrategy: false } });
   plain.on('error', () => undefined);
@@ -137,11 +147,12 @@ async function redisPart(repeats: number, data: Buffer, dest: Buffer): Promise<B
         0.8,
       ),
     );
+    out.push(...(await lazy('redis', `redis://${REDIS_HOST}:${REDIS_PORT}/${prefix}-model`)));
   } finally {
     await c.delete('object').catch(() => undefined);
     await c.close();
     // Anything left under the prefix (the baseline value, chunks of an interrupted write) goes too.
-    for await (const keys of plain.scanIterator({ MATCH: `${prefix}/*`, COUNT: 1000 })) {
+    for await (const keys of plain.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
       if (keys.length > 0) await plain.unlink(keys);
     }
     plain.destroy();
@@ -149,7 +160,7 @@ async function redisPart(repeats: number, data: Buffer, dest: Buffer): Promise<B
   return out;
 }
 
-async function s3Part(repeats: number, data: Buffer, dest: Buffer): Promise<BenchResult[]> {
+async function s3Part(repeats: number, data: Buffer, dest: Buffer, lazy: LazyHook): Promise<BenchResult[]> {
   let server;
   try {
     server = await startS3Server({ removeWhenDone: true });
@@ -186,6 +197,10 @@ async function s3Part(repeats: number, data: Buffer, dest: Buffer): Promise<Benc
       if (at !== OBJECT_BYTES) throw new Error(`bench connectors: the plain GET returned ${at} bytes`);
     };
     const baseline = await bestOf(repeats, plainGet);
+    const lazyResults = await lazy(
+      's3',
+      `s3://${bucket}/lazy-model?endpoint=${server.endpoint}&region=us-east-1&accessKeyId=${S3RVER_KEY}&secretAccessKey=${S3RVER_KEY}`,
+    );
     return [
       withTarget(
         result(
@@ -200,6 +215,7 @@ async function s3Part(repeats: number, data: Buffer, dest: Buffer): Promise<Benc
         ),
         1,
       ),
+      ...lazyResults,
     ];
   } finally {
     await c?.close();
@@ -208,16 +224,81 @@ async function s3Part(repeats: number, data: Buffer, dest: Buffer): Promise<Benc
   }
 }
 
+/** A sample of a daemon's /metrics (0 when absent). */
+async function metric(d: SpawnedDaemon, token: string, sample: string): Promise<number> {
+  const text = await (await fetch(`${d.controlUrl}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+}
+
+/** A daemon of its own (fresh data directory) with a client; stopped by `done`. */
+async function freshDaemon(work: string, name: string, roots: readonly string[] = []) {
+  const dataDir = join(work, `${name}-${randomBytes(4).toString('hex')}`);
+  const d = await spawnPrivateDaemon(dataDir, { importRoots: roots, memoryBudget: '4GiB' });
+  const token = readFileSync(join(dataDir, 'token'), 'utf8').trim();
+  const client = await connect({ url: d.controlUrl, token });
+  return {
+    d,
+    token,
+    client,
+    done: async (): Promise<void> => {
+      await client.close();
+      await d.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const TP = { size: 4, rank: 1 } as const;
+
 /**
- * The TP=4 rank load from a lazy artifact (bytes moved against the rank's bytes; time against downloading
- * the whole model first) needs `tensorcast import URL --lazy`, which this build does not have.
+ * The TP=4 rank load from a lazy artifact: the demo model (~300 MB bf16) pushed to `url`, then, on a fresh
+ * daemon each time, `import URL --lazy` + load of TP=4 rank 1 (ours) against a full import (the whole
+ * model downloaded first, the peers' way) + the same load. Bytes moved = the daemon's
+ * tensorcast_connector_bytes_read_total; amplification = bytes moved / the rank's bytes (target <= 1.1).
  */
-function lazyRankPart(): BenchResult[] {
-  // TODO(issue 9): once lazy import lands, push a model to Redis and to s3rver, import it --lazy, load each
-  // TP=4 rank and report tensorcast_connector_bytes_read_total / rank bytes (target <= 1.1) and the time
-  // against a full import followed by the same load.
-  console.log('connectors  lazy TP=4 rank load: skipped: lazy import not available in this build');
-  return [];
+async function lazyRank(repeats: number, work: string, scheme: string, url: string): Promise<BenchResult[]> {
+  const sample = `tensorcast_connector_bytes_read_total{scheme="${scheme}"}`;
+  let moved = 0;
+  let rankBytes = 0;
+  let modelBytes = 0;
+  const pass = async (lazy: boolean): Promise<number> => {
+    const m = await freshDaemon(work, lazy ? 'lazy' : 'full');
+    try {
+      const t = performance.now();
+      const info = await m.client.importModel(url, { key: 'bench:lazy', lazy });
+      const r = await m.client.load('bench:lazy', { tp: TP });
+      const seconds = (performance.now() - t) / 1000;
+      modelBytes = info.totalBytes;
+      rankBytes = r.tensors.reduce((n, x) => n + x.data.length, 0);
+      if (lazy) moved = await metric(m.d, m.token, sample);
+      return seconds;
+    } finally {
+      await m.done();
+    }
+  };
+  let lazySeconds = Number.POSITIVE_INFINITY;
+  let fullSeconds = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < repeats; i++) {
+    lazySeconds = Math.min(lazySeconds, await pass(true));
+    fullSeconds = Math.min(fullSeconds, await pass(false));
+  }
+  const amplification = moved / rankBytes;
+  console.log(
+    `connectors  ${scheme} lazy TP=4 rank 1: moved ${(moved / 1e6).toFixed(1)} MB for a rank of ${(rankBytes / 1e6).toFixed(1)} MB ` +
+      `(model ${(modelBytes / 1e6).toFixed(1)} MB): amplification ${amplification.toFixed(3)} [target <= 1.10: ${amplification <= 1.1 ? 'met' : 'MISSED'}]`,
+  );
+  const r = result(
+    'connectors',
+    `${scheme} lazy TP=4 rank (import+load)`,
+    'import --lazy + load',
+    'full import + load',
+    rankBytes,
+    lazySeconds,
+    fullSeconds,
+    `fresh daemon per pass, best of ${repeats}; moved ${(moved / 1e6).toFixed(1)} MB of a ${(modelBytes / 1e6).toFixed(1)} MB model for a ${(rankBytes / 1e6).toFixed(1)} MB rank, amplification ${amplification.toFixed(3)} (target <= 1.1: ${amplification <= 1.1 ? 'met' : 'MISSED'})`,
+  );
+  return [{ ...r, target: '>= 1.00 and amplification <= 1.10', met: r.ratio >= 1 && amplification <= 1.1 }];
 }
 
 /** Runs the connectors suite. */
@@ -226,9 +307,22 @@ export async function connectorsSuite(repeats: number): Promise<BenchResult[]> {
   const dest = Buffer.allocUnsafeSlow(OBJECT_BYTES).fill(0); // touched now, not during the first read
   const out: BenchResult[] = [];
   const t0 = performance.now();
-  out.push(...(await redisPart(repeats, data, dest)));
-  out.push(...(await s3Part(repeats, data, dest)));
-  out.push(...lazyRankPart());
+  const work = mkdtempSync(join(tmpdir(), 'tensorcast-bench-connectors-'));
+  const modelDir = join(work, 'model');
+  await writeSyntheticModel(modelDir, DEMO_MODEL);
+  const source = await freshDaemon(work, 'source', [modelDir]);
+  try {
+    await source.client.importModel(modelDir, { key: 'bench:lazy' });
+    const lazy: LazyHook = async (scheme, url) => {
+      await source.client.push('bench:lazy', url);
+      return lazyRank(Math.min(repeats, 2), work, scheme, url);
+    };
+    out.push(...(await redisPart(repeats, data, dest, lazy)));
+    out.push(...(await s3Part(repeats, data, dest, lazy)));
+  } finally {
+    await source.done();
+    rmSync(work, { recursive: true, force: true });
+  }
   console.log(`connectors  done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return out;
 }
