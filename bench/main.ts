@@ -1,5 +1,5 @@
 // `npm run bench -- [suite...] [--json FILE] [--repeats N]`: runs benchmark suites and prints ratios
-// against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli, remote (default: all).
+// against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli, remote, connectors (default: all).
 
 import { writeFileSync } from 'node:fs';
 import { activeKernel } from '../src/bytes/gather-kernel.js';
@@ -10,6 +10,7 @@ import { safetensorsSuite } from './safetensors.js';
 import { daemonSuite } from './daemon.js';
 import { cliSuite } from './cli.js';
 import { remoteSuite } from './remote.js';
+import { connectorsSuite } from './connectors.js';
 
 const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   gather: gatherSuite,
@@ -18,6 +19,7 @@ const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   daemon: daemonSuite,
   cli: cliSuite,
   remote: remoteSuite,
+  connectors: connectorsSuite,
 };
 
 const args = process.argv.slice(2);
