@@ -45,7 +45,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'push',
     args: '<key> <url>',
-    summary: 'write an artifact to a connector (file://, redis://, s3://) as a model directory',
+    summary: "write an artifact to a connector (file://, redis://, s3://) as a model directory, or SGLang's per-rank Redis layout",
     load: async () => (await import('./commands/push.js')).registerPush,
   },
   {
@@ -77,12 +77,6 @@ export const COMMANDS: readonly CommandEntry[] = [
     args: '<key> <dir>',
     summary: 'write an artifact (or one TP rank of it) as a model directory',
     load: async () => (await import('./commands/export.js')).registerExport,
-  },
-  {
-    name: 'push',
-    args: '<key> <url>',
-    summary: "write an artifact to a connector URL (--layout sglang: SGLang's per-rank Redis layout)",
-    load: async () => (await import('./commands/push.js')).registerPush,
   },
   {
     name: 'pull-files',

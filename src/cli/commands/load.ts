@@ -55,7 +55,10 @@ export function registerLoad(program: Command): void {
     program
       .command('load')
       .description('load a selection of an artifact from the daemon into a safetensors file')
-      .argument('<key>', 'a key (or an artifact id tc1:...)')
+      .argument(
+        '<key>',
+        'a key, an artifact id (tc1:...), or a connector URL (file://, redis://, s3://: loads straight from it, no daemon)',
+      )
       .requiredOption('--out <file>', 'output .safetensors file')
       .option('--tensors <names>', 'comma-separated tensor names to keep')
       .option('--view <json>', 'view JSON {"<tensor>": [[start, length] | null, ...]} or @file')
