@@ -8,3 +8,4 @@ export { streamWeights, DEFAULT_MAX_IN_FLIGHT_BYTES, type WeightStreamOptions } 
 export type { PushResponse } from '../protocol/http/pushes.js';
 export type { LazyInfo, VerifyResponse } from '../protocol/http/artifacts.js';
 export type { Progress, ProgressPhase } from '../protocol/http/progress.js';
+export { openUrlModel, weightsFromUrl, type UrlModel } from './url-model.js';
