@@ -4,44 +4,18 @@
 // source's prepare (TC_ERR_TIMEOUT, no late fallback), and a peer with the wrong cluster token (refused).
 
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { connect } from '../../src/client/tensorcast-client.js';
 import { isTensorcastError } from '../../src/core/errors.js';
-import { asRef, startCluster, startMember, writeTokenFile, type ClusterMember } from '../harness/cluster.js';
+import { asRef, dataDirWithId, metric, startCluster, startMember, until, writeTokenFile, type ClusterMember } from '../harness/cluster.js';
 import { privateRedis, redisCatalogUrl } from '../harness/services.js';
 import { assertTensorsEqual, readConfig, readTensors, referenceTp } from '../helpers/reference-tp.js';
-import { tempDir } from '../helpers/tmp.js';
 
 const KEY = 'model:tiny:v1';
 
-/** Polls `check` every 100 ms until it holds (or fails the test after `ms`). */
-async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > end) assert.fail(`${what}: not reached in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** The value of one Prometheus sample of a daemon's /metrics (0 when absent). */
-async function metric(m: ClusterMember, sample: string): Promise<number> {
-  const text = await (await fetch(`${m.daemon.controlUrl}/metrics`, { headers: { authorization: `Bearer ${m.daemon.token}` } })).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
-}
-
 async function catalogStatus(m: ClusterMember): Promise<string> {
   return ((await (await fetch(`${m.daemon.controlUrl}/healthz`)).json()) as { catalog: string }).catalog;
-}
-
-/** A data directory (mode 0700) whose daemon id is fixed, so source selection order is known. */
-function dataDirWithId(t: TestContext, id: string): string {
-  const dir = join(tempDir(t), id);
-  mkdirSync(dir, { mode: 0o700 });
-  writeFileSync(join(dir, 'daemon-id'), `${id}\n`, { mode: 0o600 });
-  return dir;
 }
 
 test('cluster fault: the source is killed mid-transfer; the load reselects another source and delivers the right bytes', async (t) => {

@@ -2,8 +2,9 @@
 // directory and ports, all on one catalog URL and one cluster token (a shared token file), with a tiny
 // Llama model under the first daemon's import root.
 
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { connect, type LoadedTensor, type TensorcastClient } from '../../src/client/tensorcast-client.js';
@@ -84,4 +85,28 @@ export async function startMember(
 /** The tensors of an SDK load as reference tensors (to compare with test/helpers/reference-tp.ts). */
 export function asRef(tensors: readonly LoadedTensor[]): RefTensors {
   return new Map(tensors.map((x) => [x.name, { dtype: x.dtype, shape: x.shape, data: x.data }]));
+}
+
+/** Polls `check` every 100 ms until it holds (or fails the test after `ms`). */
+export async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > end) assert.fail(`${what}: not reached in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The value of one Prometheus sample of a daemon's /metrics (0 when absent). */
+export async function metric(m: ClusterMember, sample: string): Promise<number> {
+  const text = await (await fetch(`${m.daemon.controlUrl}/metrics`, { headers: { authorization: `Bearer ${m.daemon.token}` } })).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+}
+
+/** A data directory (mode 0700) whose daemon id is fixed, so source selection order is known. */
+export function dataDirWithId(t: TestContext, id: string): string {
+  const dir = join(tempDir(t), id);
+  mkdirSync(dir, { mode: 0o700 });
+  writeFileSync(join(dir, 'daemon-id'), `${id}\n`, { mode: 0o600 });
+  return dir;
 }
