@@ -43,7 +43,9 @@ export async function openDaemonConnector(url: string, options: DaemonConnectorO
 }
 
 /** The set fields of `tuning`, as connector options. */
-export function tuningOptions(tuning: { readonly chunkBytes?: number | undefined; readonly concurrency?: number | undefined } | undefined): ConnectorTuning {
+export function tuningOptions(
+  tuning: { readonly chunkBytes?: number | undefined; readonly concurrency?: number | undefined } | undefined,
+): ConnectorTuning {
   return {
     ...(tuning?.chunkBytes === undefined ? {} : { chunkBytes: tuning.chunkBytes }),
     ...(tuning?.concurrency === undefined ? {} : { concurrency: tuning.concurrency }),

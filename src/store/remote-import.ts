@@ -58,7 +58,11 @@ async function openModel(
   deps: RemoteImportDeps,
   o: RemoteImportOptions,
 ): Promise<{ connector: Connector; model: RemoteModel }> {
-  const connector = await openDaemonConnector(url, { roots: o.roots, log: deps.log, ...(o.tuning === undefined ? {} : { tuning: o.tuning }) });
+  const connector = await openDaemonConnector(url, {
+    roots: o.roots,
+    log: deps.log,
+    ...(o.tuning === undefined ? {} : { tuning: o.tuning }),
+  });
   try {
     o.onProgress?.({ phase: 'open', doneBytes: 0, totalBytes: 0 });
     const model = await openRemoteModel(connector, {
