@@ -15,7 +15,7 @@ import type { Transport } from './tensorcast-client.js';
 
 /** Bytes of values being sent at once. */
 const MAX_SENDING_BYTES = 256 * 1024 * 1024;
-/** Values being sent at once. */
+/** Values being sent at once, by default. */
 const MAX_SENDING_VALUES = 16;
 
 /** Options of {@link pushSglangLayout}. */
@@ -28,6 +28,8 @@ export interface SglangPushOptions {
   readonly onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Passed to the Redis client (retries, timeouts, a logger). */
   readonly connector?: ConnectorOptions;
+  /** Values being sent to Redis at once (`--concurrency`; default 16, bounded by 256 MiB in flight). */
+  readonly concurrency?: number;
 }
 
 /** What {@link pushSglangLayout} wrote. */
@@ -74,6 +76,10 @@ export async function pushSglangLayout(
   if (!Number.isSafeInteger(tpSize) || tpSize < 1 || tpSize > 1 << 16) {
     throw tcError('TC_ERR_INVALID_ARGUMENT', `--tp-size must be a positive integer, got ${String(tpSize)}`);
   }
+  const concurrency = options.concurrency ?? MAX_SENDING_VALUES;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 1024) {
+    throw tcError('TC_ERR_INVALID_ARGUMENT', `concurrency must be an integer from 1 to 1024, got ${String(concurrency)}`);
+  }
   if (!isRedisUrl(url)) {
     throw tcError(
       'TC_ERR_INVALID_ARGUMENT',
@@ -96,7 +102,7 @@ export async function pushSglangLayout(
     let done = 0;
     options.onProgress?.(0, total);
     const batch = space.batch();
-    const sender = new BoundedSender(batch);
+    const sender = new BoundedSender(batch, concurrency);
     try {
       let keys = 0;
       for (let rank = 0; rank < tpSize; rank++) {
@@ -171,11 +177,14 @@ class BoundedSender {
   /** Bytes of parameter values sent (files excluded). */
   valueBytes = 0;
 
-  constructor(private readonly batch: RedisKeyBatch) {}
+  constructor(
+    private readonly batch: RedisKeyBatch,
+    private readonly maxValues: number,
+  ) {}
 
   async send(key: string, value: Buffer | string): Promise<void> {
     const bytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-    while (this.inFlight.size > 0 && (this.inFlight.size >= MAX_SENDING_VALUES || this.bytesInFlight + bytes > MAX_SENDING_BYTES)) {
+    while (this.inFlight.size > 0 && (this.inFlight.size >= this.maxValues || this.bytesInFlight + bytes > MAX_SENDING_BYTES)) {
       await Promise.race(this.inFlight);
     }
     this.check();

@@ -61,6 +61,27 @@ export interface ImportOptions {
   readonly lazy?: boolean;
   /** Hears bytes sent (uploads) or copied (connector imports), with the phase of a connector import. */
   readonly onProgress?: (doneBytes: number, totalBytes: number, phase?: ProgressPhase) => void;
+  /** Connector URLs: the chunk size (Redis) / part size (S3) of the connector the daemon opens (1 MiB to < 512 MiB). */
+  readonly chunkBytes?: number;
+  /** Connector URLs: ranged requests the daemon's connector keeps in flight (1..256). */
+  readonly concurrency?: number;
+}
+
+/** Options of {@link TensorcastClient.push}. */
+export interface PushOptions {
+  readonly onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Redis: objects above it are stored as chunks of this size (default 64 MiB); S3: the multipart part size. */
+  readonly chunkBytes?: number;
+  /** Ranged requests / parts the daemon's connector keeps in flight (default 16). */
+  readonly concurrency?: number;
+}
+
+/** The `chunkBytes` / `concurrency` fields of a request body, when set. */
+function tuningBody(o: { readonly chunkBytes?: number; readonly concurrency?: number }): { chunkBytes?: number; concurrency?: number } {
+  return {
+    ...(o.chunkBytes === undefined ? {} : { chunkBytes: o.chunkBytes }),
+    ...(o.concurrency === undefined ? {} : { concurrency: o.concurrency }),
+  };
 }
 
 /** True when `text` is a connector URL (`file://`, `redis://`, `rediss://`, `s3://`, ...) rather than a path. */
@@ -272,7 +293,12 @@ export class TensorcastClient {
 
   private async importUrl(url: string, options: ImportOptions): Promise<ImportInfo> {
     if (options.key !== undefined) validateKey(options.key);
-    const body = { url, ...(options.key === undefined ? {} : { key: options.key }), ...(options.lazy === true ? { lazy: true } : {}) };
+    const body = {
+      url,
+      ...(options.key === undefined ? {} : { key: options.key }),
+      ...(options.lazy === true ? { lazy: true } : {}),
+      ...tuningBody(options),
+    };
     const r = await this.control.progressJson<ImportResponse>('POST', '/v1/imports', body, (p) =>
       options.onProgress?.(p.doneBytes, p.totalBytes, p.phase),
     );
@@ -283,15 +309,12 @@ export class TensorcastClient {
    * Writes an artifact to a connector as a model directory (config and tokenizer files, the safetensors
    * shards, and model.safetensors.index.json last). The daemon does the writing, with the URL's credentials.
    *
-   * @throws TC_ERR_NOT_FOUND, TC_ERR_FORBIDDEN (file:// outside the daemon's import roots), TC_ERR_AUTH, TC_ERR_BACKEND
-   * @example await client.push('model:llama:v1', 'redis://:secret@10.0.0.5:6379/llama-3-8b');
+   * @throws TC_ERR_NOT_FOUND, TC_ERR_FORBIDDEN (file:// outside the daemon's import roots), TC_ERR_AUTH, TC_ERR_BACKEND,
+   *   TC_ERR_INVALID_ARGUMENT (chunkBytes or concurrency out of bounds)
+   * @example await client.push('model:llama:v1', 'redis://:secret@10.0.0.5:6379/llama-3-8b', { chunkBytes: 16 << 20 });
    */
-  async push(
-    keyOrId: string,
-    url: string,
-    options: { onProgress?: (doneBytes: number, totalBytes: number) => void } = {},
-  ): Promise<PushResponse> {
-    const body = { ...(isArtifactIdLike(keyOrId) ? { artifactId: keyOrId } : { key: validateKey(keyOrId) }), url };
+  async push(keyOrId: string, url: string, options: PushOptions = {}): Promise<PushResponse> {
+    const body = { ...(isArtifactIdLike(keyOrId) ? { artifactId: keyOrId } : { key: validateKey(keyOrId) }), url, ...tuningBody(options) };
     return this.control.progressJson<PushResponse>('POST', '/v1/pushes', body, (p) => options.onProgress?.(p.doneBytes, p.totalBytes));
   }
 

@@ -5,6 +5,7 @@
 
 import { Materializer } from '../bytes/materialize.js';
 import { ConnectorSource } from '../connectors/connector-source.js';
+import type { ConnectorOptions } from '../connectors/connector-options.js';
 import { createConnector } from '../connectors/create-connector.js';
 import { readPolicyFor, connectorScheme } from '../connectors/read-policy.js';
 import { indexRemoteModel, openRemoteModel } from '../connectors/remote-model.js';
@@ -27,18 +28,19 @@ export interface UrlModel {
 
 /**
  * Opens the model under `url` and plans `selection` on it (TP layouts read the model's config.json from
- * the connector). Close the transfer when done (it closes the connector).
+ * the connector). Close the transfer when done (it closes the connector). `options` go to
+ * {@link createConnector} (`concurrency`: ranged requests in flight; `chunkBytes`: S3's ranged-GET size).
  *
  * @throws the connector's errors (TC_ERR_NOT_FOUND, TC_ERR_AUTH, TC_ERR_BACKEND, TC_ERR_SOURCE_CHANGED),
- *   TC_ERR_FORMAT_*, TC_ERR_VIEW_*, TC_ERR_LAYOUT_*
+ *   TC_ERR_FORMAT_*, TC_ERR_VIEW_*, TC_ERR_LAYOUT_*; TC_ERR_INVALID_ARGUMENT for a bad option
  * @example
  * const { plan, transfer } = await openUrlModel('s3://models/llama?endpoint=http://127.0.0.1:9000', { tp: { size: 4, rank: 1 } });
  * const out = Buffer.allocUnsafe(plan.totalBytes);
  * await transfer.read(0, plan.totalBytes, out);
  * await transfer.close();
  */
-export async function openUrlModel(url: string, selection: Selection = {}): Promise<UrlModel> {
-  const connector = await createConnector(url);
+export async function openUrlModel(url: string, selection: Selection = {}, options: ConnectorOptions = {}): Promise<UrlModel> {
+  const connector = await createConnector(url, options);
   try {
     const model = await openRemoteModel(connector);
     const index = indexRemoteModel(model);

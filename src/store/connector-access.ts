@@ -13,6 +13,7 @@ import { redactConnectorUrl } from '../connectors/connector-errors.js';
 import { createConnector } from '../connectors/create-connector.js';
 import { sourceChanged } from '../connectors/connector-keys.js';
 import { fileRoot } from '../connectors/file/file-paths.js';
+import type { ConnectorTuning } from '../protocol/http/connector-tuning.js';
 import { isUnder, realRoots } from './confined-copy.js';
 
 export { connectorScheme, isConnectorUrl, readPolicyFor } from '../connectors/read-policy.js';
@@ -23,6 +24,8 @@ export interface DaemonConnectorOptions {
   /** The daemon's import roots: the only places a file:// URL may name. */
   readonly roots: readonly string[];
   readonly log?: Logger;
+  /** A client's `chunkBytes` / `concurrency` for this connector (push, import); default: the connector's. */
+  readonly tuning?: ConnectorTuning;
 }
 
 /**
@@ -36,7 +39,17 @@ export interface DaemonConnectorOptions {
 export async function openDaemonConnector(url: string, options: DaemonConnectorOptions): Promise<Connector> {
   if (typeof url !== 'string') throw tcError('TC_ERR_INVALID_ARGUMENT', 'a connector URL must be a string');
   if (connectorScheme(url) === 'file') await checkFileUrl(url, options.roots);
-  return createConnector(url, options.log === undefined ? {} : { log: options.log });
+  return createConnector(url, { ...(options.log === undefined ? {} : { log: options.log }), ...tuningOptions(options.tuning) });
+}
+
+/** The set fields of `tuning`, as connector options. */
+export function tuningOptions(
+  tuning: { readonly chunkBytes?: number | undefined; readonly concurrency?: number | undefined } | undefined,
+): ConnectorTuning {
+  return {
+    ...(tuning?.chunkBytes === undefined ? {} : { chunkBytes: tuning.chunkBytes }),
+    ...(tuning?.concurrency === undefined ? {} : { concurrency: tuning.concurrency }),
+  };
 }
 
 /**

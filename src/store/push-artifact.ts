@@ -11,6 +11,7 @@ import { tcError, wrapIoError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Connector, WriteData } from '../connectors/connector.js';
 import type { ConnectorSource } from '../connectors/connector-source.js';
+import type { ConnectorTuning } from '../protocol/http/connector-tuning.js';
 import type { Progress } from '../protocol/http/progress.js';
 import type { StoredArtifact } from './artifact-store.js';
 import { openDaemonConnector } from './connector-access.js';
@@ -37,6 +38,8 @@ export interface PushOptions {
   readonly log: Logger;
   readonly onProgress?: (progress: Progress) => void;
   readonly signal?: AbortSignal;
+  /** The client's `chunkBytes` / `concurrency` for the destination connector. */
+  readonly tuning?: ConnectorTuning;
 }
 
 /** One object to write: its key, size and bytes. */
@@ -56,7 +59,7 @@ interface Planned {
 export async function pushArtifact(a: StoredArtifact, url: string, o: PushOptions): Promise<PushResult> {
   const planned = await plan(a);
   const total = planned.reduce((n, p) => n + p.size, 0);
-  const connector = await openDaemonConnector(url, { roots: o.roots, log: o.log });
+  const connector = await openDaemonConnector(url, { roots: o.roots, log: o.log, ...(o.tuning === undefined ? {} : { tuning: o.tuning }) });
   const destination = connector.displayUrl;
   try {
     let done = 0;

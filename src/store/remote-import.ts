@@ -13,6 +13,7 @@ import type { Logger } from '../core/logger.js';
 import type { Connector } from '../connectors/connector.js';
 import { downloadObjects } from '../connectors/download-objects.js';
 import { indexRemoteModel, openRemoteModel, type RemoteModel } from '../connectors/remote-model.js';
+import type { ConnectorTuning } from '../protocol/http/connector-tuning.js';
 import type { Progress } from '../protocol/http/progress.js';
 import { dirName } from './artifact-dirs.js';
 import { confineFileObjects, connectorScheme, openDaemonConnector } from './connector-access.js';
@@ -47,6 +48,8 @@ export interface RemoteImportOptions {
   readonly roots: readonly string[];
   readonly onProgress?: (progress: Progress) => void;
   readonly signal?: AbortSignal;
+  /** The client's `chunkBytes` / `concurrency` for the source connector (the import's reads only). */
+  readonly tuning?: ConnectorTuning;
 }
 
 /** Opens the connector and the model (validated from its headers); closes the connector on failure. */
@@ -55,7 +58,11 @@ async function openModel(
   deps: RemoteImportDeps,
   o: RemoteImportOptions,
 ): Promise<{ connector: Connector; model: RemoteModel }> {
-  const connector = await openDaemonConnector(url, { roots: o.roots, log: deps.log });
+  const connector = await openDaemonConnector(url, {
+    roots: o.roots,
+    log: deps.log,
+    ...(o.tuning === undefined ? {} : { tuning: o.tuning }),
+  });
   try {
     o.onProgress?.({ phase: 'open', doneBytes: 0, totalBytes: 0 });
     const model = await openRemoteModel(connector, {

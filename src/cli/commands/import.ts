@@ -9,8 +9,9 @@ import { validateKey } from '../../core/keys.js';
 import { formatBytes } from '../../core/strings.js';
 import { ByteProgress } from '../progress.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
+import { tuningFromFlags, withConnectorFlags, type ConnectorFlags } from '../connector-flags.js';
 
-interface ImportFlags extends ClientFlags {
+interface ImportFlags extends ClientFlags, ConnectorFlags {
   readonly key?: string;
   readonly via?: 'auto' | 'path' | 'upload';
   readonly lazy?: boolean;
@@ -26,31 +27,39 @@ function summary(r: ImportInfo): string {
 
 /** Registers `import`. */
 export function registerImport(program: Command): void {
-  withClientFlags(
-    program
-      .command('import')
-      .description(
-        'store a model in the daemon (config and tokenizer files kept with it); prints the artifact id.\n' +
-          'A connector URL (file:///dir, redis://[user:pass@]host:port/<model>, s3://bucket/prefix?endpoint=...) is\n' +
-          'read by the daemon with the credentials the URL carries; they are never printed, logged or listed.',
-      )
-      .argument('<path>', 'a .safetensors file, a model directory, or a connector URL')
-      .option('--key <key>', 'bind this key to the artifact (e.g. model:llama-8b:v3)')
-      .option('--via <how>', 'paths: auto (in place when the daemon may read the path, else upload), path, or upload', 'auto')
-      .option('--lazy', 'connector URLs: read only the headers; loads read the bytes they need from the connector')
-      .option('--json', 'print one JSON object'),
+  withConnectorFlags(
+    withClientFlags(
+      program
+        .command('import')
+        .description(
+          'store a model in the daemon (config and tokenizer files kept with it); prints the artifact id.\n' +
+            'A connector URL (file:///dir, redis://[user:pass@]host:port/<model>, s3://bucket/prefix?endpoint=...) is\n' +
+            'read by the daemon with the credentials the URL carries; they are never printed, logged or listed.',
+        )
+        .argument('<path>', 'a .safetensors file, a model directory, or a connector URL')
+        .option('--key <key>', 'bind this key to the artifact (e.g. model:llama-8b:v3)')
+        .option('--via <how>', 'paths: auto (in place when the daemon may read the path, else upload), path, or upload', 'auto')
+        .option('--lazy', 'connector URLs: read only the headers; loads read the bytes they need from the connector')
+        .option('--json', 'print one JSON object'),
+    ),
   ).action(async (path: string, flags: ImportFlags) => {
     if (flags.key !== undefined) validateKey(flags.key, '--key');
     const url = isConnectorUrl(path);
     if (flags.lazy === true && !url)
       throw tcError('TC_ERR_INVALID_ARGUMENT', '--lazy needs a connector URL (file://, redis://, s3://), not a path');
+    const tuning = tuningFromFlags(flags);
+    if (!url && Object.keys(tuning).length > 0)
+      throw tcError(
+        'TC_ERR_INVALID_ARGUMENT',
+        '--chunk-bytes and --concurrency go with a connector URL (file://, redis://, s3://), not a path',
+      );
     const client = await clientFrom(flags);
     let progress: ByteProgress | undefined;
     let phase: string | undefined;
     try {
       const r = await client.importModel(path, {
         ...(flags.key === undefined ? {} : { key: flags.key }),
-        ...(url ? { lazy: flags.lazy === true } : { via: flags.via ?? 'auto' }),
+        ...(url ? { lazy: flags.lazy === true, ...tuning } : { via: flags.via ?? 'auto' }),
         onProgress: (done, total, p) => {
           if (p !== undefined && p !== phase) {
             progress?.stop();

@@ -7,6 +7,7 @@ import { formatBytes, parseDuration } from '../../core/strings.js';
 import { ROUTE_CHOICES, type RouteChoice } from '../../protocol/route-kinds.js';
 import { parseIntegerFlag, selectionFromFlags, type SelectionFlags } from '../selection.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
+import { tuningFromFlags, withConnectorFlags, type ConnectorFlags } from '../connector-flags.js';
 import { writeOutputFile } from '../output-file.js';
 import { tcError } from '../../core/errors.js';
 import type { LoadPlan, TensorcastClient, Transport } from '../../client/tensorcast-client.js';
@@ -15,7 +16,7 @@ import { openUrlModel } from '../../client/url-model.js';
 import { isConnectorUrl } from '../../connectors/read-policy.js';
 import type { Selection } from '../../layout/selection.js';
 
-interface LoadFlags extends SelectionFlags, ClientFlags {
+interface LoadFlags extends SelectionFlags, ClientFlags, ConnectorFlags {
   readonly out: string;
   readonly shm?: boolean;
   readonly files?: boolean;
@@ -51,31 +52,37 @@ export function transportFromFlags(flags: { readonly shm?: boolean; readonly fil
 
 /** Registers `load`. */
 export function registerLoad(program: Command): void {
-  withClientFlags(
-    program
-      .command('load')
-      .description('load a selection of an artifact from the daemon into a safetensors file')
-      .argument(
-        '<key>',
-        'a key, an artifact id (tc1:...), or a connector URL (file://, redis://, s3://: loads straight from it, no daemon)',
-      )
-      .requiredOption('--out <file>', 'output .safetensors file')
-      .option('--tensors <names>', 'comma-separated tensor names to keep')
-      .option('--view <json>', 'view JSON {"<tensor>": [[start, length] | null, ...]} or @file')
-      .option('--tp-size <n>', 'tensor-parallel size')
-      .option('--tp-rank <r>', 'tensor-parallel rank')
-      .option('--tp-layout <layout>', "auto (built-in rules, the artifact's config.json) or a rules JSON file")
-      .option('--shm', 'same host: receive through shared memory instead of TCP')
-      .option('--files', "same host: read the daemon's artifact files in place and slice here (no copy by the daemon)")
-      .option('--connections <n>', 'data-plane connections (default 4)')
-      .option('--timeout <duration>', 'deadline for the whole load: 30s, 2m, 500ms (a bare number is milliseconds)')
-      .option('--route <route>', 'auto (default), resident_view, derived_view or canonical: force a remote route (diagnosis)')
-      .option('--json', 'print the result as one JSON object'),
+  withConnectorFlags(
+    withClientFlags(
+      program
+        .command('load')
+        .description('load a selection of an artifact from the daemon into a safetensors file')
+        .argument(
+          '<key>',
+          'a key, an artifact id (tc1:...), or a connector URL (file://, redis://, s3://: loads straight from it, no daemon)',
+        )
+        .requiredOption('--out <file>', 'output .safetensors file')
+        .option('--tensors <names>', 'comma-separated tensor names to keep')
+        .option('--view <json>', 'view JSON {"<tensor>": [[start, length] | null, ...]} or @file')
+        .option('--tp-size <n>', 'tensor-parallel size')
+        .option('--tp-rank <r>', 'tensor-parallel rank')
+        .option('--tp-layout <layout>', "auto (built-in rules, the artifact's config.json) or a rules JSON file")
+        .option('--shm', 'same host: receive through shared memory instead of TCP')
+        .option('--files', "same host: read the daemon's artifact files in place and slice here (no copy by the daemon)")
+        .option('--connections <n>', 'data-plane connections (default 4)')
+        .option('--timeout <duration>', 'deadline for the whole load: 30s, 2m, 500ms (a bare number is milliseconds)')
+        .option('--route <route>', 'auto (default), resident_view, derived_view or canonical: force a remote route (diagnosis)')
+        .option('--json', 'print the result as one JSON object'),
+    ),
   ).action(async (key: string, flags: LoadFlags) => {
     const selection = await selectionFromFlags(flags);
     const fromUrl = isConnectorUrl(key);
     if (fromUrl && (flags.shm === true || flags.files === true || flags.route !== undefined || flags.connections !== undefined)) {
       throw tcError('TC_ERR_INVALID_ARGUMENT', '--shm, --files, --route and --connections go with a daemon; a connector URL is read here');
+    }
+    const tuning = tuningFromFlags(flags);
+    if (!fromUrl && Object.keys(tuning).length > 0) {
+      throw tcError('TC_ERR_INVALID_ARGUMENT', '--chunk-bytes and --concurrency go with a connector URL (file://, redis://, s3://)');
     }
     // A connector URL loads straight from the connector, here, without a daemon or an import.
     const client = fromUrl ? undefined : await clientFrom(flags);
@@ -89,7 +96,7 @@ export function registerLoad(program: Command): void {
       const transport = fromUrl ? 'connector' : transportFromFlags(flags);
       const { plan, transfer } =
         client === undefined
-          ? await withTimeout(openUrlModel(key, selection), timeoutMs, `load ${key}`)
+          ? await withTimeout(openUrlModel(key, selection, tuning), timeoutMs, `load ${key}`)
           : await planAndOpen(client, key, selection, { transport: transportFromFlags(flags), route, deadline, connections });
       const t1 = performance.now();
       try {

@@ -9,11 +9,12 @@ import { pushSglangLayout } from '../../client/sglang-layout.js';
 import { tcError } from '../../core/errors.js';
 import { formatBytes } from '../../core/strings.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
+import { tuningFromFlags, withConnectorFlags, type ConnectorFlags } from '../connector-flags.js';
 import { ByteProgress } from '../progress.js';
 import { parseIntegerFlag } from '../selection.js';
 import { transportFromFlags } from './load.js';
 
-interface PushFlags extends ClientFlags {
+interface PushFlags extends ClientFlags, ConnectorFlags {
   readonly layout?: string;
   readonly tpSize?: string;
   readonly shm?: boolean;
@@ -25,20 +26,22 @@ const LAYOUTS = ['directory', 'plain', 'sglang'] as const;
 
 /** Registers `push`. */
 export function registerPush(program: Command): void {
-  withClientFlags(
-    program
-      .command('push')
-      .description(
-        'write an artifact to a connector: a model directory (the index last; the daemon writes it with the ' +
-          "credentials the URL carries, never printed or logged; file:// URLs must lie under the daemon's --import-root), " +
-          "or with --layout sglang SGLang's per-rank Redis layout (<model>/keys/rank_<r>/<param>, <model>/files/<name>)",
-      )
-      .argument('<key>', 'a key (or an artifact id tc1:... / tcl:...)')
-      .argument('<url>', 'the destination: file:///dir, redis://[user:pass@]host:port/<model>[?db=N], s3://bucket/prefix[?endpoint=...]')
-      .option('--layout <layout>', 'directory (default: a model directory) or sglang (per-rank parameters, Redis only)', 'directory')
-      .option('--tp-size <n>', 'sglang: the tensor-parallel size SGLang will run with (ranks 0..n-1 are written)')
-      .option('--shm', 'sglang, same host: receive the ranks through shared memory instead of TCP')
-      .option('--json', 'print the result as one JSON object'),
+  withConnectorFlags(
+    withClientFlags(
+      program
+        .command('push')
+        .description(
+          'write an artifact to a connector: a model directory (the index last; the daemon writes it with the ' +
+            "credentials the URL carries, never printed or logged; file:// URLs must lie under the daemon's --import-root), " +
+            "or with --layout sglang SGLang's per-rank Redis layout (<model>/keys/rank_<r>/<param>, <model>/files/<name>)",
+        )
+        .argument('<key>', 'a key (or an artifact id tc1:... / tcl:...)')
+        .argument('<url>', 'the destination: file:///dir, redis://[user:pass@]host:port/<model>[?db=N], s3://bucket/prefix[?endpoint=...]')
+        .option('--layout <layout>', 'directory (default: a model directory) or sglang (per-rank parameters, Redis only)', 'directory')
+        .option('--tp-size <n>', 'sglang: the tensor-parallel size SGLang will run with (ranks 0..n-1 are written)')
+        .option('--shm', 'sglang, same host: receive the ranks through shared memory instead of TCP')
+        .option('--json', 'print the result as one JSON object'),
+    ),
   ).action(async (key: string, url: string, flags: PushFlags) => {
     const layout = LAYOUTS.find((l) => l === flags.layout);
     if (layout === undefined) {
@@ -49,6 +52,13 @@ export function registerPush(program: Command): void {
     }
     if (layout === 'sglang' && flags.tpSize === undefined)
       throw tcError('TC_ERR_INVALID_ARGUMENT', '--layout sglang needs --tp-size N (the TP size SGLang runs with)');
+    const tuning = tuningFromFlags(flags);
+    // SGLang's keys are plain values (SGLang GETs them whole): nothing is chunked.
+    if (layout === 'sglang' && tuning.chunkBytes !== undefined)
+      throw tcError(
+        'TC_ERR_INVALID_ARGUMENT',
+        '--chunk-bytes does not apply to --layout sglang (its keys are plain values, never chunked)',
+      );
     const client = await clientFrom(flags);
     let progress: ByteProgress | undefined;
     const onProgress = (done: number, total: number): void => {
@@ -58,7 +68,7 @@ export function registerPush(program: Command): void {
     };
     try {
       if (layout !== 'sglang') {
-        const r = await client.push(key, url, { onProgress });
+        const r = await client.push(key, url, { onProgress, ...tuning });
         progress?.stop();
         if (flags.json === true) process.stdout.write(`${JSON.stringify(r)}\n`);
         else
@@ -67,7 +77,12 @@ export function registerPush(program: Command): void {
       }
       const tpSize = parseIntegerFlag(flags.tpSize!, '--tp-size', 1);
       const transport = transportFromFlags({ ...(flags.shm === undefined ? {} : { shm: flags.shm }) });
-      const info = await pushSglangLayout(client, key, url, { tpSize, transport, onProgress });
+      const info = await pushSglangLayout(client, key, url, {
+        tpSize,
+        transport,
+        onProgress,
+        ...(tuning.concurrency === undefined ? {} : { concurrency: tuning.concurrency }),
+      });
       progress?.stop();
       if (flags.json === true) {
         process.stdout.write(`${JSON.stringify({ key, layout, ...info })}\n`);

@@ -1,5 +1,5 @@
 // POST /v1/imports {path, key?}: import a model from this host (only under --import-root); {url, key?,
-// lazy?}: pull a model from a connector (or register it lazily), with a progress stream on request.
+// lazy?, chunkBytes?, concurrency?}: pull a model from a connector (or register it lazily), with a progress stream on request.
 // POST /v1/uploads, PUT /v1/uploads/:id/files/:name (raw bytes), POST /v1/uploads/:id/commit {key?},
 // DELETE /v1/uploads/:id: upload a model's files, then store them as an artifact.
 
@@ -12,6 +12,7 @@ import { commitRequest, importRequest, type ImportResponse, type UploadCreated, 
 import { parseBody } from '../../protocol/http/parse.js';
 import type { Logger } from '../../core/logger.js';
 import type { ArtifactStore, ImportResult } from '../../store/artifact-store.js';
+import { tuningOptions } from '../../store/connector-access.js';
 import { UploadSessions } from '../uploads.js';
 import { refuseWhileDraining, type Lifecycle } from './lifecycle.js';
 import { answerWithProgress } from './progress-answer.js';
@@ -55,7 +56,7 @@ export const importRoutes: FastifyPluginAsync<ImportRoutesOptions> = (app, o) =>
       const url = body.url;
       const lazy = body.lazy === true;
       return answerWithProgress(req, reply, o.log, async (onProgress, signal) =>
-        withKey(await store.importUrl(url, { lazy, onProgress, signal }), body.key),
+        withKey(await store.importUrl(url, { lazy, onProgress, signal, tuning: tuningOptions(body) }), body.key),
       );
     }
     return withKey(await store.importPath(body.path!, o.importRoots), body.key);

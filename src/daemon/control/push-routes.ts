@@ -1,4 +1,4 @@
-// POST /v1/pushes {key | artifactId, url}: write an artifact to a connector as a model directory (kept
+// POST /v1/pushes {key | artifactId, url, chunkBytes?, concurrency?}: write an artifact to a connector as a model directory (kept
 // files, shards, the index last), with a progress stream on request. POST /v1/artifacts/:id/verify: hash
 // an artifact in full (a lazy one streamed from its connector) and, for a lazy one, record its content id.
 
@@ -12,6 +12,7 @@ import { pushRequest, type PushResponse } from '../../protocol/http/pushes.js';
 import type { VerifyResponse } from '../../protocol/http/artifacts.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
 import { pushArtifact } from '../../store/push-artifact.js';
+import { tuningOptions as tuningOf } from '../../store/connector-access.js';
 import { verifyArtifact } from '../../store/verify-artifact.js';
 import { refuseWhileDraining, type Lifecycle } from './lifecycle.js';
 import { answerWithProgress } from './progress-answer.js';
@@ -38,7 +39,7 @@ export const pushRoutes: FastifyPluginAsync<PushRoutesOptions> = (app, { catalog
     // Opened before the answer starts: an artifact this daemon does not hold is a plain 404.
     const artifact = await store.open(artifactId!);
     return answerWithProgress(req, reply, log, (onProgress, signal): Promise<PushResponse> =>
-      pushArtifact(artifact, body.url, { roots: store.importRoots, log, onProgress, signal }),
+      pushArtifact(artifact, body.url, { roots: store.importRoots, log, onProgress, signal, tuning: tuningOf(body) }),
     );
   });
   app.post<{ Params: { id: string } }>('/v1/artifacts/:id/verify', async (req, reply) => {

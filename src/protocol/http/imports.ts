@@ -3,12 +3,14 @@
 // POST /v1/uploads/:id/commit, DELETE /v1/uploads/:id).
 
 import { z } from 'zod';
+import { connectorTuningFields } from './connector-tuning.js';
 
 /**
  * POST /v1/imports: exactly one of `path` (a model on the daemon's host, under an import root) and `url` (a
  * connector URL: file://, redis://, rediss://, s3://); `lazy` (with `url` only) registers the artifact
  * from its headers and reads its bytes from the connector when loaded. With `accept: application/x-ndjson`
- * a URL import answers a progress stream (progress.ts) ending in the ImportResponse.
+ * a URL import answers a progress stream (progress.ts) ending in the ImportResponse. `chunkBytes` and
+ * `concurrency` (with `url` only) tune the connector the daemon opens (connector-tuning.ts).
  */
 export const importRequest = z
   .object({
@@ -16,10 +18,14 @@ export const importRequest = z
     url: z.string().min(1).max(8192).optional(),
     key: z.string().min(1).optional(),
     lazy: z.boolean().optional(),
+    ...connectorTuningFields,
   })
   .strict()
   .refine((b) => (b.path === undefined) !== (b.url === undefined), { message: 'give exactly one of path and url' })
-  .refine((b) => b.lazy !== true || b.url !== undefined, { message: 'lazy needs a url' });
+  .refine((b) => b.lazy !== true || b.url !== undefined, { message: 'lazy needs a url' })
+  .refine((b) => b.url !== undefined || (b.chunkBytes === undefined && b.concurrency === undefined), {
+    message: 'chunkBytes and concurrency need a url',
+  });
 /** The body of POST /v1/imports. */
 export type ImportRequest = z.infer<typeof importRequest>;
 

@@ -3,13 +3,18 @@
 // stream (progress.ts) ending in the PushResponse.
 
 import { z } from 'zod';
+import { connectorTuningFields } from './connector-tuning.js';
 
-/** POST /v1/pushes: exactly one of `key` and `artifactId`, and the destination connector URL. */
+/**
+ * POST /v1/pushes: exactly one of `key` and `artifactId`, the destination connector URL, and optional
+ * connector tuning (`chunkBytes`, `concurrency`; see connector-tuning.ts).
+ */
 export const pushRequest = z
   .object({
     key: z.string().min(1).optional(),
     artifactId: z.string().min(1).max(256).optional(),
     url: z.string().min(1).max(8192),
+    ...connectorTuningFields,
   })
   .strict()
   .refine((b) => (b.key === undefined) !== (b.artifactId === undefined), { message: 'give exactly one of key and artifactId' });
