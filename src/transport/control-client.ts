@@ -33,14 +33,20 @@ export class ControlClient {
     const headers = new Headers(init.headers);
     headers.set('authorization', `Bearer ${this.token}`);
     let res: Response;
+    const signal = init.signal ?? AbortSignal.timeout(timeoutMs);
+    const request = (): Promise<Response> =>
+      fetch(new URL(path, this.baseUrl), { ...init, method, headers, dispatcher: this.agent, signal });
     try {
-      res = await fetch(new URL(path, this.baseUrl), {
-        ...init,
-        method,
-        headers,
-        dispatcher: this.agent,
-        signal: init.signal ?? AbortSignal.timeout(timeoutMs),
-      });
+      try {
+        res = await request();
+      } catch (error) {
+        // A pooled connection the daemon closed while idle fails the next request before any answer
+        // (UND_ERR_SOCKET, "other side closed"): the request never reached a route, so it is sent once
+        // more on a fresh connection, when its body can be sent again (JSON or none; never a stream).
+        const code = (error as { cause?: { code?: string } }).cause?.code;
+        if (code !== 'UND_ERR_SOCKET' || !(init.body === undefined || typeof init.body === 'string') || signal.aborted) throw error;
+        res = await request();
+      }
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause;
       if ((error as Error).name === 'TimeoutError') {
