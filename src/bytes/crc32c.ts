@@ -7,8 +7,7 @@ import { crc32c as packageCrc32c } from '@node-rs/crc32';
 import { native } from './native.js';
 
 /** CRC32C of `data`, continuing from `initial` (the CRC of the bytes before it; 0 to start). */
-export const crc32c: (data: Uint8Array, initial?: number) => number =
-  native?.crc32c ?? ((data, initial) => packageCrc32c(data, initial));
+export const crc32c: (data: Uint8Array, initial?: number) => number = native?.crc32c ?? ((data, initial) => packageCrc32c(data, initial));
 
 /**
  * The same, computed on the libuv pool (the calling thread stays free; `data` must not change until the

@@ -63,8 +63,6 @@ export type GatherFileFn = (
   dstOffset: number,
 ) => Promise<void>;
 
-
-
 /** The native kernel, when it was built and `TENSORCAST_NATIVE` is not `0`. */
 export const gatherNative: GatherFn | undefined = native?.gather;
 
