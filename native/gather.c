@@ -61,6 +61,7 @@ static napi_value Gather(napi_env env, napi_callback_info info) {
 
 napi_value GatherFile(napi_env env, napi_callback_info info);
 void tc_register_crc32c(napi_env env, napi_value exports);
+void tc_register_shm(napi_env env, napi_value exports);
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
@@ -69,6 +70,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_create_function(env, "gatherFile", NAPI_AUTO_LENGTH, GatherFile, NULL, &fn);
   napi_set_named_property(env, exports, "gatherFile", fn);
   tc_register_crc32c(env, exports);
+  tc_register_shm(env, exports);
   return exports;
 }
 

@@ -1,6 +1,7 @@
 // The native addon (native/*.c, built by `npm install` with node-gyp): the strided-gather and CRC32C
-// kernels. Loaded once; undefined when it was not built or `TENSORCAST_NATIVE=0`, and every caller then
-// runs its TypeScript (or npm package) fallback, which gives identical results.
+// kernels, shm segment mappings and checked shm reads. Loaded once; undefined when it was not built or
+// `TENSORCAST_NATIVE=0`, and every caller then runs its TypeScript (or npm package) fallback, which gives
+// identical results.
 
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -18,6 +19,26 @@ export interface NativeModule {
   readonly crc32cPortable: (data: Uint8Array, initial?: number) => number;
   /** True when CRC32C runs on the CPU's instruction (SSE4.2), false for the portable table kernel. */
   readonly crc32cHardware: boolean;
+  /** Maps `[offset, offset + length)` of a file shared and writable (shm segments); `populate` fills page tables now. */
+  readonly mapFile: (fd: number, offset: number, length: number, populate: boolean) => ArrayBuffer;
+  /** Resizes a mapping from mapFile (mremap, pages stay mapped; it may move): a new ArrayBuffer, the old one detached. */
+  readonly remap: (mapping: ArrayBuffer, length: number) => ArrayBuffer;
+  /** Unmaps a mapping from mapFile and detaches the ArrayBuffer (its views then read as empty). */
+  readonly unmap: (mapping: ArrayBuffer) => void;
+  /**
+   * Allocates a file's pages in `[offset, offset + length)` by writing zeros, on a thread of its own (at the
+   * lowest priority when `lowPriority`); it touches no mapping.
+   */
+  readonly allocate: (fd: number, offset: number, length: number, lowPriority: boolean) => Promise<void>;
+  /** On the libuv pool: fills the page tables of `[offset, offset + length)` of a mapping from mapFile. */
+  readonly populate: (mapping: ArrayBuffer, offset: number, length: number) => Promise<void>;
+  /** On the libuv pool: out[i] = CRC32C of chunk i of src; with dst, src is copied into dst as well. */
+  readonly crcChunks: (src: Uint8Array, chunkBytes: number, out: Uint32Array, dst?: Uint8Array) => Promise<void>;
+  /**
+   * On the libuv pool: reads dst.length bytes of a file from `position` chunk by chunk, checking each chunk
+   * against `expected`; resolves with the first chunk (index within dst) that differs, or -1.
+   */
+  readonly readChunks: (fd: number, position: number, dst: Uint8Array, chunkBytes: number, expected: Uint32Array) => Promise<number>;
 }
 
 function load(): NativeModule | undefined {
@@ -30,7 +51,9 @@ function load(): NativeModule | undefined {
   try {
     const m = createRequire(import.meta.url)(path) as Partial<NativeModule>;
     // An addon built from an older checkout lacks the newer kernels: use the fallbacks rather than half of it.
-    return typeof m.crc32c === 'function' && typeof m.gatherFile === 'function' ? (m as NativeModule) : undefined;
+    return typeof m.crc32c === 'function' && typeof m.gatherFile === 'function' && typeof m.readChunks === 'function'
+      ? (m as NativeModule)
+      : undefined;
   } catch {
     return undefined;
   }

@@ -9,7 +9,7 @@ import { parseByteSize, parseDuration } from '../core/strings.js';
 import { z } from 'zod';
 import { tcError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/net.js';
-import { defaultStagingBytes } from '../store/view-service.js';
+import { defaultShmReserveBytes, defaultStagingBytes } from '../store/view-service.js';
 
 /** A validated daemon configuration. */
 export interface DaemonConfig {
@@ -28,6 +28,8 @@ export interface DaemonConfig {
   readonly importRoots: readonly string[];
   /** Folder on tmpfs for shared-memory hand-off. */
   readonly shmDir: string;
+  /** Bytes of shm segments allocated ahead of need, within memoryBudget (0: none). */
+  readonly shmReserve: number;
   readonly drainTimeoutMs: number;
   readonly leaseTtlMs: number;
   /** When a view earns a memory replica: 'reuse' (on its second read) or 'always' (first read). */
@@ -114,6 +116,7 @@ const schema = z
     stagingBudget: byteSize.pipe(z.number().min(1 << 20, 'the staging budget needs at least 1MiB')).optional(),
     importRoots: z.array(z.string().min(1)),
     shmDir: z.string().min(1).optional(),
+    shmReserve: byteSize.optional(),
     drainTimeoutMs: positiveMs,
     leaseTtlMs: positiveMs,
     replicaAdmission: z.enum(['reuse', 'always']),
@@ -168,6 +171,7 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_MEMORY_BUDGET: 'memoryBudget',
   TENSORCAST_STAGING_BUDGET: 'stagingBudget',
   TENSORCAST_SHM_DIR: 'shmDir',
+  TENSORCAST_SHM_RESERVE: 'shmReserve',
   TENSORCAST_LOG_LEVEL: 'logLevel',
   TENSORCAST_REPLICA_ADMISSION: 'replicaAdmission',
   TENSORCAST_HTTP_HEADERS_TIMEOUT_MS: 'httpHeadersTimeoutMs',
@@ -229,6 +233,7 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     stagingBudget: c.stagingBudget ?? defaultStagingBytes(c.memoryBudget),
     importRoots: c.importRoots.map((r) => resolve(r)),
     shmDir: c.shmDir ?? join('/dev/shm', `tensorcast-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`),
+    shmReserve: Math.min(c.shmReserve ?? defaultShmReserveBytes(c.memoryBudget), c.memoryBudget),
     drainTimeoutMs: c.drainTimeoutMs,
     leaseTtlMs: c.leaseTtlMs,
     replicaAdmission: c.replicaAdmission,

@@ -129,6 +129,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
       budgetBytes: config.memoryBudget,
       stagingBytes: config.stagingBudget,
       shmDir: config.shmDir,
+      shmReserveBytes: config.shmReserve,
       admission: config.replicaAdmission,
       log,
       remote: router,

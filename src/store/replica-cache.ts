@@ -36,6 +36,19 @@ export interface Replica {
 /** Called when a replica leaves the cache (free its file, update the catalog). */
 export type EvictHook = (replica: Replica, reason: 'evicted' | 'closed') => void;
 
+/**
+ * Memory held outside replicas under the same budget that can be given back at once (idle shm segments
+ * kept for reuse): counted as used, and freed before any replica is evicted.
+ */
+export interface SpareBytes {
+  /** Bytes held now. */
+  readonly bytes: number;
+  /** Bytes a build of `bytes` would take over from the spare (0: none); the build then needs only the rest. */
+  covering(bytes: number): number;
+  /** Frees at least `bytes` (or everything), what a build of `keepFor` bytes would take over last; returns bytes freed. */
+  shrink(bytes: number, keepFor?: number): number;
+}
+
 /** Counters the metrics module reads. */
 export interface ReplicaCacheStats {
   hits: number;
@@ -59,11 +72,12 @@ export class ReplicaCache {
   constructor(
     readonly budgetBytes: number,
     private readonly onEvict: EvictHook,
+    private readonly spare?: SpareBytes,
   ) {}
 
-  /** Bytes held by replicas and reserved for replicas being built. */
+  /** Bytes held by replicas, reserved for replicas being built, and spare. */
   get usedBytes(): number {
-    let n = this.reserved;
+    let n = this.reserved + (this.spare?.bytes ?? 0);
     for (const r of this.entries.values()) n += r.bytes;
     return n;
   }
@@ -94,7 +108,9 @@ export class ReplicaCache {
   /**
    * The replica under `key` with a reference taken, building it with `build` when absent (one build per key
    * at a time; a caller that finds a build in flight joins it until `deadline`, Unix ms). Space for `bytes`
-   * is made by evicting idle replicas first.
+   * is made by freeing spare bytes, then evicting idle replicas. With `recycles`, the build takes over what
+   * the spare {@link SpareBytes.covering covers} for it (synchronously, as `build` starts), so that part is
+   * kept rather than freed.
    *
    * @throws TC_ERR_BUDGET when `bytes` cannot fit even after evicting every idle replica; TC_ERR_TIMEOUT
    */
@@ -103,8 +119,9 @@ export class ReplicaCache {
     bytes: number,
     build: () => Promise<Omit<Replica, 'refs' | 'lastUsed'>>,
     deadline = Number.POSITIVE_INFINITY,
+    recycles = false,
   ): Promise<Replica> {
-    const replica = await this.acquireIfFits(key, bytes, build, deadline);
+    const replica = await this.acquireIfFits(key, bytes, build, deadline, recycles);
     if (replica === undefined) throw this.budgetError(bytes);
     return replica;
   }
@@ -120,6 +137,7 @@ export class ReplicaCache {
     bytes: number,
     build: () => Promise<Omit<Replica, 'refs' | 'lastUsed'>>,
     deadline = Number.POSITIVE_INFINITY,
+    recycles = false,
   ): Promise<Replica | undefined> {
     const hit = this.get(key);
     if (hit !== undefined) return hit;
@@ -127,7 +145,7 @@ export class ReplicaCache {
     if (pending === undefined) {
       if (!this.canFit(bytes)) return undefined;
       this.stats.misses++;
-      this.makeRoom(bytes);
+      this.makeRoom(bytes, recycles);
       this.reserved += bytes;
       pending = build()
         .then((r) => {
@@ -147,9 +165,9 @@ export class ReplicaCache {
     return replica;
   }
 
-  /** True when `bytes` could be made to fit by evicting idle replicas. */
+  /** True when `bytes` could be made to fit by freeing spare bytes and evicting idle replicas. */
   canFit(bytes: number): boolean {
-    let idle = 0;
+    let idle = this.spare?.bytes ?? 0;
     for (const r of this.entries.values()) if (r.refs === 0) idle += r.bytes;
     return this.usedBytes - idle + bytes <= this.budgetBytes;
   }
@@ -162,10 +180,15 @@ export class ReplicaCache {
     );
   }
 
-  private makeRoom(bytes: number): void {
+  private makeRoom(bytes: number, recycles: boolean): void {
     const idle = [...this.entries.values()].filter((r) => r.refs === 0).sort((a, b) => a.lastUsed - b.lastUsed);
-    for (const r of idle) {
-      if (this.usedBytes + bytes <= this.budgetBytes) break;
+    for (;;) {
+      const over = this.usedBytes + bytes - (recycles ? (this.spare?.covering(bytes) ?? 0) : 0) - this.budgetBytes;
+      if (over <= 0) return;
+      // Spare first (an allocation saved), then the least recently used replica (data saved).
+      if (this.spare !== undefined && this.spare.shrink(over, recycles ? bytes : undefined) > 0) continue;
+      const r = idle.shift();
+      if (r === undefined) return;
       this.entries.delete(r.key);
       this.stats.evictions++;
       this.onEvict(r, 'evicted');

@@ -2,10 +2,11 @@
 // consumer on this host (or another daemon) reads it from memory: a memory replica (buffers the data plane
 // sends from) or a shared-memory replica (a file on tmpfs that same-host clients read or map).
 
-import { open, mkdir, readFile, rm, readdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, rm, readdir, stat, unlink } from 'node:fs/promises';
 import { writeFully } from '../format/file-io.js';
 import { join } from 'node:path';
-import { ChunkChecksummer } from '../bytes/chunk-checksums.js';
+import { performance } from 'node:perf_hooks';
+import { CHECKSUM_CHUNK_BYTES, ChunkChecksummer, checksumChunks, type ChunkChecksums } from '../bytes/chunk-checksums.js';
 import { Materializer } from '../bytes/materialize.js';
 import { isTensorcastError, tcError } from '../core/errors.js';
 import { sha256Hex } from '../core/hashing.js';
@@ -18,6 +19,8 @@ import type { FillContext, RemoteArtifact, RemoteViews } from './remote-views.js
 import type { RouteChoice } from '../protocol/route-kinds.js';
 import { ReplicaCache, type Replica } from './replica-cache.js';
 import { StagingPool } from './staging-pool.js';
+import { ShmSegment, SEGMENT_WINDOW_BYTES } from './shm-segment.js';
+import { ShmSegmentPool } from './shm-segment-pool.js';
 import { WindowFill } from './window-fill.js';
 
 /** What replica notifications carry. */
@@ -33,8 +36,10 @@ export interface ResolvedView {
   readonly program: ByteRangeProgram;
 }
 
-/** Largest buffer of one memory-replica segment (Node 20 caps a Buffer at 4 GiB). */
-const SEGMENT_BYTES = 1 << 30;
+/** Largest buffer of one memory-replica segment (Node 20 caps a Buffer at 4 GiB); shm windows are as large. */
+const SEGMENT_BYTES = SEGMENT_WINDOW_BYTES;
+/** An shm build materializes this much, then checksums it on the pool while it materializes the next. */
+const SHM_PIECE_BYTES = 64 << 20;
 /** How long a load may wait by default when its caller gave no deadline (ms). */
 const DEFAULT_WAIT_MS = 30_000;
 
@@ -62,6 +67,21 @@ export interface ViewServiceOptions {
   readonly stagingBytes?: number;
   /** The routing layer: artifacts stored by other daemons, and their bytes (absent: a single-host daemon). */
   readonly remote?: RemoteViews;
+  /**
+   * Bytes of shm segments allocated ahead of need, under the budget (default {@link defaultShmReserveBytes};
+   * 0: none, only segments of dropped replicas are reused).
+   */
+  readonly shmReserveBytes?: number;
+  /** An idle shm segment unused this long is freed (ms, default 10 minutes). */
+  readonly shmIdleMs?: number;
+}
+
+/**
+ * The default shm reserve for a replica budget: a sixteenth of it, at most 512 MiB (the first shm load of a
+ * view of that size then writes into pages allocated at start instead of faulting in fresh ones).
+ */
+export function defaultShmReserveBytes(budgetBytes: number): number {
+  return Math.min(512 << 20, Math.floor(budgetBytes / 16));
 }
 
 /**
@@ -93,6 +113,12 @@ export class ViewService {
   private readonly remoteMaterializer = new Materializer({ concurrency: 8, readChunkBytes: 16 << 20, blockTargetBytes: 16 << 20 });
   /** Shm files get a fresh name per build, so removing a dropped replica's file never hits its successor. */
   private shmBuilds = 0;
+  /** Idle shm segments kept for reuse (counted under the budget as spare). */
+  readonly segments: ShmSegmentPool;
+  /** The segment of each shm replica, by its file's path. */
+  private readonly shmSegments = new Map<string, ShmSegment>();
+  /** Segments being freed (waited for at close). */
+  private readonly closing = new Set<Promise<void>>();
   /** Per view key: the byte ranges already read once (sorted, merged). */
   private readonly seen = new Map<string, [number, number][]>();
   private readonly opts: ViewServiceOptions;
@@ -100,17 +126,44 @@ export class ViewService {
   constructor(opts: ViewServiceOptions) {
     this.opts = opts;
     this.stages = new StagingPool({ boundBytes: opts.stagingBytes ?? defaultStagingBytes(opts.budgetBytes) });
-    this.cache = new ReplicaCache(opts.budgetBytes, (r, reason) => {
-      opts.log.debug({ key: r.key, tier: r.tier, bytes: r.bytes, reason }, 'replica dropped');
-      if (r.path !== undefined) void unlink(r.path).catch(() => undefined);
-      opts.onReplica?.(r, false);
+    this.segments = new ShmSegmentPool({
+      dir: join(opts.shmDir, '.pool'),
+      reserveBytes: opts.shmReserveBytes ?? defaultShmReserveBytes(opts.budgetBytes),
+      ...(opts.shmIdleMs === undefined ? {} : { idleMs: opts.shmIdleMs }),
+      room: () => this.cache.budgetBytes - this.cache.usedBytes,
+      log: opts.log,
     });
+    this.cache = new ReplicaCache(
+      opts.budgetBytes,
+      (r, reason) => {
+        opts.log.debug({ key: r.key, tier: r.tier, bytes: r.bytes, reason }, 'replica dropped');
+        if (r.path !== undefined) this.dropShmFile(r.path, reason === 'closed');
+        opts.onReplica?.(r, false);
+      },
+      this.segments,
+    );
   }
 
-  /** Creates the shm folder and removes files a previous run left behind. */
+  /** Creates the shm folder, removes files a previous run left behind, and starts filling the shm reserve. */
   async init(): Promise<void> {
     await mkdir(this.opts.shmDir, { recursive: true });
     for (const name of await readdir(this.opts.shmDir)) await rm(join(this.opts.shmDir, name), { force: true, recursive: true });
+    await this.segments.init();
+  }
+
+  /** A dropped shm replica's file: its segment goes back to the pool (or is freed at close). */
+  private dropShmFile(path: string, closing: boolean): void {
+    const seg = this.shmSegments.get(path);
+    this.shmSegments.delete(path);
+    if (seg === undefined) {
+      void unlink(path).catch(() => undefined);
+    } else if (closing) {
+      const done = seg.close();
+      this.closing.add(done);
+      void done.finally(() => this.closing.delete(done));
+    } else {
+      this.segments.give(seg);
+    }
   }
 
   /**
@@ -282,7 +335,7 @@ export class ViewService {
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
       let replica: Replica;
       try {
-        replica = await this.cache.acquire(this.key(rv, 'shm'), bytes, () => this.buildShm(rv, deadline, ctx), deadline);
+        replica = await this.cache.acquire(this.key(rv, 'shm'), bytes, () => this.buildShm(rv, deadline, ctx), deadline, true);
       } catch (error) {
         if (!isTensorcastError(error, 'TC_ERR_BUDGET') || Date.now() + wait > deadline) throw error;
         await new Promise((r) => setTimeout(r, wait));
@@ -312,45 +365,46 @@ export class ViewService {
     return false;
   }
 
+  /**
+   * Builds an shm replica into a segment: one the pool holds (pages allocated: the build only overwrites) or
+   * a new file. The segment is claimed before the first await, as the cache counted on it when it made room.
+   */
   private async buildShm(rv: ResolvedView, deadline: number, ctx: FillContext | undefined): Promise<Omit<Replica, 'refs' | 'lastUsed'>> {
     const bytes = rv.program.totalBytes;
     const key = this.key(rv, 'shm');
     const path = join(this.opts.shmDir, `${sha256Hex(key).slice(0, 32)}-${this.shmBuilds++}.bin`);
-    const sums = new ChunkChecksummer();
-    const fh = await open(path, 'w', 0o600);
+    const reused = this.segments.claim(bytes);
+    const t0 = performance.now();
+    let seg = reused;
+    let checksums: ChunkChecksums;
     try {
+      let trimming: Promise<void> | undefined;
+      if (seg !== undefined) {
+        await seg.moveTo(path);
+        // A larger segment is cut to the view: no byte of its former content stays readable past the view's
+        // end. The kernel frees the tail while the head is being filled.
+        trimming = seg.resize(bytes);
+        if (seg.bytes !== bytes) await trimming;
+      } else seg = await ShmSegment.create(path, bytes);
       const mem = this.cache.get(this.key(rv, 'memory'));
       try {
-        if (mem !== undefined) {
-          await mem.ready(0, mem.bytes, deadline, ctx);
-          let at = 0;
-          for (const seg of mem.segments) {
-            sums.push(seg);
-            at += await writeFully(fh, seg, at);
-          }
-        } else {
-          const stage = await this.stages.acquire(deadline, `building the shm replica of ${key}`);
-          try {
-            for (let start = 0; start < bytes; start += stage.length) {
-              const end = Math.min(bytes, start + stage.length);
-              const part = stage.subarray(0, end - start);
-              await this.produce(rv, start, end, part, deadline, ctx);
-              sums.push(part);
-              await writeFully(fh, part, start);
-            }
-          } finally {
-            this.stages.release(stage);
-          }
-        }
+        if (mem !== undefined) await mem.ready(0, mem.bytes, deadline, ctx);
+        const filling = seg.mapped ? this.fillMapped(rv, seg, mem, deadline, ctx) : this.fillWritten(rv, seg, mem, deadline, ctx);
+        const [sums] = await Promise.all([filling, trimming]);
+        checksums = sums;
       } finally {
         if (mem !== undefined) this.cache.release(mem);
       }
     } catch (error) {
-      await fh.close();
-      await unlink(path).catch(() => undefined);
+      // The segment's bytes are half written: never a replica; its pages serve the next build.
+      if (seg !== undefined) this.segments.give(seg);
       throw error;
+    } finally {
+      // The reserve was drawn on (or is still short): top it up in the background, for the next view.
+      this.segments.fill();
     }
-    await fh.close();
+    this.opts.log.debug({ key, bytes, reused: reused !== undefined, ms: Math.round(performance.now() - t0) }, 'shm replica built');
+    this.shmSegments.set(path, seg);
     const built = {
       key,
       artifactId: rv.artifact.artifactId,
@@ -360,10 +414,88 @@ export class ViewService {
       segments: [],
       path,
       ready: () => Promise.resolve(),
-      checksums: sums.finish(),
+      checksums,
     };
     this.opts.onReplica?.(built, true);
     return built;
+  }
+
+  /**
+   * Fills a mapped segment: the view is materialized straight into its pages (or copied from the memory
+   * replica), and each piece is checksummed on the libuv pool while the next piece is materialized.
+   */
+  private async fillMapped(
+    rv: ResolvedView,
+    seg: ShmSegment,
+    mem: Replica | undefined,
+    deadline: number,
+    ctx: FillContext | undefined,
+  ): Promise<ChunkChecksums> {
+    const bytes = rv.program.totalBytes;
+    const windows = seg.windows();
+    const crcs = new Uint32Array(Math.ceil(bytes / CHECKSUM_CHUNK_BYTES));
+    const into = (start: number, end: number): Buffer =>
+      windows[Math.floor(start / SEGMENT_BYTES)]!.subarray(start % SEGMENT_BYTES, (start % SEGMENT_BYTES) + end - start);
+    const sums = (start: number, end: number): Uint32Array =>
+      crcs.subarray(start / CHECKSUM_CHUNK_BYTES, Math.ceil(end / CHECKSUM_CHUNK_BYTES));
+    let summing: Promise<void> | undefined;
+    try {
+      for (let start = 0; start < bytes; start += SHM_PIECE_BYTES) {
+        const end = Math.min(bytes, start + SHM_PIECE_BYTES);
+        // Pieces never straddle a window or a memory segment (both are multiples of the piece).
+        const dest = into(start, end);
+        if (mem !== undefined) {
+          const src = mem.segments[Math.floor(start / SEGMENT_BYTES)]!.subarray(
+            start % SEGMENT_BYTES,
+            (start % SEGMENT_BYTES) + end - start,
+          );
+          await summing;
+          summing = checksumChunks(src, CHECKSUM_CHUNK_BYTES, sums(start, end), dest);
+        } else {
+          await this.produce(rv, start, end, dest, deadline, ctx);
+          await summing;
+          summing = checksumChunks(dest, CHECKSUM_CHUNK_BYTES, sums(start, end));
+        }
+      }
+      await summing;
+    } finally {
+      // Nothing may still read or write the mapping once this returns.
+      await summing?.catch(() => undefined);
+    }
+    return { algorithm: 'crc32c', chunkBytes: CHECKSUM_CHUNK_BYTES, crcs: Array.from(crcs) };
+  }
+
+  /** Fills a segment with positional writes (no addon): through a staging buffer, or from the memory replica. */
+  private async fillWritten(
+    rv: ResolvedView,
+    seg: ShmSegment,
+    mem: Replica | undefined,
+    deadline: number,
+    ctx: FillContext | undefined,
+  ): Promise<ChunkChecksums> {
+    const bytes = rv.program.totalBytes;
+    const sums = new ChunkChecksummer();
+    if (mem !== undefined) {
+      let at = 0;
+      for (const part of mem.segments) {
+        sums.push(part);
+        at += await writeFully(seg.file, part, at);
+      }
+      return sums.finish();
+    }
+    const stage = await this.stages.acquire(deadline, `building the shm replica of ${this.key(rv, 'shm')}`);
+    try {
+      for (let start = 0; start < bytes; start += stage.length) {
+        const end = Math.min(bytes, start + stage.length);
+        const part = stage.subarray(0, end - start);
+        await this.produce(rv, start, end, part, deadline, ctx);
+        sums.push(part);
+        await writeFully(seg.file, part, start);
+      }
+    } finally {
+      this.stages.release(stage);
+    }
+    return sums.finish();
   }
 
   /**
@@ -382,10 +514,12 @@ export class ViewService {
     return this.produce(rv, start, end, dest, deadline, ctx, choice);
   }
 
-  /** Drops every replica, frees the staging pool and removes the shm folder (shutdown). */
+  /** Drops every replica, frees the staging pool and the shm segments, and removes the shm folder (shutdown). */
   async close(): Promise<void> {
     this.stages.close();
     this.cache.clear();
+    await this.segments.close();
+    while (this.closing.size > 0) await Promise.all([...this.closing]);
     await rm(this.opts.shmDir, { recursive: true, force: true });
   }
 }

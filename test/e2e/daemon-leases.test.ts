@@ -19,6 +19,8 @@ test('leases expire, unknown leases are TC_ERR_LEASE_NOT_FOUND, a restart clears
   const shmDir = join('/dev/shm', `tensorcast-test-${process.pid}-${Date.now()}`);
   mkdirSync(shmDir, { recursive: true });
   writeFileSync(join(shmDir, 'stale.bin'), 'left by a crashed daemon');
+  mkdirSync(join(shmDir, '.pool'));
+  writeFileSync(join(shmDir, '.pool', 'idle-7.bin'), 'an idle segment left by a crashed daemon');
   t.after(() => void import('node:fs').then((fs) => fs.rmSync(shmDir, { recursive: true, force: true })));
   const config = resolveConfig([
     {
@@ -35,6 +37,7 @@ test('leases expire, unknown leases are TC_ERR_LEASE_NOT_FOUND, a restart clears
   const a = await daemon.start();
   t.after(() => daemon.stop());
   assert.equal(existsSync(join(shmDir, 'stale.bin')), false, 'stale files removed at start');
+  assert.equal(existsSync(join(shmDir, '.pool', 'idle-7.bin')), false, 'stale idle segments removed at start');
   const client = await connect({ url: a.controlUrl, tokenFile: config.tokenFile });
   t.after(() => client.close());
   await client.importModel(model, { key: 'm' });
@@ -49,7 +52,8 @@ test('leases expire, unknown leases are TC_ERR_LEASE_NOT_FOUND, a restart clears
   const lease = (await res.json()) as { leaseId: string; path: string; bytes: number };
   assert.equal(lease.bytes, plan.totalBytes);
   assert.ok(lease.path.startsWith(shmDir));
-  assert.deepEqual(readdirSync(shmDir).length, 1);
+  // One replica file (idle segments kept for reuse live in the hidden .pool folder).
+  assert.deepEqual(readdirSync(shmDir).filter((f) => !f.startsWith('.')).length, 1);
   const replicas = async (): Promise<{ readers: number }[]> =>
     ((await fetch(`${a.controlUrl}/v1/replicas`, { headers }).then((r) => r.json())) as { replicas: { readers: number }[] }).replicas;
   assert.equal((await replicas())[0]!.readers, 1);

@@ -28,7 +28,8 @@ test('a deleted or truncated shm replica file is rebuilt; changed bytes fail wit
   const want = Buffer.from((await client.load('m', { tp, transport: 'tcp' })).buffer);
   assert.ok(want.length > 8 << 20);
   const replicaFile = (): string => {
-    const files = readdirSync(shmDir);
+    // Replica files only (idle segments kept for reuse live in the hidden .pool folder).
+    const files = readdirSync(shmDir).filter((f) => !f.startsWith('.'));
     assert.equal(files.length, 1, `one replica file, found ${files.join(', ')}`);
     return join(shmDir, files[0]!);
   };

@@ -15,6 +15,7 @@ interface ServeFlags {
   readonly stagingBudget?: string;
   readonly importRoot?: string[];
   readonly shmDir?: string;
+  readonly shmReserve?: string;
   readonly logLevel?: string;
   readonly replicaAdmission?: string;
   readonly advertise?: string;
@@ -41,6 +42,10 @@ export function registerServe(program: Command): void {
       v,
     ])
     .option('--shm-dir <dir>', 'folder on tmpfs for shared-memory hand-off (default /dev/shm/tensorcast-<hash>)')
+    .option(
+      '--shm-reserve <bytes>',
+      'shm pages allocated ahead of need, within the memory budget (default budget/16, at most 512MiB; 0 = none)',
+    )
     .option('--replica-admission <when>', 'reuse (a view read a second time gets a memory replica; default) or always')
     .option('--advertise <host>', 'host name or address other daemons reach this one at (default: the listen host)')
     .option('--export-budget <bytes>', 'bytes of derived-view exports prepared for other daemons (default an eighth of RAM)')
@@ -59,6 +64,7 @@ export function registerServe(program: Command): void {
         stagingBudget: flags.stagingBudget,
         importRoots: flags.importRoot,
         shmDir: flags.shmDir,
+        shmReserve: flags.shmReserve,
         logLevel: flags.logLevel,
         replicaAdmission: flags.replicaAdmission,
         advertise: flags.advertise,

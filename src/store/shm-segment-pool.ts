@@ -1,0 +1,231 @@
+// Idle shm segments whose pages are already allocated, kept for the next shm build: a segment freed by an
+// evicted or dropped replica, and a reserve allocated ahead of need (at start, and again after builds drew on
+// it) on a low-priority thread. Idle bytes count under the daemon's memory budget: the replica cache frees
+// them before it evicts any replica, a fill never takes room a replica could use, and segments idle for
+// long are freed so a quiet daemon gives the memory back.
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../core/logger.js';
+import type { SpareBytes } from './replica-cache.js';
+import { ShmSegment } from './shm-segment.js';
+
+/** Options of a {@link ShmSegmentPool}. */
+export interface ShmSegmentPoolOptions {
+  /** Folder of idle segments (on the same tmpfs as the replicas: segments move by rename). */
+  readonly dir: string;
+  /** Idle pre-allocated bytes to keep ready (0: only segments given back are kept). */
+  readonly reserveBytes: number;
+  /** An idle segment unused this long is freed (ms, default 10 minutes). */
+  readonly idleMs?: number;
+  /** Bytes the memory budget can still give now (fills never take more). */
+  readonly room: () => number;
+  readonly log: Logger;
+}
+
+/** What the pool holds (metrics, tests). */
+export interface ShmSegmentPoolInfo {
+  readonly idleBytes: number;
+  readonly idleSegments: number;
+  readonly reserveBytes: number;
+}
+
+interface Idle {
+  readonly segment: ShmSegment;
+  since: number;
+  /** Settles when the segment can be handed out (a rename or prefault under way). */
+  ready: boolean;
+}
+
+/**
+ * A pool of idle segments, best fit first.
+ *
+ * @example
+ * const seg = pool.claim(bytes);  // synchronously, or undefined: create one
+ * ...build into it...; pool.give(seg) when its replica goes.
+ */
+export class ShmSegmentPool implements SpareBytes {
+  private readonly idle: Idle[] = [];
+  private readonly pending = new Set<Promise<void>>();
+  private readonly idleMs: number;
+  private names = 0;
+  private closed = false;
+  private filling = false;
+  private sweeper: NodeJS.Timeout | undefined;
+  /** Size of the last build: the likeliest size of the next (the other TP ranks of a model). */
+  private lastBuildBytes: number | undefined;
+
+  constructor(private readonly opts: ShmSegmentPoolOptions) {
+    this.idleMs = opts.idleMs ?? 600_000;
+  }
+
+  /** Creates the pool's folder and starts filling the reserve. */
+  async init(): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true });
+    this.fill();
+  }
+
+  /** Idle bytes (ready or being prepared). */
+  get bytes(): number {
+    let n = 0;
+    for (const i of this.idle) n += i.segment.bytes;
+    return n;
+  }
+
+  info(): ShmSegmentPoolInfo {
+    return { idleBytes: this.bytes, idleSegments: this.idle.length, reserveBytes: this.opts.reserveBytes };
+  }
+
+  /** Bytes of the segment {@link claim} would hand out for a build of `bytes` (0: none). */
+  covering(bytes: number): number {
+    return this.pick(bytes)?.segment.bytes ?? 0;
+  }
+
+  /**
+   * Takes the idle segment that best fits `bytes` (the smallest at least as large, else the largest), or
+   * undefined. Synchronous, so the replica cache's accounting holds between making room and building. The
+   * caller resizes and renames it. A segment found changed behind the pool's back is freed, not handed out.
+   */
+  claim(bytes: number): ShmSegment | undefined {
+    this.lastBuildBytes = bytes;
+    for (;;) {
+      const best = this.pick(bytes);
+      if (best === undefined) return undefined;
+      this.idle.splice(this.idle.indexOf(best), 1);
+      if (best.segment.intact()) return best.segment;
+      this.opts.log.warn({ path: best.segment.path }, 'idle shm segment changed on disk: freed');
+      this.free(best.segment);
+    }
+  }
+
+  /** Takes back the segment of a replica that went (its bytes are overwritten before any reuse). */
+  give(segment: ShmSegment): void {
+    if (this.closed) {
+      this.free(segment);
+      return;
+    }
+    const entry: Idle = { segment, since: Date.now(), ready: false };
+    this.idle.push(entry);
+    this.track(
+      segment
+        .moveTo(join(this.opts.dir, `idle-${this.names++}.bin`))
+        .then(() => (entry.ready = true))
+        .catch((error: unknown) => {
+          this.opts.log.warn({ err: error, path: segment.path }, 'cannot keep a shm segment: freed');
+          this.drop(entry);
+        }),
+    );
+    this.schedule();
+  }
+
+  /**
+   * Frees idle segments until at least `bytes` are freed or none is left, keeping till last the one
+   * {@link claim} would hand out for a build of `keepFor` bytes; returns the bytes freed.
+   */
+  shrink(bytes: number, keepFor?: number): number {
+    const keep = keepFor === undefined ? undefined : this.pick(keepFor);
+    // Largest first: fewest segments freed for the room asked.
+    const order = [...this.idle].sort((a, b) => b.segment.bytes - a.segment.bytes).filter((i) => i !== keep);
+    if (keep !== undefined) order.push(keep);
+    let freed = 0;
+    for (const entry of order) {
+      if (freed >= bytes) break;
+      freed += entry.segment.bytes;
+      this.drop(entry);
+    }
+    return freed;
+  }
+
+  /**
+   * Tops the reserve up in the background: segments the size of the last build (else one of the reserve's
+   * size), allocated one at a time at low priority, while they fit both the reserve and the budget's room.
+   */
+  fill(): void {
+    if (this.closed || this.filling || this.opts.reserveBytes <= 0) return;
+    this.filling = true;
+    this.track(
+      this.fillLoop().finally(() => {
+        this.filling = false;
+      }),
+    );
+  }
+
+  /** Frees every idle segment and waits for renames, prefaults and frees under way. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.sweeper !== undefined) clearTimeout(this.sweeper);
+    this.sweeper = undefined;
+    for (const entry of [...this.idle]) this.drop(entry);
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  private async fillLoop(): Promise<void> {
+    for (;;) {
+      const size = Math.min(this.lastBuildBytes ?? this.opts.reserveBytes, this.opts.reserveBytes);
+      if (this.closed || size <= 0 || this.bytes + size > this.opts.reserveBytes || this.opts.room() < size) return;
+      let entry: Idle | undefined;
+      try {
+        const segment = await ShmSegment.create(join(this.opts.dir, `idle-${this.names++}.bin`), size);
+        entry = { segment, since: Date.now(), ready: false };
+        // Counted from now on (the budget sees it), handed out once its pages are there.
+        this.idle.push(entry);
+        if (this.closed) throw new Error('closed');
+        await segment.prefault(true);
+      } catch (error) {
+        if (!this.closed) this.opts.log.warn({ err: error, bytes: size }, 'cannot allocate the shm reserve');
+        if (entry !== undefined) this.drop(entry);
+        return;
+      }
+      if (!this.idle.includes(entry)) continue; // freed under pressure meanwhile
+      entry.ready = true;
+      entry.since = Date.now();
+      this.schedule();
+    }
+  }
+
+  private pick(bytes: number): Idle | undefined {
+    let best: Idle | undefined;
+    for (const i of this.idle) {
+      if (!i.ready) continue;
+      const s = i.segment.bytes;
+      if (best === undefined) best = i;
+      else {
+        const b = best.segment.bytes;
+        // Prefer the smallest that holds `bytes`; among those that do not, the largest.
+        if (s >= bytes ? b < bytes || s < b : b < bytes && s > b) best = i;
+      }
+    }
+    return best;
+  }
+
+  private drop(entry: Idle): void {
+    const at = this.idle.indexOf(entry);
+    if (at >= 0) this.idle.splice(at, 1);
+    this.free(entry.segment);
+  }
+
+  private free(segment: ShmSegment): void {
+    this.track(segment.close());
+  }
+
+  private track(p: Promise<unknown>): void {
+    const done = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.pending.add(done);
+    void done.finally(() => this.pending.delete(done));
+  }
+
+  /** Frees segments idle for idleMs or longer, checking again while any is left. */
+  private schedule(): void {
+    if (this.closed || this.sweeper !== undefined) return;
+    this.sweeper = setTimeout(() => {
+      this.sweeper = undefined;
+      const cutoff = Date.now() - this.idleMs;
+      for (const entry of [...this.idle]) if (entry.ready && entry.since <= cutoff) this.drop(entry);
+      if (this.idle.length > 0) this.schedule();
+    }, this.idleMs);
+    this.sweeper.unref();
+  }
+}
