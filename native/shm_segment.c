@@ -86,6 +86,11 @@ static void finalize_mapping(napi_env env, void* data, void* hint) {
   free(m);
 }
 
+/* An external ArrayBuffer over a mapping; 0 on failure. */
+static int wrap_mapping(napi_env env, mapping_t* m, napi_value* ab) {
+  return napi_create_external_arraybuffer(env, m->addr, m->length, finalize_mapping, m, ab) == napi_ok;
+}
+
 // mapFile(fd, offset, length, populate) -> ArrayBuffer over [offset, offset + length) of the file, shared
 // and writable; populate fills the page tables now (pages already allocated are mapped without faults).
 static napi_value MapFile(napi_env env, napi_callback_info info) {
@@ -116,7 +121,7 @@ static napi_value MapFile(napi_env env, napi_callback_info info) {
   m->addr = addr;
   m->length = (size_t)length;
   m->mapped = 1;
-  if (napi_create_external_arraybuffer(env, addr, (size_t)length, finalize_mapping, m, &ab) != napi_ok) {
+  if (!wrap_mapping(env, m, &ab)) {
     munmap(addr, (size_t)length);
     free(m);
     throw_code(env, "TC_ERR_INTERNAL", "mapFile: cannot wrap the mapping in an ArrayBuffer");
@@ -197,7 +202,7 @@ static napi_value Remap(napi_env env, napi_callback_info info) {
   n->length = (size_t)length;
   n->mapped = 1;
   napi_value ab;
-  if (napi_create_external_arraybuffer(env, addr, (size_t)length, finalize_mapping, n, &ab) != napi_ok) {
+  if (!wrap_mapping(env, n, &ab)) {
     munmap(addr, (size_t)length);
     free(n);
     napi_detach_arraybuffer(env, argv[0]);

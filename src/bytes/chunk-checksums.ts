@@ -42,6 +42,11 @@ export class ChunkChecksummer {
     }
   }
 
+  /** The checksums of the whole chunks pushed so far. */
+  get completed(): readonly number[] {
+    return this.crcs;
+  }
+
   /** The checksums of everything pushed. */
   finish(): ChunkChecksums {
     const crcs = this.inChunk > 0 ? [...this.crcs, this.running] : [...this.crcs];

@@ -27,7 +27,8 @@ import { ConnectionPool } from '../transport/connection-pool.js';
 import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
 import { checkLoadOptions, checkSelection, checkTransferOptions, checkWeightsOptions } from './load-options.js';
-import { openFileTransfer, openShmTransfer, openTcpTransfer, type Transfer } from './transfers.js';
+import { openShmTransfer } from './shm-transfer.js';
+import { openFileTransfer, openTcpTransfer, type Transfer } from './transfers.js';
 import { streamWeights, type WeightStreamOptions, type WeightTensor } from './weight-stream.js';
 
 /** Largest Buffer Node can allocate (4 GiB on Node 20). */

@@ -1,20 +1,17 @@
 // Moving a planned view's bytes into the caller's memory: over the TCP data plane (the range split across
-// pooled connections), through a shared-memory lease (a file on tmpfs the daemon fills and pins), or, on
-// the daemon's host, by reading the daemon's immutable artifact files in place and materializing here.
-// Every transfer reports the route the daemon said it took.
+// pooled connections), through a shared-memory lease (shm-transfer.ts: a file on tmpfs the daemon fills and
+// pins), or, on the daemon's host, by reading the daemon's immutable artifact files in place and
+// materializing here. Every transfer reports the route the daemon said it took.
 
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileSource } from '../bytes/file-source.js';
 import { Materializer } from '../bytes/materialize.js';
-import { checkSums, checksumError, verifyChunks } from '../bytes/chunk-checksums.js';
-import { native } from '../bytes/native.js';
-import { isTensorcastError, tcError, wrapIoError } from '../core/errors.js';
+import { tcError } from '../core/errors.js';
 import type { CanonicalIndex } from '../layout/canonical-index.js';
 import { compileProgram, programWindow } from '../layout/program.js';
 import { normalizeView } from '../layout/view.js';
 import { artifactPath, type Placement } from '../protocol/http/artifacts.js';
-import { leasePath, type ShmLeaseRequest, type ShmLeaseResponse } from '../protocol/http/loads.js';
 import { ROUTE_KINDS, type FallbackReason, type RouteChoice, type RouteKind } from '../protocol/route-kinds.js';
 import type { ConnectionPool } from '../transport/connection-pool.js';
 import type { ControlClient } from '../transport/control-client.js';
@@ -54,12 +51,6 @@ const NO_REMOTE: TransferRemote = { fallback: null, sourceDaemon: null, wireByte
 
 /** Ranges below this are not split across connections. */
 const MIN_PART_BYTES = 16 << 20;
-/**
- * shm reads: checksum chunks per group (read, then verified, as one), and groups in flight (with the addon,
- * each group is read and verified in one pass on the libuv pool, so groups in flight use several cores).
- */
-const CHUNKS_PER_GROUP = 4;
-const GROUPS_IN_FLIGHT = native === undefined ? 3 : 4;
 
 /**
  * A transfer over the data plane: each read is split across up to `parts` pooled connections. When one
@@ -138,146 +129,6 @@ export function openTcpTransfer(
 /** True when `reason` is the abort this transfer raised itself (so the original failure is reported). */
 function isSiblingAbort(reason: unknown, abort: AbortController): boolean {
   return abort.signal.aborted && reason === abort.signal.reason;
-}
-
-/**
- * A transfer through a shared-memory lease: taken now, read with positional reads and checked against the
- * lease's per-chunk CRC32C (a chunk only partly wanted is read whole into scratch to be checked), released
- * at close. A failed check releases the lease with `discard=1`, so the daemon rebuilds the replica.
- *
- * @throws TC_ERR_CHECKSUM when the file's bytes differ from what the daemon wrote; TC_ERR_SHORT_READ when it
- *   was truncated; TC_ERR_BUDGET, TC_ERR_TIMEOUT from the daemon.
- */
-export async function openShmTransfer(control: ControlClient, plan: LoadPlan, remaining: () => number): Promise<Transfer> {
-  // The daemon waits for room or a build up to the load's deadline; the request itself is bounded by it too.
-  const timeoutMs = Math.min(remaining(), 2 ** 31 - 1);
-  const request: ShmLeaseRequest = {
-    artifactId: plan.artifactId,
-    view: (plan.view as Record<string, unknown> | undefined) ?? null,
-    viewId: plan.viewId ?? null,
-    timeoutMs,
-  };
-  const lease = await control.json<ShmLeaseResponse>('POST', '/v1/shm-leases', request, timeoutMs + 5000);
-  let discard = false;
-  const release = (): Promise<unknown> =>
-    control.json('DELETE', `${leasePath(lease.leaseId)}${discard ? '?discard=1' : ''}`).catch(() => undefined);
-  const total = lease.bytes;
-  if (total !== plan.totalBytes) {
-    await release();
-    throw tcError('TC_ERR_INTERNAL', `shm lease holds ${total} bytes, expected ${plan.totalBytes}`);
-  }
-  const sums = lease.checksums;
-  const chunk = sums.chunkBytes;
-  const where = `shm lease ${lease.path}`;
-  let checkedRead: (start: number, bytes: Uint8Array) => Promise<void>;
-  let closeFile: () => Promise<void>;
-  try {
-    checkSums(sums, total, where);
-    if (native !== undefined) {
-      const fh = await open(lease.path, 'r').catch((error: unknown) => {
-        throw wrapIoError(error, 'cannot open the shm lease file', lease.path);
-      });
-      checkedRead = nativeCheckedRead(fh, sums, where);
-      closeFile = () => fh.close();
-    } else {
-      // The lease file is one contiguous byte space: the executor reads it in pieces, several in flight.
-      const file = FileSource.fromFile(lease.path, total);
-      const materializer = new Materializer();
-      checkedRead = async (start, bytes) => {
-        const run = { kind: 'contiguous' as const, dst: 0, src: start, length: bytes.length };
-        await materializer.run({ runs: bytes.length > 0 ? [run] : [], totalBytes: bytes.length }, file, bytes);
-        verifyChunks(sums, total, start, bytes, where);
-      };
-      closeFile = () => file.close();
-    }
-  } catch (error) {
-    await release();
-    throw error;
-  }
-  const chunkEnd = (c: number): number => Math.min(total, (c + 1) * chunk);
-  const readAndCheck = async (start: number, bytes: Uint8Array): Promise<void> => {
-    try {
-      await checkedRead(start, bytes);
-    } catch (error) {
-      if (isTensorcastError(error, 'TC_ERR_CHECKSUM')) discard = true;
-      throw error;
-    }
-  };
-  return {
-    read: async (start, end, dest) => {
-      if (end <= start) return;
-      // Chunks wholly inside [start, end) are read straight into dest; at most two edge chunks via scratch.
-      const whole = (c: number): boolean => c * chunk >= start && chunkEnd(c) <= end;
-      const first = Math.floor(start / chunk);
-      const last = Math.ceil(end / chunk);
-      let a = first;
-      while (a < last && !whole(a)) a++;
-      let b = last;
-      while (b > a && !whole(b - 1)) b--;
-      const edges = [first, last - 1].filter((c, i, all) => (c < a || c >= b) && all.indexOf(c) === i);
-      // Whole chunks are read in groups, several in flight, and each group is checked as soon as it landed:
-      // the CRC32C of one group (on this thread) overlaps the reads of the next (on the libuv pool).
-      const groups: [number, number][] = [];
-      for (let g = a; g < b; g += CHUNKS_PER_GROUP) groups.push([g, Math.min(b, g + CHUNKS_PER_GROUP)]);
-      let failed = false;
-      const worker = async (): Promise<void> => {
-        for (let group = groups.shift(); group !== undefined && !failed; group = groups.shift()) {
-          const bytes = dest.subarray(group[0] * chunk - start, chunkEnd(group[1] - 1) - start);
-          try {
-            await readAndCheck(group[0] * chunk, bytes);
-          } catch (error) {
-            failed = true;
-            throw error;
-          }
-        }
-      };
-      const reads = await Promise.allSettled([
-        ...Array.from({ length: Math.min(GROUPS_IN_FLIGHT, groups.length) }, worker),
-        ...edges.map(async (c) => {
-          const scratch = Buffer.allocUnsafe(chunkEnd(c) - c * chunk);
-          await readAndCheck(c * chunk, scratch);
-          const from = Math.max(start, c * chunk);
-          const to = Math.min(end, chunkEnd(c));
-          dest.set(scratch.subarray(from - c * chunk, to - c * chunk), from - start);
-        }),
-      ]);
-      // Every read finished before failing, so nothing writes into dest after the promise settles.
-      for (const r of reads) if (r.status === 'rejected') throw r.reason;
-      remaining();
-    },
-    source: () => lease.source,
-    route: () => lease.route,
-    remote: () => NO_REMOTE,
-    connections: 1,
-    close: async () => {
-      await closeFile();
-      await release();
-    },
-  };
-}
-
-/**
- * Reads whole chunks of a lease file with the addon: each group is read and checked against its CRC32C in one
- * pass on the libuv pool (the bytes are checked while still in cache, and this thread stays free).
- */
-function nativeCheckedRead(
-  fh: FileHandle,
-  sums: ShmLeaseResponse['checksums'],
-  where: string,
-): (start: number, bytes: Uint8Array) => Promise<void> {
-  const expected = Uint32Array.from(sums.crcs);
-  const chunk = sums.chunkBytes;
-  return async (start, bytes) => {
-    const first = start / chunk;
-    let bad: number;
-    try {
-      bad = await native!.readChunks(fh.fd, start, bytes, chunk, expected.subarray(first, first + Math.ceil(bytes.length / chunk)));
-    } catch (error) {
-      const code = (error as { code?: string }).code === 'TC_ERR_SHORT_READ' ? 'TC_ERR_SHORT_READ' : 'TC_ERR_IO';
-      throw tcError(code, `${where}: ${(error as Error).message}`, { cause: error });
-    }
-    if (bad >= 0) throw checksumError(where, start + bad * chunk, Math.min(chunk, bytes.length - bad * chunk));
-  };
 }
 
 /**

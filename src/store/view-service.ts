@@ -36,10 +36,22 @@ export interface ResolvedView {
   readonly program: ByteRangeProgram;
 }
 
+/** Hears an shm build as it goes (a progressive lease lets its client read chunks as they are written). */
+export interface ShmBuildProgress {
+  /** The replica's file exists at `path`, sized to the view; chunks of `chunkBytes` follow. */
+  opened(path: string, chunkBytes: number): void;
+  /** Chunks `[firstChunk, firstChunk + crcs.length)` are written, with these CRC32C (in order, each once). */
+  ready(firstChunk: number, crcs: readonly number[]): void;
+}
+
 /** Largest buffer of one memory-replica segment (Node 20 caps a Buffer at 4 GiB); shm windows are as large. */
 const SEGMENT_BYTES = SEGMENT_WINDOW_BYTES;
-/** An shm build materializes this much, then checksums it on the pool while it materializes the next. */
-const SHM_PIECE_BYTES = 64 << 20;
+/**
+ * An shm build materializes a piece, then checksums it on the pool (and announces it to a progressive
+ * lease) while it materializes the next. Pieces start at one checksum chunk, so a client's reads start
+ * early, and double up to this size, so per-piece costs stay small.
+ */
+const SHM_PIECE_MAX_BYTES = 32 << 20;
 /** How long a load may wait by default when its caller gave no deadline (ms). */
 const DEFAULT_WAIT_MS = 30_000;
 
@@ -321,10 +333,17 @@ export class ViewService {
    * replica whose file was deleted or truncated is dropped and rebuilt. When the budget is full of replicas
    * being read, waits for room until `deadline` (Unix ms).
    *
+   * `progress` hears the build when this call is the one that starts it (not a hit, not a build joined).
+   *
    * @throws TC_ERR_BUDGET when the view is larger than the whole budget, or no room came before the
    *   deadline; TC_ERR_TIMEOUT when a stage or a build in flight outlasts the deadline.
    */
-  async shmReplica(rv: ResolvedView, deadline = Date.now() + DEFAULT_WAIT_MS, ctx?: FillContext): Promise<Replica> {
+  async shmReplica(
+    rv: ResolvedView,
+    deadline = Date.now() + DEFAULT_WAIT_MS,
+    ctx?: FillContext,
+    progress?: ShmBuildProgress,
+  ): Promise<Replica> {
     const bytes = rv.program.totalBytes;
     if (bytes > this.cache.budgetBytes) {
       throw tcError(
@@ -332,10 +351,17 @@ export class ViewService {
         `the view is ${bytes} bytes, more than the whole memory budget (${this.cache.budgetBytes}); load it over TCP instead`,
       );
     }
+    let listener = progress;
+    const build = (): ReturnType<ViewService['buildShm']> => {
+      // Only the first build is heard: a rebuild would announce a second file.
+      const heard = listener;
+      listener = undefined;
+      return this.buildShm(rv, deadline, ctx, heard);
+    };
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
       let replica: Replica;
       try {
-        replica = await this.cache.acquire(this.key(rv, 'shm'), bytes, () => this.buildShm(rv, deadline, ctx), deadline, true);
+        replica = await this.cache.acquire(this.key(rv, 'shm'), bytes, build, deadline, true);
       } catch (error) {
         if (!isTensorcastError(error, 'TC_ERR_BUDGET') || Date.now() + wait > deadline) throw error;
         await new Promise((r) => setTimeout(r, wait));
@@ -369,7 +395,12 @@ export class ViewService {
    * Builds an shm replica into a segment: one the pool holds (pages allocated: the build only overwrites) or
    * a new file. The segment is claimed before the first await, as the cache counted on it when it made room.
    */
-  private async buildShm(rv: ResolvedView, deadline: number, ctx: FillContext | undefined): Promise<Omit<Replica, 'refs' | 'lastUsed'>> {
+  private async buildShm(
+    rv: ResolvedView,
+    deadline: number,
+    ctx: FillContext | undefined,
+    progress: ShmBuildProgress | undefined,
+  ): Promise<Omit<Replica, 'refs' | 'lastUsed'>> {
     const bytes = rv.program.totalBytes;
     const key = this.key(rv, 'shm');
     const path = join(this.opts.shmDir, `${sha256Hex(key).slice(0, 32)}-${this.shmBuilds++}.bin`);
@@ -386,10 +417,13 @@ export class ViewService {
         trimming = seg.resize(bytes);
         if (seg.bytes !== bytes) await trimming;
       } else seg = await ShmSegment.create(path, bytes);
+      progress?.opened(path, CHECKSUM_CHUNK_BYTES);
       const mem = this.cache.get(this.key(rv, 'memory'));
       try {
         if (mem !== undefined) await mem.ready(0, mem.bytes, deadline, ctx);
-        const filling = seg.mapped ? this.fillMapped(rv, seg, mem, deadline, ctx) : this.fillWritten(rv, seg, mem, deadline, ctx);
+        const filling = seg.mapped
+          ? this.fillMapped(rv, seg, mem, deadline, ctx, progress)
+          : this.fillWritten(rv, seg, mem, deadline, ctx, progress);
         const [sums] = await Promise.all([filling, trimming]);
         checksums = sums;
       } finally {
@@ -430,6 +464,7 @@ export class ViewService {
     mem: Replica | undefined,
     deadline: number,
     ctx: FillContext | undefined,
+    progress: ShmBuildProgress | undefined,
   ): Promise<ChunkChecksums> {
     const bytes = rv.program.totalBytes;
     const windows = seg.windows();
@@ -438,11 +473,13 @@ export class ViewService {
       windows[Math.floor(start / SEGMENT_BYTES)]!.subarray(start % SEGMENT_BYTES, (start % SEGMENT_BYTES) + end - start);
     const sums = (start: number, end: number): Uint32Array =>
       crcs.subarray(start / CHECKSUM_CHUNK_BYTES, Math.ceil(end / CHECKSUM_CHUNK_BYTES));
+    const announce = (start: number, end: number): void => progress?.ready(start / CHECKSUM_CHUNK_BYTES, Array.from(sums(start, end)));
     let summing: Promise<void> | undefined;
     try {
-      for (let start = 0; start < bytes; start += SHM_PIECE_BYTES) {
-        const end = Math.min(bytes, start + SHM_PIECE_BYTES);
-        // Pieces never straddle a window or a memory segment (both are multiples of the piece).
+      for (let start = 0, piece = CHECKSUM_CHUNK_BYTES; start < bytes; start += piece, piece = Math.min(2 * piece, SHM_PIECE_MAX_BYTES)) {
+        // Pieces are whole chunks and never straddle a window or a memory segment (1 GiB each).
+        piece = Math.min(piece, SEGMENT_BYTES - (start % SEGMENT_BYTES));
+        const end = Math.min(bytes, start + piece);
         const dest = into(start, end);
         if (mem !== undefined) {
           const src = mem.segments[Math.floor(start / SEGMENT_BYTES)]!.subarray(
@@ -450,11 +487,11 @@ export class ViewService {
             (start % SEGMENT_BYTES) + end - start,
           );
           await summing;
-          summing = checksumChunks(src, CHECKSUM_CHUNK_BYTES, sums(start, end), dest);
+          summing = checksumChunks(src, CHECKSUM_CHUNK_BYTES, sums(start, end), dest).then(() => announce(start, end));
         } else {
           await this.produce(rv, start, end, dest, deadline, ctx);
           await summing;
-          summing = checksumChunks(dest, CHECKSUM_CHUNK_BYTES, sums(start, end));
+          summing = checksumChunks(dest, CHECKSUM_CHUNK_BYTES, sums(start, end)).then(() => announce(start, end));
         }
       }
       await summing;
@@ -472,30 +509,41 @@ export class ViewService {
     mem: Replica | undefined,
     deadline: number,
     ctx: FillContext | undefined,
+    progress: ShmBuildProgress | undefined,
   ): Promise<ChunkChecksums> {
     const bytes = rv.program.totalBytes;
     const sums = new ChunkChecksummer();
+    let announced = 0;
+    // Chunks whose bytes are in the file now: every whole chunk summed so far (all of them at the end).
+    const announce = (crcs: readonly number[]): void => {
+      if (crcs.length > announced) progress?.ready(announced, crcs.slice(announced));
+      announced = crcs.length;
+    };
     if (mem !== undefined) {
       let at = 0;
       for (const part of mem.segments) {
         sums.push(part);
         at += await writeFully(seg.file, part, at);
+        announce(sums.completed);
       }
-      return sums.finish();
-    }
-    const stage = await this.stages.acquire(deadline, `building the shm replica of ${this.key(rv, 'shm')}`);
-    try {
-      for (let start = 0; start < bytes; start += stage.length) {
-        const end = Math.min(bytes, start + stage.length);
-        const part = stage.subarray(0, end - start);
-        await this.produce(rv, start, end, part, deadline, ctx);
-        sums.push(part);
-        await writeFully(seg.file, part, start);
+    } else {
+      const stage = await this.stages.acquire(deadline, `building the shm replica of ${this.key(rv, 'shm')}`);
+      try {
+        for (let start = 0; start < bytes; start += stage.length) {
+          const end = Math.min(bytes, start + stage.length);
+          const part = stage.subarray(0, end - start);
+          await this.produce(rv, start, end, part, deadline, ctx);
+          sums.push(part);
+          await writeFully(seg.file, part, start);
+          announce(sums.completed);
+        }
+      } finally {
+        this.stages.release(stage);
       }
-    } finally {
-      this.stages.release(stage);
     }
-    return sums.finish();
+    const all = sums.finish();
+    announce(all.crcs);
+    return all;
   }
 
   /**

@@ -82,47 +82,76 @@ export class ControlClient {
    * @throws TC_ERR_PROTOCOL when the stream ends without a closing line
    */
   async progressJson<T>(method: string, path: string, body: unknown, onProgress: (p: Progress) => void, timeoutMs = LONG_MS): Promise<T> {
+    const answer = await this.ndjson(method, path, body, timeoutMs);
+    if ('json' in answer) return answer.json as T;
+    for await (const value of answer.lines) {
+      const line = value as ProgressLine<T>;
+      if ('progress' in line) onProgress(line.progress);
+      else if ('result' in line) return line.result;
+    }
+    throw tcError('TC_ERR_PROTOCOL', `${method} ${path}: the daemon's progress stream ended without a result`);
+  }
+
+  /**
+   * A JSON request that asks for an NDJSON answer: `lines` yields each line's object as it arrives, or, when
+   * the daemon answered without a stream, `json` is its one body. An error line (`{"error": ...}`) is thrown
+   * by `lines`, rebuilt as the daemon threw it. `timeoutMs` bounds the whole request, stream included.
+   *
+   * @throws TC_ERR_UNAVAILABLE when the connection breaks mid-stream; TC_ERR_TIMEOUT; the daemon's error
+   */
+  async ndjson(
+    method: string,
+    path: string,
+    body: unknown,
+    timeoutMs = LONG_MS,
+  ): Promise<{ readonly json: unknown } | { readonly lines: AsyncGenerator<unknown, void, undefined> }> {
     const res = await this.send(
       method,
       path,
       { body: JSON.stringify(body), headers: { 'content-type': 'application/json', accept: NDJSON } },
       timeoutMs,
     );
-    if (!(res.headers.get('content-type') ?? '').includes(NDJSON)) return (await res.json()) as T;
-    let pending = '';
-    const decoder = new TextDecoder();
-    const take = (text: string): { done: true; value: T } | undefined => {
-      const line = JSON.parse(text) as ProgressLine<T>;
-      if ('progress' in line) onProgress(line.progress);
-      else if ('result' in line) return { done: true, value: line.result };
-      else throw errorFromBody(line, res.status);
-      return undefined;
-    };
-    if (res.body === null) throw tcError('TC_ERR_PROTOCOL', `${method} ${path}: the daemon's progress stream has no body`);
+    if (!(res.headers.get('content-type') ?? '').includes(NDJSON)) return { json: await res.json() };
+    if (res.body === null) throw tcError('TC_ERR_PROTOCOL', `${method} ${path}: the daemon's stream has no body`);
     const chunks = (res.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<unknown>;
+    const where = `${method} ${path}`;
+    const take = (text: string): unknown => {
+      const value: unknown = JSON.parse(text);
+      if (typeof value === 'object' && value !== null && 'error' in value) throw errorFromBody(value, res.status);
+      return value;
+    };
+    const baseUrl = this.baseUrl;
+    async function* lines(): AsyncGenerator<unknown, void, undefined> {
+      let pending = '';
+      const decoder = new TextDecoder();
       try {
-        next = await chunks.next();
-      } catch (error) {
-        throw tcError('TC_ERR_UNAVAILABLE', `${method} ${path}: the connection to ${this.baseUrl} broke before the daemon answered`, {
-          cause: error,
-        });
-      }
-      if (next.done === true) break;
-      pending += decoder.decode(next.value as Uint8Array, { stream: true });
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const text = pending.slice(0, nl).trim();
-        pending = pending.slice(nl + 1);
-        if (text === '') continue;
-        const end = take(text);
-        if (end !== undefined) return end.value;
+        for (;;) {
+          let next: IteratorResult<Uint8Array>;
+          try {
+            next = await chunks.next();
+          } catch (error) {
+            if ((error as Error).name === 'TimeoutError')
+              throw tcError('TC_ERR_TIMEOUT', `${where}: the daemon's answer did not end in ${timeoutMs} ms`, { cause: error });
+            throw tcError('TC_ERR_UNAVAILABLE', `${where}: the connection to ${baseUrl} broke before the daemon answered`, {
+              cause: error,
+            });
+          }
+          if (next.done === true) break;
+          pending += decoder.decode(next.value, { stream: true });
+          let nl: number;
+          while ((nl = pending.indexOf('\n')) >= 0) {
+            const text = pending.slice(0, nl).trim();
+            pending = pending.slice(nl + 1);
+            if (text !== '') yield take(text);
+          }
+        }
+        if (pending.trim() !== '') yield take(pending.trim());
+      } finally {
+        // A consumer that stops early (or fails) lets the connection go.
+        await chunks.return?.();
       }
     }
-    const end = pending.trim() === '' ? undefined : take(pending.trim());
-    if (end !== undefined) return end.value;
-    throw tcError('TC_ERR_PROTOCOL', `${method} ${path}: the daemon's progress stream ended without a result`);
+    return { lines: lines() };
   }
 
   /** A raw GET (file downloads). */

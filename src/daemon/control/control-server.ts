@@ -136,7 +136,7 @@ export function buildControlServer(s: ControlServices): FastifyInstance {
   void app.register(importRoutes, { daemonId: s.daemonId, importRoots: config.importRoots, catalog, store, lifecycle, log: s.log });
   void app.register(pushRoutes, { catalog, store, lifecycle, log: s.log });
   void app.register(planRoutes, { catalog, views });
-  void app.register(leaseRoutes, { views, leases: s.leases, metrics: s.metrics, lifecycle });
+  void app.register(leaseRoutes, { views, leases: s.leases, metrics: s.metrics, lifecycle, log: s.log });
   void app.register(exportRoutes, { views, exports: s.exports, preparing: s.preparing, lifecycle });
   void app.register(clusterRoutes, {
     catalog,

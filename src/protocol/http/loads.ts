@@ -1,10 +1,12 @@
 // Contracts of the load routes: POST /v1/plans (the daemon resolves a key and a selection into the plan of
-// a load in one round trip) and POST /v1/shm-leases, DELETE /v1/shm-leases/:id (same-host hand-off).
+// a load in one round trip) and POST /v1/shm-leases (one answer, or a progressive NDJSON answer whose chunks
+// can be read while the daemon writes the rest), DELETE /v1/shm-leases/:id (same-host hand-off).
 
 import { z } from 'zod';
 import type { ChunkChecksums } from '../../bytes/chunk-checksums.js';
 import type { Dtype } from '../../core/dtypes.js';
 import type { RouteKind } from '../route-kinds.js';
+import type { ErrorBody } from './errors.js';
 
 const viewSpec = z.record(z.string(), z.unknown());
 
@@ -94,6 +96,35 @@ export interface ShmLeaseResponse {
   readonly viewId: string | null;
   readonly totalBytes: number;
 }
+
+/**
+ * First line of a progressive lease answer (POST /v1/shm-leases with `accept: application/x-ndjson`), sent
+ * once the file exists, before its bytes are all there: `ready` lines follow as chunks are written, then the
+ * closing `result` (the whole {@link ShmLeaseResponse}) or an error line. A lease on a held replica (or one
+ * joined while another request builds it) is answered with the closing line alone.
+ */
+export interface ShmLeaseOpening {
+  readonly leaseId: string;
+  readonly path: string;
+  readonly bytes: number;
+  /** Unix milliseconds. */
+  readonly expiresAt: number;
+  /** Bytes of one checksum chunk. */
+  readonly chunkBytes: number;
+}
+
+/**
+ * Chunks `[firstChunk, firstChunk + crcs.length)` of the file are written, with these CRC32C: a client may
+ * read and check them now. Chunks are announced in order, each once.
+ */
+export interface ShmLeaseReady {
+  readonly firstChunk: number;
+  readonly crcs: readonly number[];
+}
+
+/** One line of a progressive lease answer. */
+export type ShmLeaseLine =
+  { readonly opened: ShmLeaseOpening } | { readonly ready: ShmLeaseReady } | { readonly result: ShmLeaseResponse } | ErrorBody;
 
 /** The path of a lease's route. */
 export const leasePath = (leaseId: string): string => `/v1/shm-leases/${encodeURIComponent(leaseId)}`;
