@@ -11,7 +11,7 @@ import { compileProgram } from '../src/layout/program.js';
 import { normalizeView } from '../src/layout/view.js';
 import { artifactPath, type Placement } from '../src/protocol/http/artifacts.js';
 import { bestOf } from './measure.js';
-import { iperfThroughput, iperfUnavailableReason } from './net/iperf.js';
+import { iperfRates, iperfUnavailableReason, type IperfRates } from './net/iperf.js';
 
 const IPERF_SECONDS = 3;
 
@@ -80,18 +80,18 @@ export async function materializeSeconds(
 
 /** iperf3 over loopback, measured once per stream count and remembered; undefined without iperf3. */
 export class LoopbackLink {
-  private readonly rates = new Map<number, Promise<number | undefined>>();
+  private readonly rates = new Map<number, Promise<IperfRates | undefined>>();
   /** Why there is no link baseline (iperf3 missing or failed), once known. */
   unavailable: string | undefined = iperfUnavailableReason();
 
   /** GB/s of `iperf3 -R -P streams` over 127.0.0.1 (data flows from the server, as from a daemon). */
-  rate(streams: number): Promise<number | undefined> {
+  rate(streams: number): Promise<IperfRates | undefined> {
     let r = this.rates.get(streams);
     if (r === undefined) {
       r =
         this.unavailable !== undefined
           ? Promise.resolve(undefined)
-          : iperfThroughput({ serverAddress: '127.0.0.1', streams, seconds: IPERF_SECONDS }).catch((error: unknown) => {
+          : iperfRates({ serverAddress: '127.0.0.1', streams, seconds: IPERF_SECONDS }).catch((error: unknown) => {
               this.unavailable = `iperf3 failed: ${(error as Error).message}`;
               return undefined;
             });
