@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "sigbus_guard.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -129,6 +130,7 @@ static napi_value MapFile(napi_env env, napi_callback_info info) {
   }
   m->next = live;
   live = m;
+  tc_sigbus_guard_install();
   return ab;
 }
 
@@ -392,33 +394,41 @@ typedef struct {
   uint8_t* dst;
   size_t length, chunk;
   uint32_t* out;
+  int faulted;
 } crc_job_t;
 
 static void crc_execute(napi_env env, void* data) {
   (void)env;
   crc_job_t* j = (crc_job_t*)data;
-  for (size_t at = 0, i = 0; at < j->length; at += j->chunk, i++) {
-    size_t n = j->length - at < j->chunk ? j->length - at : j->chunk;
-    uint32_t crc = 0;
-    if (j->dst == NULL) {
-      crc = tc_crc32c(0, j->src + at, n);
-    } else {
-      for (size_t b = 0; b < n; b += BLOCK_BYTES) {
-        size_t m = n - b < BLOCK_BYTES ? n - b : BLOCK_BYTES;
-        memcpy(j->dst + at + b, j->src + at + b, m);
-        crc = tc_crc32c(crc, j->dst + at + b, m);
+  volatile int faulted = 0;
+  // A segment file truncated under its mapping (by someone else) ends the job instead of the process.
+  TC_SIGBUS_GUARDED(faulted, {
+    for (size_t at = 0, i = 0; at < j->length; at += j->chunk, i++) {
+      size_t n = j->length - at < j->chunk ? j->length - at : j->chunk;
+      uint32_t crc = 0;
+      if (j->dst == NULL) {
+        crc = tc_crc32c(0, j->src + at, n);
+      } else {
+        for (size_t b = 0; b < n; b += BLOCK_BYTES) {
+          size_t m = n - b < BLOCK_BYTES ? n - b : BLOCK_BYTES;
+          memcpy(j->dst + at + b, j->src + at + b, m);
+          crc = tc_crc32c(crc, j->dst + at + b, m);
+        }
       }
+      j->out[i] = crc;
     }
-    j->out[i] = crc;
-  }
+  });
+  j->faulted = faulted;
 }
 
 static void crc_complete(napi_env env, napi_status status, void* data) {
   crc_job_t* j = (crc_job_t*)data;
   napi_value result;
-  if (status == napi_ok) {
+  if (status == napi_ok && !j->faulted) {
     napi_get_undefined(env, &result);
     napi_resolve_deferred(env, j->deferred, result);
+  } else if (status == napi_ok) {
+    napi_reject_deferred(env, j->deferred, reject_error(env, "TC_ERR_SHORT_READ", "crcChunks: a mapped file shrank under the copy"));
   } else {
     napi_reject_deferred(env, j->deferred, reject_error(env, "TC_ERR_ABORTED", "crcChunks was cancelled"));
   }

@@ -39,6 +39,26 @@ export interface NativeModule {
    * against `expected`; resolves with the first chunk (index within dst) that differs, or -1.
    */
   readonly readChunks: (fd: number, position: number, dst: Uint8Array, chunkBytes: number, expected: Uint32Array) => Promise<number>;
+  /** Maps `[0, length)` of a file read-only; an opaque handle only {@link copyChunks} reads through. */
+  readonly mapRead: (fd: number, length: number) => MappedFile;
+  /** Unmaps a mapRead handle (at once, or when the copies under way are done). */
+  readonly unmapRead: (handle: MappedFile) => void;
+  /**
+   * As readChunks, copying from a mapRead mapping: rejects TC_ERR_SHORT_READ when the file shrank under it
+   * (the fault is caught, not fatal).
+   */
+  readonly copyChunks: (
+    handle: MappedFile,
+    position: number,
+    dst: Uint8Array,
+    chunkBytes: number,
+    expected: Uint32Array,
+  ) => Promise<number>;
+}
+
+/** An opaque mapping handle from the addon. */
+export interface MappedFile {
+  readonly __mappedFile: unique symbol;
 }
 
 function load(): NativeModule | undefined {
@@ -51,7 +71,7 @@ function load(): NativeModule | undefined {
   try {
     const m = createRequire(import.meta.url)(path) as Partial<NativeModule>;
     // An addon built from an older checkout lacks the newer kernels: use the fallbacks rather than half of it.
-    return typeof m.crc32c === 'function' && typeof m.gatherFile === 'function' && typeof m.readChunks === 'function'
+    return typeof m.crc32c === 'function' && typeof m.gatherFile === 'function' && typeof m.copyChunks === 'function'
       ? (m as NativeModule)
       : undefined;
   } catch {

@@ -12,6 +12,7 @@ import { isTensorcastError, tcError, wrapIoError } from '../core/errors.js';
 import { leasePath, type ShmLeaseRequest } from '../protocol/http/loads.js';
 import type { ControlClient } from '../transport/control-client.js';
 import { LeaseChunks } from './lease-chunks.js';
+import type { LeaseMapping, ShmMappings } from './shm-mappings.js';
 import type { LoadPlan } from './tensorcast-client.js';
 import type { Transfer } from './transfers.js';
 
@@ -34,7 +35,12 @@ type CheckedRead = (start: number, bytes: Uint8Array) => Promise<void>;
  * @throws TC_ERR_CHECKSUM when the file's bytes differ from what the daemon wrote; TC_ERR_SHORT_READ when it
  *   was truncated; TC_ERR_BUDGET, TC_ERR_TIMEOUT from the daemon.
  */
-export async function openShmTransfer(control: ControlClient, plan: LoadPlan, remaining: () => number): Promise<Transfer> {
+export async function openShmTransfer(
+  control: ControlClient,
+  plan: LoadPlan,
+  remaining: () => number,
+  mappings?: ShmMappings,
+): Promise<Transfer> {
   // The daemon waits for room or a build up to the load's deadline; the request itself is bounded by it too.
   const timeoutMs = Math.min(remaining(), 2 ** 31 - 1);
   const request: ShmLeaseRequest = {
@@ -65,7 +71,11 @@ export async function openShmTransfer(control: ControlClient, plan: LoadPlan, re
   let checkedRead: CheckedRead;
   let closeFile: () => Promise<void>;
   try {
-    if (native !== undefined) {
+    if (native !== undefined && mappings !== undefined) {
+      const mapping = await mappings.acquire(path, total);
+      checkedRead = mappedCheckedRead(mapping, lease.crcs, chunk, where);
+      closeFile = () => Promise.resolve(mappings.release(mapping));
+    } else if (native !== undefined) {
       const fh = await open(path, 'r').catch((error: unknown) => {
         throw wrapIoError(error, 'cannot open the shm lease file', path);
       });
@@ -150,20 +160,33 @@ export async function openShmTransfer(control: ControlClient, plan: LoadPlan, re
   };
 }
 
+/** The addon's result of a checked read (the first bad chunk, or -1), as the transfer's errors. */
+async function checked(run: () => Promise<number>, start: number, length: number, chunk: number, where: string): Promise<void> {
+  let bad: number;
+  try {
+    bad = await run();
+  } catch (error) {
+    const code = (error as { code?: string }).code === 'TC_ERR_SHORT_READ' ? 'TC_ERR_SHORT_READ' : 'TC_ERR_IO';
+    throw tcError(code, `${where}: ${(error as Error).message}`, { cause: error });
+  }
+  if (bad >= 0) throw checksumError(where, start + bad * chunk, Math.min(chunk, length - bad * chunk));
+}
+
 /**
  * Reads whole chunks of a lease file with the addon: each group is read and checked against its CRC32C in one
  * pass on the libuv pool (the bytes are checked while still in cache, and this thread stays free).
  */
 function nativeCheckedRead(fh: FileHandle, crcs: Uint32Array, chunk: number, where: string): CheckedRead {
-  return async (start, bytes) => {
-    const first = start / chunk;
-    let bad: number;
-    try {
-      bad = await native!.readChunks(fh.fd, start, bytes, chunk, crcs.subarray(first, first + Math.ceil(bytes.length / chunk)));
-    } catch (error) {
-      const code = (error as { code?: string }).code === 'TC_ERR_SHORT_READ' ? 'TC_ERR_SHORT_READ' : 'TC_ERR_IO';
-      throw tcError(code, `${where}: ${(error as Error).message}`, { cause: error });
-    }
-    if (bad >= 0) throw checksumError(where, start + bad * chunk, Math.min(chunk, bytes.length - bad * chunk));
+  return (start, bytes) => {
+    const sums = crcs.subarray(start / chunk, start / chunk + Math.ceil(bytes.length / chunk));
+    return checked(() => native!.readChunks(fh.fd, start, bytes, chunk, sums), start, bytes.length, chunk, where);
+  };
+}
+
+/** The same, copying from a mapping the client keeps (a file truncated under it is TC_ERR_SHORT_READ). */
+function mappedCheckedRead(mapping: LeaseMapping, crcs: Uint32Array, chunk: number, where: string): CheckedRead {
+  return (start, bytes) => {
+    const sums = crcs.subarray(start / chunk, start / chunk + Math.ceil(bytes.length / chunk));
+    return checked(() => native!.copyChunks(mapping.handle, start, bytes, chunk, sums), start, bytes.length, chunk, where);
   };
 }

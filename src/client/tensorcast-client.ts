@@ -27,6 +27,7 @@ import { ConnectionPool } from '../transport/connection-pool.js';
 import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
 import { checkLoadOptions, checkSelection, checkTransferOptions, checkWeightsOptions } from './load-options.js';
+import { ShmMappings } from './shm-mappings.js';
 import { openShmTransfer } from './shm-transfer.js';
 import { openFileTransfer, openTcpTransfer, type Transfer } from './transfers.js';
 import { streamWeights, type WeightStreamOptions, type WeightTensor } from './weight-stream.js';
@@ -225,6 +226,8 @@ export async function connect(options: ConnectOptions = {}): Promise<TensorcastC
 export class TensorcastClient {
   private readonly pool: ConnectionPool;
   private readonly indexes = new Map<string, Promise<CanonicalIndex>>();
+  /** Mappings of shm lease files kept between loads (a view loaded again is a memcpy). */
+  private readonly shmMappings = new ShmMappings();
   private readonly defaultConnections: number;
   private readonly defaultTimeoutMs: number;
 
@@ -525,7 +528,7 @@ export class TensorcastClient {
     };
     if (options.route !== undefined && options.route !== 'auto' && options.transport !== undefined && options.transport !== 'tcp')
       return Promise.reject(tcError('TC_ERR_INVALID_ARGUMENT', `a forced route ('${options.route}') needs the tcp transport`));
-    if (options.transport === 'shm') return openShmTransfer(this.control, plan, remaining);
+    if (options.transport === 'shm') return openShmTransfer(this.control, plan, remaining, this.shmMappings);
     if (options.transport === 'files')
       return this.index(plan.artifactId).then((index) => openFileTransfer(this.control, plan, index, remaining));
     return Promise.resolve(
@@ -541,6 +544,7 @@ export class TensorcastClient {
   /** Closes pooled data-plane connections and the control connections. */
   async close(): Promise<void> {
     this.pool.close();
+    this.shmMappings.close();
     await this.control.close();
   }
 }

@@ -52,22 +52,35 @@ export class ShmSegmentPool implements SpareBytes {
   private closed = false;
   private filling = false;
   private sweeper: NodeJS.Timeout | undefined;
-  /** Size of the last build: the likeliest size of the next (the other TP ranks of a model). */
-  private lastBuildBytes: number | undefined;
+  /** Sizes of segments to allocate ahead, in order. */
+  private readonly wanted: number[] = [];
+  /** Bytes of segments being created (counted from the moment they are decided on). */
+  private creating = 0;
 
   constructor(private readonly opts: ShmSegmentPoolOptions) {
     this.idleMs = opts.idleMs ?? 600_000;
   }
 
-  /** Creates the pool's folder and starts filling the reserve. */
+  /**
+   * Creates the pool's folder and allocates the reserve, before the daemon serves (so its first shm loads
+   * find it ready), at normal priority, two segments at a time. No view size is known yet: the reserve is
+   * split into sizes that halve (half of it, a quarter, ... down to 4 MiB), so most views find a segment at
+   * most twice their size. A reserve that cannot be allocated (tmpfs full) is logged and skipped.
+   */
   async init(): Promise<void> {
     await mkdir(this.opts.dir, { recursive: true });
-    this.fill();
+    const sizes = reserveSizes(this.opts.reserveBytes);
+    const worker = async (): Promise<void> => {
+      for (let size = sizes.shift(); size !== undefined && !this.closed; size = sizes.shift()) {
+        if (!(await this.allocate(size, false))) return;
+      }
+    };
+    await Promise.all([worker(), worker()]);
   }
 
   /** Idle bytes (ready or being prepared). */
   get bytes(): number {
-    let n = 0;
+    let n = this.creating;
     for (const i of this.idle) n += i.segment.bytes;
     return n;
   }
@@ -82,12 +95,15 @@ export class ShmSegmentPool implements SpareBytes {
   }
 
   /**
-   * Takes the idle segment that best fits `bytes` (the smallest at least as large, else the largest), or
-   * undefined. Synchronous, so the replica cache's accounting holds between making room and building. The
+   * Takes the idle segment that best fits a build of `bytes`, or undefined: the smallest at least as large
+   * and at most twice as large (its tail is freed), else the largest smaller one (it grows; its pages are
+   * saved), never one more than twice as large (a small view would waste it; its own fresh pages cost
+   * little). Synchronous, so the replica cache's accounting holds between making room and building. The
    * caller resizes and renames it. A segment found changed behind the pool's back is freed, not handed out.
+   * A segment of this size is allocated again ahead (the next view is likely alike: the other TP ranks).
    */
   claim(bytes: number): ShmSegment | undefined {
-    this.lastBuildBytes = bytes;
+    if (bytes <= this.opts.reserveBytes) this.wanted.push(bytes);
     for (;;) {
       const best = this.pick(bytes);
       if (best === undefined) return undefined;
@@ -104,16 +120,16 @@ export class ShmSegmentPool implements SpareBytes {
       this.free(segment);
       return;
     }
-    const entry: Idle = { segment, since: Date.now(), ready: false };
+    // Ready at once: the next build may take it over while it still moves into the pool folder (the
+    // segment runs its renames in order).
+    const entry: Idle = { segment, since: Date.now(), ready: true };
     this.idle.push(entry);
     this.track(
-      segment
-        .moveTo(join(this.opts.dir, `idle-${this.names++}.bin`))
-        .then(() => (entry.ready = true))
-        .catch((error: unknown) => {
-          this.opts.log.warn({ err: error, path: segment.path }, 'cannot keep a shm segment: freed');
-          this.drop(entry);
-        }),
+      segment.moveTo(join(this.opts.dir, `idle-${this.names++}.bin`)).catch((error: unknown) => {
+        if (!this.idle.includes(entry)) return;
+        this.opts.log.warn({ err: error, path: segment.path }, 'cannot keep a shm segment: freed');
+        this.drop(entry);
+      }),
     );
     this.schedule();
   }
@@ -137,8 +153,8 @@ export class ShmSegmentPool implements SpareBytes {
   }
 
   /**
-   * Tops the reserve up in the background: segments the size of the last build (else one of the reserve's
-   * size), allocated one at a time at low priority, while they fit both the reserve and the budget's room.
+   * Tops the reserve up in the background: the sizes asked for (at start, and one per build), allocated one
+   * at a time at low priority, each while it fits both the reserve and the budget's room.
    */
   fill(): void {
     if (this.closed || this.filling || this.opts.reserveBytes <= 0) return;
@@ -160,42 +176,51 @@ export class ShmSegmentPool implements SpareBytes {
   }
 
   private async fillLoop(): Promise<void> {
-    for (;;) {
-      const size = Math.min(this.lastBuildBytes ?? this.opts.reserveBytes, this.opts.reserveBytes);
-      if (this.closed || size <= 0 || this.bytes + size > this.opts.reserveBytes || this.opts.room() < size) return;
-      let entry: Idle | undefined;
-      try {
-        const segment = await ShmSegment.create(join(this.opts.dir, `idle-${this.names++}.bin`), size);
-        entry = { segment, since: Date.now(), ready: false };
-        // Counted from now on (the budget sees it), handed out once its pages are there.
-        this.idle.push(entry);
-        if (this.closed) throw new Error('closed');
-        await segment.prefault(true);
-      } catch (error) {
-        if (!this.closed) this.opts.log.warn({ err: error, bytes: size }, 'cannot allocate the shm reserve');
-        if (entry !== undefined) this.drop(entry);
-        return;
-      }
-      if (!this.idle.includes(entry)) continue; // freed under pressure meanwhile
+    for (let size = this.wanted.shift(); size !== undefined && !this.closed; size = this.wanted.shift()) {
+      if (!(await this.allocate(size, true))) return;
+    }
+  }
+
+  /**
+   * Allocates one idle segment of `size` bytes when it fits both the reserve and the budget's room; false
+   * when allocating failed (the caller stops: tmpfs is likely full).
+   */
+  private async allocate(size: number, lowPriority: boolean): Promise<boolean> {
+    if (this.bytes + size > this.opts.reserveBytes || this.opts.room() < size) return true;
+    let entry: Idle | undefined;
+    // Counted from now on (the budget sees it), handed out once its pages are there.
+    this.creating += size;
+    try {
+      const segment = await ShmSegment.create(join(this.opts.dir, `idle-${this.names++}.bin`), size).finally(() => {
+        this.creating -= size;
+      });
+      entry = { segment, since: Date.now(), ready: false };
+      this.idle.push(entry);
+      if (this.closed) throw new Error('closed');
+      await segment.prefault(lowPriority);
+    } catch (error) {
+      if (!this.closed) this.opts.log.warn({ err: error, bytes: size }, 'cannot allocate the shm reserve');
+      if (entry !== undefined) this.drop(entry);
+      return false;
+    }
+    if (this.idle.includes(entry)) {
       entry.ready = true;
       entry.since = Date.now();
       this.schedule();
     }
+    return true;
   }
 
   private pick(bytes: number): Idle | undefined {
-    let best: Idle | undefined;
+    let fits: Idle | undefined;
+    let smaller: Idle | undefined;
     for (const i of this.idle) {
       if (!i.ready) continue;
       const s = i.segment.bytes;
-      if (best === undefined) best = i;
-      else {
-        const b = best.segment.bytes;
-        // Prefer the smallest that holds `bytes`; among those that do not, the largest.
-        if (s >= bytes ? b < bytes || s < b : b < bytes && s > b) best = i;
-      }
+      if (s >= bytes && s <= 2 * bytes && (fits === undefined || s < fits.segment.bytes)) fits = i;
+      if (s < bytes && (smaller === undefined || s > smaller.segment.bytes)) smaller = i;
     }
-    return best;
+    return fits ?? smaller;
   }
 
   private drop(entry: Idle): void {
@@ -228,4 +253,14 @@ export class ShmSegmentPool implements SpareBytes {
     }, this.idleMs);
     this.sweeper.unref();
   }
+}
+
+/** The start reserve's segment sizes: half of it, a quarter, ... down to 4 MiB (each a multiple of 4 MiB). */
+export function reserveSizes(reserveBytes: number): number[] {
+  const unit = 4 << 20;
+  const out: number[] = [];
+  for (let s = reserveBytes / 2; s >= unit; s /= 2) out.push(Math.floor(s / unit) * unit);
+  // A reserve too small to split is one segment (whole pages).
+  if (out.length === 0 && reserveBytes >= 1 << 16) out.push(Math.floor(reserveBytes / 4096) * 4096);
+  return out;
 }

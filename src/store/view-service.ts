@@ -89,11 +89,11 @@ export interface ViewServiceOptions {
 }
 
 /**
- * The default shm reserve for a replica budget: a sixteenth of it, at most 512 MiB (the first shm load of a
- * view of that size then writes into pages allocated at start instead of faulting in fresh ones).
+ * The default shm reserve for a replica budget: an eighth of it, at most 1 GiB (the first shm loads of views
+ * up to half that size then write into pages allocated at start instead of faulting in fresh ones).
  */
 export function defaultShmReserveBytes(budgetBytes: number): number {
-  return Math.min(512 << 20, Math.floor(budgetBytes / 16));
+  return Math.min(1 << 30, Math.floor(budgetBytes / 8));
 }
 
 /**

@@ -44,7 +44,7 @@ export function registerServe(program: Command): void {
     .option('--shm-dir <dir>', 'folder on tmpfs for shared-memory hand-off (default /dev/shm/tensorcast-<hash>)')
     .option(
       '--shm-reserve <bytes>',
-      'shm pages allocated ahead of need, within the memory budget (default budget/16, at most 512MiB; 0 = none)',
+      'shm pages allocated ahead of need, within the memory budget (default budget/8, at most 1GiB; 0 = none)',
     )
     .option('--replica-admission <when>', 'reuse (a view read a second time gets a memory replica; default) or always')
     .option('--advertise <host>', 'host name or address other daemons reach this one at (default: the listen host)')
