@@ -35,7 +35,9 @@ export async function startDaemon(t: TestContext, opts: StartOptions = {}): Prom
   const d = await spawnPrivateDaemon(dataDir, {
     logLevel: 'info',
     extraArgs: opts.extraArgs ?? [],
-    ...(opts.env === undefined ? {} : { env: opts.env }),
+    // Test daemons allocate a small shm reserve at start (the default is an eighth of the budget, up to
+    // 1 GiB, before the daemon serves); a test of the reserve says so with --shm-reserve.
+    env: { TENSORCAST_SHM_RESERVE: '16MiB', ...opts.env },
   });
   t.after(async () => {
     await d.stop('SIGKILL');
