@@ -154,3 +154,24 @@ test('replica cache with a segment pool: spare bytes count under the budget and 
   assert.ok(cache.usedBytes <= 40 * MiB);
   cache.release(d);
 });
+
+test('shm segment pool: after builds pause, one segment per build size is allocated ahead, within the reserve', async (t) => {
+  const dir = shmDir(t);
+  const pool = new ShmSegmentPool({ dir, reserveBytes: 16 * MiB, quietMs: 50, room: () => Number.MAX_SAFE_INTEGER, log: silentLogger });
+  t.after(() => pool.close());
+  await pool.init();
+  const start = pool.bytes;
+  assert.equal(start, 12 * MiB, 'the start reserve: 8 + 4 MiB');
+  // Two builds took the 8 and the 4 MiB segments; each asks for one of its size once builds pause.
+  const a = pool.claim(6 * MiB)!;
+  const b = pool.claim(3 * MiB)!;
+  await Promise.all([a.close(), b.close()]);
+  assert.equal(pool.bytes, 0);
+  pool.fill();
+  pool.fill(); // debounced: one top-up
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(pool.bytes, 0, 'nothing before the pause');
+  for (let i = 0; i < 100 && pool.bytes < 9 * MiB; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(pool.bytes, 9 * MiB, 'a 6 and a 3 MiB segment, ready for views like the last ones');
+  assert.equal(pool.covering(6 * MiB), 6 * MiB);
+});

@@ -18,6 +18,8 @@ export interface ShmSegmentPoolOptions {
   readonly reserveBytes: number;
   /** An idle segment unused this long is freed (ms, default 10 minutes). */
   readonly idleMs?: number;
+  /** The reserve is topped up once no segment was claimed for this long (ms, default 1000). */
+  readonly quietMs?: number;
   /** Bytes the memory budget can still give now (fills never take more). */
   readonly room: () => number;
   readonly log: Logger;
@@ -29,6 +31,9 @@ export interface ShmSegmentPoolInfo {
   readonly idleSegments: number;
   readonly reserveBytes: number;
 }
+
+/** Sizes remembered for the next top-up. */
+const MAX_WANTED = 16;
 
 interface Idle {
   readonly segment: ShmSegment;
@@ -52,6 +57,8 @@ export class ShmSegmentPool implements SpareBytes {
   private closed = false;
   private filling = false;
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly quietMs: number;
+  private topUp: NodeJS.Timeout | undefined;
   /** Sizes of segments to allocate ahead, in order. */
   private readonly wanted: number[] = [];
   /** Bytes of segments being created (counted from the moment they are decided on). */
@@ -59,6 +66,7 @@ export class ShmSegmentPool implements SpareBytes {
 
   constructor(private readonly opts: ShmSegmentPoolOptions) {
     this.idleMs = opts.idleMs ?? 600_000;
+    this.quietMs = opts.quietMs ?? 1000;
   }
 
   /**
@@ -103,7 +111,11 @@ export class ShmSegmentPool implements SpareBytes {
    * A segment of this size is allocated again ahead (the next view is likely alike: the other TP ranks).
    */
   claim(bytes: number): ShmSegment | undefined {
-    if (bytes <= this.opts.reserveBytes) this.wanted.push(bytes);
+    if (bytes <= this.opts.reserveBytes) {
+      this.wanted.push(bytes);
+      // Builds that never pause keep asking: only the latest few sizes matter.
+      if (this.wanted.length > MAX_WANTED) this.wanted.shift();
+    }
     for (;;) {
       const best = this.pick(bytes);
       if (best === undefined) return undefined;
@@ -153,23 +165,32 @@ export class ShmSegmentPool implements SpareBytes {
   }
 
   /**
-   * Tops the reserve up in the background: the sizes asked for (at start, and one per build), allocated one
-   * at a time at low priority, each while it fits both the reserve and the budget's room.
+   * Tops the reserve up in the background once builds pause (no claim for `quietMs`: allocating competes
+   * for the cores with loads under way, and builds arriving together would not wait for it anyway): the
+   * sizes asked for (one per build), allocated one at a time at the lowest CPU priority, each while it fits
+   * both the reserve and the budget's room.
    */
   fill(): void {
-    if (this.closed || this.filling || this.opts.reserveBytes <= 0) return;
-    this.filling = true;
-    this.track(
-      this.fillLoop().finally(() => {
-        this.filling = false;
-      }),
-    );
+    if (this.closed || this.opts.reserveBytes <= 0 || this.wanted.length === 0) return;
+    if (this.topUp !== undefined) clearTimeout(this.topUp);
+    this.topUp = setTimeout(() => {
+      this.topUp = undefined;
+      if (this.filling || this.closed) return;
+      this.filling = true;
+      this.track(
+        this.fillLoop().finally(() => {
+          this.filling = false;
+        }),
+      );
+    }, this.quietMs);
+    this.topUp.unref();
   }
 
   /** Frees every idle segment and waits for renames, prefaults and frees under way. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.sweeper !== undefined) clearTimeout(this.sweeper);
+    if (this.topUp !== undefined) clearTimeout(this.topUp);
     this.sweeper = undefined;
     for (const entry of [...this.idle]) this.drop(entry);
     while (this.pending.size > 0) await Promise.all([...this.pending]);
