@@ -8,15 +8,21 @@ import { tcError } from '../../core/errors.js';
 import { parseViewJson } from '../../layout/view.js';
 import { crc32c } from '../../protocol/frames.js';
 import type { EndBody } from '../../protocol/messages.js';
-import { withDeadline } from '../../store/deadline.js';
 import type { ExportCache } from '../../store/export-cache.js';
 import { newFillContext, type FillContext } from '../../store/remote-views.js';
 import type { Replica } from '../../store/replica-cache.js';
 import type { ResolvedView, ViewService } from '../../store/view-service.js';
 import type { FrameSink, LoadHandler, LoadRequest } from '../../transport/data-server.js';
+import { sendPipelined } from './send-pipelined.js';
 
 /** Payload bytes per DATA frame. */
 export const FRAME_BYTES = 4 << 20;
+
+/** Output bytes per block of a view streamed from local files (a production of its own, sent when it landed). */
+export const BLOCK_BYTES = 4 << 20;
+
+/** Blocks of one streamed request being read at once (the libuv pool has 4 threads by default). */
+const BLOCKS_IN_FLIGHT = 4;
 
 /** Export CRC tables kept (one per export generation; the oldest goes first). */
 const MAX_EXPORT_CRC_TABLES = 256;
@@ -227,36 +233,39 @@ export class ViewLoadHandler implements LoadHandler {
     ctx: FillContext,
     choice: 'auto' | 'resident_view' | 'derived_view' | 'canonical' = 'auto',
   ): Promise<void> {
-    // Stages come from the daemon's bounded pool: one is waited for (up to the deadline), a second (double
-    // buffering) only taken when free.
+    // Stages come from the daemon's bounded pool: one is waited for (up to the deadline), a second only
+    // taken when free. They go back only once the pipeline let go of them: no production still writing,
+    // no frame of theirs still queued on the socket.
     const pool = this.views.stages;
     const first = await pool.acquire(req.deadline, `request ${req.requestId}: waiting for a staging buffer`);
-    const second = pool.tryAcquire();
+    const second = req.end - req.start > first.length ? pool.tryAcquire() : undefined;
     const stages = second === undefined ? [first] : [first, second];
-    // Per stage: resolves when the socket no longer holds any of its bytes. A stage goes back to the pool
-    // only then, even when the request fails half-way, so no queued frame can be overwritten.
-    const flushed = stages.map(() => Promise.resolve());
     try {
-      let which = 0;
-      const step = stages[0]!.length;
-      for (let start = req.start; start < req.end; start += step) {
-        const end = Math.min(req.end, start + step);
-        await withDeadline(flushed[which]!, req.deadline, `request ${req.requestId}: waiting for the peer to read`);
-        const stage = stages[which]!.subarray(0, end - start);
-        await this.views.materializeRange(rv, start, end, stage, req.deadline, ctx, choice);
-        for (let at = start; at < end; at += FRAME_BYTES) {
-          const n = Math.min(FRAME_BYTES, end - at);
-          await sink.ready(at, n);
-          flushed[which] = sink.send(at, stage.subarray(at - start, at - start + n));
-        }
-        which = (which + 1) % stages.length;
-      }
-    } finally {
-      // A peer that stops reading past the deadline loses its connection, which lets go of the bytes.
-      await withDeadline(Promise.all(flushed), req.deadline, 'flushing').catch(() => {
-        sink.abandon();
-        return Promise.all(flushed);
+      // Local files: small blocks, several read at once, each sent as soon as it landed. Bytes pulled from
+      // other daemons or a connector come in larger pieces (each a request of its own): one per stage.
+      const local = choice === 'auto' && rv.local !== undefined && rv.local.lazy === undefined;
+      const blockBytes = local ? Math.min(BLOCK_BYTES, first.length) : first.length;
+      const slots = stages.flatMap((stage) => {
+        const out: Buffer[] = [];
+        for (let at = 0; at + blockBytes <= stage.length; at += blockBytes) out.push(stage.subarray(at, at + blockBytes));
+        return out;
       });
+      await sendPipelined(
+        {
+          start: req.start,
+          end: req.end,
+          slots,
+          blockBytes,
+          frameBytes: FRAME_BYTES,
+          maxInFlight: local ? BLOCKS_IN_FLIGHT : slots.length,
+          deadline: req.deadline,
+          what: `request ${req.requestId}`,
+          produce: (start, end, dest) => this.views.materializeRange(rv, start, end, dest, req.deadline, ctx, choice),
+          crc: crc32c,
+        },
+        sink,
+      );
+    } finally {
       for (const s of stages) pool.release(s);
     }
   }
