@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { activeKernel } from '../src/bytes/gather-kernel.js';
 import { fileSuite } from './file.js';
 import { gatherSuite } from './gather.js';
-import { printResult, type BenchResult } from './measure.js';
+import { printResults, type BenchResult } from './measure.js';
 import { safetensorsSuite } from './safetensors.js';
 import { daemonSuite } from './daemon.js';
 import { cliSuite } from './cli.js';
@@ -41,10 +41,9 @@ console.log(
 );
 const results: BenchResult[] = [];
 for (const name of chosen.length > 0 ? chosen : Object.keys(SUITES)) {
-  for (const r of await SUITES[name]!(repeats)) {
-    printResult(r);
-    results.push(r);
-  }
+  const rs = await SUITES[name]!(repeats);
+  printResults(rs);
+  results.push(...rs);
 }
 if (jsonPath !== undefined) {
   writeFileSync(jsonPath, `${JSON.stringify({ kernel: activeKernel, repeats, node: process.version, results }, null, 2)}\n`);

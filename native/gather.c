@@ -60,6 +60,7 @@ static napi_value Gather(napi_env env, napi_callback_info info) {
 }
 
 napi_value GatherFile(napi_env env, napi_callback_info info);
+void tc_register_crc32c(napi_env env, napi_value exports);
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
@@ -67,6 +68,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "gather", fn);
   napi_create_function(env, "gatherFile", NAPI_AUTO_LENGTH, GatherFile, NULL, &fn);
   napi_set_named_property(env, exports, "gatherFile", fn);
+  tc_register_crc32c(env, exports);
   return exports;
 }
 

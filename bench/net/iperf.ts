@@ -31,12 +31,29 @@ export interface IperfPath {
   readonly seconds: number;
 }
 
+/** What one iperf3 run measured, in GB/s received. */
+export interface IperfRates {
+  /** Over the whole run. */
+  readonly mean: number;
+  /** Of its fastest interval (iperf3 reports one per second): comparable to a best-of-N measurement. */
+  readonly bestInterval: number;
+}
+
 /**
  * Received throughput in GB/s of `iperf3 -R -P streams` (the server sends, as a source daemon does).
  *
  * @throws Error when iperf3 fails or prints no result
  */
 export async function iperfThroughput(p: IperfPath): Promise<number> {
+  return (await iperfRates(p)).mean;
+}
+
+/**
+ * {@link iperfThroughput}, with the rate of the fastest one-second interval as well.
+ *
+ * @throws Error when iperf3 fails or prints no result
+ */
+export async function iperfRates(p: IperfPath): Promise<IperfRates> {
   const port = await freePort();
   const args = [...inNamespace(p.serverNs), 'iperf3', '-s', '-1', '-B', p.serverAddress, '-p', String(port)];
   const server = spawn(args[0]!, args.slice(1), { stdio: 'ignore' });
@@ -47,9 +64,15 @@ export async function iperfThroughput(p: IperfPath): Promise<number> {
       ['-c', p.serverAddress, '-p', String(port), '-R', '-P', String(p.streams), '-t', String(p.seconds), '-J'],
       { encoding: 'utf8', timeout: (p.seconds + 20) * 1000 },
     );
-    const j = JSON.parse(c.stdout) as { end?: { sum_received?: { bits_per_second: number } }; error?: string };
+    const j = JSON.parse(c.stdout) as {
+      end?: { sum_received?: { bits_per_second: number } };
+      intervals?: { sum: { bits_per_second: number } }[];
+      error?: string;
+    };
     if (j.end?.sum_received === undefined) throw new Error(`iperf3: ${j.error ?? c.stderr}`);
-    return j.end.sum_received.bits_per_second / 8 / 1e9;
+    const mean = j.end.sum_received.bits_per_second / 8 / 1e9;
+    const best = Math.max(mean, ...(j.intervals ?? []).map((i) => i.sum.bits_per_second / 8 / 1e9));
+    return { mean, bestInterval: best };
   } finally {
     if (server.exitCode === null) server.kill();
   }

@@ -1,7 +1,7 @@
 // CRC32C per fixed-size chunk of a byte space: the daemon computes them as it writes a shared-memory
 // replica, and the client checks what it read from the file against them (as TCP frames carry a CRC).
 
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from './crc32c.js';
 import { tcError } from '../core/errors.js';
 
 /** Bytes covered by one checksum (the last chunk may be shorter). */

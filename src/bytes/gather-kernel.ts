@@ -2,10 +2,7 @@
 // destination. The native kernel (native/gather.c, built by `npm install`) does one memcpy per row with no
 // per-row JS overhead; the TypeScript kernel gives identical output where the native one is unavailable.
 
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { native } from './native.js';
 
 /** Signature shared by both kernels. */
 export type GatherFn = (
@@ -65,27 +62,6 @@ export type GatherFileFn = (
   dst: Uint8Array,
   dstOffset: number,
 ) => Promise<void>;
-
-interface NativeModule {
-  gather: GatherFn;
-  gatherFile: GatherFileFn;
-}
-
-function loadNative(): NativeModule | undefined {
-  if (process.env['TENSORCAST_NATIVE'] === '0') return undefined;
-  // dist/src/bytes -> package root
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4 && !existsSync(join(dir, 'package.json')); i++) dir = dirname(dir);
-  const path = join(dir, 'build', 'Release', 'tensorcast_native.node');
-  if (!existsSync(path)) return undefined;
-  try {
-    return createRequire(import.meta.url)(path) as NativeModule;
-  } catch {
-    return undefined;
-  }
-}
-
-const native = loadNative();
 
 /** The native kernel, when it was built and `TENSORCAST_NATIVE` is not `0`. */
 export const gatherNative: GatherFn | undefined = native?.gather;

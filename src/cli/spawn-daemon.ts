@@ -26,7 +26,10 @@ export const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
  * @throws TC_ERR_UNAVAILABLE when it exits or stays silent for `timeoutMs`.
  */
 export function spawnDaemon(args: readonly string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<SpawnedDaemon> {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Node flags for the daemon's process (profiling a benchmark: `--cpu-prof --cpu-prof-dir=DIR`), which
+  // NODE_OPTIONS does not take.
+  const nodeArgs = (env['TENSORCAST_DAEMON_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, CLI_PATH, 'serve', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));

@@ -155,3 +155,28 @@ test('frame decoder: malformed input only ever gives TC_ERR_PROTOCOL', () => {
     { numRuns: 3000 },
   );
 });
+
+test('frame decoder: the CRC kept as reads land catches a flipped byte at any position, however the reads split', () => {
+  const { stream, expected } = sampleStream(120_000);
+  const firstData = stream.indexOf(Buffer.from([0x54, 0x43, 0x44, 0x50, 1, FrameType.DATA]));
+  const length = stream.readUInt32LE(firstData + 12);
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: length - 1 }), fc.integer({ min: 1, max: 40_000 }), (flip, maxRead) => {
+      const bad = Buffer.from(stream);
+      bad[firstData + HEADER_BYTES + flip]! ^= 0x01;
+      const seen: Seen[] = [];
+      const d = decoderInto(new Uint8Array(expected.length), seen);
+      for (let at = 0; at < bad.length;) {
+        const buf = d.readBuffer();
+        const n = Math.min(buf.length, bad.length - at, maxRead);
+        buf.set(bad.subarray(at, at + n));
+        d.commit(n);
+        at += n;
+      }
+      const data = seen.filter((s) => s.type === FrameType.DATA).map((s) => s.ok);
+      assert.equal(data[0], false);
+      assert.ok(data.slice(1).every((ok) => ok));
+    }),
+    { numRuns: 100 },
+  );
+});

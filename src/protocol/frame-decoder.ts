@@ -42,6 +42,8 @@ export class FrameDecoder {
   private current: FrameHeader | undefined;
   private target: Uint8Array | undefined;
   private filled = 0;
+  /** CRC32C of the payload bytes landed so far: updated as each read lands, while its bytes are in cache. */
+  private crc = 0;
   private readonly scratch: Buffer;
   private lastWasDirect = false;
   private failed: Error | undefined;
@@ -96,6 +98,7 @@ export class FrameDecoder {
           const target = this.target!;
           const n = Math.min(target.length - this.filled, chunk.length - at);
           target.set(chunk.subarray(at, at + n), this.filled);
+          this.crc = crc32c(target.subarray(this.filled, this.filled + n), this.crc);
           this.filled += n;
           at += n;
           if (this.filled === target.length) this.finishFrame();
@@ -124,6 +127,7 @@ export class FrameDecoder {
       this.push(this.scratch.subarray(0, n));
       return;
     }
+    this.crc = crc32c(this.target!.subarray(this.filled, this.filled + n), this.crc);
     this.filled += n;
     if (this.filled === this.target!.length) this.finishFrame();
   }
@@ -133,6 +137,7 @@ export class FrameDecoder {
     this.current = h;
     this.headerFilled = 0;
     this.filled = 0;
+    this.crc = 0;
     if (h.type === FrameType.DATA) {
       const dest = this.opts.sink?.(h);
       if (dest === undefined) throw protocolError(`unexpected DATA frame for request ${h.requestId} at offset ${h.offset}`);
@@ -150,7 +155,7 @@ export class FrameDecoder {
     this.current = undefined;
     this.target = undefined;
     this.filled = 0;
-    const ok = crc32c(payload) === h.crc;
+    const ok = this.crc === h.crc;
     if (!ok && h.type !== FrameType.DATA) throw protocolError(`checksum mismatch on a control frame (type ${h.type})`);
     this.opts.onFrame(h, payload, ok);
   }

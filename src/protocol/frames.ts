@@ -1,7 +1,7 @@
 // The data-plane wire format (docs/protocol.md): a fixed 32-byte little-endian header, then the payload.
 // Control frames carry JSON; DATA frames carry view bytes at an output offset, with a CRC32C of the payload.
 
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from '../bytes/crc32c.js';
 import { tcError } from '../core/errors.js';
 
 /** "TCDP" read as a little-endian u32. */
