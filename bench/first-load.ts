@@ -11,16 +11,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connect, type TensorcastClient } from '../src/client/tensorcast-client.js';
 import { spawnPrivateDaemon, type SpawnedDaemon } from '../src/cli/spawn-daemon.js';
 import { DEMO_MODEL } from '../src/cli/commands/demo.js';
 import { writeSyntheticModel, type SyntheticModelOptions } from '../src/format/synthetic-model.js';
 import { printResult, type BenchResult } from './measure.js';
 import { iperfThroughput, iperfUnavailableReason } from './net/iperf.js';
-
-/** Module that records a daemon's CPU profile (NODE_OPTIONS refuses --cpu-prof). */
-const PROFILE_PRELOAD = fileURLToPath(new URL('./cpu-profile-preload.js', import.meta.url));
 
 /** The two model sizes of issue 10 (12 layers of the demo model's shape make ~1.2 GB). */
 const SIZES: Record<string, SyntheticModelOptions> = {
@@ -84,7 +80,7 @@ export async function firstLoadSuite(repeats: number, opts: FirstLoadOptions = {
           memoryBudget: '8GiB',
           ...(opts.cpuProfDir === undefined
             ? {}
-            : { env: { NODE_OPTIONS: `--import=${PROFILE_PRELOAD}`, TENSORCAST_CPU_PROF_DIR: opts.cpuProfDir } }),
+            : { env: { TENSORCAST_DAEMON_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${opts.cpuProfDir}` } }),
         });
       const dest = Buffer.allocUnsafeSlow(total).fill(0); // touched now, not during a load
       const best = new Map<number, FirstLoad>();

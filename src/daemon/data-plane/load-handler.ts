@@ -7,12 +7,15 @@
 import { tcError } from '../../core/errors.js';
 import { parseViewJson } from '../../layout/view.js';
 import { crc32c } from '../../protocol/frames.js';
+import { crc32cAsync } from '../../bytes/crc32c.js';
 import type { EndBody } from '../../protocol/messages.js';
 import type { ExportCache } from '../../store/export-cache.js';
 import { newFillContext, type FillContext } from '../../store/remote-views.js';
 import type { Replica } from '../../store/replica-cache.js';
 import type { ResolvedView, ViewService } from '../../store/view-service.js';
 import type { FrameSink, LoadHandler, LoadRequest } from '../../transport/data-server.js';
+import { WINDOW_BYTES } from '../../store/window-fill.js';
+import { FillAhead } from './fill-ahead.js';
 import { sendPipelined } from './send-pipelined.js';
 
 /** Payload bytes per DATA frame. */
@@ -23,6 +26,9 @@ export const BLOCK_BYTES = 4 << 20;
 
 /** Blocks of one streamed request being read at once (the libuv pool has 4 threads by default). */
 const BLOCKS_IN_FLIGHT = 4;
+
+/** Fill windows of a replica asked for beyond the one being sent (each is read with several reads at once). */
+const FILL_AHEAD_WINDOWS = 2;
 
 /** Export CRC tables kept (one per export generation; the oldest goes first). */
 const MAX_EXPORT_CRC_TABLES = 256;
@@ -202,27 +208,34 @@ export class ViewLoadHandler implements LoadHandler {
    * view's bytes, so a full frame's CRC32C is computed once per holder and reused by every later load.
    */
   private async sendHeld(req: LoadRequest, crcs: Map<number, number>, held: HeldBytes, sink: FrameSink, ctx: FillContext): Promise<void> {
-    let segStart = 0;
-    for (const seg of held.segments) {
-      const segEnd = segStart + seg.length;
-      for (let at = Math.max(req.start, segStart); at < Math.min(req.end, segEnd);) {
-        const cellEnd = (Math.floor(at / FRAME_BYTES) + 1) * FRAME_BYTES;
-        const next = Math.min(req.end, segEnd, cellEnd);
-        const n = next - at;
-        await held.ready(at, next, req.deadline, ctx);
-        await sink.ready(at, n);
-        const payload = seg.subarray(at - segStart, next - segStart);
-        const fullCell = at % FRAME_BYTES === 0 && (next === cellEnd || next === held.bytes);
-        let crc = fullCell ? crcs.get(at) : undefined;
-        if (crc === undefined) {
-          crc = crc32c(payload);
-          if (fullCell) crcs.set(at, crc);
+    // A replica still filling: the windows ahead are filled while the ones before them are sent.
+    const fill = new FillAhead(held, req.start, req.end, { pieceBytes: WINDOW_BYTES, ahead: FILL_AHEAD_WINDOWS, deadline: req.deadline, ctx });
+    try {
+      let segStart = 0;
+      for (const seg of held.segments) {
+        const segEnd = segStart + seg.length;
+        for (let at = Math.max(req.start, segStart); at < Math.min(req.end, segEnd);) {
+          const cellEnd = (Math.floor(at / FRAME_BYTES) + 1) * FRAME_BYTES;
+          const next = Math.min(req.end, segEnd, cellEnd);
+          const n = next - at;
+          await fill.until(at, next);
+          await sink.ready(at, n);
+          const payload = seg.subarray(at - segStart, next - segStart);
+          const fullCell = at % FRAME_BYTES === 0 && (next === cellEnd || next === held.bytes);
+          let crc = fullCell ? crcs.get(at) : undefined;
+          if (crc === undefined) {
+            crc = crc32c(payload);
+            if (fullCell) crcs.set(at, crc);
+          }
+          // The held bytes stay put while they are held: no need to wait for the socket to flush them.
+          void sink.send(at, payload, crc);
+          at = next;
         }
-        // The held bytes stay put while they are held: no need to wait for the socket to flush them.
-        void sink.send(at, payload, crc);
-        at = next;
+        segStart = segEnd;
       }
-      segStart = segEnd;
+    } finally {
+      // Fills asked for ahead write into the replica: none may still run once the caller lets go of it.
+      await fill.settle();
     }
   }
 
@@ -260,8 +273,8 @@ export class ViewLoadHandler implements LoadHandler {
           maxInFlight: local ? BLOCKS_IN_FLIGHT : slots.length,
           deadline: req.deadline,
           what: `request ${req.requestId}`,
-          produce: (start, end, dest) => this.views.materializeRange(rv, start, end, dest, req.deadline, ctx, choice),
-          crc: crc32c,
+          produce: (start, end, slot) => this.views.streamBlock(rv, start, end, slot, req.deadline, ctx, choice),
+          crc: crc32cAsync,
         },
         sink,
       );
