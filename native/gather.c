@@ -60,9 +60,6 @@ static napi_value Gather(napi_env env, napi_callback_info info) {
 }
 
 napi_value GatherFile(napi_env env, napi_callback_info info);
-napi_value MapFile(napi_env env, napi_callback_info info);
-napi_value GatherAsync(napi_env env, napi_callback_info info);
-napi_value LendMapped(napi_env env, napi_callback_info info);
 void tc_register_crc32c(napi_env env, napi_value exports);
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -71,12 +68,6 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "gather", fn);
   napi_create_function(env, "gatherFile", NAPI_AUTO_LENGTH, GatherFile, NULL, &fn);
   napi_set_named_property(env, exports, "gatherFile", fn);
-  napi_create_function(env, "mapFile", NAPI_AUTO_LENGTH, MapFile, NULL, &fn);
-  napi_set_named_property(env, exports, "mapFile", fn);
-  napi_create_function(env, "lendMapped", NAPI_AUTO_LENGTH, LendMapped, NULL, &fn);
-  napi_set_named_property(env, exports, "lendMapped", fn);
-  napi_create_function(env, "gatherAsync", NAPI_AUTO_LENGTH, GatherAsync, NULL, &fn);
-  napi_set_named_property(env, exports, "gatherAsync", fn);
   tc_register_crc32c(env, exports);
   return exports;
 }

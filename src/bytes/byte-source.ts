@@ -24,13 +24,6 @@ export interface ByteSource {
    * range; the caller then reads blocks and packs them.
    */
   readRows?(offset: number, rowLength: number, stride: number, rows: number, dest: Uint8Array): Promise<boolean>;
-  /**
-   * Lends bytes starting at `offset` as memory that stays valid while referenced (a file's pages mapped
-   * read-only): `[offset, offset + n)` with `0 < n <= maxLength`, as much as one piece holds. Undefined when
-   * the source cannot lend them (then read them). Touching lent bytes may read from disk: do it off the
-   * event loop.
-   */
-  map?(offset: number, maxLength: number): Promise<Uint8Array | undefined>;
   /** Releases file handles and other resources. */
   close?(): Promise<void>;
 }

@@ -7,7 +7,6 @@ import { tcError, wrapIoError } from '../core/errors.js';
 import type { CanonicalIndex } from '../layout/canonical-index.js';
 import type { ByteSource } from './byte-source.js';
 import { gatherFileNative } from './gather-kernel.js';
-import { native, type MappedFile } from './native.js';
 
 /** Part of the byte space that lives in one file. */
 export interface FileExtent {
@@ -33,12 +32,6 @@ function appendExtent(list: Mutable<FileExtent>[], e: FileExtent): void {
 /** Largest single read (Node rejects 2^31 and above). */
 export const MAX_READ_BYTES = 1 << 30;
 
-/** Files are mapped (see {@link FileSource.map}) in windows of this many bytes, aligned in the file. */
-export const MAP_WINDOW_BYTES = 1 << 30;
-
-/** Mapped windows one source keeps (older ones are unmapped once nothing uses their bytes). */
-const MAX_MAPPED_WINDOWS = 16;
-
 /**
  * Canonical bytes read from files in place.
  *
@@ -48,8 +41,6 @@ export class FileSource implements ByteSource {
   readonly byteLength: number;
   private readonly extents: readonly FileExtent[];
   private readonly handles = new Map<string, Promise<FileHandle>>();
-  /** Mapped windows by extent and window index, least recently used first. */
-  private readonly maps = new Map<string, Promise<MappedFile>>();
   private closed = false;
 
   constructor(extents: readonly FileExtent[]) {
@@ -141,18 +132,7 @@ export class FileSource implements ByteSource {
   }
 
   async readRows(offset: number, rowLength: number, stride: number, rows: number, dest: Uint8Array): Promise<boolean> {
-    if (rows < 1) return false;
-    const gatherAsync = native?.gatherAsync;
-    if (gatherAsync !== undefined) {
-      // From a kept mapping of the file: no mapping made and torn down per call.
-      const span = (rows - 1) * stride + rowLength;
-      const bytes = await this.map(offset, span);
-      if (bytes?.length === span) {
-        await gatherAsync(dest, 0, bytes, 0, rowLength, stride, rows);
-        return true;
-      }
-    }
-    if (gatherFileNative === undefined) return false;
+    if (gatherFileNative === undefined || rows < 1) return false;
     const i = this.extentIndex(offset);
     const e = this.extents[i]!;
     const span = (rows - 1) * stride + rowLength;
@@ -173,47 +153,8 @@ export class FileSource implements ByteSource {
     return true;
   }
 
-  /**
-   * Lends the file's pages at `offset` (a window of the file mapped read-only, kept for later calls): up to
-   * `maxLength` bytes, never past the end of the extent or the window. Undefined without the native addon.
-   *
-   * @throws TC_ERR_SOURCE_RANGE outside the source; TC_ERR_SHORT_READ when the file is shorter than its
-   *   extent says; TC_ERR_IO when it cannot be opened or mapped
-   */
-  async map(offset: number, maxLength: number): Promise<Uint8Array | undefined> {
-    const { mapFile, lendMapped } = native ?? {};
-    if (mapFile === undefined || lendMapped === undefined || maxLength < 1) return undefined;
-    if (offset < 0 || offset >= this.byteLength) {
-      throw tcError('TC_ERR_SOURCE_RANGE', `offset ${offset} is outside the source of ${this.byteLength} bytes`);
-    }
-    const i = this.extentIndex(offset);
-    const e = this.extents[i]!;
-    const at = e.position + offset - e.offset;
-    const w = Math.floor(at / MAP_WINDOW_BYTES);
-    const from = Math.max(e.position, w * MAP_WINDOW_BYTES);
-    const to = Math.min(e.position + e.length, (w + 1) * MAP_WINDOW_BYTES);
-    const key = `${i}:${w}`;
-    let mapped = this.maps.get(key);
-    if (mapped === undefined) {
-      mapped = this.handle(e.path).then((fh) => {
-        try {
-          return mapFile(fh.fd, from, to - from);
-        } catch (error) {
-          const code = (error as { code?: string }).code === 'TC_ERR_SHORT_READ' ? 'TC_ERR_SHORT_READ' : 'TC_ERR_IO';
-          throw tcError(code, `${e.path}: ${(error as Error).message}`, { cause: error, details: { path: e.path } });
-        }
-      });
-      mapped.catch(() => this.maps.delete(key));
-      if (this.maps.size >= MAX_MAPPED_WINDOWS) this.maps.delete(this.maps.keys().next().value!);
-    } else this.maps.delete(key);
-    this.maps.set(key, mapped);
-    const n = Math.min(maxLength, to - at);
-    return new Uint8Array(lendMapped(await mapped, at - from, n));
-  }
-
   async close(): Promise<void> {
     this.closed = true;
-    this.maps.clear();
     const hs = [...this.handles.values()];
     this.handles.clear();
     await Promise.all(hs.map(async (h) => (await h.catch(() => undefined))?.close()));

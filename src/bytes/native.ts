@@ -8,27 +8,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GatherFileFn, GatherFn } from './gather-kernel.js';
 
-/** A file range mapped by the addon (opaque). */
-export interface MappedFile {
-  readonly __mappedFile: never;
-}
-
 /** What the addon exports. */
 export interface NativeModule {
   readonly gather: GatherFn;
   readonly gatherFile: GatherFileFn;
-  /**
-   * Maps `[position, position + length)` of an open file read-only; parts of it are lent with
-   * `lendMapped`. The pages stay mapped while the handle or any lent buffer is alive. Absent in an addon
-   * built from an older checkout.
-   *
-   * @throws TC_ERR_SHORT_READ when the file is shorter; TC_ERR_IO when it cannot be mapped
-   */
-  readonly mapFile?: (fd: number, position: number, length: number) => MappedFile;
-  /** Bytes `[offset, offset + length)` of a mapping as an ArrayBuffer (no copy). @throws TC_ERR_SOURCE_RANGE */
-  readonly lendMapped?: (mapping: MappedFile, offset: number, length: number) => ArrayBuffer;
-  /** {@link GatherFn} on the libuv pool (for sources whose pages may still be on disk). Absent in older builds. */
-  readonly gatherAsync?: (...args: Parameters<GatherFn>) => Promise<void>;
   readonly crc32c: (data: Uint8Array, initial?: number) => number;
   readonly crc32cAsync: (data: Uint8Array, initial?: number) => Promise<number>;
   /** The portable table kernel alone (tests check it on machines whose CPU has the instruction). */

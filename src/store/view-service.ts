@@ -11,13 +11,12 @@ import { isTensorcastError, tcError } from '../core/errors.js';
 import { sha256Hex } from '../core/hashing.js';
 import type { Logger } from '../core/logger.js';
 import { ProgramCache } from '../layout/program-cache.js';
-import { clipRuns, programWindow, type ByteRangeProgram } from '../layout/program.js';
+import { programWindow, type ByteRangeProgram } from '../layout/program.js';
 import { normalizeView, type NormalizedView, type ViewSpec } from '../layout/view.js';
 import type { ArtifactStore, StoredArtifact } from './artifact-store.js';
 import type { FillContext, RemoteArtifact, RemoteViews } from './remote-views.js';
 import type { RouteChoice } from '../protocol/route-kinds.js';
 import { ReplicaCache, type Replica } from './replica-cache.js';
-import { blockPieces } from './block-pieces.js';
 import { StagingPool } from './staging-pool.js';
 import { WindowFill } from './window-fill.js';
 
@@ -381,38 +380,6 @@ export class ViewService {
     choice: RouteChoice = 'auto',
   ): Promise<void> {
     return this.produce(rv, start, end, dest, deadline, ctx, choice);
-  }
-
-  /**
-   * Produces `[start, end)` of the view for sending, without keeping a replica. From the artifact's files,
-   * long contiguous runs come as the files' mapped pages (lent: not copied; touch them off the event loop,
-   * a page may still be on disk) and the rest is materialized into `scratch`; from other daemons or a
-   * connector, all of it lands in `scratch`. Resolves with the bytes in output order.
-   *
-   * @throws as {@link materializeRange}
-   */
-  async streamBlock(
-    rv: ResolvedView,
-    start: number,
-    end: number,
-    scratch: Uint8Array,
-    deadline = Date.now() + DEFAULT_WAIT_MS,
-    ctx?: FillContext,
-    choice: RouteChoice = 'auto',
-  ): Promise<Uint8Array[]> {
-    const dest = scratch.subarray(0, end - start);
-    const local = rv.local;
-    if (choice !== 'auto' || local === undefined || local.lazy !== undefined || local.source.map === undefined) {
-      await this.produce(rv, start, end, dest, deadline, ctx, choice);
-      return [dest];
-    }
-    const { pieces, lentBytes } = await blockPieces(clipRuns(rv.program.runs, start, end), local.source, dest, async (list, to) => {
-      const stats = await this.materializer.run(list, local.source, to);
-      if (ctx !== undefined) ctx.readBytes += stats.baseReads.bytes + stats.directBytes;
-      this.opts.onMaterialize?.(stats);
-    });
-    if (ctx !== undefined) ctx.readBytes += lentBytes;
-    return pieces;
   }
 
   /** Drops every replica, frees the staging pool and removes the shm folder (shutdown). */

@@ -273,7 +273,7 @@ export class ViewLoadHandler implements LoadHandler {
           maxInFlight: local ? BLOCKS_IN_FLIGHT : slots.length,
           deadline: req.deadline,
           what: `request ${req.requestId}`,
-          produce: (start, end, slot) => this.views.streamBlock(rv, start, end, slot, req.deadline, ctx, choice),
+          produce: (start, end, dest) => this.views.materializeRange(rv, start, end, dest, req.deadline, ctx, choice),
           crc: crc32cAsync,
         },
         sink,

@@ -29,11 +29,8 @@ export interface PipelineOptions {
   readonly deadline: number;
   /** Names the request in error messages. */
   readonly what: string;
-  /**
-   * Produces output bytes `[start, end)` into `slot` (or lends memory of its own that stays valid while
-   * referenced) and resolves with them in output order; a rejection fails the send with its error.
-   */
-  produce(start: number, end: number, slot: Uint8Array): Promise<readonly Uint8Array[]>;
+  /** Fills `dest` with output bytes `[start, end)`; a rejection fails the send with its error. */
+  produce(start: number, end: number, dest: Uint8Array): Promise<void>;
   /** CRC32C of one frame's payload (may run off the event loop). */
   crc(payload: Uint8Array): Promise<number> | number;
 }
@@ -82,13 +79,14 @@ export async function sendPipelined(o: PipelineOptions, sink: FrameSink): Promis
     const block = (async (): Promise<Produced> => {
       await Promise.race([withDeadline(previous, o.deadline, `${o.what}: waiting for the peer to read`), stopping]);
       if (stopped) throw STOPPED;
-      const pieces = await limiter.run(async () => {
+      const dest = slot.subarray(0, to - from);
+      await limiter.run(async () => {
         if (stopped) throw STOPPED;
-        return o.produce(from, to, slot);
+        await o.produce(from, to, dest);
       });
       if (stopped) throw STOPPED;
       const frames: Uint8Array[] = [];
-      for (const p of pieces) for (let at = 0; at < p.length; at += o.frameBytes) frames.push(p.subarray(at, Math.min(p.length, at + o.frameBytes)));
+      for (let at = 0; at < dest.length; at += o.frameBytes) frames.push(dest.subarray(at, Math.min(dest.length, at + o.frameBytes)));
       return { at: from, frames, crcs: await Promise.all(frames.map((f) => o.crc(f))) };
     })();
     // Settled in the finally below when the send stops before it reaches this block.
