@@ -1,7 +1,7 @@
 // What the daemon does with a data-plane LOAD: resolve the view (on this daemon, or known to the cluster),
 // then send its bytes from a memory replica (frames on a grid, CRC32C cached per replica), from a
 // derived-view export (a peer's `export` fetch, counted with begin/end fetch), or streamed through staging
-// buffers. Peer modes (docs/protocol.md): `resident` serves only a view already held in memory,
+// buffers (read in blocks while the blocks before them are sent). Peer modes (docs/protocol.md): `resident` serves only a view already held in memory,
 // `canonical` streams canonical bytes without caching. Says which route and source served the request.
 
 import { tcError } from '../../core/errors.js';
@@ -209,7 +209,12 @@ export class ViewLoadHandler implements LoadHandler {
    */
   private async sendHeld(req: LoadRequest, crcs: Map<number, number>, held: HeldBytes, sink: FrameSink, ctx: FillContext): Promise<void> {
     // A replica still filling: the windows ahead are filled while the ones before them are sent.
-    const fill = new FillAhead(held, req.start, req.end, { pieceBytes: WINDOW_BYTES, ahead: FILL_AHEAD_WINDOWS, deadline: req.deadline, ctx });
+    const fill = new FillAhead(held, req.start, req.end, {
+      pieceBytes: WINDOW_BYTES,
+      ahead: FILL_AHEAD_WINDOWS,
+      deadline: req.deadline,
+      ctx,
+    });
     try {
       let segStart = 0;
       for (const seg of held.segments) {

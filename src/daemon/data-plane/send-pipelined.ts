@@ -32,7 +32,7 @@ export interface PipelineOptions {
   /** Fills `dest` with output bytes `[start, end)`; a rejection fails the send with its error. */
   produce(start: number, end: number, dest: Uint8Array): Promise<void>;
   /** CRC32C of one frame's payload (may run off the event loop). */
-  crc(payload: Uint8Array): Promise<number> | number;
+  crc(payload: Uint8Array): Promise<number>;
 }
 
 /** A produced block: its frames with their CRCs. */
@@ -41,9 +41,6 @@ interface Produced {
   readonly frames: readonly Uint8Array[];
   readonly crcs: readonly number[];
 }
-
-/** Marks productions skipped because the send already stopped (never reaches the caller). */
-const STOPPED = Symbol('stopped');
 
 /**
  * Sends `[start, end)` through `sink`, producing it block by block with up to `maxInFlight` productions
@@ -55,10 +52,11 @@ const STOPPED = Symbol('stopped');
  *
  * @throws the first production error with its code; TC_ERR_ABORTED, TC_ERR_TIMEOUT from the sink or a wait.
  * @example await sendPipelined({ start, end, slots, blockBytes: 4 << 20, frameBytes: 4 << 20, maxInFlight: 4,
- *   deadline, what: 'request 7', produce, crc: crc32c }, sink);
+ *   deadline, what: 'request 7', produce, crc: crc32cAsync }, sink);
  */
 export async function sendPipelined(o: PipelineOptions, sink: FrameSink): Promise<void> {
-  if (o.slots.length === 0 || o.blockBytes < 1 || o.frameBytes < 1) throw tcError('TC_ERR_INTERNAL', 'sendPipelined: no slot or an empty block');
+  if (o.slots.length === 0 || o.blockBytes < 1 || o.frameBytes < 1)
+    throw tcError('TC_ERR_INTERNAL', 'sendPipelined: no slot or an empty block');
   for (const s of o.slots) if (s.length < o.blockBytes) throw tcError('TC_ERR_INTERNAL', 'sendPipelined: a slot is smaller than a block');
   const blocks = Math.ceil((o.end - o.start) / o.blockBytes);
   const k = o.slots.length;
@@ -67,6 +65,8 @@ export async function sendPipelined(o: PipelineOptions, sink: FrameSink): Promis
   const flushed: Promise<void>[] = o.slots.map(() => Promise.resolve());
   const started: Promise<Produced>[] = [];
   let stopped = false;
+  /** What a block the send stopped before gets (never reaches the caller: the send already failed). */
+  const skipped = (): Error => tcError('TC_ERR_ABORTED', `${o.what}: the send stopped before this block`);
   let stop: () => void = () => undefined;
   /** Resolves once the send stopped: blocks still waiting for their slot give up at once. */
   const stopping = new Promise<void>((resolve) => (stop = resolve));
@@ -78,13 +78,13 @@ export async function sendPipelined(o: PipelineOptions, sink: FrameSink): Promis
     const to = Math.min(o.end, from + o.blockBytes);
     const block = (async (): Promise<Produced> => {
       await Promise.race([withDeadline(previous, o.deadline, `${o.what}: waiting for the peer to read`), stopping]);
-      if (stopped) throw STOPPED;
+      if (stopped) throw skipped();
       const dest = slot.subarray(0, to - from);
       await limiter.run(async () => {
-        if (stopped) throw STOPPED;
+        if (stopped) throw skipped();
         await o.produce(from, to, dest);
       });
-      if (stopped) throw STOPPED;
+      if (stopped) throw skipped();
       const frames: Uint8Array[] = [];
       for (let at = 0; at < dest.length; at += o.frameBytes) frames.push(dest.subarray(at, Math.min(dest.length, at + o.frameBytes)));
       return { at: from, frames, crcs: await Promise.all(frames.map((f) => o.crc(f))) };
