@@ -1,5 +1,6 @@
 // `npm run bench -- [suite...] [--json FILE] [--repeats N]`: runs benchmark suites and prints ratios
-// against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli, remote, connectors (default: all).
+// against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli, remote, connectors,
+// first-load (default: all).
 
 import { writeFileSync } from 'node:fs';
 import { activeKernel } from '../src/bytes/gather-kernel.js';
@@ -11,6 +12,7 @@ import { daemonSuite } from './daemon.js';
 import { cliSuite } from './cli.js';
 import { remoteSuite } from './remote.js';
 import { connectorsSuite } from './connectors.js';
+import { firstLoadSuite } from './first-load.js';
 
 const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   gather: gatherSuite,
@@ -20,6 +22,7 @@ const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   cli: cliSuite,
   remote: remoteSuite,
   connectors: connectorsSuite,
+  'first-load': (repeats) => firstLoadSuite(repeats),
 };
 
 const args = process.argv.slice(2);

@@ -1,22 +1,34 @@
 // What the daemon does with a data-plane LOAD: resolve the view (on this daemon, or known to the cluster),
 // then send its bytes from a memory replica (frames on a grid, CRC32C cached per replica), from a
 // derived-view export (a peer's `export` fetch, counted with begin/end fetch), or streamed through staging
-// buffers. Peer modes (docs/protocol.md): `resident` serves only a view already held in memory,
+// buffers (read in blocks while the blocks before them are sent). Peer modes (docs/protocol.md): `resident` serves only a view already held in memory,
 // `canonical` streams canonical bytes without caching. Says which route and source served the request.
 
 import { tcError } from '../../core/errors.js';
 import { parseViewJson } from '../../layout/view.js';
 import { crc32c } from '../../protocol/frames.js';
+import { crc32cAsync } from '../../bytes/crc32c.js';
 import type { EndBody } from '../../protocol/messages.js';
-import { withDeadline } from '../../store/deadline.js';
 import type { ExportCache } from '../../store/export-cache.js';
 import { newFillContext, type FillContext } from '../../store/remote-views.js';
 import type { Replica } from '../../store/replica-cache.js';
 import type { ResolvedView, ViewService } from '../../store/view-service.js';
 import type { FrameSink, LoadHandler, LoadRequest } from '../../transport/data-server.js';
+import { WINDOW_BYTES } from '../../store/window-fill.js';
+import { FillAhead } from './fill-ahead.js';
+import { sendPipelined } from './send-pipelined.js';
 
 /** Payload bytes per DATA frame. */
 export const FRAME_BYTES = 4 << 20;
+
+/** Output bytes per block of a view streamed from local files (a production of its own, sent when it landed). */
+export const BLOCK_BYTES = 4 << 20;
+
+/** Blocks of one streamed request being read at once (the libuv pool has 4 threads by default). */
+const BLOCKS_IN_FLIGHT = 4;
+
+/** Fill windows of a replica asked for beyond the one being sent (each is read with several reads at once). */
+const FILL_AHEAD_WINDOWS = 2;
 
 /** Export CRC tables kept (one per export generation; the oldest goes first). */
 const MAX_EXPORT_CRC_TABLES = 256;
@@ -196,27 +208,39 @@ export class ViewLoadHandler implements LoadHandler {
    * view's bytes, so a full frame's CRC32C is computed once per holder and reused by every later load.
    */
   private async sendHeld(req: LoadRequest, crcs: Map<number, number>, held: HeldBytes, sink: FrameSink, ctx: FillContext): Promise<void> {
-    let segStart = 0;
-    for (const seg of held.segments) {
-      const segEnd = segStart + seg.length;
-      for (let at = Math.max(req.start, segStart); at < Math.min(req.end, segEnd);) {
-        const cellEnd = (Math.floor(at / FRAME_BYTES) + 1) * FRAME_BYTES;
-        const next = Math.min(req.end, segEnd, cellEnd);
-        const n = next - at;
-        await held.ready(at, next, req.deadline, ctx);
-        await sink.ready(at, n);
-        const payload = seg.subarray(at - segStart, next - segStart);
-        const fullCell = at % FRAME_BYTES === 0 && (next === cellEnd || next === held.bytes);
-        let crc = fullCell ? crcs.get(at) : undefined;
-        if (crc === undefined) {
-          crc = crc32c(payload);
-          if (fullCell) crcs.set(at, crc);
+    // A replica still filling: the windows ahead are filled while the ones before them are sent.
+    const fill = new FillAhead(held, req.start, req.end, {
+      pieceBytes: WINDOW_BYTES,
+      ahead: FILL_AHEAD_WINDOWS,
+      deadline: req.deadline,
+      ctx,
+    });
+    try {
+      let segStart = 0;
+      for (const seg of held.segments) {
+        const segEnd = segStart + seg.length;
+        for (let at = Math.max(req.start, segStart); at < Math.min(req.end, segEnd);) {
+          const cellEnd = (Math.floor(at / FRAME_BYTES) + 1) * FRAME_BYTES;
+          const next = Math.min(req.end, segEnd, cellEnd);
+          const n = next - at;
+          await fill.until(at, next);
+          await sink.ready(at, n);
+          const payload = seg.subarray(at - segStart, next - segStart);
+          const fullCell = at % FRAME_BYTES === 0 && (next === cellEnd || next === held.bytes);
+          let crc = fullCell ? crcs.get(at) : undefined;
+          if (crc === undefined) {
+            crc = crc32c(payload);
+            if (fullCell) crcs.set(at, crc);
+          }
+          // The held bytes stay put while they are held: no need to wait for the socket to flush them.
+          void sink.send(at, payload, crc);
+          at = next;
         }
-        // The held bytes stay put while they are held: no need to wait for the socket to flush them.
-        void sink.send(at, payload, crc);
-        at = next;
+        segStart = segEnd;
       }
-      segStart = segEnd;
+    } finally {
+      // Fills asked for ahead write into the replica: none may still run once the caller lets go of it.
+      await fill.settle();
     }
   }
 
@@ -227,36 +251,39 @@ export class ViewLoadHandler implements LoadHandler {
     ctx: FillContext,
     choice: 'auto' | 'resident_view' | 'derived_view' | 'canonical' = 'auto',
   ): Promise<void> {
-    // Stages come from the daemon's bounded pool: one is waited for (up to the deadline), a second (double
-    // buffering) only taken when free.
+    // Stages come from the daemon's bounded pool: one is waited for (up to the deadline), a second only
+    // taken when free. They go back only once the pipeline let go of them: no production still writing,
+    // no frame of theirs still queued on the socket.
     const pool = this.views.stages;
     const first = await pool.acquire(req.deadline, `request ${req.requestId}: waiting for a staging buffer`);
-    const second = pool.tryAcquire();
+    const second = req.end - req.start > first.length ? pool.tryAcquire() : undefined;
     const stages = second === undefined ? [first] : [first, second];
-    // Per stage: resolves when the socket no longer holds any of its bytes. A stage goes back to the pool
-    // only then, even when the request fails half-way, so no queued frame can be overwritten.
-    const flushed = stages.map(() => Promise.resolve());
     try {
-      let which = 0;
-      const step = stages[0]!.length;
-      for (let start = req.start; start < req.end; start += step) {
-        const end = Math.min(req.end, start + step);
-        await withDeadline(flushed[which]!, req.deadline, `request ${req.requestId}: waiting for the peer to read`);
-        const stage = stages[which]!.subarray(0, end - start);
-        await this.views.materializeRange(rv, start, end, stage, req.deadline, ctx, choice);
-        for (let at = start; at < end; at += FRAME_BYTES) {
-          const n = Math.min(FRAME_BYTES, end - at);
-          await sink.ready(at, n);
-          flushed[which] = sink.send(at, stage.subarray(at - start, at - start + n));
-        }
-        which = (which + 1) % stages.length;
-      }
-    } finally {
-      // A peer that stops reading past the deadline loses its connection, which lets go of the bytes.
-      await withDeadline(Promise.all(flushed), req.deadline, 'flushing').catch(() => {
-        sink.abandon();
-        return Promise.all(flushed);
+      // Local files: small blocks, several read at once, each sent as soon as it landed. Bytes pulled from
+      // other daemons or a connector come in larger pieces (each a request of its own): one per stage.
+      const local = choice === 'auto' && rv.local !== undefined && rv.local.lazy === undefined;
+      const blockBytes = local ? Math.min(BLOCK_BYTES, first.length) : first.length;
+      const slots = stages.flatMap((stage) => {
+        const out: Buffer[] = [];
+        for (let at = 0; at + blockBytes <= stage.length; at += blockBytes) out.push(stage.subarray(at, at + blockBytes));
+        return out;
       });
+      await sendPipelined(
+        {
+          start: req.start,
+          end: req.end,
+          slots,
+          blockBytes,
+          frameBytes: FRAME_BYTES,
+          maxInFlight: local ? BLOCKS_IN_FLIGHT : slots.length,
+          deadline: req.deadline,
+          what: `request ${req.requestId}`,
+          produce: (start, end, dest) => this.views.materializeRange(rv, start, end, dest, req.deadline, ctx, choice),
+          crc: crc32cAsync,
+        },
+        sink,
+      );
+    } finally {
       for (const s of stages) pool.release(s);
     }
   }
