@@ -3,7 +3,7 @@
 
 import { crc32c } from './crc32c.js';
 import { native } from './native.js';
-import { tcError } from '../core/errors.js';
+import { errorFromWire, tcError } from '../core/errors.js';
 
 /** Bytes covered by one checksum (the last chunk may be shorter). */
 export const CHECKSUM_CHUNK_BYTES = 4 << 20;
@@ -127,5 +127,13 @@ export async function checksumChunks(src: Uint8Array, chunkBytes: number, out: U
   }
   // Every job settles before this returns, so none still reads or writes the buffers after a failure.
   const results = await Promise.allSettled(jobs);
-  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  for (const r of results) if (r.status === 'rejected') throw codedError(r.reason);
+}
+
+/** The addon rejects with plain Errors carrying a `TC_ERR_*` code: give callers the tensorcast error class. */
+function codedError(reason: unknown): unknown {
+  const e = reason as { code?: unknown; message?: unknown } | null;
+  return typeof e?.code === 'string' && e.code.startsWith('TC_ERR_')
+    ? errorFromWire(e.code, e.message, 'native kernel failed', { cause: reason })
+    : reason;
 }

@@ -421,9 +421,13 @@ export class ViewService {
       const mem = this.cache.get(this.key(rv, 'memory'));
       try {
         if (mem !== undefined) await mem.ready(0, mem.bytes, deadline, ctx);
-        const filling = seg.mapped
-          ? this.fillMapped(rv, seg, mem, deadline, ctx, progress)
-          : this.fillWritten(rv, seg, mem, deadline, ctx, progress);
+        // Only guarded native copies write into the mapping: a plain store into a page of a file another
+        // process truncated would kill the daemon with SIGBUS. A view produced here goes through staging
+        // first, so without the memory replica the mapped path needs a stage of at least one chunk.
+        const filling =
+          seg.mapped && (mem !== undefined || this.stages.stageBytes >= CHECKSUM_CHUNK_BYTES)
+            ? this.fillMapped(rv, seg, mem, deadline, ctx, progress)
+            : this.fillWritten(rv, seg, mem, deadline, ctx, progress);
         const [sums] = await Promise.all([filling, trimming]);
         checksums = sums;
       } finally {
@@ -455,8 +459,9 @@ export class ViewService {
   }
 
   /**
-   * Fills a mapped segment: the view is materialized straight into its pages (or copied from the memory
-   * replica), and each piece is checksummed on the libuv pool while the next piece is materialized.
+   * Fills a mapped segment: each piece is materialized into a staging buffer (or taken from the memory
+   * replica) and copied into the mapping with its chunks' CRC32C in one guarded pass on the libuv pool (a
+   * truncated file is TC_ERR_SHORT_READ, not SIGBUS), while the next piece is materialized into the other stage.
    */
   private async fillMapped(
     rv: ResolvedView,
@@ -475,10 +480,20 @@ export class ViewService {
       crcs.subarray(start / CHECKSUM_CHUNK_BYTES, Math.ceil(end / CHECKSUM_CHUNK_BYTES));
     const announce = (start: number, end: number): void => progress?.ready(start / CHECKSUM_CHUNK_BYTES, Array.from(sums(start, end)));
     let summing: Promise<void> | undefined;
+    // Stages for views produced here: one waited for, a second (overlap) only when free. Pieces are whole
+    // chunks that fit a stage.
+    const stages: Buffer[] = [];
+    if (mem === undefined) {
+      stages.push(await this.stages.acquire(deadline, `building the shm replica of ${this.key(rv, 'shm')}`));
+      const second = this.stages.tryAcquire();
+      if (second !== undefined) stages.push(second);
+    }
+    const maxPiece = mem === undefined ? Math.floor(stages[0]!.length / CHECKSUM_CHUNK_BYTES) * CHECKSUM_CHUNK_BYTES : SHM_PIECE_MAX_BYTES;
+    let which = 0;
     try {
-      for (let start = 0, piece = CHECKSUM_CHUNK_BYTES; start < bytes; start += piece, piece = Math.min(2 * piece, SHM_PIECE_MAX_BYTES)) {
+      for (let start = 0, piece = CHECKSUM_CHUNK_BYTES; start < bytes; start += piece, piece = Math.min(2 * piece, maxPiece)) {
         // Pieces are whole chunks and never straddle a window or a memory segment (1 GiB each).
-        piece = Math.min(piece, SEGMENT_BYTES - (start % SEGMENT_BYTES));
+        piece = Math.min(piece, maxPiece, SEGMENT_BYTES - (start % SEGMENT_BYTES));
         const end = Math.min(bytes, start + piece);
         const dest = into(start, end);
         if (mem !== undefined) {
@@ -488,16 +503,25 @@ export class ViewService {
           );
           await summing;
           summing = checksumChunks(src, CHECKSUM_CHUNK_BYTES, sums(start, end), dest).then(() => announce(start, end));
+          // Awaited at the next piece; until then a failure (a file cut under the copy) must not count as unhandled.
+          summing.catch(() => undefined);
         } else {
-          await this.produce(rv, start, end, dest, deadline, ctx);
+          // With one stage, the copy out of it must finish before it is produced into again.
+          if (stages.length === 1) await summing;
+          const stage = stages[which]!.subarray(0, end - start);
+          which = (which + 1) % stages.length;
+          await this.produce(rv, start, end, stage, deadline, ctx);
           await summing;
-          summing = checksumChunks(dest, CHECKSUM_CHUNK_BYTES, sums(start, end)).then(() => announce(start, end));
+          summing = checksumChunks(stage, CHECKSUM_CHUNK_BYTES, sums(start, end), dest).then(() => announce(start, end));
+          // Awaited at the next piece; until then a failure (a file cut under the copy) must not count as unhandled.
+          summing.catch(() => undefined);
         }
       }
       await summing;
     } finally {
-      // Nothing may still read or write the mapping once this returns.
+      // Nothing may still read or write the mapping (or the stages) once this returns.
       await summing?.catch(() => undefined);
+      for (const stage of stages) this.stages.release(stage);
     }
     return { algorithm: 'crc32c', chunkBytes: CHECKSUM_CHUNK_BYTES, crcs: Array.from(crcs) };
   }
