@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { silentLogger } from '../core/logger.js';
@@ -174,4 +174,19 @@ test('shm segment pool: after builds pause, one segment per build size is alloca
   for (let i = 0; i < 100 && pool.bytes < 9 * MiB; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(pool.bytes, 9 * MiB, 'a 6 and a 3 MiB segment, ready for views like the last ones');
   assert.equal(pool.covering(6 * MiB), 6 * MiB);
+});
+
+test('shm segment: close gives the pages back even while another process still holds the file open', async (t) => {
+  const dir = shmDir(t);
+  const seg = await ShmSegment.create(join(dir, 'a.bin'), 4 * MiB);
+  await fill(seg, 0x5a);
+  // A client keeps a lease file open (and mapped) after its load; the daemon's close must not leave the
+  // pages allocated on tmpfs until that client lets go.
+  const kept = openSync(seg.path, 'r');
+  t.after(() => closeSync(kept));
+  await seg.close();
+  assert.deepEqual(readdirSync(dir), []);
+  const st = fstatSync(kept);
+  assert.equal(st.size, 0, 'the file is emptied before it is removed');
+  assert.equal(st.blocks, 0, 'no tmpfs page stays allocated');
 });

@@ -165,10 +165,15 @@ export class ShmSegment {
     }
   }
 
-  /** Unmaps, closes and removes the file, after the operations under way. Never throws. */
+  /**
+   * Unmaps, empties, closes and removes the file, after the operations under way. Never throws. Emptied
+   * first: a client keeps a lease file open and mapped for a while after its load, which would otherwise
+   * hold all of its pages on tmpfs, outside the budget, after the daemon freed it.
+   */
   close(): Promise<void> {
     return this.serial(async () => {
       this.unmap();
+      await this.fh.truncate(0).catch(() => undefined);
       await this.fh.close().catch(() => undefined);
       await unlink(this.currentPath).catch(() => undefined);
     }).catch(() => undefined);
