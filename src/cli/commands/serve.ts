@@ -79,9 +79,6 @@ export function registerServe(program: Command): void {
       );
       const daemon = createDaemon(config);
       const addresses = await daemon.start();
-      process.stdout.write(
-        `tensorcast ready ${addresses.controlUrl} data ${addresses.dataAddress} daemon ${addresses.daemonId} token-file ${config.token === undefined ? config.tokenFile : '(TENSORCAST_TOKEN)'}\n`,
-      );
       await new Promise<void>((resolve) => {
         let stopping = false;
         const onSignal = (signal: string): void => {
@@ -98,6 +95,11 @@ export function registerServe(program: Command): void {
         };
         process.once('SIGTERM', () => onSignal('SIGTERM'));
         process.once('SIGINT', () => onSignal('SIGINT'));
+        // Ready only once a signal stops the daemon cleanly: one sent at once on seeing this line would
+        // otherwise kill it, leaving its shm folder (and reserve) behind.
+        process.stdout.write(
+          `tensorcast ready ${addresses.controlUrl} data ${addresses.dataAddress} daemon ${addresses.daemonId} token-file ${config.token === undefined ? config.tokenFile : '(TENSORCAST_TOKEN)'}\n`,
+        );
       });
     });
 }
