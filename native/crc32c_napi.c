@@ -42,23 +42,18 @@ static int get_args(napi_env env, napi_callback_info info, napi_value* data, con
   return 1;
 }
 
+typedef uint32_t (*kernel_fn)(uint32_t, const uint8_t*, size_t);
+
+// crc32c and crc32cPortable: the same arguments, the kernel passed as the function's data.
 static napi_value Crc32c(napi_env env, napi_callback_info info) {
   napi_value data, out;
   const uint8_t* p;
   size_t n;
   uint32_t initial;
+  void* kernel;
+  napi_get_cb_info(env, info, NULL, NULL, NULL, &kernel);
   if (!get_args(env, info, &data, &p, &n, &initial)) return NULL;
-  napi_create_uint32(env, tc_crc32c(initial, p, n), &out);
-  return out;
-}
-
-static napi_value Crc32cPortable(napi_env env, napi_callback_info info) {
-  napi_value data, out;
-  const uint8_t* p;
-  size_t n;
-  uint32_t initial;
-  if (!get_args(env, info, &data, &p, &n, &initial)) return NULL;
-  napi_create_uint32(env, tc_crc32c_portable(initial, p, n), &out);
+  napi_create_uint32(env, ((kernel_fn)kernel)(initial, p, n), &out);
   return out;
 }
 
@@ -119,11 +114,11 @@ static napi_value Crc32cAsync(napi_env env, napi_callback_info info) {
 
 void tc_register_crc32c(napi_env env, napi_value exports) {
   napi_value fn, flag;
-  napi_create_function(env, "crc32c", NAPI_AUTO_LENGTH, Crc32c, NULL, &fn);
+  napi_create_function(env, "crc32c", NAPI_AUTO_LENGTH, Crc32c, (void*)tc_crc32c, &fn);
   napi_set_named_property(env, exports, "crc32c", fn);
   napi_create_function(env, "crc32cAsync", NAPI_AUTO_LENGTH, Crc32cAsync, NULL, &fn);
   napi_set_named_property(env, exports, "crc32cAsync", fn);
-  napi_create_function(env, "crc32cPortable", NAPI_AUTO_LENGTH, Crc32cPortable, NULL, &fn);
+  napi_create_function(env, "crc32cPortable", NAPI_AUTO_LENGTH, Crc32c, (void*)tc_crc32c_portable, &fn);
   napi_set_named_property(env, exports, "crc32cPortable", fn);
   napi_get_boolean(env, tc_crc32c_hardware(), &flag);
   napi_set_named_property(env, exports, "crc32cHardware", flag);

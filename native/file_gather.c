@@ -4,6 +4,7 @@
 
 #define _GNU_SOURCE
 #include <node_api.h>
+#include "napi_args.h"
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -76,14 +77,6 @@ static void complete(napi_env env, napi_status status, void* data) {
   free(j);
 }
 
-static int get_index(napi_env env, napi_value v, int64_t* out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
-  if (!(d >= 0 && d <= 9007199254740991.0) || d != (double)(int64_t)d) return 0;
-  *out = (int64_t)d;
-  return 1;
-}
-
 // gatherFile(fd, position, rowLength, stride, rows, dst, dstOffset) -> Promise<void>
 napi_value GatherFile(napi_env env, napi_callback_info info) {
   size_t argc = 7;
@@ -95,7 +88,7 @@ napi_value GatherFile(napi_env env, napi_callback_info info) {
   void* dst;
   napi_value ab;
   size_t byte_off;
-  if (argc != 7 || !get_index(env, argv[0], &fd) || !get_index(env, argv[1], &position) || !get_index(env, argv[2], &row_len) ||
+  if (argc != 7 || !get_fd(env, argv[0], &fd) || !get_index(env, argv[1], &position) || !get_index(env, argv[2], &row_len) ||
       !get_index(env, argv[3], &stride) || !get_index(env, argv[4], &rows) || !get_index(env, argv[6], &dst_off) ||
       napi_get_typedarray_info(env, argv[5], &type, &dst_len, &dst, &ab, &byte_off) != napi_ok || type != napi_uint8_array) {
     napi_throw_type_error(env, "TC_ERR_INVALID_ARGUMENT", "gatherFile(fd, position, rowLength, stride, rows, dst: Uint8Array, dstOffset)");

@@ -2,6 +2,7 @@
 // typed array into another, bounds-checked, with one memcpy per row. Exposed through Node-API.
 
 #include <node_api.h>
+#include "napi_args.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -15,14 +16,6 @@ static int get_bytes(napi_env env, napi_value v, uint8_t** data, size_t* length)
   if (type != napi_uint8_array) return 0;
   *data = (uint8_t*)ptr;
   *length = count;
-  return 1;
-}
-
-static int get_index(napi_env env, napi_value v, int64_t* out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
-  if (!(d >= 0 && d <= 9007199254740991.0) || d != (double)(int64_t)d) return 0;
-  *out = (int64_t)d;
   return 1;
 }
 

@@ -7,6 +7,7 @@
 
 #define _GNU_SOURCE
 #include <node_api.h>
+#include "napi_args.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,14 +85,6 @@ static void read_complete(napi_env env, napi_status status, void* data) {
   free(j);
 }
 
-static int get_index(napi_env env, napi_value v, int64_t* out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
-  if (!(d >= 0 && d <= 9007199254740991.0) || d != (double)(int64_t)d) return 0;
-  *out = (int64_t)d;
-  return 1;
-}
-
 // readChunks(fd, position, dst: Uint8Array, chunkBytes, expected: Uint32Array) -> Promise<number>: reads
 // dst.length bytes from position, chunk by chunk, and resolves with the index (within dst) of the first
 // chunk whose CRC32C differs from expected[i], or -1. Rejects TC_ERR_SHORT_READ at end of file.
@@ -104,7 +97,7 @@ static napi_value ReadChunks(napi_env env, napi_callback_info info) {
   size_t dst_len, crc_len, off;
   void *dst, *crcs;
   napi_value ab;
-  if (argc != 5 || !get_index(env, argv[0], &fd) || !get_index(env, argv[1], &position) || !get_index(env, argv[3], &chunk) ||
+  if (argc != 5 || !get_fd(env, argv[0], &fd) || !get_index(env, argv[1], &position) || !get_index(env, argv[3], &chunk) ||
       chunk < 1 || napi_get_typedarray_info(env, argv[2], &t1, &dst_len, &dst, &ab, &off) != napi_ok || t1 != napi_uint8_array ||
       napi_get_typedarray_info(env, argv[4], &t2, &crc_len, &crcs, &ab, &off) != napi_ok || t2 != napi_uint32_array) {
     napi_throw_type_error(env, "TC_ERR_INVALID_ARGUMENT", "readChunks(fd, position, dst: Uint8Array, chunkBytes >= 1, expected: Uint32Array)");
@@ -165,7 +158,7 @@ static napi_value MapRead(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int64_t fd, length;
-  if (argc != 2 || !get_index(env, argv[0], &fd) || !get_index(env, argv[1], &length) || length < 1) {
+  if (argc != 2 || !get_fd(env, argv[0], &fd) || !get_index(env, argv[1], &length) || length < 1) {
     napi_throw_type_error(env, "TC_ERR_INVALID_ARGUMENT", "mapRead(fd, length >= 1)");
     return NULL;
   }

@@ -5,6 +5,7 @@
 
 #define _GNU_SOURCE
 #include <node_api.h>
+#include "napi_args.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -28,14 +29,6 @@
 #define BLOCK_BYTES (256u << 10)
 
 static void throw_code(napi_env env, const char* code, const char* msg) { napi_throw_error(env, code, msg); }
-
-static int get_index(napi_env env, napi_value v, int64_t* out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
-  if (!(d >= 0 && d <= 9007199254740991.0) || d != (double)(int64_t)d) return 0;
-  *out = (int64_t)d;
-  return 1;
-}
 
 static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* count) {
   napi_typedarray_type type;
@@ -100,7 +93,7 @@ static napi_value MapFile(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int64_t fd, offset, length;
   bool populate = false;
-  if (argc != 4 || !get_index(env, argv[0], &fd) || !get_index(env, argv[1], &offset) || !get_index(env, argv[2], &length) ||
+  if (argc != 4 || !get_fd(env, argv[0], &fd) || !get_index(env, argv[1], &offset) || !get_index(env, argv[2], &length) ||
       napi_get_value_bool(env, argv[3], &populate) != napi_ok || length < 1 || offset % sysconf(_SC_PAGESIZE) != 0) {
     napi_throw_type_error(env, "TC_ERR_INVALID_ARGUMENT", "mapFile(fd, offset: page-aligned, length >= 1, populate: boolean)");
     return NULL;
@@ -281,7 +274,7 @@ static napi_value Allocate(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int64_t fd, offset, length;
   bool low = false;
-  if (argc != 4 || !get_index(env, argv[0], &fd) || !get_index(env, argv[1], &offset) || !get_index(env, argv[2], &length) ||
+  if (argc != 4 || !get_fd(env, argv[0], &fd) || !get_index(env, argv[1], &offset) || !get_index(env, argv[2], &length) ||
       napi_get_value_bool(env, argv[3], &low) != napi_ok || length < 1) {
     napi_throw_type_error(env, "TC_ERR_INVALID_ARGUMENT", "allocate(fd, offset, length >= 1, lowPriority: boolean)");
     return NULL;
