@@ -10,7 +10,7 @@ import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { encodeHeader, FrameType } from '../protocol/frames.js';
 import { ErrorMessage, Hello, Load } from '../protocol/messages.js';
 import { DataConnection } from './data-connection.js';
-import { DataServer, type LoadHandler } from './data-server.js';
+import { DataServer, type LoadHandler, type LoadOutcome } from './data-server.js';
 
 const TOKEN = 'a-token-of-enough-length';
 
@@ -104,4 +104,42 @@ test('data server: a peer that queues more LOADs than allowed is closed; the ser
   const dest = new Uint8Array(1000);
   await conn.load({ artifactId: 'tc1:x', view: undefined, viewId: undefined, start: 0, end: 1000, timeoutMs: 5000 }, dest);
   assert.equal(dest[300], 300 % 251);
+});
+
+test('data server: a peer that stops reading mid-load loses its connection at the stall timeout, not its deadline', async (t) => {
+  let outcome: (o: LoadOutcome) => void = () => undefined;
+  const served = new Promise<LoadOutcome>((resolve) => (outcome = resolve));
+  const server = new DataServer({
+    token: TOKEN,
+    daemonId: 'd-test',
+    handler: patternHandler,
+    log: silentLogger,
+    stallTimeoutMs: 300,
+    onLoad: (o) => outcome(o),
+  });
+  const address = await server.listen('127.0.0.1', 0);
+  t.after(() => server.close(100));
+  // A socket nobody reads from (no 'data' listener): Node stops reading once its small buffer is full.
+  const [host, port] = address.split(':');
+  const socket = connect({ host: host!, port: Number(port) });
+  socket.on('error', () => undefined);
+  const closed = new Promise((resolve) => socket.on('close', resolve));
+  socket.write(Hello.encode(0, { version: 1, token: TOKEN }));
+  // A large range, credit for all of it, a deadline an hour away; then the peer reads nothing for 1.5 s.
+  socket.write(
+    Load.encode(1, { artifactId: 'tc1:x', view: null, viewId: null, start: 0, end: 1 << 30, credit: 1 << 30, timeoutMs: 3_600_000 }),
+  );
+  await new Promise((r) => setTimeout(r, 1500));
+  // Reading again (a paused socket would not even see the close): without the stall timeout the load would
+  // now run to its end.
+  socket.resume();
+  const o = await served;
+  assert.notEqual(o.outcome, 'ok');
+  await closed;
+  // The server keeps serving others.
+  const conn = await DataConnection.open(address, TOKEN);
+  t.after(() => Promise.resolve(conn.close()));
+  const dest = new Uint8Array(1000);
+  await conn.load({ artifactId: 'tc1:x', view: undefined, viewId: undefined, start: 0, end: 1000, timeoutMs: 5000 }, dest);
+  assert.equal(dest[999], 999 % 251);
 });

@@ -61,6 +61,11 @@ export interface DataServerOptions {
   readonly preAuthFrameBytes?: number;
   /** Open connections beyond which new ones are refused (default 1024). */
   readonly maxConnections?: number;
+  /**
+   * A request whose peer takes no byte out of the socket for this long loses its connection (default 30 s):
+   * a client that stopped reading must not hold staging buffers and replicas until its deadline.
+   */
+  readonly stallTimeoutMs?: number;
   /** LOADs queued on one connection beyond which it is closed as abusive (default 64). */
   readonly maxQueuedLoads?: number;
   /** True once the owner is shutting down: new LOADs fail with TC_ERR_SHUTTING_DOWN. */
@@ -100,6 +105,7 @@ export class DataServer {
       helloTimeoutMs: opts.helloTimeoutMs ?? 5000,
       preAuthFrameBytes: opts.preAuthFrameBytes ?? 8 << 10,
       maxQueuedLoads: opts.maxQueuedLoads ?? 64,
+      stallTimeoutMs: opts.stallTimeoutMs ?? 30_000,
       draining: () => this.closing || (opts.draining?.() ?? false),
       onProtocolError: opts.onProtocolError ?? (() => undefined),
       onLoad: opts.onLoad ?? (() => undefined),

@@ -128,6 +128,7 @@ export class ServerConnection {
       this.current = req;
       this.track(1);
       const t0 = performance.now();
+      const watchdog = this.watchStall(req);
       let route = 'none';
       let source = 'none';
       try {
@@ -145,11 +146,44 @@ export class ServerConnection {
         if (!this.isClosed) this.socket.write(encodeError(req.requestId, e));
         if (e.category === 'Internal') this.opts.log.error({ err: e }, 'data-plane load failed');
       } finally {
+        clearInterval(watchdog);
         this.cancelled.delete(req.requestId);
         this.current = undefined;
         this.track(-1);
       }
     }
+  }
+
+  /**
+   * Closes the connection when the peer takes no byte out of the socket for `stallTimeoutMs` while bytes
+   * wait to be written: every wait of the request (credit, backpressure, a flush) then ends at once.
+   */
+  private watchStall(req: Pending): NodeJS.Timeout {
+    // Bytes the kernel took: written minus still queued (a write counts once libuv completed it).
+    const taken = (): number => this.socket.bytesWritten - this.socket.writableLength;
+    let last = taken();
+    let since = Date.now();
+    const limit = this.opts.stallTimeoutMs;
+    const timer = setInterval(
+      () => {
+        const now = taken();
+        if (this.socket.writableLength === 0 || now !== last) {
+          last = now;
+          since = Date.now();
+          return;
+        }
+        if (Date.now() - since < limit || this.isClosed) return;
+        this.opts.log.warn(
+          { requestId: req.requestId, remote: this.socket.remoteAddress, pendingBytes: this.socket.writableLength, ms: Date.now() - since },
+          'data-plane peer stopped reading: connection closed',
+        );
+        this.socket.destroy();
+        this.poke();
+      },
+      Math.max(10, Math.min(1000, limit / 4)),
+    );
+    timer.unref();
+    return timer;
   }
 
   private sink(req: Pending): FrameSink {
@@ -170,7 +204,8 @@ export class ServerConnection {
   /** Waits until `bytes` more may be sent: credit granted, socket not backed up; bounded by the deadline. */
   private async ready(req: Pending, at: number, bytes: number): Promise<void> {
     for (;;) {
-      if (this.isClosed) throw tcError('TC_ERR_ABORTED', 'connection closed');
+      // Destroyed but not yet reported closed (the 'close' event comes a turn later): stop now all the same.
+      if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
       if (this.cancelled.has(req.requestId)) throw tcError('TC_ERR_ABORTED', `request ${req.requestId} cancelled`);
       const left = req.deadline - Date.now();
       if (left <= 0)
