@@ -3,6 +3,7 @@
 // the libuv pool and holds a reference to `data` until it is done, for callers that must keep their thread free.
 
 #include <node_api.h>
+#include "napi_args.h"
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -79,11 +80,7 @@ static void complete(napi_env env, napi_status status, void* arg) {
     napi_create_uint32(env, j->crc, &result);
     napi_resolve_deferred(env, j->deferred, result);
   } else {
-    napi_value code, msg;
-    napi_create_string_utf8(env, "TC_ERR_ABORTED", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, "crc32cAsync was cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &result);
-    napi_reject_deferred(env, j->deferred, result);
+    napi_reject_deferred(env, j->deferred, coded_error(env, "TC_ERR_ABORTED", "crc32cAsync was cancelled"));
   }
   napi_delete_reference(env, j->data_ref);
   napi_delete_async_work(env, j->work);

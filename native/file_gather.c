@@ -62,15 +62,11 @@ static void complete(napi_env env, napi_status status, void* data) {
     napi_get_undefined(env, &result);
     napi_resolve_deferred(env, j->deferred, result);
   } else {
-    napi_value code, msg;
     const char* c = j->err == -1 ? "TC_ERR_SHORT_READ" : "TC_ERR_IO";
     char text[128];
     if (j->err == -1) snprintf(text, sizeof text, "file ends before the rows it should hold");
     else snprintf(text, sizeof text, "%s failed: %s", j->what ? j->what : "gather", strerror(j->err));
-    napi_create_string_utf8(env, c, NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &result);
-    napi_reject_deferred(env, j->deferred, result);
+    napi_reject_deferred(env, j->deferred, coded_error(env, c, text));
   }
   napi_delete_reference(env, j->dst_ref);
   napi_delete_async_work(env, j->work);

@@ -68,16 +68,12 @@ static void read_complete(napi_env env, napi_status status, void* data) {
     napi_create_int64(env, j->bad, &result);
     napi_resolve_deferred(env, j->deferred, result);
   } else {
-    napi_value code, msg;
     char text[128];
     const char* c = j->err == -1 ? "TC_ERR_SHORT_READ" : "TC_ERR_IO";
     if (status != napi_ok) snprintf(text, sizeof text, "readChunks was cancelled");
     else if (j->err == -1) snprintf(text, sizeof text, "the file ends before the chunks it should hold (truncated?)");
     else snprintf(text, sizeof text, "pread failed: %s", strerror(j->err));
-    napi_create_string_utf8(env, c, NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &result);
-    napi_reject_deferred(env, j->deferred, result);
+    napi_reject_deferred(env, j->deferred, coded_error(env, c, text));
   }
   napi_delete_reference(env, j->dst_ref);
   napi_delete_reference(env, j->crc_ref);
@@ -250,12 +246,9 @@ static void copy_complete(napi_env env, napi_status status, void* data) {
     napi_create_int64(env, j->bad, &result);
     napi_resolve_deferred(env, j->deferred, result);
   } else {
-    napi_value code, msg;
-    napi_create_string_utf8(env, status == napi_ok ? "TC_ERR_SHORT_READ" : "TC_ERR_IO", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, status == napi_ok ? "the file ends before the chunks it should hold (truncated?)" : "copyChunks was cancelled",
-                            NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &result);
-    napi_reject_deferred(env, j->deferred, result);
+    napi_reject_deferred(env, j->deferred,
+                         coded_error(env, status == napi_ok ? "TC_ERR_SHORT_READ" : "TC_ERR_IO",
+                                     status == napi_ok ? "the file ends before the chunks it should hold (truncated?)" : "copyChunks was cancelled"));
   }
   if (--j->view->busy == 0 && j->view->unmap_wanted) view_unmap(j->view);
   napi_delete_reference(env, j->view_ref);

@@ -38,14 +38,6 @@ static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void
   return type == want;
 }
 
-static napi_value reject_error(napi_env env, const char* code, const char* msg) {
-  napi_value c, m, e;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-  napi_create_error(env, c, m, &e);
-  return e;
-}
-
 /* ---- mappings ------------------------------------------------------------------------------------- */
 
 /* One mapping handed to JavaScript as an external ArrayBuffer. `mapped` turns 0 at unmap; the struct is
@@ -236,7 +228,7 @@ static void alloc_done(napi_env env, napi_value js_cb, void* context, void* data
     } else {
       char msg[160];
       snprintf(msg, sizeof msg, "allocating shm pages failed: %s", strerror(j->err));
-      napi_reject_deferred(env, j->deferred, reject_error(env, j->err == ENOSPC || j->err == ENOMEM ? "TC_ERR_NO_SPACE" : "TC_ERR_IO", msg));
+      napi_reject_deferred(env, j->deferred, coded_error(env, j->err == ENOSPC || j->err == ENOMEM ? "TC_ERR_NO_SPACE" : "TC_ERR_IO", msg));
     }
     napi_release_threadsafe_function(j->done, napi_tsfn_release);
   }
@@ -331,7 +323,7 @@ static void populate_complete(napi_env env, napi_status status, void* data) {
   } else {
     char msg[160];
     snprintf(msg, sizeof msg, "mapping shm pages failed: %s", status == napi_ok ? strerror(j->err) : "cancelled");
-    napi_reject_deferred(env, j->deferred, reject_error(env, j->err == ENOMEM ? "TC_ERR_NO_SPACE" : "TC_ERR_IO", msg));
+    napi_reject_deferred(env, j->deferred, coded_error(env, j->err == ENOMEM ? "TC_ERR_NO_SPACE" : "TC_ERR_IO", msg));
   }
   napi_delete_reference(env, j->map_ref);
   napi_delete_async_work(env, j->work);
@@ -421,9 +413,9 @@ static void crc_complete(napi_env env, napi_status status, void* data) {
     napi_get_undefined(env, &result);
     napi_resolve_deferred(env, j->deferred, result);
   } else if (status == napi_ok) {
-    napi_reject_deferred(env, j->deferred, reject_error(env, "TC_ERR_SHORT_READ", "crcChunks: a mapped file shrank under the copy"));
+    napi_reject_deferred(env, j->deferred, coded_error(env, "TC_ERR_SHORT_READ", "crcChunks: a mapped file shrank under the copy"));
   } else {
-    napi_reject_deferred(env, j->deferred, reject_error(env, "TC_ERR_ABORTED", "crcChunks was cancelled"));
+    napi_reject_deferred(env, j->deferred, coded_error(env, "TC_ERR_ABORTED", "crcChunks was cancelled"));
   }
   napi_delete_reference(env, j->src_ref);
   napi_delete_reference(env, j->out_ref);
