@@ -20,8 +20,10 @@ export const LAYERS = {
   routing: [...base, 'transport', 'catalog', 'connectors', 'store'],
   metrics: ['core'],
   daemon: [...base, 'transport', 'catalog', 'connectors', 'store', 'routing', 'metrics'],
-  client: [...base, 'transport', 'connectors', 'metrics'],
-  features: [...base, 'transport', 'client', 'catalog', 'connectors', 'store'],
+  // The feature store is written against its own backend interface: the SDK gives it the daemon's object
+  // API (client.features()), a connector gives it a remote backend; so client imports features, not back.
+  features: [...base, 'transport', 'connectors'],
+  client: [...base, 'transport', 'connectors', 'metrics', 'features'],
   sessions: [...base, 'transport', 'client', 'catalog', 'connectors', 'store'],
   handshake: [...base, 'transport', 'client'],
   cli: [...base, 'client', 'connectors'],

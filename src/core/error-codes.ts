@@ -73,6 +73,12 @@ export const ERROR_CODES = {
   TC_ERR_SOURCE_CHANGED: code('DataLoss', 'a remote object changed between stat and read (etag mismatch): nothing was delivered', true),
   TC_ERR_SOURCE_RANGE: code('InvalidArgument', 'a read falls outside the source'),
   TC_ERR_DESTINATION_SIZE: code('InvalidArgument', 'the destination buffer does not match the output size'),
+
+  TC_ERR_BACKPRESSURE: code('Backend', "a store's resident-bytes limit is reached: wait for consumers to release, then retry", true),
+  TC_ERR_OBJECT_LOST: code(
+    'DataLoss',
+    'an object was committed in memory and its daemon stopped before it reached disk: its bytes are gone',
+  ),
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 /** A stable error code string. */

@@ -25,6 +25,14 @@ export const FrameType = {
   ERROR: 6,
   CREDIT: 7,
   CANCEL: 8,
+  /** Object put (client -> daemon); the client then sends DATA frames within the CREDIT the daemon grants. */
+  PUT: 9,
+  /** Object get (client -> daemon). */
+  GET: 10,
+  /** The object a GET is about to send: its size and version (daemon -> client). */
+  INFO: 11,
+  /** An object PUT or GET is complete (daemon -> client). */
+  DONE: 12,
 } as const;
 /** One of the {@link FrameType} codes. */
 export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType];

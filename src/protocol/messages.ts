@@ -134,3 +134,60 @@ export function decodeError(payload: Uint8Array, peer: string): TensorcastError 
   const body = ErrorMessage.decode(payload);
   return errorFromWire(body.code, body.message, `${peer} error`, body.reason === undefined ? {} : { details: { reason: body.reason } });
 }
+
+// ---- Objects (docs/protocol.md "Objects") ----
+
+const objectKey = z.string().min(3).max(2048);
+const storeToken = z.string().max(4096).optional();
+const timeoutMs = z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional();
+const version = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * PUT: store `size` bytes under `key`. The daemon reserves room, then grants CREDIT (daemon -> client);
+ * the client sends DATA frames in order from offset 0 within the credit; once `size` bytes landed (and
+ * `crc`, the CRC32C of the whole object, matched when given) the put commits, or, with `txn`, waits
+ * invisible for the transaction's commit. `ifVersion`: the key's current version must be this (null: the
+ * key must not exist) or the put fails with TC_ERR_CONFLICT. `waitForRoom`: wait up to the deadline for
+ * the namespace's resident-bytes limit instead of failing with TC_ERR_BACKPRESSURE at once.
+ */
+export const Put = defineMessage(
+  FrameType.PUT,
+  'PUT',
+  z
+    .object({
+      key: objectKey,
+      size: offset,
+      crc: z.number().int().nonnegative().max(0xffffffff).optional(),
+      txn: z.string().min(1).max(128).optional(),
+      ifVersion: version.nullable().optional(),
+      ttlMs: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+      waitForRoom: z.boolean().optional(),
+      storeToken,
+      timeoutMs,
+    })
+    .strict(),
+);
+/** The body of {@link Put}. */
+export type PutBody = ReturnType<typeof Put.decode>;
+
+/**
+ * GET: send the object under `key`. `expectBytes` (the caller's buffer): a different size fails before any
+ * byte with TC_ERR_SHORT_READ (object smaller) or TC_ERR_DESTINATION_SIZE (object larger).
+ */
+export const Get = defineMessage(
+  FrameType.GET,
+  'GET',
+  z.object({ key: objectKey, expectBytes: offset.optional(), credit: offset, storeToken, timeoutMs }).strict(),
+);
+/** The body of {@link Get}. */
+export type GetBody = ReturnType<typeof Get.decode>;
+
+/** INFO: the object a GET sends (before its DATA frames). */
+export const Info = defineMessage(FrameType.INFO, 'INFO', z.object({ size: offset, version }));
+/** The body of {@link Info}. */
+export type InfoBody = ReturnType<typeof Info.decode>;
+
+/** DONE: an object PUT (committed or parked in its transaction) or GET is complete. */
+export const Done = defineMessage(FrameType.DONE, 'DONE', z.object({ bytes: offset, version }));
+/** The body of {@link Done}. */
+export type DoneBody = ReturnType<typeof Done.decode>;
