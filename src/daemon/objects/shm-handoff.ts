@@ -37,10 +37,14 @@ export class ObjectShmHandoff {
   private readonly puts = new Map<string, PutLease>();
   private readonly gets = new Map<string, GetLease>();
 
+  private readonly ttlMs: number;
+
   constructor(
     private readonly store: ObjectStoreApi,
-    private readonly ttlMs = SHM_HANDOFF_TTL_MS,
-  ) {}
+    private readonly opts: { ttlMs?: number; onCommit?: (bytes: number) => void; onGet?: (bytes: number) => void } = {},
+  ) {
+    this.ttlMs = opts.ttlMs ?? SHM_HANDOFF_TTL_MS;
+  }
 
   /**
    * Reserves room for an object in a segment file and leases it to the caller.
@@ -84,6 +88,7 @@ export class ObjectShmHandoff {
     const lease = this.takePut(putId);
     try {
       const { version } = await lease.put.finish(crc);
+      this.opts.onCommit?.(lease.put.size);
       return { key: lease.put.key, version, bytes: lease.put.size };
     } catch (error) {
       lease.put.abort();
@@ -129,6 +134,7 @@ export class ObjectShmHandoff {
     const timer = setTimeout(() => this.endGet(leaseId), this.ttlMs);
     timer.unref();
     this.gets.set(leaseId, { lease, pinned, timer });
+    this.opts.onGet?.(lease.size);
     return { leaseId, path: lease.path, size: lease.size, version: lease.version, crc: lease.crc, expiresAt };
   }
 
