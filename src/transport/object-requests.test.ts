@@ -253,7 +253,10 @@ test('object get: an abort mid-stream rejects with the reason and closes the con
     },
   });
   const dest = new Uint8Array(1 << 20);
-  await assert.rejects(conn.get({ key: 'ns/a', timeoutMs: 10_000 }, dest, abort.signal), (e: unknown) => (e as Error).name === 'AbortError');
+  await assert.rejects(
+    conn.get({ key: 'ns/a', timeoutMs: 10_000 }, dest, abort.signal),
+    (e: unknown) => (e as Error).name === 'AbortError',
+  );
   assert.equal(conn.usable, false);
   assert.equal(log.gets.length, 1);
 });

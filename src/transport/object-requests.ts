@@ -192,7 +192,15 @@ export class PutExchange extends Exchange<ObjectPutEnd> {
       case FrameType.ERROR:
         this.rejectEnded(decodeError(payload, `data plane ${this.host.where}`));
         return;
-      default:
+      case FrameType.HELLO:
+      case FrameType.WELCOME:
+      case FrameType.LOAD:
+      case FrameType.DATA:
+      case FrameType.END:
+      case FrameType.CANCEL:
+      case FrameType.PUT:
+      case FrameType.GET:
+      case FrameType.INFO:
         throw this.unexpected(h);
     }
   }
@@ -305,7 +313,14 @@ export class GetExchange extends Exchange<ObjectGetEnd> {
       case FrameType.ERROR:
         this.rejectEnded(decodeError(payload, `data plane ${this.host.where}`));
         return;
-      default:
+      case FrameType.HELLO:
+      case FrameType.WELCOME:
+      case FrameType.LOAD:
+      case FrameType.END:
+      case FrameType.CREDIT:
+      case FrameType.CANCEL:
+      case FrameType.PUT:
+      case FrameType.GET:
         throw this.unexpected(h);
     }
   }

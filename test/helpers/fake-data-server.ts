@@ -30,10 +30,7 @@ export interface ObjectAnswers {
 }
 
 /** A data-plane server written from the protocol alone, whose LOAD (and PUT/GET) answers the test decides. */
-export async function fakeServer(
-  onLoad: OnLoad,
-  objects: ObjectAnswers = {},
-): Promise<{ address: string; log: PeerLog; server: Server }> {
+export async function fakeServer(onLoad: OnLoad, objects: ObjectAnswers = {}): Promise<{ address: string; log: PeerLog; server: Server }> {
   const log: PeerLog = { loads: [], puts: [], gets: [], credit: 0, cancels: 0, closes: 0 };
   const server = createServer((socket) => {
     socket.on('error', () => undefined);
