@@ -8,24 +8,8 @@ import { open } from 'node:fs/promises';
 import { crc32c } from '../bytes/crc32c.js';
 import { native } from '../bytes/native.js';
 import { tcError, wrapIoError } from '../core/errors.js';
+import type { ShmGetResponse, ShmPutCommitResponse, ShmPutResponse } from '../protocol/http/objects.js';
 import type { ControlClient } from '../transport/control-client.js';
-
-/** What POST /v1/objects/shm-puts answers. */
-interface ShmPutCreated {
-  readonly putId: string;
-  readonly path: string;
-  readonly size: number;
-  readonly expiresAt: number;
-}
-
-/** What POST /v1/objects/shm-gets answers. */
-interface ShmGetLease {
-  readonly leaseId: string;
-  readonly path: string;
-  readonly size: number;
-  readonly version: number;
-  readonly crc: number;
-}
 
 /** The PUT fields an shm put sends along (as the PUT frame's). */
 export interface ShmPutFields {
@@ -73,7 +57,7 @@ export async function shmPut(
     if (ms <= 0) throw tcError('TC_ERR_TIMEOUT', `put of '${key}' did not finish within ${timeoutMs} ms`);
     return ms;
   };
-  const created = await ctx.control.json<ShmPutCreated>(
+  const created = await ctx.control.json<ShmPutResponse>(
     'POST',
     '/v1/objects/shm-puts',
     { key, size: data.length, ...fields, timeoutMs },
@@ -87,13 +71,7 @@ export async function shmPut(
     signal?.throwIfAborted();
     const crc = await writeFile(created.path, data, fallbackOnOpen);
     signal?.throwIfAborted();
-    return await ctx.control.json<{ key: string; bytes: number; version: number }>(
-      'POST',
-      `${putPath}/commit`,
-      { crc },
-      left() + SLACK_MS,
-      ctx.headers,
-    );
+    return await ctx.control.json<ShmPutCommitResponse>('POST', `${putPath}/commit`, { crc }, left() + SLACK_MS, ctx.headers);
   } catch (error) {
     await ctx.control.json('DELETE', putPath, undefined, 10_000, ctx.headers).catch(() => undefined);
     throw error;
@@ -149,7 +127,7 @@ export async function shmGet(
   into: Uint8Array | undefined,
   timeoutMs: number,
 ): Promise<{ key: string; bytes: number; version: number; data: Uint8Array }> {
-  const lease = await ctx.control.json<ShmGetLease>(
+  const lease = await ctx.control.json<ShmGetResponse>(
     'POST',
     '/v1/objects/shm-gets',
     { key, ...(into === undefined ? {} : { expectBytes: into.length }) },

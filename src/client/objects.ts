@@ -7,6 +7,16 @@
 import { randomUUID } from 'node:crypto';
 import { errorFromWire, isTensorcastError, tcError, TensorcastError } from '../core/errors.js';
 import { checkNamespace, parseObjectKey } from '../core/object-keys.js';
+import {
+  MAX_DELETE_KEYS,
+  namespacePath,
+  objectStatPath,
+  STORE_TOKEN_HEADER,
+  type CommitResponse,
+  type DeleteObjectsResponse,
+  type NamespaceList,
+  type ObjectList,
+} from '../protocol/http/objects.js';
 import type { ConnectionPool } from '../transport/connection-pool.js';
 import type { ControlClient } from '../transport/control-client.js';
 import type { ObjectPutRequest } from '../transport/data-connection.js';
@@ -74,7 +84,7 @@ export class ObjectsClient {
     options: ObjectsOptions = {},
   ) {
     this.storeToken = options.storeToken;
-    this.headers = options.storeToken === undefined ? {} : { 'x-tensorcast-store-token': options.storeToken };
+    this.headers = options.storeToken === undefined ? {} : { [STORE_TOKEN_HEADER]: options.storeToken };
   }
 
   /**
@@ -194,13 +204,7 @@ export class ObjectsClient {
   async stat(key: string): Promise<ObjectMeta | undefined> {
     parseObjectKey(key);
     try {
-      return await this.ctx.control.json<ObjectMeta>(
-        'GET',
-        `/v1/objects/stat?key=${encodeURIComponent(key)}`,
-        undefined,
-        undefined,
-        this.headers,
-      );
+      return await this.ctx.control.json<ObjectMeta>('GET', objectStatPath(key), undefined, undefined, this.headers);
     } catch (error) {
       if (isTensorcastError(error, 'TC_ERR_NOT_FOUND')) return undefined;
       throw error;
@@ -222,13 +226,7 @@ export class ObjectsClient {
     while (out.length < limit) {
       const q = new URLSearchParams({ prefix, limit: String(Math.min(LIST_PAGE, limit - out.length)) });
       if (after !== undefined) q.set('after', after);
-      const page = await this.ctx.control.json<{ objects: ObjectMeta[]; next: string | null }>(
-        'GET',
-        `/v1/objects?${q.toString()}`,
-        undefined,
-        undefined,
-        this.headers,
-      );
+      const page = await this.ctx.control.json<ObjectList>('GET', `/v1/objects?${q.toString()}`, undefined, undefined, this.headers);
       out.push(...page.objects.slice(0, limit - out.length));
       if (page.next === null || page.objects.length === 0) break;
       after = page.next;
@@ -244,15 +242,23 @@ export class ObjectsClient {
    */
   async delete(keys: readonly string[]): Promise<ItemResult<{ existed: boolean }>[]> {
     for (const key of keys) parseObjectKey(key);
-    if (keys.length === 0) return [];
-    const r = await this.ctx.control.json<{
-      results: { key: string; ok: boolean; existed?: boolean; code?: string; message?: string }[];
-    }>('POST', '/v1/objects/delete', { keys }, undefined, this.headers);
-    return r.results.map((x) =>
-      x.ok
-        ? { key: x.key, ok: true as const, value: { existed: x.existed ?? true } }
-        : { key: x.key, ok: false as const, error: errorFromWire(x.code, x.message, `delete of '${x.key}' failed`) },
-    );
+    const out: ItemResult<{ existed: boolean }>[] = [];
+    for (let at = 0; at < keys.length; at += MAX_DELETE_KEYS) {
+      const r = await this.ctx.control.json<DeleteObjectsResponse>(
+        'POST',
+        '/v1/objects/delete',
+        { keys: keys.slice(at, at + MAX_DELETE_KEYS) },
+        undefined,
+        this.headers,
+      );
+      for (const x of r.results)
+        out.push(
+          x.ok
+            ? { key: x.key, ok: true, value: { existed: x.existed } }
+            : { key: x.key, ok: false, error: errorFromWire(x.code, x.message, `delete of '${x.key}' failed`) },
+        );
+    }
+    return out;
   }
 
   /**
@@ -269,14 +275,8 @@ export class ObjectsClient {
       parseObjectKey(c.key);
       checkIfVersion(c.ifVersion);
     }
-    const r = await this.ctx.control.json<{ versions: Record<string, number> }>(
-      'POST',
-      '/v1/objects/commit',
-      { txn, conditions },
-      undefined,
-      this.headers,
-    );
-    return r.versions;
+    const r = await this.ctx.control.json<CommitResponse>('POST', '/v1/objects/commit', { txn, conditions }, undefined, this.headers);
+    return { ...r.versions };
   }
 
   /** Drops every put of `txn` (unknown txns are fine). */
@@ -304,26 +304,20 @@ export class ObjectsClient {
     if (settings.token != null && (typeof settings.token !== 'string' || settings.token === ''))
       throw tcError('TC_ERR_INVALID_ARGUMENT', `namespace ${namespace}: token must be a non-empty string or null`);
     const credential = this.storeToken ?? (typeof settings.token === 'string' ? settings.token : undefined);
-    const headers = credential === undefined ? {} : { 'x-tensorcast-store-token': credential };
-    return this.ctx.control.json<NamespaceInfo>('PUT', `/v1/namespaces/${encodeURIComponent(namespace)}`, settings, undefined, headers);
+    const headers = credential === undefined ? {} : { [STORE_TOKEN_HEADER]: credential };
+    return this.ctx.control.json<NamespaceInfo>('PUT', namespacePath(namespace), settings, undefined, headers);
   }
 
   /** A namespace's settings and counters. @throws TC_ERR_NOT_FOUND, TC_ERR_AUTH */
   namespaceInfo(namespace: string): Promise<NamespaceInfo> {
     checkNamespace(namespace);
-    return this.ctx.control.json<NamespaceInfo>(
-      'GET',
-      `/v1/namespaces/${encodeURIComponent(namespace)}`,
-      undefined,
-      undefined,
-      this.headers,
-    );
+    return this.ctx.control.json<NamespaceInfo>('GET', namespacePath(namespace), undefined, undefined, this.headers);
   }
 
   /** Every namespace the daemon has. */
   async namespaces(): Promise<NamespaceInfo[]> {
-    const r = await this.ctx.control.json<{ namespaces: NamespaceInfo[] }>('GET', '/v1/namespaces', undefined, undefined, this.headers);
-    return r.namespaces;
+    const r = await this.ctx.control.json<NamespaceList>('GET', '/v1/namespaces', undefined, undefined, this.headers);
+    return [...r.namespaces];
   }
 
   private shm(): ShmContext {
