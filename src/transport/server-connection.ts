@@ -398,19 +398,24 @@ export class ServerConnection {
       this.socket.write(Info.encode(req.requestId, { size, version }));
       const sink = this.frameSink(req);
       const frame = this.opts.frameBytes;
-      let scratch: Buffer | undefined;
-      for (let at = 0; at < size; at += frame) {
-        const n = Math.min(frame, size - at);
-        await sink.ready(at, n);
-        scratch ??= Buffer.allocUnsafe(Math.min(frame, size));
-        const bytes = await lease.chunk(at, n, scratch.subarray(0, n));
-        try {
-          await sink.send(at, bytes);
-        } finally {
-          lease.done();
+      // Two frames in flight: the next one is read while the last one is still being written. A chunk counts
+      // as being copied (a delete's free waits for it) until its frame is flushed; scratch buffers (for
+      // chunks read from disk) alternate, one per frame in flight.
+      const scratch: Buffer[] = [];
+      const flushing: Promise<void>[] = [];
+      try {
+        for (let at = 0, i = 0; at < size; at += frame, i++) {
+          const n = Math.min(frame, size - at);
+          await sink.ready(at, n);
+          if (flushing.length >= 2) await flushing.shift();
+          scratch[i % 2] ??= Buffer.allocUnsafe(Math.min(frame, size));
+          const bytes = await lease.chunk(at, n, scratch[i % 2]!.subarray(0, n));
+          flushing.push(sink.send(at, bytes).finally(() => lease.done()));
         }
-        if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
+      } finally {
+        await Promise.all(flushing);
       }
+      if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
       return { bytes: size, version };
     } finally {
       lease.release();
