@@ -212,6 +212,11 @@ test('objects: an shm put copies the bytes into the daemon file and commits with
   // A larger destination: refused, lease released, nothing returned.
   await assert.rejects(client.get('ns/big', { into: new Uint8Array(data.length + 1), transport: 'shm' }), code('TC_ERR_SHORT_READ'));
   assert.ok(seen.storeTokens.has('st'));
+  // A large object is copied in parts on several threads; the daemon checks the combined CRC.
+  const large = Buffer.alloc((70 << 20) + 5);
+  for (let i = 0; i < large.length; i += 4096) large[i] = i >>> 12;
+  await client.put('ns/large', large, { transport: 'shm' });
+  assert.ok(objects.get('ns/large')!.bytes.equals(large));
 });
 
 test('objects: an shm put whose commit fails is deleted on the daemon', async (t) => {
