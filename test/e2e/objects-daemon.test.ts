@@ -10,6 +10,7 @@ import { STORE_TOKEN_HEADER, type DeleteObjectsResponse, type ObjectList, type O
 import { startDaemon, type TestDaemon } from '../harness/daemon.js';
 import { controlRequest, errorCode } from '../helpers/control-http.js';
 import { ObjectWire } from '../helpers/object-wire.js';
+import { tempDir } from '../helpers/tmp.js';
 
 async function wire(t: { after: (fn: () => void) => void }, d: TestDaemon): Promise<ObjectWire> {
   const w = await ObjectWire.open(d.dataAddress, d.token);
@@ -170,4 +171,33 @@ test('objects e2e: shm hand-off: put through a segment file, commit checks the c
   const notShm = await controlRequest(d, 'POST', '/v1/objects/shm-gets', { key: 'shm/mem' });
   assert.equal(errorCode(notShm.json), 'TC_ERR_NOT_FOUND');
   assert.equal((notShm.json as { error: { details: { reason: string } } }).error.details.reason, 'not_in_shm');
+});
+
+test('objects e2e: with --object-spill, a put beyond --object-memory goes to disk and survives a restart; memory objects are reported lost', async (t) => {
+  const dataDir = tempDir(t);
+  const args = ['--object-spill', '--object-memory', '1MiB'];
+  const d1 = await startDaemon(t, { dataDir, extraArgs: args });
+  const w1 = await ObjectWire.open(d1.dataAddress, d1.token);
+  const big = randomBytes(3 << 20);
+  const onDisk = await w1.put({ key: 'sp/big', crc: crc32c(big) }, big);
+  assert.ok(onDisk.ok, JSON.stringify(onDisk));
+  assert.ok((await w1.put({ key: 'sp/small' }, randomBytes(100))).ok);
+  const tiers = ((await controlRequest(d1, 'GET', '/v1/objects?prefix=sp%2F')).json as ObjectList).objects.map((o) => [o.key, o.tier]);
+  assert.deepEqual(tiers, [
+    ['sp/big', 'disk'],
+    ['sp/small', 'memory'],
+  ]);
+  w1.close();
+  await d1.stop('SIGKILL');
+  const d2 = await startDaemon(t, { dataDir, extraArgs: args });
+  const w2 = await wire(t, d2);
+  const back = await w2.get({ key: 'sp/big' });
+  assert.ok(back.ok && back.data!.equals(big) && back.version === onDisk.version);
+  const lost = await w2.get({ key: 'sp/small' });
+  assert.ok(!lost.ok && lost.error.code === 'TC_ERR_OBJECT_LOST');
+  const listed = ((await controlRequest(d2, 'GET', '/v1/objects?prefix=sp%2F')).json as ObjectList).objects;
+  assert.equal(listed.find((o) => o.key === 'sp/small')?.lost, true);
+  // New versions stay above every version handed out before the restart.
+  const next = await w2.put({ key: 'sp/new' }, randomBytes(1));
+  assert.ok(next.ok && next.version > onDisk.version);
 });
