@@ -140,7 +140,8 @@ async function writeFile(path: string, data: Uint8Array, fallbackOnOpen: boolean
 /**
  * Reads `key` out of its shm segment (into `into` when given). Rejects with the daemon's TC_ERR_NOT_FOUND
  * (details.reason `not_in_shm` when the object lives elsewhere: use TCP) and never resolves with bytes that
- * failed the CRC check.
+ * failed the CRC check. With `fallbackOnOpen`, a file this process cannot open rejects with
+ * TC_ERR_FORBIDDEN, reason {@link SHM_UNREACHABLE} (the lease released), so the caller can use TCP.
  *
  * @throws TC_ERR_NOT_FOUND, TC_ERR_OBJECT_LOST, TC_ERR_AUTH, TC_ERR_SHORT_READ, TC_ERR_DESTINATION_SIZE, TC_ERR_CHECKSUM
  */
@@ -149,6 +150,7 @@ export async function shmGet(
   key: string,
   into: Uint8Array | undefined,
   timeoutMs: number,
+  fallbackOnOpen: boolean,
 ): Promise<{ key: string; bytes: number; version: number; data: Uint8Array }> {
   const lease = await ctx.control.json<ShmGetResponse>(
     'POST',
@@ -163,7 +165,7 @@ export async function shmGet(
     if (into !== undefined && lease.size > into.length)
       throw tcError('TC_ERR_DESTINATION_SIZE', `'${key}' is ${lease.size} bytes; the destination holds only ${into.length}`);
     const data = into ?? Buffer.allocUnsafeSlow(lease.size);
-    if (lease.size > 0) await readFile(lease.path, data, lease.crc, key);
+    if (lease.size > 0) await readFile(lease.path, data, lease.crc, key, fallbackOnOpen);
     return { key, bytes: lease.size, version: lease.version, data };
   } finally {
     await ctx.control
@@ -173,8 +175,13 @@ export async function shmGet(
 }
 
 /** Reads `dest.length` bytes of the file at `path` into `dest` and checks them against `crc`. */
-async function readFile(path: string, dest: Uint8Array, crc: number, key: string): Promise<void> {
+async function readFile(path: string, dest: Uint8Array, crc: number, key: string, fallbackOnOpen: boolean): Promise<void> {
   const fh = await open(path, 'r').catch((error: unknown) => {
+    if (fallbackOnOpen)
+      throw tcError('TC_ERR_FORBIDDEN', `cannot open the daemon's shm file ${path}`, {
+        cause: error,
+        details: { path, reason: SHM_UNREACHABLE },
+      });
     throw wrapIoError(error, 'cannot open the shm object file', path);
   });
   try {
