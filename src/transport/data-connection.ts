@@ -351,8 +351,9 @@ export class DataConnection {
 
   /** Closes the connection. */
   close(): void {
-    this.broken ??= tcError('TC_ERR_ABORTED', 'connection closed by the client');
-    this.socket.destroy();
+    // A request still in flight fails with TC_ERR_ABORTED (it would otherwise never settle).
+    this.breakWith(tcError('TC_ERR_ABORTED', 'connection closed by the client'));
+    this.socket?.destroy();
   }
 }
 

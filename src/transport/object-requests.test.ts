@@ -325,3 +325,13 @@ test('object get (property): resolves exactly when the daemon sent the whole obj
     { numRuns: 60 },
   );
 });
+
+test('object put: closing the connection mid-request rejects it with TC_ERR_ABORTED', async (t) => {
+  let seen: () => void = () => undefined;
+  const putSeen = new Promise<void>((resolve) => (seen = resolve));
+  const { conn } = await open(t, { onPut: () => seen() });
+  const p = conn.put({ key: 'ns/a', timeoutMs: 10_000 }, randomBytes(100));
+  await putSeen;
+  conn.close();
+  await assert.rejects(p, isCode('TC_ERR_ABORTED'));
+});
