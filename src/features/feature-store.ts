@@ -386,8 +386,15 @@ export class FeatureStore {
   private async freeRef(ref: SampleRef): Promise<number> {
     const objectKeys = refObjectKeys(ref);
     const manifestKey = sampleKeys.manifest(this.storeId, ref.sampleId);
-    const tomb = this.frees.tombstone(ref, [...objectKeys, manifestKey]);
     const fences = ref.fences;
+    // The sample was put again at the same generation (released, then put anew): its keys hold the new
+    // sample's objects now (an etag may even be equal: S3's is the bytes' MD5), so nothing here is ours to free.
+    const current = await this.readManifest(ref.sampleId).catch(() => undefined);
+    if (current !== undefined && current.manifest.generation === ref.generation && !sameFences(current.manifest.fences, fences)) {
+      this.frees.tombstone(ref, []);
+      return 0;
+    }
+    const tomb = this.frees.tombstone(ref, [...objectKeys, manifestKey]);
     return this.freeKeys([
       { kind: 'manifest', key: manifestKey, sampleId: ref.sampleId, generation: ref.generation, fences, tomb, lastError: undefined },
       ...objectKeys.map((key, i): PendingFree => ({ kind: 'object', key, version: fences?.[i], tomb, lastError: undefined })),
