@@ -9,3 +9,5 @@ export type { PushResponse } from '../protocol/http/pushes.js';
 export type { LazyInfo, VerifyResponse } from '../protocol/http/artifacts.js';
 export type { Progress, ProgressPhase } from '../protocol/http/progress.js';
 export { openUrlModel, weightsFromUrl, type UrlModel } from './url-model.js';
+export { ObjectsClient, SHM_MIN_BYTES, type GetItem, type PutItem } from './objects.js';
+export type * from './object-types.js';

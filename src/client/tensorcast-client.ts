@@ -2,6 +2,7 @@
 // owns, over the TCP data plane (several connections) or a shared-memory hand-off on the same host.
 
 import { constants as bufferConstants } from 'node:buffer';
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -26,6 +27,8 @@ import type { ClusterInfo } from '../protocol/http/cluster.js';
 import { ConnectionPool } from '../transport/connection-pool.js';
 import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
+import { ObjectsClient } from './objects.js';
+import type { ObjectsOptions } from './object-types.js';
 import { checkLoadOptions, checkSelection, checkTransferOptions, checkWeightsOptions } from './load-options.js';
 import { ShmMappings } from './shm-mappings.js';
 import { openShmTransfer } from './shm-transfer.js';
@@ -533,6 +536,24 @@ export class TensorcastClient {
       return this.index(plan.artifactId).then((index) => openFileTransfer(this.control, plan, index, remaining));
     return Promise.resolve(
       openTcpTransfer(this.pool, plan, Math.max(1, options.connections ?? this.defaultConnections), remaining, options.route ?? 'auto'),
+    );
+  }
+
+  /**
+   * The daemon's object store: byte objects under `<namespace>/<name>` keys, put and read over this
+   * client's data-plane connections (or shared memory on the daemon's host). `storeToken` is the token
+   * of the namespaces used (sent with every object request).
+   *
+   * @example
+   * const objects = client.objects({ storeToken: 's3cret' });
+   * await objects.ensureNamespace('cache', { token: 's3cret', maxBytes: 4 << 30 });
+   * const { version } = await objects.put('cache/prompt-17', bytes);
+   */
+  objects(options: ObjectsOptions = {}): ObjectsClient {
+    const sameHost = isLoopbackHost(new URL(this.control.baseUrl).hostname) && this.info.shmDir !== '' && existsSync(this.info.shmDir);
+    return new ObjectsClient(
+      { pool: this.pool, control: this.control, connections: this.defaultConnections, timeoutMs: this.defaultTimeoutMs, sameHost },
+      options,
     );
   }
 
