@@ -29,6 +29,8 @@ import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
 import { ObjectsClient } from './objects.js';
 import type { ObjectsOptions } from './object-types.js';
+import { FeatureStore, type FeatureStoreOptions } from '../features/feature-store.js';
+import { DaemonFeatureBackend } from './feature-backend.js';
 import { checkLoadOptions, checkSelection, checkTransferOptions, checkWeightsOptions } from './load-options.js';
 import { ShmMappings } from './shm-mappings.js';
 import { openShmTransfer } from './shm-transfer.js';
@@ -555,6 +557,21 @@ export class TensorcastClient {
       { pool: this.pool, control: this.control, connections: this.defaultConnections, timeoutMs: this.defaultTimeoutMs, sameHost },
       options,
     );
+  }
+
+  /**
+   * A feature store on the daemon (namespace `storeId`): per-sample tensors with generations, atomic
+   * samples, exact get-into and backpressure (docs/api.md, "Feature store"). `token` is the namespace's
+   * store token (the namespace is created with it on the first put); `maxResidentBytes` becomes its maxBytes.
+   *
+   * @example
+   * const store = client.features('train', { token: 's3cret', maxResidentBytes: 8 << 30, waitForRoomMs: 30_000 });
+   * const ref = await store.put('sample-17', { hidden: { data, dtype: 'BF16', shape: [512, 4096] } });
+   * const { hidden } = await store.get(ref, { into: { hidden: myBuffer } });
+   */
+  features(storeId: string, options: FeatureStoreOptions = {}): FeatureStore {
+    const objects = this.objects(options.token === undefined ? {} : { storeToken: options.token });
+    return new FeatureStore(storeId, new DaemonFeatureBackend(objects), options);
   }
 
   /** The cluster as the daemon's catalog lists it: daemons (alive or not) and, per artifact, the replicas. */
