@@ -40,3 +40,16 @@ export type { Dtype } from './core/dtypes.js';
 export type { ViewSpec, DimRange, TensorViewSpec } from './layout/view.js';
 export type { TpRuleSet, TpRule } from './layout/tp-rules.js';
 export { LLAMA_FAMILY_RULES, parseRuleSet } from './layout/tp-rules.js';
+export { FeatureStore, openFeatureStore, ConnectorFeatureBackend } from './features/index.js';
+export type {
+  FeatureStoreOptions,
+  FeatureGetOptions,
+  FeatureStats,
+  GcReport,
+  DrainReport,
+  FeatureBackend,
+  SampleRef,
+  FeatureSpec,
+  TensorInput,
+  FeatureTensor,
+} from './features/index.js';
