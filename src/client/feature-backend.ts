@@ -82,16 +82,16 @@ export class DaemonFeatureBackend implements FeatureBackend {
   }
 
   async read(key: string, maxBytes: number): Promise<{ data: Uint8Array; version: BackendVersion } | undefined> {
+    let r;
     try {
-      const meta = await this.objects.stat(key);
-      if (meta === undefined) return undefined;
-      if (meta.size > maxBytes) throw tcError('TC_ERR_BACKEND', `daemon: ${key} has ${meta.size} bytes, more than ${maxBytes}`);
-      const r = await this.objects.get(key, { transport: 'tcp' });
-      return { data: r.data, version: r.version };
+      // Manifests are small: TCP (no shm round trip), one request.
+      r = await this.objects.get(key, { transport: 'tcp' });
     } catch (error) {
       if (isTensorcastError(error, 'TC_ERR_NOT_FOUND')) return undefined;
       throw error;
     }
+    if (r.data.length > maxBytes) throw tcError('TC_ERR_BACKEND', `daemon: ${key} has ${r.data.length} bytes, more than ${maxBytes}`);
+    return { data: r.data, version: r.version };
   }
 
   async readInto(key: string, offset: number, dest: Uint8Array, options: BackendReadOptions = {}): Promise<void> {
