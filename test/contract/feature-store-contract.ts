@@ -328,53 +328,62 @@ export function runFeatureStoreContract(name: string, target: (t: TestContext) =
       );
       let run = 0;
       await fc.assert(
-        fc.asyncProperty(
-          fc.array(fc.array(op, { minLength: 1, maxLength: atomic ? 3 : 1 }), { minLength: 4, maxLength: 14 }),
-          async (steps) => {
-            run++;
-            const refs: { ref: SampleRef; tensors: Record<string, TensorInput> }[] = [];
-            const live = new Map<string, number>(); // sample id -> index in refs of its latest unreleased ref
-            const exec = async (o: Op): Promise<void> => {
-              const store = stores[o.store]!;
-              if (o.kind === 'put') {
-                const id = `p${run}-${o.sample}`;
-                const tensors: Record<string, TensorInput> = {
-                  a: { data: pattern(64 + (o.seed % 7), o.seed + 1), dtype: 'U8', shape: [64 + (o.seed % 7)] },
-                  b: { data: pattern(8, o.seed + 2), dtype: 'F64', shape: [] },
-                };
-                try {
-                  const ref = await store.put(id, tensors);
-                  refs.push({ ref, tensors });
-                  live.set(id, refs.length - 1);
-                } catch (error) {
-                  // Only a concurrent put of the same sample may refuse this one.
-                  assert.equal((error as { code?: string }).code, 'TC_ERR_CONFLICT', (error as Error).message);
-                }
-                return;
-              }
-              const entry = refs[o.ref % Math.max(1, refs.length)];
-              if (entry === undefined) return;
-              if (o.kind === 'release') {
-                await store.release(entry.ref);
-                if (live.get(entry.ref.sampleId) === refs.indexOf(entry)) live.delete(entry.ref.sampleId);
-                return;
-              }
+        fc.asyncProperty(fc.array(fc.array(op, { minLength: 1, maxLength: 3 }), { minLength: 4, maxLength: 14 }), async (steps) => {
+          run++;
+          const refs: { ref: SampleRef; tensors: Record<string, TensorInput> }[] = [];
+          const live = new Map<string, number>(); // sample id -> index in refs of its latest unreleased ref
+          const exec = async (o: Op): Promise<void> => {
+            const store = stores[o.store]!;
+            if (o.kind === 'put') {
+              const id = `p${run}-${o.sample}`;
+              const tensors: Record<string, TensorInput> = {
+                a: { data: pattern(64 + (o.seed % 7), o.seed + 1), dtype: 'U8', shape: [64 + (o.seed % 7)] },
+                b: { data: pattern(8, o.seed + 2), dtype: 'F64', shape: [] },
+              };
               try {
-                assertSame(await store.get(entry.ref), entry.tensors);
+                const ref = await store.put(id, tensors);
+                refs.push({ ref, tensors });
+                live.set(id, refs.length - 1);
               } catch (error) {
-                if ((error as { code?: string }).code !== 'TC_ERR_NOT_FOUND') throw error;
+                // Only a concurrent put of the same sample may refuse this one.
+                assert.equal((error as { code?: string }).code, 'TC_ERR_CONFLICT', (error as Error).message);
               }
-            };
-            for (const batch of steps) await Promise.all(batch.map(exec));
-            // Sequential checks once the dust settled: every live latest ref reads back exactly.
-            for (const [id, index] of live) {
-              const entry = refs[index]!;
-              const latest = await stores[0]!.latest(id);
-              if (latest?.generation === entry.ref.generation && JSON.stringify(latest.fences) === JSON.stringify(entry.ref.fences))
-                assertSame(await stores[1]!.get(entry.ref), entry.tensors);
+              return;
             }
-          },
-        ),
+            const entry = refs[o.ref % Math.max(1, refs.length)];
+            if (entry === undefined) return;
+            if (o.kind === 'release') {
+              await store.release(entry.ref);
+              if (live.get(entry.ref.sampleId) === refs.indexOf(entry)) live.delete(entry.ref.sampleId);
+              return;
+            }
+            try {
+              assertSame(await store.get(entry.ref), entry.tensors);
+            } catch (error) {
+              if ((error as { code?: string }).code !== 'TC_ERR_NOT_FOUND') throw error;
+            }
+          };
+          // The ops of a batch run at once (gets and releases race puts and re-puts). Without atomic commits
+          // (connectors) the puts of a batch run one after the other: two producers of one sample at once
+          // are not supported there.
+          for (const batch of steps) {
+            if (atomic) await Promise.all(batch.map(exec));
+            else {
+              const puts = batch.filter((o) => o.kind === 'put');
+              const inOrder = async (): Promise<void> => {
+                for (const o of puts) await exec(o);
+              };
+              await Promise.all([inOrder(), ...batch.filter((o) => o.kind !== 'put').map(exec)]);
+            }
+          }
+          // Sequential checks once the dust settled: every live latest ref reads back exactly.
+          for (const [id, index] of live) {
+            const entry = refs[index]!;
+            const latest = await stores[0]!.latest(id);
+            if (latest?.generation === entry.ref.generation && JSON.stringify(latest.fences) === JSON.stringify(entry.ref.fences))
+              assertSame(await stores[1]!.get(entry.ref), entry.tensors);
+          }
+        }),
         { numRuns: 12 },
       );
     },
