@@ -61,10 +61,22 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/ls.js')).registerLs,
   },
   {
+    name: 'objects',
+    args: '',
+    summary: "the daemon's objects: `objects ls [prefix]` lists them (key, size, version, tier), `objects rm <keys...>` deletes",
+    load: async () => (await import('./commands/objects.js')).registerObjects,
+  },
+  {
     name: 'cluster',
     args: '',
     summary: 'the cluster: daemons (alive, last heartbeat) and, per artifact, replicas by daemon and kind',
     load: async () => (await import('./commands/cluster.js')).registerCluster,
+  },
+  {
+    name: 'features',
+    args: '',
+    summary: 'feature stores: `features stat <storeId>` shows samples, generations, resident bytes and pending frees',
+    load: async () => (await import('./commands/features.js')).registerFeatures,
   },
   {
     name: 'load',

@@ -54,3 +54,17 @@ test('config: the staging budget defaults to an eighth of the memory budget with
   assert.equal(resolveConfig([configFromEnv({ TENSORCAST_STAGING_BUDGET: '32MiB' })]).stagingBudget, 32 << 20);
   assert.throws(() => resolveConfig([{ stagingBudget: '1000' }]), { code: 'TC_ERR_CONFIG', message: /stagingBudget/ });
 });
+
+test('config: objectMemory defaults to the memory budget; objectSpill from a flag, the environment or a file', () => {
+  const c = resolveConfig([{ memoryBudget: '1GiB' }]);
+  assert.equal(c.objectMemory, 1 << 30);
+  assert.equal(c.objectSpill, false);
+  const e = resolveConfig([configFromEnv({ TENSORCAST_OBJECT_MEMORY: '64MiB', TENSORCAST_OBJECT_SPILL: '1' })]);
+  assert.equal(e.objectMemory, 64 << 20);
+  assert.equal(e.objectSpill, true);
+  assert.equal(resolveConfig([{ objectSpill: true }, { objectSpill: 'false' }]).objectSpill, false);
+  assert.throws(
+    () => resolveConfig([{ objectSpill: 'maybe', objectMemory: 'lots' }]),
+    (err: Error) => /objectSpill/.test(err.message) && /objectMemory/.test(err.message),
+  );
+});

@@ -59,6 +59,13 @@ export interface DaemonConfig {
   readonly exportTtlMs: number;
   /** A daemon that misses heartbeats for this long is not routed to (ms); heartbeats go every third of it. */
   readonly daemonTtlMs: number;
+  /** Bytes of objects (docs/api.md, "Objects") held in memory and shared memory; separate from memoryBudget. */
+  readonly objectMemory: number;
+  /**
+   * Objects that do not fit in objectMemory go to disk under `<dataDir>/objects/`, and a journal there makes
+   * committed objects known across restarts.
+   */
+  readonly objectSpill: boolean;
 }
 
 /** A listen address. */
@@ -101,6 +108,16 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 const nonNegativeMs = z.coerce.number().int().nonnegative();
 
+/** true/false, also as the strings an environment variable or a flag gives (1/0, yes/no, on/off). */
+const flag = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'boolean') return v;
+  const s = v.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off'].includes(s)) return false;
+  ctx.addIssue({ code: 'custom', message: `expected true or false, got '${v}'` });
+  return z.NEVER;
+});
+
 const schema = z
   .object({
     dataDir: z.string().min(1),
@@ -135,6 +152,8 @@ const schema = z
     exportBudget: byteSize,
     exportTtlMs: duration,
     daemonTtlMs: duration.pipe(z.number().min(1000, 'the daemon TTL needs at least 1s')),
+    objectMemory: byteSize.optional(),
+    objectSpill: flag,
   })
   .strict();
 
@@ -158,6 +177,7 @@ export function defaultConfig(): RawConfig {
     exportBudget: Math.floor(totalmem() / 8),
     exportTtlMs: '10m',
     daemonTtlMs: '30s',
+    objectSpill: false,
   };
 }
 
@@ -183,6 +203,8 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_EXPORT_BUDGET: 'exportBudget',
   TENSORCAST_EXPORT_TTL: 'exportTtlMs',
   TENSORCAST_DAEMON_TTL: 'daemonTtlMs',
+  TENSORCAST_OBJECT_MEMORY: 'objectMemory',
+  TENSORCAST_OBJECT_SPILL: 'objectSpill',
 };
 
 /** Settings from the environment. `TENSORCAST_IMPORT_ROOTS` is a path-delimiter-separated list. */
@@ -247,6 +269,8 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     exportBudget: c.exportBudget,
     exportTtlMs: c.exportTtlMs,
     daemonTtlMs: c.daemonTtlMs,
+    objectMemory: c.objectMemory ?? c.memoryBudget,
+    objectSpill: c.objectSpill,
   };
   if (config.httpRequestTimeoutMs > 0 && config.httpRequestTimeoutMs < config.httpHeadersTimeoutMs) {
     throw tcError(

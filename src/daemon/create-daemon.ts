@@ -27,6 +27,11 @@ import type { Lifecycle } from './control/lifecycle.js';
 import { FRAME_BYTES, ViewLoadHandler } from './data-plane/load-handler.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { ShmLeases } from './shm-leases.js';
+import { ObjectStore } from '../store/objects/object-store.js';
+import { objectHandler } from './data-plane/object-handler.js';
+import { ObjectShmHandoff } from './objects/shm-handoff.js';
+import { PooledObjectSegments } from './objects/pooled-segments.js';
+import { ShmObjectSegments } from '../store/objects/shm-segments.js';
 import { loadOrCreateToken } from './token.js';
 
 /** Where a started daemon listens. */
@@ -70,6 +75,8 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
   let catalog: Catalog | undefined;
   let peers: Peers | undefined;
   let exports: ExportCache | undefined;
+  let objects: ObjectStore | undefined;
+  let handoff: ObjectShmHandoff | undefined;
 
   let store: ArtifactStore | undefined;
   let views: ViewService | undefined;
@@ -187,6 +194,28 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
       for (const e of ex.list()) if (e.state === 'ready') await cat.putReplica({ ...exportRow(e), bytes: e.bytes });
     };
     leases = new ShmLeases(vs, config.leaseTtlMs);
+    // After the view service emptied the shm folder: object segments live in a folder of their own in it.
+    const shmObjects = new PooledObjectSegments(vs.segments, new ShmObjectSegments(join(config.shmDir, 'objects')));
+    const os = new ObjectStore({
+      memoryBytes: config.objectMemory,
+      spillDir: config.objectSpill ? join(config.dataDir, 'objects') : undefined,
+      // Same-host puts write into pre-faulted pool segments when the pool has one that fits.
+      shm: shmObjects,
+      log,
+    });
+    objects = os;
+    await shmObjects.init();
+    await os.init();
+    handoff = new ObjectShmHandoff(os, {
+      onCommit: (bytes) => {
+        metrics.objectRequests.inc({ op: 'put', transport: 'shm', outcome: 'ok' });
+        metrics.objectBytes.inc({ op: 'put', transport: 'shm' }, bytes);
+      },
+      onGet: (bytes) => {
+        metrics.objectRequests.inc({ op: 'get', transport: 'shm', outcome: 'ok' });
+        metrics.objectBytes.inc({ op: 'get', transport: 'shm' }, bytes);
+      },
+    });
     data = new DataServer({
       token,
       daemonId,
@@ -195,6 +224,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         onPeerSent: (mode, bytes) => metrics.peerBytesSent.inc({ mode }, bytes),
         delayMs: faults.peerServeDelayMs,
       }),
+      objects: objectHandler(os),
       frameBytes: FRAME_BYTES,
       draining: () => lifecycle.draining,
       onConnection: (delta) => metrics.connections.inc(delta),
@@ -203,6 +233,10 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         metrics.loads.inc({ route: o.route, transport: 'tcp', source: o.source, outcome: o.outcome });
         metrics.loadSeconds.observe({ transport: 'tcp' }, o.seconds);
         if (o.outcome === 'ok') metrics.bytesDelivered.inc({ transport: 'tcp' }, o.bytes);
+      },
+      onObject: (o) => {
+        metrics.objectRequests.inc({ op: o.op, transport: 'tcp', outcome: o.outcome });
+        if (o.outcome === 'ok') metrics.objectBytes.inc({ op: o.op, transport: 'tcp' }, o.bytes);
       },
     });
     const dl = config.dataListen;
@@ -217,6 +251,8 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
       store,
       views: vs,
       leases,
+      objects: os,
+      handoff,
       metrics,
       log,
       lifecycle,
@@ -245,6 +281,8 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         dataDir: config.dataDir,
         memoryBudget: config.memoryBudget,
         exportBudget: config.exportBudget,
+        objectMemory: config.objectMemory,
+        objectSpill: config.objectSpill,
       },
       'daemon ready',
     );
@@ -260,6 +298,8 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     await control?.close();
     await peers?.close();
     leases?.close();
+    handoff?.close();
+    await objects?.close();
     await views?.close();
     await store?.close();
     await catalog?.close();

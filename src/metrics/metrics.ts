@@ -29,6 +29,8 @@ export class DaemonMetrics {
   readonly exportRetirements: Counter<'reason'>;
   readonly exportEntries: Gauge<'state'>;
   readonly exportBytes: Gauge<'state'>;
+  readonly objectRequests: Counter<'op' | 'transport' | 'outcome'>;
+  readonly objectBytes: Counter<'op' | 'transport'>;
 
   constructor(
     replicaBytes: () => Record<string, number>,
@@ -172,6 +174,18 @@ export class DaemonMetrics {
       collect() {
         for (const [state, n] of Object.entries(exports().bytes)) this.set({ state }, n);
       },
+    });
+    this.objectRequests = new Counter({
+      name: 'tensorcast_object_requests_total',
+      help: 'Object puts and gets, by transport (tcp, shm) and outcome (ok, error, cancelled).',
+      labelNames: ['op', 'transport', 'outcome'],
+      registers,
+    });
+    this.objectBytes = new Counter({
+      name: 'tensorcast_object_bytes_total',
+      help: 'Object bytes put and got, by transport.',
+      labelNames: ['op', 'transport'],
+      registers,
     });
     this.httpRequests = new Counter({
       name: 'tensorcast_http_requests_total',

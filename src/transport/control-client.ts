@@ -67,9 +67,15 @@ export class ControlClient {
     return res;
   }
 
-  /** A JSON request; resolves with the parsed answer. `timeoutMs` overrides the client's default. */
-  async json<T>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<T> {
-    const init: RequestInit = body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  /**
+   * A JSON request; resolves with the parsed answer. `timeoutMs` overrides the client's default; `headers`
+   * are added to the request (e.g. `x-tensorcast-store-token`).
+   */
+  async json<T>(method: string, path: string, body?: unknown, timeoutMs?: number, headers?: Readonly<Record<string, string>>): Promise<T> {
+    const init: RequestInit = {
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    };
     const res = await this.send(method, path, init, timeoutMs);
     return (await res.json()) as T;
   }

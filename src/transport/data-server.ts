@@ -1,10 +1,12 @@
 // The data-plane server: a TCP listener whose connections (server-connection.ts) speak the frames of
 // src/protocol. It knows frames, tokens, credit and deadlines, not stores: the owner (the daemon) supplies a
-// LoadHandler that decides where a view's bytes come from and sends them through a FrameSink.
+// LoadHandler that decides where a view's bytes come from and sends them through a FrameSink, and
+// optionally an ObjectHandler for object PUTs and GETs (the daemon's object store, seen through a shape this
+// layer defines so transport does not import store).
 
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../core/logger.js';
-import type { EndBody, LoadBody } from '../protocol/messages.js';
+import type { EndBody, GetBody, LoadBody, PutBody } from '../protocol/messages.js';
 import { ServerConnection } from './server-connection.js';
 
 /** One LOAD being served. */
@@ -38,6 +40,64 @@ export interface LoadHandler {
   serve(request: LoadRequest, sink: FrameSink): Promise<Omit<EndBody, 'bytes'>>;
 }
 
+/** One object PUT being served. */
+export interface ObjectPutRequest extends PutBody {
+  readonly requestId: number;
+  /** Unix ms by which the put must be done (from PUT.timeoutMs). */
+  readonly deadline: number;
+}
+
+/** One object GET being served. */
+export interface ObjectGetRequest extends GetBody {
+  readonly requestId: number;
+  /** Unix ms by which the get must be done (from GET.timeoutMs). */
+  readonly deadline: number;
+}
+
+/**
+ * A put whose room is reserved: where received bytes land, and how it ends. Mirrors the store's PendingPut.
+ */
+export interface ObjectPutSession {
+  /** The memory `[offset, offset + length)` of the object where received bytes land, or undefined (use {@link write}). */
+  target(offset: number, length: number): Uint8Array | undefined;
+  /** Writes received bytes at `offset` (when {@link target} gave no memory). */
+  write(offset: number, bytes: Uint8Array): Promise<void>;
+  /** Every byte landed: check `crc` (whole object, when given) and commit. @throws a coded error */
+  finish(crc?: number): Promise<{ version: number }>;
+  /** Drops the put and frees its room (idempotent). */
+  abort(): void;
+}
+
+/** A read in progress (a fenced lease). Mirrors the store's ReadLease. */
+export interface ObjectReadSession {
+  readonly size: number;
+  readonly version: number;
+  /** Bytes `[offset, offset + length)`; may read into `scratch`. @throws TC_ERR_NOT_FOUND once deleted or replaced */
+  chunk(offset: number, length: number, scratch?: Uint8Array): Promise<Uint8Array>;
+  /** The chunk handed out last has been sent. */
+  done(): void;
+  /** Ends the lease (idempotent). */
+  release(): void;
+}
+
+/** What the owner of the server does with object PUTs and GETs. */
+export interface ObjectHandler {
+  /** Checks the key and token and reserves room (maybe waiting, up to the deadline). @throws a coded error */
+  beginPut(request: ObjectPutRequest): Promise<ObjectPutSession>;
+  /** Opens a read lease. @throws TC_ERR_NOT_FOUND, TC_ERR_OBJECT_LOST, TC_ERR_AUTH */
+  openRead(request: ObjectGetRequest): ObjectReadSession;
+}
+
+/** How a served object request ended (for metrics). */
+export interface ObjectOutcome {
+  readonly op: 'put' | 'get';
+  readonly outcome: 'ok' | 'error' | 'cancelled';
+  /** Error code when it failed. */
+  readonly code: string | undefined;
+  readonly bytes: number;
+  readonly seconds: number;
+}
+
 /** How a served request ended (for metrics). */
 export interface LoadOutcome {
   readonly route: string;
@@ -52,6 +112,8 @@ export interface DataServerOptions {
   readonly token: string;
   readonly daemonId: string;
   readonly handler: LoadHandler;
+  /** Serves object PUTs and GETs; without it they fail with TC_ERR_UNAVAILABLE. */
+  readonly objects?: ObjectHandler;
   readonly log: Logger;
   /** Payload bytes per DATA frame (default 4 MiB). */
   readonly frameBytes?: number;
@@ -73,10 +135,13 @@ export interface DataServerOptions {
   readonly onConnection?: (delta: 1 | -1) => void;
   readonly onProtocolError?: () => void;
   readonly onLoad?: (outcome: LoadOutcome) => void;
+  readonly onObject?: (outcome: ObjectOutcome) => void;
 }
 
 /** The options every connection reads (defaults filled in). */
-export type ConnectionOptions = Required<Omit<DataServerOptions, 'onConnection' | 'maxConnections'>>;
+export type ConnectionOptions = Required<Omit<DataServerOptions, 'onConnection' | 'maxConnections' | 'objects'>> & {
+  readonly objects: ObjectHandler | undefined;
+};
 
 /**
  * The data-plane listener.
@@ -100,6 +165,7 @@ export class DataServer {
       token: opts.token,
       daemonId: opts.daemonId,
       handler: opts.handler,
+      objects: opts.objects,
       log: opts.log,
       frameBytes: opts.frameBytes ?? 4 << 20,
       helloTimeoutMs: opts.helloTimeoutMs ?? 5000,
@@ -109,6 +175,7 @@ export class DataServer {
       draining: () => this.closing || (opts.draining?.() ?? false),
       onProtocolError: opts.onProtocolError ?? (() => undefined),
       onLoad: opts.onLoad ?? (() => undefined),
+      onObject: opts.onObject ?? (() => undefined),
     };
   }
 

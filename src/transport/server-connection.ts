@@ -1,21 +1,68 @@
 // One data-plane connection on the server side. Before HELLO it accepts only a small frame and only for
 // a short time (an unauthenticated peer can make the server hold a few KiB, never megabytes); after the
 // token matched, LOADs are queued and served one at a time through the owner's LoadHandler, with credit,
-// socket backpressure, CANCEL and the request's deadline enforced in FrameSink.ready().
+// socket backpressure, CANCEL and the request's deadline enforced in FrameSink.ready(). Object PUTs and GETs
+// (docs/protocol.md "Objects") go through the same queue: a PUT's DATA frames land straight in the pending
+// object's memory through the decoder's sink, within the CREDIT this side grants; a GET sends like a LOAD.
 
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { TensorcastError, tcError } from '../core/errors.js';
 import { tokenMatches } from '../core/secrets.js';
 import { FrameDecoder } from '../protocol/frame-decoder.js';
-import { crc32c, encodeHeader, FrameType, MAX_CONTROL_BYTES, PROTOCOL_VERSION, type FrameHeader } from '../protocol/frames.js';
-import { encodeError, End, Hello, Load, Welcome } from '../protocol/messages.js';
-import type { ConnectionOptions, FrameSink, LoadRequest } from './data-server.js';
+import {
+  crc32c,
+  encodeHeader,
+  FrameType,
+  MAX_CONTROL_BYTES,
+  MAX_DATA_BYTES,
+  PROTOCOL_VERSION,
+  type FrameHeader,
+} from '../protocol/frames.js';
+import { Done, encodeError, End, Get, Hello, Info, Load, Put, Welcome } from '../protocol/messages.js';
+import type { GetBody, PutBody } from '../protocol/messages.js';
+import type { ConnectionOptions, FrameSink, LoadRequest, ObjectPutSession } from './data-server.js';
 
-/** A connection's request state. */
-interface Pending extends LoadRequest {
+/** Failed PUTs a connection remembers, so DATA its client sent before hearing of the failure is dropped. */
+const FAILED_PUTS_KEPT = 64;
+
+/** The first CREDIT a PUT gets: how many bytes the client may send before any landed. */
+const PUT_WINDOW_BYTES = 64 << 20;
+
+/** What every queued request has: credit (bytes the peer allows this side to send, or granted to the peer for a PUT). */
+interface Common {
+  readonly requestId: number;
+  readonly deadline: number;
   granted: number;
 }
+/** A LOAD in the queue. */
+interface LoadPending extends LoadRequest, Common {
+  readonly kind: 'load';
+}
+/** A GET in the queue. */
+interface GetPending extends Common {
+  readonly kind: 'get';
+  readonly body: GetBody;
+}
+/** A PUT in the queue, and, once served, where its bytes stand. */
+interface PutPending extends Common {
+  readonly kind: 'put';
+  readonly body: PutBody;
+  session: ObjectPutSession | undefined;
+  /** Accepting DATA (reserved, not failed, not complete). */
+  active: boolean;
+  /** Offset the next DATA frame must start at. */
+  expected: number;
+  /** Bytes landed (checksum good, written). */
+  landed: number;
+  /** The frame being read lands in the object's memory (else in scratch, then {@link ObjectPutSession.write}). */
+  direct: boolean;
+  /** Writes of frames that landed in scratch (disk tier), in order. */
+  writing: Promise<void>;
+  failed: Error | undefined;
+}
+/** A queued request. */
+type Pending = LoadPending | GetPending | PutPending;
 
 /** Server side of one connection. */
 export class ServerConnection {
@@ -27,13 +74,22 @@ export class ServerConnection {
   private readonly cancelled = new Set<number>();
   private isClosed = false;
   private readonly helloTimer: NodeJS.Timeout;
+  /** Where DATA frames of failed PUTs are read and dropped (grown on demand, reused). */
+  private dropScratch: Buffer | undefined;
+  /** PUTs that failed after credit was granted (most recent last): their DATA still in flight is dropped. */
+  private readonly failedPuts: number[] = [];
 
   constructor(
     private readonly socket: Socket,
     private readonly opts: ConnectionOptions,
     private readonly track: (delta: 1 | -1) => void,
   ) {
-    this.decoder = new FrameDecoder({ onFrame: (h, p) => this.onFrame(h, p), maxDataBytes: 0, maxControlBytes: opts.preAuthFrameBytes });
+    this.decoder = new FrameDecoder({
+      onFrame: (h, p, ok) => this.onFrame(h, p, ok),
+      sink: (h) => this.sink(h),
+      maxDataBytes: 0,
+      maxControlBytes: opts.preAuthFrameBytes,
+    });
     this.helloTimer = setTimeout(
       () => this.fail(tcError('TC_ERR_PROTOCOL', `data plane: no HELLO within ${opts.helloTimeoutMs} ms`)),
       opts.helloTimeoutMs,
@@ -79,7 +135,7 @@ export class ServerConnection {
     this.socket.destroySoon();
   }
 
-  private onFrame(h: FrameHeader, payload: Uint8Array): void {
+  private onFrame(h: FrameHeader, payload: Uint8Array, checksumOk: boolean): void {
     if (!this.authenticated) {
       if (h.type !== FrameType.HELLO) throw tcError('TC_ERR_PROTOCOL', 'data plane: expected HELLO first');
       const hello = Hello.decode(payload);
@@ -88,24 +144,47 @@ export class ServerConnection {
         throw tcError('TC_ERR_PROTOCOL', `data plane: client speaks version ${hello.version}, this daemon speaks ${PROTOCOL_VERSION}`);
       if (!tokenMatches(hello.token, this.opts.token)) throw tcError('TC_ERR_AUTH', 'data plane: wrong or missing token');
       this.authenticated = true;
-      this.decoder.setLimits({ maxControlBytes: MAX_CONTROL_BYTES });
+      this.decoder.setLimits({ maxControlBytes: MAX_CONTROL_BYTES, maxDataBytes: MAX_DATA_BYTES });
       this.socket.write(Welcome.encode(0, { daemonId: this.opts.daemonId, version: PROTOCOL_VERSION, frameBytes: this.opts.frameBytes }));
       return;
     }
     switch (h.type) {
       case FrameType.LOAD: {
-        if (this.queue.length >= this.opts.maxQueuedLoads)
-          throw tcError('TC_ERR_PROTOCOL', `data plane: more than ${this.opts.maxQueuedLoads} LOADs queued on one connection`);
         const body = Load.decode(payload);
         if (body.end < body.start) throw tcError('TC_ERR_PROTOCOL', `data plane: LOAD range [${body.start}, ${body.end}) is reversed`);
-        const deadline = Date.now() + (body.timeoutMs ?? 24 * 3600_000);
-        this.queue.push({ ...body, requestId: h.requestId, deadline, granted: body.credit });
-        if (this.current === undefined) void this.drainQueue();
+        this.enqueue({ ...body, kind: 'load', requestId: h.requestId, deadline: deadlineOf(body.timeoutMs), granted: body.credit });
         return;
       }
+      case FrameType.PUT: {
+        const body = Put.decode(payload);
+        this.enqueue({
+          kind: 'put',
+          body,
+          requestId: h.requestId,
+          deadline: deadlineOf(body.timeoutMs),
+          granted: 0,
+          session: undefined,
+          active: false,
+          expected: 0,
+          landed: 0,
+          direct: false,
+          writing: Promise.resolve(),
+          failed: undefined,
+        });
+        return;
+      }
+      case FrameType.GET: {
+        const body = Get.decode(payload);
+        this.enqueue({ kind: 'get', body, requestId: h.requestId, deadline: deadlineOf(body.timeoutMs), granted: body.credit });
+        return;
+      }
+      case FrameType.DATA:
+        this.onData(h, payload, checksumOk);
+        return;
       case FrameType.CREDIT: {
         const target = this.current?.requestId === h.requestId ? this.current : this.queue.find((r) => r.requestId === h.requestId);
-        if (target !== undefined) target.granted += h.offset;
+        // Credit for a PUT flows the other way (daemon -> client): one from the client means nothing.
+        if (target !== undefined && target.kind !== 'put') target.granted += h.offset;
         this.poke();
         return;
       }
@@ -115,11 +194,19 @@ export class ServerConnection {
         return;
       case FrameType.HELLO:
       case FrameType.WELCOME:
-      case FrameType.DATA:
       case FrameType.END:
       case FrameType.ERROR:
+      case FrameType.INFO:
+      case FrameType.DONE:
         throw tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} from a client`);
     }
+  }
+
+  private enqueue(req: Pending): void {
+    if (this.queue.length >= this.opts.maxQueuedLoads)
+      throw tcError('TC_ERR_PROTOCOL', `data plane: more than ${this.opts.maxQueuedLoads} requests queued on one connection`);
+    this.queue.push(req);
+    if (this.current === undefined) void this.drainQueue();
   }
 
   private async drainQueue(): Promise<void> {
@@ -127,30 +214,221 @@ export class ServerConnection {
       const req = this.queue.shift()!;
       this.current = req;
       this.track(1);
-      const t0 = performance.now();
       const watchdog = this.watchStall(req);
-      let route = 'none';
-      let source = 'none';
       try {
-        if (this.opts.draining()) throw tcError('TC_ERR_SHUTTING_DOWN', 'the daemon is shutting down');
-        if (this.cancelled.has(req.requestId)) throw tcError('TC_ERR_ABORTED', `request ${req.requestId} cancelled`);
-        const end = await this.opts.handler.serve(req, this.sink(req));
-        route = end.route;
-        source = end.source;
-        this.socket.write(End.encode(req.requestId, { ...end, bytes: req.end - req.start }));
-        this.opts.onLoad({ route, source, outcome: 'ok', bytes: req.end - req.start, seconds: (performance.now() - t0) / 1000 });
-      } catch (error) {
-        const e = error instanceof TensorcastError ? error : tcError('TC_ERR_INTERNAL', String(error), { cause: error });
-        const outcome = e.code === 'TC_ERR_ABORTED' ? 'cancelled' : 'error';
-        this.opts.onLoad({ route, source, outcome, bytes: 0, seconds: (performance.now() - t0) / 1000 });
-        if (!this.isClosed) this.socket.write(encodeError(req.requestId, e));
-        if (e.category === 'Internal') this.opts.log.error({ err: e }, 'data-plane load failed');
+        if (req.kind === 'load') await this.serveLoad(req);
+        else await this.serveObject(req);
       } finally {
         clearInterval(watchdog);
         this.cancelled.delete(req.requestId);
         this.current = undefined;
         this.track(-1);
       }
+    }
+  }
+
+  /** Checks that the request may start (not draining, not cancelled). */
+  private admit(req: Pending): void {
+    if (this.opts.draining()) throw tcError('TC_ERR_SHUTTING_DOWN', 'the daemon is shutting down');
+    if (this.cancelled.has(req.requestId)) throw tcError('TC_ERR_ABORTED', `request ${req.requestId} cancelled`);
+  }
+
+  private async serveLoad(req: LoadPending): Promise<void> {
+    const t0 = performance.now();
+    let route = 'none';
+    let source = 'none';
+    try {
+      this.admit(req);
+      const end = await this.opts.handler.serve(req, this.frameSink(req));
+      route = end.route;
+      source = end.source;
+      this.socket.write(End.encode(req.requestId, { ...end, bytes: req.end - req.start }));
+      this.opts.onLoad({ route, source, outcome: 'ok', bytes: req.end - req.start, seconds: (performance.now() - t0) / 1000 });
+    } catch (error) {
+      const e = asCoded(error);
+      const outcome = e.code === 'TC_ERR_ABORTED' ? 'cancelled' : 'error';
+      this.opts.onLoad({ route, source, outcome, bytes: 0, seconds: (performance.now() - t0) / 1000 });
+      if (!this.isClosed) this.socket.write(encodeError(req.requestId, e));
+      if (e.category === 'Internal') this.opts.log.error({ err: e }, 'data-plane load failed');
+    }
+  }
+
+  private async serveObject(req: PutPending | GetPending): Promise<void> {
+    const t0 = performance.now();
+    try {
+      this.admit(req);
+      const done = req.kind === 'put' ? await this.servePut(req) : await this.serveGet(req);
+      this.socket.write(Done.encode(req.requestId, done));
+      this.opts.onObject({ op: req.kind, outcome: 'ok', code: undefined, bytes: done.bytes, seconds: (performance.now() - t0) / 1000 });
+    } catch (error) {
+      const e = asCoded(error);
+      const outcome = e.code === 'TC_ERR_ABORTED' ? 'cancelled' : 'error';
+      this.opts.onObject({ op: req.kind, outcome, code: e.code, bytes: 0, seconds: (performance.now() - t0) / 1000 });
+      if (!this.isClosed) this.socket.write(encodeError(req.requestId, e));
+      if (e.category === 'Internal') this.opts.log.error({ err: e }, `data-plane object ${req.kind} failed`);
+    }
+  }
+
+  private objects(): NonNullable<ConnectionOptions['objects']> {
+    const o = this.opts.objects;
+    if (o === undefined) throw tcError('TC_ERR_UNAVAILABLE', 'this daemon serves no objects');
+    return o;
+  }
+
+  /**
+   * Reserves room, grants credit, waits until every byte landed (each DATA frame's bytes land through
+   * {@link sink} and {@link onData}), then commits. Any failure aborts the put; its later DATA is dropped.
+   */
+  private async servePut(req: PutPending): Promise<{ bytes: number; version: number }> {
+    const body = req.body;
+    try {
+      const session = await this.objects().beginPut({ ...body, requestId: req.requestId, deadline: req.deadline });
+      req.session = session;
+      if (this.isClosed) throw tcError('TC_ERR_ABORTED', 'connection closed');
+      req.active = body.size > 0;
+      if (body.size > 0) this.grant(req, Math.min(body.size, PUT_WINDOW_BYTES));
+      await this.untilLanded(req);
+      const { version } = await session.finish(body.crc);
+      return { bytes: body.size, version };
+    } catch (error) {
+      req.active = false;
+      req.failed ??= asCoded(error);
+      if (req.granted > 0) {
+        this.failedPuts.push(req.requestId);
+        if (this.failedPuts.length > FAILED_PUTS_KEPT) this.failedPuts.shift();
+      }
+      // No byte of a frame being read may reach the object's memory once it is freed.
+      if (!this.decoder.detachTarget()) this.socket.destroy();
+      await req.writing.catch(() => undefined);
+      req.session?.abort();
+      throw error;
+    }
+  }
+
+  /** Grants the client `bytes` more of a PUT. */
+  private grant(req: PutPending, bytes: number): void {
+    const n = Math.min(bytes, req.body.size - req.granted);
+    if (n <= 0 || this.isClosed) return;
+    req.granted += n;
+    this.socket.write(encodeHeader(FrameType.CREDIT, req.requestId, 0, n));
+  }
+
+  /** Waits until every byte of a PUT landed; bounded by its deadline, CANCEL and the connection. */
+  private async untilLanded(req: PutPending): Promise<void> {
+    for (;;) {
+      if (req.failed !== undefined) throw req.failed;
+      if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
+      if (this.cancelled.has(req.requestId)) throw tcError('TC_ERR_ABORTED', `request ${req.requestId} cancelled`);
+      if (req.landed === req.body.size) return;
+      const left = req.deadline - Date.now();
+      if (left <= 0)
+        throw tcError('TC_ERR_TIMEOUT', `put of ${req.body.key}: deadline passed after ${req.landed} of ${req.body.size} bytes`);
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, Math.min(left, 1000)).unref();
+      });
+    }
+  }
+
+  /** Where a DATA frame's payload lands: the current PUT's memory, scratch for a write, or a buffer to drop. */
+  private sink(h: FrameHeader): Uint8Array {
+    const p = this.current;
+    if (p?.kind === 'put' && p.requestId === h.requestId && p.failed === undefined && p.session !== undefined) {
+      if (!p.active) throw tcError('TC_ERR_PROTOCOL', `data plane: DATA for put ${h.requestId} after its last byte`);
+      if (h.offset !== p.expected)
+        throw tcError('TC_ERR_PROTOCOL', `data plane: put ${h.requestId}: DATA at offset ${h.offset}, expected ${p.expected} (in order)`);
+      if (h.offset + h.length > p.granted)
+        throw tcError(
+          'TC_ERR_PROTOCOL',
+          `data plane: put ${h.requestId}: DATA up to ${h.offset + h.length} beyond the credit of ${p.granted}`,
+        );
+      p.expected += h.length;
+      if (p.expected === p.body.size) p.active = false;
+      const target = p.session.target(h.offset, h.length);
+      p.direct = target !== undefined;
+      return target ?? Buffer.allocUnsafe(h.length);
+    }
+    const queued = this.queue.find((r) => r.requestId === h.requestId);
+    if (queued?.kind === 'put' || (p?.kind === 'put' && p.requestId === h.requestId && p.session === undefined && p.failed === undefined))
+      throw tcError('TC_ERR_PROTOCOL', `data plane: DATA for put ${h.requestId} before any credit`);
+    const failed = p?.kind === 'put' && p.requestId === h.requestId && p.failed !== undefined;
+    if (!failed && !this.failedPuts.includes(h.requestId))
+      throw tcError('TC_ERR_PROTOCOL', `data plane: DATA from the client for request ${h.requestId}, which is no put being received`);
+    // A put that failed (its client had not heard yet when it sent this): read and drop.
+    if (this.dropScratch === undefined || this.dropScratch.length < h.length)
+      this.dropScratch = Buffer.allocUnsafe(Math.max(h.length, 64 << 10));
+    return this.dropScratch.subarray(0, h.length);
+  }
+
+  /** A DATA frame's payload is complete (in the buffer {@link sink} gave). */
+  private onData(h: FrameHeader, payload: Uint8Array, checksumOk: boolean): void {
+    const p = this.current;
+    if (p?.kind !== 'put' || p.requestId !== h.requestId || p.failed !== undefined || p.session === undefined) return;
+    const session = p.session;
+    if (!checksumOk) {
+      p.failed = tcError(
+        'TC_ERR_CHECKSUM',
+        `put of ${p.body.key}: checksum mismatch at offset ${h.offset} (${h.length} bytes); the put was aborted`,
+      );
+      p.active = false;
+      this.poke();
+      return;
+    }
+    const land = (): void => {
+      p.landed += h.length;
+      this.grant(p, h.length);
+      this.poke();
+    };
+    if (p.direct) {
+      land();
+      return;
+    }
+    p.writing = p.writing.then(
+      () =>
+        session.write(h.offset, payload).then(land, (error: unknown) => {
+          p.failed ??= asCoded(error);
+          p.active = false;
+          this.poke();
+        }),
+      () => undefined,
+    );
+  }
+
+  /** Sends an object: INFO, DATA within the credit, then (by the caller) DONE. The lease ends on every path. */
+  private async serveGet(req: GetPending): Promise<{ bytes: number; version: number }> {
+    const lease = this.objects().openRead({ ...req.body, requestId: req.requestId, deadline: req.deadline });
+    try {
+      const { size, version } = lease;
+      const expect = req.body.expectBytes;
+      if (expect !== undefined && expect !== size) {
+        throw size < expect
+          ? tcError('TC_ERR_SHORT_READ', `object ${req.body.key} has ${size} bytes, fewer than the ${expect} expected`)
+          : tcError('TC_ERR_DESTINATION_SIZE', `object ${req.body.key} has ${size} bytes, more than the ${expect} expected`);
+      }
+      this.socket.write(Info.encode(req.requestId, { size, version }));
+      const sink = this.frameSink(req);
+      const frame = this.opts.frameBytes;
+      // Two frames in flight: the next one is read while the last one is still being written. A chunk counts
+      // as being copied (a delete's free waits for it) until its frame is flushed; scratch buffers (for
+      // chunks read from disk) alternate, one per frame in flight.
+      const scratch: Buffer[] = [];
+      const flushing: Promise<void>[] = [];
+      try {
+        for (let at = 0, i = 0; at < size; at += frame, i++) {
+          const n = Math.min(frame, size - at);
+          await sink.ready(at, n);
+          if (flushing.length >= 2) await flushing.shift();
+          scratch[i % 2] ??= Buffer.allocUnsafe(Math.min(frame, size));
+          const bytes = await lease.chunk(at, n, scratch[i % 2]!.subarray(0, n));
+          flushing.push(sink.send(at, bytes).finally(() => lease.done()));
+        }
+      } finally {
+        await Promise.all(flushing);
+      }
+      if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
+      return { bytes: size, version };
+    } finally {
+      lease.release();
     }
   }
 
@@ -186,9 +464,9 @@ export class ServerConnection {
     return timer;
   }
 
-  private sink(req: Pending): FrameSink {
+  private frameSink(req: LoadPending | GetPending): FrameSink {
     return {
-      ready: (at, bytes) => this.ready(req, at, bytes),
+      ready: (at, bytes) => this.ready(req, at - (req.kind === 'load' ? req.start : 0), bytes),
       send: (at, payload, crc) => {
         this.socket.cork();
         this.socket.write(encodeHeader(FrameType.DATA, req.requestId, payload.length, at, crc ?? crc32c(payload)));
@@ -201,23 +479,37 @@ export class ServerConnection {
     };
   }
 
-  /** Waits until `bytes` more may be sent: credit granted, socket not backed up; bounded by the deadline. */
-  private async ready(req: Pending, at: number, bytes: number): Promise<void> {
+  /**
+   * Waits until `bytes` more may be sent after `sent` bytes of the request: credit granted, socket not backed
+   * up; bounded by the deadline.
+   */
+  private async ready(req: LoadPending | GetPending, sent: number, bytes: number): Promise<void> {
     for (;;) {
       // Destroyed but not yet reported closed (the 'close' event comes a turn later): stop now all the same.
       if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
       if (this.cancelled.has(req.requestId)) throw tcError('TC_ERR_ABORTED', `request ${req.requestId} cancelled`);
       const left = req.deadline - Date.now();
-      if (left <= 0)
+      if (left <= 0) {
+        const total = req.kind === 'load' ? req.end - req.start : undefined;
         throw tcError(
           'TC_ERR_TIMEOUT',
-          `request ${req.requestId}: deadline passed after ${at - req.start} of ${req.end - req.start} bytes`,
+          `request ${req.requestId}: deadline passed after ${sent}${total === undefined ? '' : ` of ${total}`} bytes`,
         );
-      if (req.granted - (at - req.start) >= bytes && this.socket.writableLength < 2 * this.opts.frameBytes) return;
+      }
+      if (req.granted - sent >= bytes && this.socket.writableLength < 2 * this.opts.frameBytes) return;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         setTimeout(resolve, Math.min(left, 1000)).unref();
       });
     }
   }
+}
+
+/** A request's deadline from its timeout (a day when none). */
+function deadlineOf(timeoutMs: number | undefined): number {
+  return Date.now() + (timeoutMs ?? 24 * 3600_000);
+}
+
+function asCoded(error: unknown): TensorcastError {
+  return error instanceof TensorcastError ? error : tcError('TC_ERR_INTERNAL', String(error), { cause: error });
 }

@@ -22,6 +22,8 @@ interface ServeFlags {
   readonly exportBudget?: string;
   readonly exportTtl?: string;
   readonly daemonTtl?: string;
+  readonly objectMemory?: string;
+  readonly objectSpill?: boolean;
 }
 
 /** Registers `serve`. */
@@ -51,6 +53,8 @@ export function registerServe(program: Command): void {
     .option('--export-budget <bytes>', 'bytes of derived-view exports prepared for other daemons (default an eighth of RAM)')
     .option('--export-ttl <duration>', 'retire an export not fetched for this long (default 10m)')
     .option('--daemon-ttl <duration>', 'a daemon silent for this long is not routed to; heartbeats every third of it (default 30s)')
+    .option('--object-memory <bytes>', 'bytes of objects held in memory and shared memory (default: the memory budget)')
+    .option('--object-spill', 'objects that do not fit in memory go to <data-dir>/objects, journaled across restarts')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (flags: ServeFlags) => {
       const fromFlags: RawConfig = {
@@ -71,6 +75,8 @@ export function registerServe(program: Command): void {
         exportBudget: flags.exportBudget,
         exportTtlMs: flags.exportTtl,
         daemonTtlMs: flags.daemonTtl,
+        objectMemory: flags.objectMemory,
+        objectSpill: flags.objectSpill,
       };
       const env = configFromEnv(process.env);
       // A config file named by flag is read below the environment too: file < env < flags.

@@ -13,6 +13,8 @@ import type { ArtifactStore } from '../../store/artifact-store.js';
 import type { ViewService } from '../../store/view-service.js';
 import type { DaemonConfig } from '../config.js';
 import type { ShmLeases } from '../shm-leases.js';
+import type { ObjectStoreApi } from '../../store/objects/object-store-api.js';
+import type { ObjectShmHandoff } from '../objects/shm-handoff.js';
 import type { ExportCache } from '../../store/export-cache.js';
 import type { ResolvedView } from '../../store/view-service.js';
 import { artifactRoutes } from './artifact-routes.js';
@@ -25,6 +27,7 @@ import { importRoutes } from './import-routes.js';
 import { keyRoutes } from './key-routes.js';
 import type { Lifecycle } from './lifecycle.js';
 import { leaseRoutes } from './load-routes.js';
+import { objectRoutes } from './object-routes.js';
 import { planRoutes } from './plan-routes.js';
 import { pushRoutes } from './push-routes.js';
 import { systemRoutes } from './system-routes.js';
@@ -41,6 +44,8 @@ export interface ControlServices {
   readonly store: ArtifactStore;
   readonly views: ViewService;
   readonly leases: ShmLeases;
+  readonly objects: ObjectStoreApi;
+  readonly handoff: ObjectShmHandoff;
   readonly metrics: DaemonMetrics;
   readonly log: Logger;
   readonly lifecycle: Lifecycle;
@@ -137,6 +142,7 @@ export function buildControlServer(s: ControlServices): FastifyInstance {
   void app.register(pushRoutes, { catalog, store, lifecycle, log: s.log });
   void app.register(planRoutes, { catalog, views });
   void app.register(leaseRoutes, { views, leases: s.leases, metrics: s.metrics, lifecycle, log: s.log });
+  void app.register(objectRoutes, { objects: s.objects, handoff: s.handoff, lifecycle });
   void app.register(exportRoutes, { views, exports: s.exports, preparing: s.preparing, lifecycle });
   void app.register(clusterRoutes, {
     catalog,
