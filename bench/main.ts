@@ -1,6 +1,6 @@
 // `npm run bench -- [suite...] [--json FILE] [--repeats N]`: runs benchmark suites and prints ratios
 // against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli, remote, connectors,
-// first-load (default: all).
+// first-load, features (default: all).
 
 import { writeFileSync } from 'node:fs';
 import { activeKernel } from '../src/bytes/gather-kernel.js';
@@ -13,6 +13,7 @@ import { cliSuite } from './cli.js';
 import { remoteSuite } from './remote.js';
 import { connectorsSuite } from './connectors.js';
 import { firstLoadSuite } from './first-load.js';
+import { featuresSuite } from './features.js';
 
 const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   gather: gatherSuite,
@@ -23,6 +24,7 @@ const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   remote: remoteSuite,
   connectors: connectorsSuite,
   'first-load': (repeats) => firstLoadSuite(repeats),
+  features: featuresSuite,
 };
 
 const args = process.argv.slice(2);
