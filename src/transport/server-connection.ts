@@ -23,6 +23,9 @@ import { Done, encodeError, End, Get, Hello, Info, Load, Put, Welcome } from '..
 import type { GetBody, PutBody } from '../protocol/messages.js';
 import type { ConnectionOptions, FrameSink, LoadRequest, ObjectPutSession } from './data-server.js';
 
+/** Failed PUTs a connection remembers, so DATA its client sent before hearing of the failure is dropped. */
+const FAILED_PUTS_KEPT = 64;
+
 /** The first CREDIT a PUT gets: how many bytes the client may send before any landed. */
 const PUT_WINDOW_BYTES = 64 << 20;
 
@@ -71,8 +74,10 @@ export class ServerConnection {
   private readonly cancelled = new Set<number>();
   private isClosed = false;
   private readonly helloTimer: NodeJS.Timeout;
-  /** Where DATA frames of failed or unknown PUTs are read and dropped (grown on demand, reused). */
+  /** Where DATA frames of failed PUTs are read and dropped (grown on demand, reused). */
   private dropScratch: Buffer | undefined;
+  /** PUTs that failed after credit was granted (most recent last): their DATA still in flight is dropped. */
+  private readonly failedPuts: number[] = [];
 
   constructor(
     private readonly socket: Socket,
@@ -288,6 +293,10 @@ export class ServerConnection {
     } catch (error) {
       req.active = false;
       req.failed ??= asCoded(error);
+      if (req.granted > 0) {
+        this.failedPuts.push(req.requestId);
+        if (this.failedPuts.length > FAILED_PUTS_KEPT) this.failedPuts.shift();
+      }
       // No byte of a frame being read may reach the object's memory once it is freed.
       if (!this.decoder.detachTarget()) this.socket.destroy();
       await req.writing.catch(() => undefined);
@@ -342,9 +351,10 @@ export class ServerConnection {
     const queued = this.queue.find((r) => r.requestId === h.requestId);
     if (queued?.kind === 'put' || (p?.kind === 'put' && p.requestId === h.requestId && p.session === undefined && p.failed === undefined))
       throw tcError('TC_ERR_PROTOCOL', `data plane: DATA for put ${h.requestId} before any credit`);
-    if (p !== undefined && p.requestId === h.requestId && p.kind !== 'put')
-      throw tcError('TC_ERR_PROTOCOL', `data plane: DATA from the client for ${p.kind} ${h.requestId}`);
-    // A failed or unknown put (its client had not heard yet): read and drop.
+    const failed = p?.kind === 'put' && p.requestId === h.requestId && p.failed !== undefined;
+    if (!failed && !this.failedPuts.includes(h.requestId))
+      throw tcError('TC_ERR_PROTOCOL', `data plane: DATA from the client for request ${h.requestId}, which is no put being received`);
+    // A put that failed (its client had not heard yet when it sent this): read and drop.
     if (this.dropScratch === undefined || this.dropScratch.length < h.length)
       this.dropScratch = Buffer.allocUnsafe(Math.max(h.length, 64 << 10));
     return this.dropScratch.subarray(0, h.length);
