@@ -61,6 +61,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/ls.js')).registerLs,
   },
   {
+    name: 'objects',
+    args: '',
+    summary: "the daemon's objects: `objects ls [prefix]` lists them (key, size, version, tier), `objects rm <keys...>` deletes",
+    load: async () => (await import('./commands/objects.js')).registerObjects,
+  },
+  {
     name: 'cluster',
     args: '',
     summary: 'the cluster: daemons (alive, last heartbeat) and, per artifact, replicas by daemon and kind',

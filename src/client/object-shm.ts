@@ -6,6 +6,7 @@
 
 import { open } from 'node:fs/promises';
 import { crc32c } from '../bytes/crc32c.js';
+import { crc32cCombine } from '../bytes/crc32c-combine.js';
 import { native } from '../bytes/native.js';
 import { tcError, wrapIoError } from '../core/errors.js';
 import type { ShmGetResponse, ShmPutCommitResponse, ShmPutResponse } from '../protocol/http/objects.js';
@@ -31,6 +32,10 @@ export interface ShmContext {
  * daemon created (another host, container or user): the caller may use TCP instead.
  */
 export const SHM_UNREACHABLE = 'shm_unreachable';
+
+/** A put's copy runs in parts of at least this many bytes, at most MAX_COPY_PARTS at once (libuv threads). */
+const MIN_PART_BYTES = 32 << 20;
+const MAX_COPY_PARTS = 4;
 
 /** Extra time given to an HTTP request over the deadline the daemon enforces itself. */
 const SLACK_MS = 5000;
@@ -94,14 +99,32 @@ async function writeFile(path: string, data: Uint8Array, fallbackOnOpen: boolean
       throw tcError('TC_ERR_INTERNAL', `shm put file ${path} holds ${st.size} bytes, the object needs ${data.length}`);
     if (data.length === 0) return 0;
     if (native !== undefined) {
-      // One pass on the libuv pool: copy into the shared mapping and checksum what was written.
-      const mapping = native.mapFile(fh.fd, 0, data.length, false);
+      // One pass on the libuv pool: copy into the shared mapping and checksum what was written, a large
+      // object in parts on several threads (their CRCs combined into the whole object's).
+      const addon = native;
+      const mapping = addon.mapFile(fh.fd, 0, data.length, false);
       try {
-        const out = new Uint32Array(1);
-        await native.crcChunks(data, data.length, out, new Uint8Array(mapping));
-        return out[0]!;
+        const dst = new Uint8Array(mapping);
+        const parts = Math.max(1, Math.min(MAX_COPY_PARTS, Math.ceil(data.length / MIN_PART_BYTES)));
+        const step = Math.ceil(data.length / parts / 4096) * 4096;
+        const ranges: [number, number][] = [];
+        for (let at = 0; at < data.length; at += step) ranges.push([at, Math.min(data.length, at + step)]);
+        const copies = await Promise.allSettled(
+          ranges.map(async ([from, to]) => {
+            const out = new Uint32Array(1);
+            await addon.crcChunks(data.subarray(from, to), to - from, out, dst.subarray(from, to));
+            return out[0]!;
+          }),
+        );
+        // Every copy has finished (no thread writes into the mapping any more) before it is unmapped.
+        let crc = 0;
+        for (const [i, c] of copies.entries()) {
+          if (c.status === 'rejected') throw c.reason;
+          crc = crc32cCombine(crc, c.value, ranges[i]![1] - ranges[i]![0]);
+        }
+        return crc;
       } finally {
-        native.unmap(mapping);
+        addon.unmap(mapping);
       }
     }
     for (let at = 0; at < data.length;) {
@@ -117,7 +140,8 @@ async function writeFile(path: string, data: Uint8Array, fallbackOnOpen: boolean
 /**
  * Reads `key` out of its shm segment (into `into` when given). Rejects with the daemon's TC_ERR_NOT_FOUND
  * (details.reason `not_in_shm` when the object lives elsewhere: use TCP) and never resolves with bytes that
- * failed the CRC check.
+ * failed the CRC check. With `fallbackOnOpen`, a file this process cannot open rejects with
+ * TC_ERR_FORBIDDEN, reason {@link SHM_UNREACHABLE} (the lease released), so the caller can use TCP.
  *
  * @throws TC_ERR_NOT_FOUND, TC_ERR_OBJECT_LOST, TC_ERR_AUTH, TC_ERR_SHORT_READ, TC_ERR_DESTINATION_SIZE, TC_ERR_CHECKSUM
  */
@@ -126,6 +150,7 @@ export async function shmGet(
   key: string,
   into: Uint8Array | undefined,
   timeoutMs: number,
+  fallbackOnOpen: boolean,
 ): Promise<{ key: string; bytes: number; version: number; data: Uint8Array }> {
   const lease = await ctx.control.json<ShmGetResponse>(
     'POST',
@@ -140,7 +165,7 @@ export async function shmGet(
     if (into !== undefined && lease.size > into.length)
       throw tcError('TC_ERR_DESTINATION_SIZE', `'${key}' is ${lease.size} bytes; the destination holds only ${into.length}`);
     const data = into ?? Buffer.allocUnsafeSlow(lease.size);
-    if (lease.size > 0) await readFile(lease.path, data, lease.crc, key);
+    if (lease.size > 0) await readFile(lease.path, data, lease.crc, key, fallbackOnOpen);
     return { key, bytes: lease.size, version: lease.version, data };
   } finally {
     await ctx.control
@@ -150,8 +175,13 @@ export async function shmGet(
 }
 
 /** Reads `dest.length` bytes of the file at `path` into `dest` and checks them against `crc`. */
-async function readFile(path: string, dest: Uint8Array, crc: number, key: string): Promise<void> {
+async function readFile(path: string, dest: Uint8Array, crc: number, key: string, fallbackOnOpen: boolean): Promise<void> {
   const fh = await open(path, 'r').catch((error: unknown) => {
+    if (fallbackOnOpen)
+      throw tcError('TC_ERR_FORBIDDEN', `cannot open the daemon's shm file ${path}`, {
+        cause: error,
+        details: { path, reason: SHM_UNREACHABLE },
+      });
     throw wrapIoError(error, 'cannot open the shm object file', path);
   });
   try {

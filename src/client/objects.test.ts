@@ -27,7 +27,9 @@ interface Stored {
 }
 
 /** A fake daemon: objects in a map, TCP PUT/GET on a data-plane server, the object routes over HTTP. */
-async function fakeDaemon(t: TestContext, options: { corruptCommit?: boolean } = {}) {
+async function fakeDaemon(t: TestContext, options: { corruptCommit?: boolean; otherHost?: boolean } = {}) {
+  // otherHost: the paths the daemon hands out name files this process cannot see.
+  const shown = (path: string): string => (options.otherHost === true ? `/nonexistent-${path}` : path);
   const dir = tempDir(t);
   const objects = new Map<string, Stored>();
   const seen = { deletedPuts: [] as string[], releasedLeases: [] as string[], storeTokens: new Set<string | undefined>(), commits: 0 };
@@ -106,7 +108,7 @@ async function fakeDaemon(t: TestContext, options: { corruptCommit?: boolean } =
         writeFileSync(path, '');
         truncateSync(path, body['size'] as number);
         shmPuts.set(putId, { key: body['key'] as string, size: body['size'] as number, path });
-        send(res, 200, { putId, path, size: body['size'], expiresAt: Date.now() + 60_000 });
+        send(res, 200, { putId, path: shown(path), size: body['size'], expiresAt: Date.now() + 60_000 });
       } else if ((m = /^POST \/v1\/objects\/shm-puts\/(\w+)\/commit$/.exec(route))) {
         const p = shmPuts.get(m[1]!)!;
         const bytes = readFileSync(p.path);
@@ -127,7 +129,7 @@ async function fakeDaemon(t: TestContext, options: { corruptCommit?: boolean } =
           return fail(res, 400, 'TC_ERR_SHORT_READ', 'size mismatch');
         const path = join(dir, `g-${o.version}`);
         writeFileSync(path, o.bytes);
-        send(res, 200, { leaseId: `l${o.version}`, path, size: o.bytes.length, version: o.version, crc: crc32c(o.bytes) });
+        send(res, 200, { leaseId: `l${o.version}`, path: shown(path), size: o.bytes.length, version: o.version, crc: crc32c(o.bytes) });
       } else if ((m = /^DELETE \/v1\/objects\/shm-gets\/(\w+)$/.exec(route))) {
         seen.releasedLeases.push(m[1]!);
         send(res, 200, {});
@@ -212,6 +214,11 @@ test('objects: an shm put copies the bytes into the daemon file and commits with
   // A larger destination: refused, lease released, nothing returned.
   await assert.rejects(client.get('ns/big', { into: new Uint8Array(data.length + 1), transport: 'shm' }), code('TC_ERR_SHORT_READ'));
   assert.ok(seen.storeTokens.has('st'));
+  // A large object is copied in parts on several threads; the daemon checks the combined CRC.
+  const large = Buffer.alloc((70 << 20) + 5);
+  for (let i = 0; i < large.length; i += 4096) large[i] = i >>> 12;
+  await client.put('ns/large', large, { transport: 'shm' });
+  assert.ok(objects.get('ns/large')!.bytes.equals(large));
 });
 
 test('objects: an shm put whose commit fails is deleted on the daemon', async (t) => {
@@ -263,4 +270,19 @@ test('objects: stat, list (paged), delete statuses; bad arguments are refused be
   await assert.rejects(client.commit(''), code('TC_ERR_INVALID_ARGUMENT'));
   await assert.rejects(client.ensureNamespace('a/b'), code('TC_ERR_INVALID_ARGUMENT'));
   assert.match(client.newTxn(), /^txn-[0-9a-f-]{36}$/);
+});
+
+test('objects: under auto, a daemon file this process cannot open (another host or container) means TCP', async (t) => {
+  const { client, objects, seen } = await fakeDaemon(t, { otherHost: true });
+  const data = randomBytes(2 << 20);
+  await client.put('ns/a', data);
+  assert.equal(objects.get('ns/a')!.tier, 'memory', 'sent over tcp');
+  assert.deepEqual(seen.deletedPuts, ['p1'], 'the shm put was deleted');
+  await assert.rejects(client.put('ns/b', data, { transport: 'shm' }), code('TC_ERR_NOT_FOUND'));
+  assert.deepEqual(seen.deletedPuts, ['p1', 'p2']);
+  // An object in shm whose file is not visible here: read over tcp, the lease released.
+  objects.set('ns/seg', { bytes: Buffer.from(data), version: 99, tier: 'shm' });
+  assert.ok(Buffer.from((await client.get('ns/seg')).data).equals(data));
+  assert.deepEqual(seen.releasedLeases, ['l99']);
+  await assert.rejects(client.get('ns/seg', { transport: 'shm' }), code('TC_ERR_NOT_FOUND'));
 });

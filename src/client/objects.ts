@@ -150,9 +150,11 @@ export class ObjectsClient {
     if (this.viaShm(transport, into?.length ?? SHM_MIN_BYTES)) {
       options.signal?.throwIfAborted();
       try {
-        return await shmGet(this.shm(), key, into, timeoutMs);
+        return await shmGet(this.shm(), key, into, timeoutMs, transport === 'auto');
       } catch (error) {
-        if (!(isTensorcastError(error, 'TC_ERR_NOT_FOUND') && error.details['reason'] === 'not_in_shm')) throw error;
+        const reason = isTensorcastError(error) ? error.details['reason'] : undefined;
+        const elsewhere = isTensorcastError(error, 'TC_ERR_NOT_FOUND') && reason === 'not_in_shm';
+        if (!elsewhere && !(isTensorcastError(error, 'TC_ERR_FORBIDDEN') && reason === SHM_UNREACHABLE)) throw error;
       }
     }
     const conn = await this.ctx.pool.acquire(timeoutMs);

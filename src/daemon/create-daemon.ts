@@ -30,6 +30,8 @@ import { ShmLeases } from './shm-leases.js';
 import { ObjectStore } from '../store/objects/object-store.js';
 import { objectHandler } from './data-plane/object-handler.js';
 import { ObjectShmHandoff } from './objects/shm-handoff.js';
+import { PooledObjectSegments } from './objects/pooled-segments.js';
+import { ShmObjectSegments } from '../store/objects/shm-segments.js';
 import { loadOrCreateToken } from './token.js';
 
 /** Where a started daemon listens. */
@@ -193,13 +195,16 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     };
     leases = new ShmLeases(vs, config.leaseTtlMs);
     // After the view service emptied the shm folder: object segments live in a folder of their own in it.
+    const shmObjects = new PooledObjectSegments(vs.segments, new ShmObjectSegments(join(config.shmDir, 'objects')));
     const os = new ObjectStore({
       memoryBytes: config.objectMemory,
       spillDir: config.objectSpill ? join(config.dataDir, 'objects') : undefined,
-      shmDir: join(config.shmDir, 'objects'),
+      // Same-host puts write into pre-faulted pool segments when the pool has one that fits.
+      shm: shmObjects,
       log,
     });
     objects = os;
+    await shmObjects.init();
     await os.init();
     handoff = new ObjectShmHandoff(os, {
       onCommit: (bytes) => {

@@ -1,7 +1,7 @@
 // One data-plane connection from a receiver (the SDK, or a daemon pulling from another daemon): HELLO with
-// the token, then LOAD requests (and object PUT/GET requests: object-requests.ts), one at a time. The socket reads through `onread` straight into the caller's
-// buffer; each DATA frame's CRC32C is checked before its bytes count as delivered, and credit is granted
-// back as frames land. A request given up on (its signal aborted) is cancelled with CANCEL and its later
+// the token, then LOAD requests (and object PUT/GET requests: object-requests.ts), one at a time. The
+// socket reads through `onread` straight into the caller's buffer; each DATA frame's CRC32C is checked
+// before its bytes count as delivered, and credit is granted back as frames land. A request given up on (its signal aborted) is cancelled with CANCEL and its later
 // frames are dropped, so no byte reaches the caller's buffer after the load was rejected.
 
 import { connect as netConnect, type Socket } from 'node:net';
@@ -351,8 +351,9 @@ export class DataConnection {
 
   /** Closes the connection. */
   close(): void {
-    this.broken ??= tcError('TC_ERR_ABORTED', 'connection closed by the client');
-    this.socket.destroy();
+    // A request still in flight fails with TC_ERR_ABORTED (it would otherwise never settle).
+    this.breakWith(tcError('TC_ERR_ABORTED', 'connection closed by the client'));
+    this.socket?.destroy();
   }
 }
 

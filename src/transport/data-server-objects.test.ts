@@ -165,17 +165,19 @@ test('objects on the data plane: a connection closed mid-put aborts the put', as
   assert.equal(store.objects.has('ns/half'), false);
 });
 
-test('objects on the data plane: DATA for an unknown request is dropped; PUT and GET without an object handler fail cleanly', async (t) => {
+test('objects on the data plane: DATA for a request that is no put is a protocol error; PUT and GET without an object handler fail cleanly', async (t) => {
   const server = new DataServer({ token: TOKEN, daemonId: 'd', handler: noLoads, log: silentLogger });
   const address = await server.listen('127.0.0.1', 0);
   t.after(() => server.close(100));
   const w = await wire(t, address);
-  const p = randomBytes(5000);
-  w.raw(Buffer.concat([encodeDataHeader(77, 0, p), p]));
-  const r = await w.put({ key: 'ns/a' }, p);
+  const r = await w.put({ key: 'ns/a' }, randomBytes(10));
   assert.ok(!r.ok && r.error.code === 'TC_ERR_UNAVAILABLE');
   const g = await w.get({ key: 'ns/a' });
   assert.ok(!g.ok && g.error.code === 'TC_ERR_UNAVAILABLE');
+  const p = randomBytes(5000);
+  w.raw(Buffer.concat([encodeDataHeader(77, 0, p), p]));
+  await w.whenClosed();
+  assert.equal(w.closedWith?.code, 'TC_ERR_PROTOCOL');
 });
 
 test('objects on the data plane: random frame sequences after HELLO never crash the server', async (t) => {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { isTensorcastError, tcError } from '../core/errors.js';
 import { crc32c, encodeHeader, FrameType } from '../protocol/frames.js';
 import { Done, encodeError, Info } from '../protocol/messages.js';
@@ -259,4 +260,78 @@ test('object get: an abort mid-stream rejects with the reason and closes the con
   );
   assert.equal(conn.usable, false);
   assert.equal(log.gets.length, 1);
+});
+
+/** A daemon's answer to one GET, drawn at random: honest, or wrong in one way. */
+interface Scenario {
+  readonly size: number;
+  readonly frames: number;
+  readonly fault: 'none' | 'corrupt' | 'short' | 'done-bytes' | 'dest-larger' | 'dest-smaller' | 'extra-info';
+  readonly withDest: boolean;
+}
+
+test('object get (property): resolves exactly when the daemon sent the whole object honestly, with exactly its bytes', async (t) => {
+  const scenarios = new Map<string, Scenario>();
+  const { address, server } = await fakeServer(noLoads, {
+    onGet: (socket, id, get) => {
+      const s = scenarios.get(get.key)!;
+      const object = Buffer.alloc(s.size, s.size % 251);
+      socket.write(Info.encode(id, { size: s.size, version: 5 }));
+      if (s.fault === 'extra-info') socket.write(Info.encode(id, { size: s.size, version: 5 }));
+      const step = Math.max(1, Math.ceil(s.size / s.frames));
+      const sendUpTo = s.fault === 'short' ? Math.floor(s.size / 2) : s.size;
+      for (let at = 0; at < sendUpTo; at += step) {
+        const payload = object.subarray(at, Math.min(sendUpTo, at + step));
+        const crc = crc32c(payload) ^ (s.fault === 'corrupt' && at === 0 ? 1 : 0);
+        socket.write(encodeHeader(FrameType.DATA, id, payload.length, at, crc));
+        socket.write(payload);
+      }
+      socket.write(Done.encode(id, { bytes: s.size + (s.fault === 'done-bytes' ? 1 : 0), version: 5 }));
+    },
+  });
+  t.after(() => server.close());
+  let n = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({
+        size: fc.integer({ min: 2, max: 300_000 }),
+        frames: fc.integer({ min: 1, max: 6 }),
+        fault: fc.constantFrom('none', 'none', 'corrupt', 'short', 'done-bytes', 'dest-larger', 'dest-smaller', 'extra-info'),
+        withDest: fc.boolean(),
+      }),
+      async (s: Scenario) => {
+        const key = `ns/k${n++}`;
+        scenarios.set(key, s);
+        const conn = await DataConnection.open(address, 'token');
+        try {
+          const destSize = s.fault === 'dest-larger' ? s.size + 1 : s.fault === 'dest-smaller' ? s.size - 1 : s.size;
+          const dest = s.withDest || s.fault.startsWith('dest') ? new Uint8Array(destSize) : undefined;
+          const honest = s.fault === 'none';
+          try {
+            const r = await conn.get({ key, timeoutMs: 10_000 }, dest);
+            assert.ok(honest, `resolved despite fault ${s.fault}`);
+            assert.equal(r.bytes, s.size);
+            assert.ok(Buffer.from(r.data).equals(Buffer.alloc(s.size, s.size % 251)));
+            if (dest !== undefined) assert.equal(r.data, dest);
+          } catch (error) {
+            if (honest) throw error;
+            assert.ok(isTensorcastError(error), String(error));
+          }
+        } finally {
+          conn.close();
+        }
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+test('object put: closing the connection mid-request rejects it with TC_ERR_ABORTED', async (t) => {
+  let seen: () => void = () => undefined;
+  const putSeen = new Promise<void>((resolve) => (seen = resolve));
+  const { conn } = await open(t, { onPut: () => seen() });
+  const p = conn.put({ key: 'ns/a', timeoutMs: 10_000 }, randomBytes(100));
+  await putSeen;
+  conn.close();
+  await assert.rejects(p, isCode('TC_ERR_ABORTED'));
 });

@@ -23,6 +23,9 @@ import { Done, encodeError, End, Get, Hello, Info, Load, Put, Welcome } from '..
 import type { GetBody, PutBody } from '../protocol/messages.js';
 import type { ConnectionOptions, FrameSink, LoadRequest, ObjectPutSession } from './data-server.js';
 
+/** Failed PUTs a connection remembers, so DATA its client sent before hearing of the failure is dropped. */
+const FAILED_PUTS_KEPT = 64;
+
 /** The first CREDIT a PUT gets: how many bytes the client may send before any landed. */
 const PUT_WINDOW_BYTES = 64 << 20;
 
@@ -71,8 +74,10 @@ export class ServerConnection {
   private readonly cancelled = new Set<number>();
   private isClosed = false;
   private readonly helloTimer: NodeJS.Timeout;
-  /** Where DATA frames of failed or unknown PUTs are read and dropped (grown on demand, reused). */
+  /** Where DATA frames of failed PUTs are read and dropped (grown on demand, reused). */
   private dropScratch: Buffer | undefined;
+  /** PUTs that failed after credit was granted (most recent last): their DATA still in flight is dropped. */
+  private readonly failedPuts: number[] = [];
 
   constructor(
     private readonly socket: Socket,
@@ -288,6 +293,10 @@ export class ServerConnection {
     } catch (error) {
       req.active = false;
       req.failed ??= asCoded(error);
+      if (req.granted > 0) {
+        this.failedPuts.push(req.requestId);
+        if (this.failedPuts.length > FAILED_PUTS_KEPT) this.failedPuts.shift();
+      }
       // No byte of a frame being read may reach the object's memory once it is freed.
       if (!this.decoder.detachTarget()) this.socket.destroy();
       await req.writing.catch(() => undefined);
@@ -342,9 +351,10 @@ export class ServerConnection {
     const queued = this.queue.find((r) => r.requestId === h.requestId);
     if (queued?.kind === 'put' || (p?.kind === 'put' && p.requestId === h.requestId && p.session === undefined && p.failed === undefined))
       throw tcError('TC_ERR_PROTOCOL', `data plane: DATA for put ${h.requestId} before any credit`);
-    if (p !== undefined && p.requestId === h.requestId && p.kind !== 'put')
-      throw tcError('TC_ERR_PROTOCOL', `data plane: DATA from the client for ${p.kind} ${h.requestId}`);
-    // A failed or unknown put (its client had not heard yet): read and drop.
+    const failed = p?.kind === 'put' && p.requestId === h.requestId && p.failed !== undefined;
+    if (!failed && !this.failedPuts.includes(h.requestId))
+      throw tcError('TC_ERR_PROTOCOL', `data plane: DATA from the client for request ${h.requestId}, which is no put being received`);
+    // A put that failed (its client had not heard yet when it sent this): read and drop.
     if (this.dropScratch === undefined || this.dropScratch.length < h.length)
       this.dropScratch = Buffer.allocUnsafe(Math.max(h.length, 64 << 10));
     return this.dropScratch.subarray(0, h.length);
@@ -398,19 +408,24 @@ export class ServerConnection {
       this.socket.write(Info.encode(req.requestId, { size, version }));
       const sink = this.frameSink(req);
       const frame = this.opts.frameBytes;
-      let scratch: Buffer | undefined;
-      for (let at = 0; at < size; at += frame) {
-        const n = Math.min(frame, size - at);
-        await sink.ready(at, n);
-        scratch ??= Buffer.allocUnsafe(Math.min(frame, size));
-        const bytes = await lease.chunk(at, n, scratch.subarray(0, n));
-        try {
-          await sink.send(at, bytes);
-        } finally {
-          lease.done();
+      // Two frames in flight: the next one is read while the last one is still being written. A chunk counts
+      // as being copied (a delete's free waits for it) until its frame is flushed; scratch buffers (for
+      // chunks read from disk) alternate, one per frame in flight.
+      const scratch: Buffer[] = [];
+      const flushing: Promise<void>[] = [];
+      try {
+        for (let at = 0, i = 0; at < size; at += frame, i++) {
+          const n = Math.min(frame, size - at);
+          await sink.ready(at, n);
+          if (flushing.length >= 2) await flushing.shift();
+          scratch[i % 2] ??= Buffer.allocUnsafe(Math.min(frame, size));
+          const bytes = await lease.chunk(at, n, scratch[i % 2]!.subarray(0, n));
+          flushing.push(sink.send(at, bytes).finally(() => lease.done()));
         }
-        if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
+      } finally {
+        await Promise.all(flushing);
       }
+      if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
       return { bytes: size, version };
     } finally {
       lease.release();

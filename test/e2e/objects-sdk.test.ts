@@ -161,3 +161,25 @@ test('objects sdk: a transaction commits all its puts at once, or none when a co
   await assert.rejects(objects.commit(dropped), code('TC_ERR_NOT_FOUND'));
   assert.equal(await objects.stat('txn/z'), undefined);
 });
+
+test('objects sdk: an aborted put (waiting for room) is never reported done and leaves nothing behind', async (t) => {
+  const objects = (await client(t)).objects();
+  await objects.ensureNamespace('small', { maxBytes: 1 << 20 });
+  await objects.put('small/blocker', randomBytes(700 << 10), { transport: 'tcp' });
+  // This put waits for room (no credit yet) until the caller gives up.
+  const abort = new AbortController();
+  const waiting = objects.put('small/waiting', randomBytes(700 << 10), { transport: 'tcp', waitForRoom: true, signal: abort.signal });
+  const reason = new Error('caller gave up');
+  abort.abort(reason);
+  await assert.rejects(waiting, (e) => e === reason);
+  await objects.delete(['small/blocker']);
+  // The daemon drops the put with its connection: the namespace empties and the key never appears.
+  for (;;) {
+    const info = await objects.namespaceInfo('small');
+    if (info.residentBytes === 0 && info.pendingPuts === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(await objects.stat('small/waiting'), undefined);
+  // The pool goes on working after the aborted connection was closed.
+  assert.equal((await objects.put('small/after', Buffer.from('ok'), { transport: 'tcp' })).bytes, 2);
+});

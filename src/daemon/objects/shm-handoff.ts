@@ -47,11 +47,14 @@ export class ObjectShmHandoff {
   }
 
   /**
-   * Reserves room for an object in a segment file and leases it to the caller.
+   * Reserves room for an object in a segment file and leases it to the caller. `timeoutMs` bounds the whole
+   * put (waiting for room, writing, commit; default twice the lease time); the lease handed out ends at the
+   * latest `ttlMs` after it was handed out.
    *
    * @throws TC_ERR_INVALID_ARGUMENT, TC_ERR_AUTH, TC_ERR_BACKPRESSURE, TC_ERR_BUDGET, TC_ERR_CONFLICT, TC_ERR_TIMEOUT
    */
   async beginPut(req: ShmPutRequest, storeToken: string | undefined): Promise<ShmPutResponse> {
+    const deadline = Date.now() + (req.timeoutMs ?? 2 * this.ttlMs);
     const put = await this.store.beginPut({
       key: req.key,
       size: req.size,
@@ -60,9 +63,10 @@ export class ObjectShmHandoff {
       ifVersion: req.ifVersion,
       ttlMs: req.ttlMs,
       waitForRoom: req.waitForRoom,
-      deadline: Date.now() + (req.timeoutMs ?? this.ttlMs),
+      deadline,
       placement: 'shm',
     });
+    const expiresAt = Math.min(deadline, Date.now() + this.ttlMs);
     if (put.path === undefined) {
       put.abort();
       throw tcError('TC_ERR_UNAVAILABLE', `object ${req.key}: no shared-memory segment for it on this daemon; put it over tcp`, {
@@ -70,12 +74,15 @@ export class ObjectShmHandoff {
       });
     }
     const putId = randomBytes(12).toString('base64url');
-    const timer = setTimeout(() => {
-      if (this.puts.delete(putId)) put.abort();
-    }, this.ttlMs);
+    const timer = setTimeout(
+      () => {
+        if (this.puts.delete(putId)) put.abort();
+      },
+      Math.max(0, expiresAt - Date.now()),
+    );
     timer.unref();
     this.puts.set(putId, { put, timer });
-    return { putId, path: put.path, size: put.size, expiresAt: Date.now() + this.ttlMs };
+    return { putId, path: put.path, size: put.size, expiresAt };
   }
 
   /**

@@ -56,7 +56,7 @@ export interface ObjectStoreOptions {
 }
 
 /** Why a put cannot get room now. */
-type Blocker = 'ns' | 'memory';
+type Blocker = 'full-namespace' | 'full-memory';
 
 /**
  * The object store.
@@ -133,7 +133,10 @@ export class ObjectStore implements ObjectStoreApi {
     this.sweeper.unref();
   }
 
-  /** Stops the sweep, fails waiters and puts, ends reads and frees every object's storage (shm files go). */
+  /**
+   * Stops the sweep, fails waiters and puts, ends reads and frees memory and shm objects (their files go);
+   * committed disk objects stay for the next start.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -142,7 +145,11 @@ export class ObjectStore implements ObjectStoreApi {
     this.waiters.failAll(closing);
     for (const put of [...this.puts.values()]) this.abortPut(put, closing);
     for (const lease of [...this.leases]) lease.expire();
-    for (const body of [...this.objects.values(), ...this.dying]) if (body.state !== 'lost') this.free(body);
+    for (const body of [...this.objects.values(), ...this.dying]) {
+      // A committed disk object stays on disk for the next start (the journal names it).
+      if (body.state === 'live' && body.tier === 'disk') body.storage = undefined;
+      this.free(body);
+    }
     this.objects.clear();
     this.journal?.close();
     while (this.background.size > 0) await Promise.all([...this.background]);
@@ -377,9 +384,13 @@ export class ObjectStore implements ObjectStoreApi {
         'TC_ERR_BUDGET',
         `object '${request.key}' (${size} bytes) is larger than the whole object memory budget (${this.opts.memoryBytes} bytes)${shm ? '' : ': enable objectSpill'}`,
       );
-    const resources = spill ? [`ns:${ns.name}`] : [`ns:${ns.name}`, 'memory'];
-    const first = this.waiters.busy(resources) ? ('ns' as const) : this.place(size, shm, spill, ns);
-    if (first !== 'ns' && first !== 'memory') return Promise.resolve(first);
+    // What the put may wait for: a limited namespace, memory when it cannot go to disk. 0 bytes need neither.
+    const resources: string[] = [];
+    if (size > 0 && ns.maxBytes !== null) resources.push(`ns:${ns.name}`);
+    if (size > 0 && !spill) resources.push('memory');
+    const queued = this.waiters.busy(resources);
+    const first = queued === undefined ? this.place(size, shm, spill, ns) : queued === 'memory' ? 'full-memory' : 'full-namespace';
+    if (!isBlocker(first)) return Promise.resolve(first);
     if (request.waitForRoom !== true || request.deadline <= this.now()) throw this.noRoom(request, ns, first);
     return new Promise<ObjectTier>((resolve, reject) => {
       let tier: ObjectTier | Blocker = first;
@@ -388,7 +399,7 @@ export class ObjectStore implements ObjectStoreApi {
           resources,
           fits: () => {
             tier = this.place(size, shm, spill, ns);
-            return tier !== 'ns' && tier !== 'memory';
+            return !isBlocker(tier);
           },
           grant: () => resolve(tier as ObjectTier),
           fail: (error) => reject(error ?? this.noRoom(request, ns, tier as Blocker)),
@@ -400,16 +411,16 @@ export class ObjectStore implements ObjectStoreApi {
 
   /** The tier a put of `size` gets now, or what blocks it. */
   private place(size: number, shm: boolean, spill: boolean, ns: Namespace): ObjectTier | Blocker {
-    if (!ns.hasRoom(size)) return 'ns';
+    if (!ns.hasRoom(size)) return 'full-namespace';
     const inMemory = this.memoryUsed + size <= this.opts.memoryBytes && (shm || size <= MAX_MEMORY_OBJECT_BYTES);
-    if (shm) return inMemory ? 'shm' : 'memory';
+    if (shm) return inMemory ? 'shm' : 'full-memory';
     if (inMemory) return 'memory';
-    return spill ? 'disk' : 'memory';
+    return spill ? 'disk' : 'full-memory';
   }
 
   private noRoom(request: PutRequest, ns: Namespace, blocker: Blocker): TensorcastError {
     const waited = request.waitForRoom === true ? ' (waited until the deadline)' : '';
-    return blocker === 'ns'
+    return blocker === 'full-namespace'
       ? tcError(
           'TC_ERR_BACKPRESSURE',
           `namespace '${ns.name}' holds ${ns.residentBytes} of its ${ns.maxBytes ?? 'unlimited'} maxBytes: no room for '${request.key}' (${request.size} bytes)${waited}`,
@@ -703,6 +714,10 @@ export class ObjectStore implements ObjectStoreApi {
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
   }
+}
+
+function isBlocker(x: ObjectTier | Blocker): x is Blocker {
+  return x === 'full-namespace' || x === 'full-memory';
 }
 
 /** The journal's form of a committed body. */
