@@ -169,7 +169,7 @@ export class FeatureStore {
     const specs = specsFromTensors(tensors);
     await this.prepare();
     const layout = this.options.layout ?? 'per-tensor';
-    const current = await this.readManifest(sampleId);
+    const { current, version, lostKeys } = await this.manifestForPut(sampleId);
     const generation = current !== undefined ? current.manifest.generation + 1 : await this.freshGeneration(sampleId);
     const items =
       layout === 'packed'
@@ -179,10 +179,14 @@ export class FeatureStore {
     if (!this.backend.capabilities.residentLimit && this.options.maxResidentBytes !== undefined) await this.waitForRoom(bytes);
     const base = { v: 1 as const, sampleId, generation, layout, specs, createdAt: Date.now() };
     const fences = this.backend.capabilities.atomicCommit
-      ? await this.putAtomic(sampleId, items, base, current)
-      : await this.putInOrder(sampleId, items, base, current);
+      ? await this.putAtomic(sampleId, items, base, version)
+      : await this.putInOrder(sampleId, items, base, version);
     const ref: SampleRef = { storeId: this.storeId, sampleId, generation, specs, layout, fences };
     if (current !== undefined) await this.retire(refFromManifest(this.storeId, current.manifest));
+    if (lostKeys.length > 0)
+      await this.freeKeys(
+        lostKeys.map((key): PendingFree => ({ kind: 'object', key, version: undefined, tomb: undefined, lastError: undefined })),
+      );
     for (const old of this.frees.retainedOf(sampleId)) if (old.generation < generation) this.frees.unretain(old);
     return ref;
   }
@@ -192,7 +196,7 @@ export class FeatureStore {
     sampleId: string,
     items: { key: string; data: Uint8Array | Uint8Array[] }[],
     base: Omit<SampleManifest, 'fences'>,
-    current: CurrentManifest | undefined,
+    manifestVersion: BackendVersion | undefined,
   ): Promise<BackendVersion[]> {
     const txn = this.backend.newTxn();
     const manifestKey = sampleKeys.manifest(this.storeId, sampleId);
@@ -202,7 +206,7 @@ export class FeatureStore {
         this.writeOptions(txn),
       );
       await this.backend.put([{ key: manifestKey, data: encodeManifest({ ...base, fences }) }], this.writeOptions(txn));
-      await this.backend.commit(txn, [{ key: manifestKey, ifVersion: current?.version ?? null }]);
+      await this.backend.commit(txn, [{ key: manifestKey, ifVersion: manifestVersion ?? null }]);
       return fences;
     } catch (error) {
       await this.backend.abort(txn).catch(() => undefined);
@@ -220,7 +224,7 @@ export class FeatureStore {
     sampleId: string,
     items: { key: string; data: Uint8Array | Uint8Array[] }[],
     base: Omit<SampleManifest, 'fences'>,
-    current: CurrentManifest | undefined,
+    manifestVersion: BackendVersion | undefined,
   ): Promise<BackendVersion[]> {
     const manifestKey = sampleKeys.manifest(this.storeId, sampleId);
     const cleanUp = async (): Promise<void> => {
@@ -236,7 +240,7 @@ export class FeatureStore {
       throw error;
     }
     const now = await this.backend.stat(manifestKey);
-    if (now?.version !== current?.version) {
+    if (now?.version !== manifestVersion) {
       const winner = await this.readManifest(sampleId).catch(() => undefined);
       if (winner?.manifest.generation !== base.generation) await cleanUp();
       throw tcError(
@@ -575,6 +579,26 @@ export class FeatureStore {
         throw error;
       });
     return this.prepared;
+  }
+
+  /**
+   * The manifest a put supersedes and the version its commit is conditioned on. A manifest the daemon lost
+   * in a restart (TC_ERR_OBJECT_LOST) is superseded like any other: its version comes from the listing.
+   */
+  private async manifestForPut(
+    sampleId: string,
+  ): Promise<{ current: CurrentManifest | undefined; version: BackendVersion | undefined; lostKeys: string[] }> {
+    try {
+      const current = await this.readManifest(sampleId);
+      return { current, version: current?.version, lostKeys: [] };
+    } catch (error) {
+      if (!isTensorcastError(error, 'TC_ERR_OBJECT_LOST')) throw error;
+      const key = sampleKeys.manifest(this.storeId, sampleId);
+      const listed = await this.backend.list(sampleKeys.prefix(this.storeId, sampleId));
+      // The lost generation's objects are unknown (its manifest is gone): every object of the sample is retired.
+      const lostKeys = listed.filter((o) => o.key !== key && parseSampleKey(this.storeId, o.key)?.sampleId === sampleId).map((o) => o.key);
+      return { current: undefined, version: listed.find((o) => o.key === key)?.version, lostKeys };
+    }
   }
 
   private async readManifest(sampleId: string): Promise<CurrentManifest | undefined> {

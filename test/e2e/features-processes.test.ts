@@ -9,7 +9,10 @@ import { test } from 'node:test';
 import { connect } from '../../src/client/tensorcast-client.js';
 import type { SampleRef } from '../../src/features/sample-ref.js';
 import { startDaemon } from '../harness/daemon.js';
+import { tempDir } from '../helpers/tmp.js';
 import { assertSame, mixedTensors } from '../contract/feature-store-contract.js';
+import { pattern, rejectsWith } from '../contract/connector-contract.js';
+import type { TensorInput } from '../../src/features/sample-ref.js';
 
 /** Runs `script` (an ES module body) in a node process; resolves with its stdout lines. */
 function runNode(script: string, args: string[]): Promise<string[]> {
@@ -55,7 +58,6 @@ test('features across processes: a producer process puts 300 samples (and one 64
   const into = new Uint8Array(64 << 20);
   const got = await store.get(bigRef, { into: { big: into } });
   assert.equal(got.big!.data, into);
-  const { pattern } = await import('../contract/connector-contract.js');
   assert.ok(Buffer.from(into).equals(pattern(64 << 20, 9)));
   await store.release(bigRef);
   const stats = await store.stat();
@@ -103,4 +105,41 @@ test('features backpressure: a fast producer against a slow consumer stays under
   await sampler;
   assert.equal(received, count);
   assert.ok(maxSeen > 0 && maxSeen <= limit, `resident bytes peaked at ${maxSeen}, limit ${limit}`);
+});
+
+test('features after a daemon is killed (spill on): committed samples survive byte-identical or fail with TC_ERR_OBJECT_LOST; a re-put supersedes a lost sample', async (t) => {
+  const dataDir = tempDir(t);
+  // 1 MiB of object memory: what fits stays in memory (lost at a kill), the rest spills to disk (kept).
+  const args = ['--object-spill', '--object-memory', '1MiB'];
+  const first = await startDaemon(t, { dataDir, extraArgs: args });
+  const c1 = await connect({ url: first.controlUrl, token: first.token });
+  const store1 = c1.features('crash');
+  const tensorsOf = (i: number): Record<string, TensorInput> =>
+    i % 2 === 0 ? mixedTensors(i, 200_000) : { big: { data: pattern(600_000, i), dtype: 'U8', shape: [600_000] } };
+  const refs: SampleRef[] = [];
+  for (let i = 0; i < 12; i++) refs.push(await store1.put(`s${i}`, tensorsOf(i)));
+  await c1.close();
+  await first.stop('SIGKILL');
+  const second = await startDaemon(t, { dataDir, extraArgs: args });
+  const c2 = await connect({ url: second.controlUrl, token: second.token });
+  t.after(() => c2.close());
+  const store = c2.features('crash');
+  const outcomes = { ok: 0, lost: 0 };
+  for (const [i, ref] of refs.entries()) {
+    try {
+      assertSame(await store.get(ref), tensorsOf(i));
+      outcomes.ok++;
+    } catch (error) {
+      assert.equal((error as { code?: string }).code, 'TC_ERR_OBJECT_LOST', (error as Error).message);
+      outcomes.lost++;
+    }
+    // Put again (its manifest may be lost too): the new generation supersedes the old one.
+    const again = await store.put(ref.sampleId, mixedTensors(i + 100, 1000));
+    assert.ok(again.generation > ref.generation);
+    assertSame(await store.get(again), mixedTensors(i + 100, 1000));
+    await rejectsWith(store.get(ref), 'TC_ERR_NOT_FOUND');
+  }
+  t.diagnostic(`after the kill: ${outcomes.ok} samples intact, ${outcomes.lost} lost`);
+  assert.equal(outcomes.ok + outcomes.lost, refs.length);
+  assert.ok(outcomes.ok > 0 && outcomes.lost > 0, JSON.stringify(outcomes));
 });
