@@ -10,7 +10,7 @@ import { tcError, wrapIoError, type TensorcastError } from '../../core/errors.js
 import type { Logger } from '../../core/logger.js';
 import { checkNamespace, parseObjectKey } from '../../core/object-keys.js';
 import { ObjectBody, type ObjectSegmentProvider } from './object-body.js';
-import { ObjectJournal, type JournalObject } from './journal.js';
+import { ObjectJournal, type JournalObject, type JournalState } from './journal.js';
 import { Namespace, checkSettings } from './namespaces.js';
 import type {
   DeleteResult,
@@ -33,6 +33,8 @@ import { compareUtf8 } from './utf8-order.js';
 
 /** Largest object held in memory: one Buffer (Node 20 caps a Buffer at 4 GiB). */
 export const MAX_MEMORY_OBJECT_BYTES = Math.min(2 ** 32 - 1, bufferConstants.MAX_LENGTH);
+/** Journal lines beyond twice the live records before it is rewritten. */
+const JOURNAL_SLACK_LINES = 10_000;
 /** Objects a list returns at most. */
 export const MAX_LIST_LIMIT = 10_000;
 
@@ -276,6 +278,7 @@ export class ObjectStore implements ObjectStoreApi {
       return results.map((r) => (r.ok && r.existed ? { key: r.key, ok: false, code: e.code, message: e.message } : r));
     }
     for (const body of doomed) this.unlink(body);
+    this.compactJournal();
     return results;
   }
 
@@ -350,6 +353,7 @@ export class ObjectStore implements ObjectStoreApi {
       try {
         this.journalDeletes(expired);
         for (const body of expired) this.unlink(body);
+        this.compactJournal();
       } catch (error) {
         this.opts.log.warn({ err: error }, 'cannot journal the deletion of expired objects: retried next sweep');
       }
@@ -439,7 +443,12 @@ export class ObjectStore implements ObjectStoreApi {
     const body = put.body;
     switch (body.tier) {
       case 'memory':
-        body.storage = { tier: 'memory', buffer: body.size === 0 ? Buffer.alloc(0) : Buffer.allocUnsafe(body.size) };
+        try {
+          body.storage = { tier: 'memory', buffer: body.size === 0 ? Buffer.alloc(0) : Buffer.allocUnsafe(body.size) };
+        } catch (error) {
+          // The process could not get the memory the budget allowed.
+          throw tcError('TC_ERR_BUDGET', `cannot allocate ${body.size} bytes for object '${body.key}'`, { cause: error });
+        }
         return;
       case 'shm': {
         const segment = await this.shm!.create(body.size);
@@ -530,6 +539,7 @@ export class ObjectStore implements ObjectStoreApi {
       this.objects.set(body.key, body);
       if (body.expiresAt !== null) this.expiring.add(body);
     }
+    this.compactJournal();
   }
 
   private abortPut(put: ObjectPut, error: TensorcastError): void {
@@ -636,6 +646,23 @@ export class ObjectStore implements ObjectStoreApi {
 
   private journalDeletes(bodies: readonly ObjectBody[]): void {
     if (bodies.length > 0) this.journal?.append({ t: 'del', k: bodies.map((b) => [b.key, b.version] as const) });
+  }
+
+  /** Rewrites the journal once its lines far outnumber the live records (after the change it holds is applied). */
+  private compactJournal(): void {
+    const journal = this.journal;
+    if (journal === undefined || journal.lines <= 2 * (this.objects.size + this.spaces.size) + JOURNAL_SLACK_LINES) return;
+    const state: JournalState = {
+      objects: new Map([...this.objects.values()].map((b) => [b.key, journalObject(b)])),
+      namespaces: new Map([...this.spaces.values()].map((ns) => [ns.name, ns.record()])),
+      maxVersion: this.lastVersion,
+      dropped: 0,
+    };
+    try {
+      journal.rewrite(state);
+    } catch (error) {
+      this.opts.log.warn({ err: error }, 'cannot compact the object journal: it keeps growing until the next try');
+    }
   }
 
   // ---- namespaces, versions, recovery
