@@ -38,7 +38,7 @@ export class Namespace {
 
   /** True when `bytes` more fit under maxBytes. */
   hasRoom(bytes: number): boolean {
-    return this.maxBytes === null || this.residentBytes + bytes <= this.maxBytes;
+    return bytes === 0 || this.maxBytes === null || this.residentBytes + bytes <= this.maxBytes;
   }
 
   /**

@@ -10,7 +10,7 @@ import { tcError, wrapIoError, type TensorcastError } from '../../core/errors.js
 import type { Logger } from '../../core/logger.js';
 import { checkNamespace, parseObjectKey } from '../../core/object-keys.js';
 import { ObjectBody, type ObjectSegmentProvider } from './object-body.js';
-import { ObjectJournal, type JournalObject } from './journal.js';
+import { ObjectJournal, type JournalObject, type JournalState } from './journal.js';
 import { Namespace, checkSettings } from './namespaces.js';
 import type {
   DeleteResult,
@@ -33,6 +33,8 @@ import { compareUtf8 } from './utf8-order.js';
 
 /** Largest object held in memory: one Buffer (Node 20 caps a Buffer at 4 GiB). */
 export const MAX_MEMORY_OBJECT_BYTES = Math.min(2 ** 32 - 1, bufferConstants.MAX_LENGTH);
+/** Journal lines beyond twice the live records before it is rewritten. */
+const JOURNAL_SLACK_LINES = 10_000;
 /** Objects a list returns at most. */
 export const MAX_LIST_LIMIT = 10_000;
 
@@ -56,7 +58,7 @@ export interface ObjectStoreOptions {
 }
 
 /** Why a put cannot get room now. */
-type Blocker = 'ns' | 'memory';
+type Blocker = 'full-namespace' | 'full-memory';
 
 /**
  * The object store.
@@ -133,7 +135,10 @@ export class ObjectStore implements ObjectStoreApi {
     this.sweeper.unref();
   }
 
-  /** Stops the sweep, fails waiters and puts, ends reads and frees every object's storage (shm files go). */
+  /**
+   * Stops the sweep, fails waiters and puts, ends reads and frees memory and shm objects (their files go);
+   * committed disk objects stay for the next start.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -142,7 +147,11 @@ export class ObjectStore implements ObjectStoreApi {
     this.waiters.failAll(closing);
     for (const put of [...this.puts.values()]) this.abortPut(put, closing);
     for (const lease of [...this.leases]) lease.expire();
-    for (const body of [...this.objects.values(), ...this.dying]) if (body.state !== 'lost') this.free(body);
+    for (const body of [...this.objects.values(), ...this.dying]) {
+      // A committed disk object stays on disk for the next start (the journal names it).
+      if (body.state === 'live' && body.tier === 'disk') body.storage = undefined;
+      this.free(body);
+    }
     this.objects.clear();
     this.journal?.close();
     while (this.background.size > 0) await Promise.all([...this.background]);
@@ -269,6 +278,7 @@ export class ObjectStore implements ObjectStoreApi {
       return results.map((r) => (r.ok && r.existed ? { key: r.key, ok: false, code: e.code, message: e.message } : r));
     }
     for (const body of doomed) this.unlink(body);
+    this.compactJournal();
     return results;
   }
 
@@ -343,6 +353,7 @@ export class ObjectStore implements ObjectStoreApi {
       try {
         this.journalDeletes(expired);
         for (const body of expired) this.unlink(body);
+        this.compactJournal();
       } catch (error) {
         this.opts.log.warn({ err: error }, 'cannot journal the deletion of expired objects: retried next sweep');
       }
@@ -377,9 +388,13 @@ export class ObjectStore implements ObjectStoreApi {
         'TC_ERR_BUDGET',
         `object '${request.key}' (${size} bytes) is larger than the whole object memory budget (${this.opts.memoryBytes} bytes)${shm ? '' : ': enable objectSpill'}`,
       );
-    const resources = spill ? [`ns:${ns.name}`] : [`ns:${ns.name}`, 'memory'];
-    const first = this.waiters.busy(resources) ? ('ns' as const) : this.place(size, shm, spill, ns);
-    if (first !== 'ns' && first !== 'memory') return Promise.resolve(first);
+    // What the put may wait for: a limited namespace, memory when it cannot go to disk. 0 bytes need neither.
+    const resources: string[] = [];
+    if (size > 0 && ns.maxBytes !== null) resources.push(`ns:${ns.name}`);
+    if (size > 0 && !spill) resources.push('memory');
+    const queued = this.waiters.busy(resources);
+    const first = queued === undefined ? this.place(size, shm, spill, ns) : queued === 'memory' ? 'full-memory' : 'full-namespace';
+    if (!isBlocker(first)) return Promise.resolve(first);
     if (request.waitForRoom !== true || request.deadline <= this.now()) throw this.noRoom(request, ns, first);
     return new Promise<ObjectTier>((resolve, reject) => {
       let tier: ObjectTier | Blocker = first;
@@ -388,7 +403,7 @@ export class ObjectStore implements ObjectStoreApi {
           resources,
           fits: () => {
             tier = this.place(size, shm, spill, ns);
-            return tier !== 'ns' && tier !== 'memory';
+            return !isBlocker(tier);
           },
           grant: () => resolve(tier as ObjectTier),
           fail: (error) => reject(error ?? this.noRoom(request, ns, tier as Blocker)),
@@ -400,16 +415,16 @@ export class ObjectStore implements ObjectStoreApi {
 
   /** The tier a put of `size` gets now, or what blocks it. */
   private place(size: number, shm: boolean, spill: boolean, ns: Namespace): ObjectTier | Blocker {
-    if (!ns.hasRoom(size)) return 'ns';
+    if (!ns.hasRoom(size)) return 'full-namespace';
     const inMemory = this.memoryUsed + size <= this.opts.memoryBytes && (shm || size <= MAX_MEMORY_OBJECT_BYTES);
-    if (shm) return inMemory ? 'shm' : 'memory';
+    if (shm) return inMemory ? 'shm' : 'full-memory';
     if (inMemory) return 'memory';
-    return spill ? 'disk' : 'memory';
+    return spill ? 'disk' : 'full-memory';
   }
 
   private noRoom(request: PutRequest, ns: Namespace, blocker: Blocker): TensorcastError {
     const waited = request.waitForRoom === true ? ' (waited until the deadline)' : '';
-    return blocker === 'ns'
+    return blocker === 'full-namespace'
       ? tcError(
           'TC_ERR_BACKPRESSURE',
           `namespace '${ns.name}' holds ${ns.residentBytes} of its ${ns.maxBytes ?? 'unlimited'} maxBytes: no room for '${request.key}' (${request.size} bytes)${waited}`,
@@ -428,7 +443,12 @@ export class ObjectStore implements ObjectStoreApi {
     const body = put.body;
     switch (body.tier) {
       case 'memory':
-        body.storage = { tier: 'memory', buffer: body.size === 0 ? Buffer.alloc(0) : Buffer.allocUnsafe(body.size) };
+        try {
+          body.storage = { tier: 'memory', buffer: body.size === 0 ? Buffer.alloc(0) : Buffer.allocUnsafe(body.size) };
+        } catch (error) {
+          // The process could not get the memory the budget allowed.
+          throw tcError('TC_ERR_BUDGET', `cannot allocate ${body.size} bytes for object '${body.key}'`, { cause: error });
+        }
         return;
       case 'shm': {
         const segment = await this.shm!.create(body.size);
@@ -519,6 +539,7 @@ export class ObjectStore implements ObjectStoreApi {
       this.objects.set(body.key, body);
       if (body.expiresAt !== null) this.expiring.add(body);
     }
+    this.compactJournal();
   }
 
   private abortPut(put: ObjectPut, error: TensorcastError): void {
@@ -627,6 +648,23 @@ export class ObjectStore implements ObjectStoreApi {
     if (bodies.length > 0) this.journal?.append({ t: 'del', k: bodies.map((b) => [b.key, b.version] as const) });
   }
 
+  /** Rewrites the journal once its lines far outnumber the live records (after the change it holds is applied). */
+  private compactJournal(): void {
+    const journal = this.journal;
+    if (journal === undefined || journal.lines <= 2 * (this.objects.size + this.spaces.size) + JOURNAL_SLACK_LINES) return;
+    const state: JournalState = {
+      objects: new Map([...this.objects.values()].map((b) => [b.key, journalObject(b)])),
+      namespaces: new Map([...this.spaces.values()].map((ns) => [ns.name, ns.record()])),
+      maxVersion: this.lastVersion,
+      dropped: 0,
+    };
+    try {
+      journal.rewrite(state);
+    } catch (error) {
+      this.opts.log.warn({ err: error }, 'cannot compact the object journal: it keeps growing until the next try');
+    }
+  }
+
   // ---- namespaces, versions, recovery
 
   private existing(namespace: string): Namespace | undefined {
@@ -703,6 +741,10 @@ export class ObjectStore implements ObjectStoreApi {
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
   }
+}
+
+function isBlocker(x: ObjectTier | Blocker): x is Blocker {
+  return x === 'full-namespace' || x === 'full-memory';
 }
 
 /** The journal's form of a committed body. */

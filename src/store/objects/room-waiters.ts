@@ -23,7 +23,7 @@ interface Entry {
 /**
  * FIFO queue of room waiters.
  *
- * @example if (!waiters.busy(resources) && fits()) take(); else waiters.add(waiter, deadline);
+ * @example if (waiters.busy(resources) === undefined && fits()) take(); else waiters.add(waiter, deadline);
  */
 export class RoomWaiters {
   private readonly queue: Entry[] = [];
@@ -35,9 +35,9 @@ export class RoomWaiters {
     return this.queue.length;
   }
 
-  /** True when a queued waiter needs one of `resources` (a new put must queue behind it). */
-  busy(resources: readonly string[]): boolean {
-    return this.queue.some((e) => e.waiter.resources.some((r) => resources.includes(r)));
+  /** The first of `resources` a queued waiter needs (a new put must queue behind it), or undefined. */
+  busy(resources: readonly string[]): string | undefined {
+    return resources.find((r) => this.queue.some((e) => e.waiter.resources.includes(r)));
   }
 
   /** Queues a waiter until it fits (then granted by {@link pump}) or `deadline` (Unix ms) passes. */
