@@ -16,6 +16,23 @@ export type {
   WeightTensor,
 } from './client/tensorcast-client.js';
 export { pullFiles, type PullFilesOptions, type PullFilesInfo } from './client/pull-files.js';
+export { ObjectsClient, type GetItem, type PutItem } from './client/objects.js';
+export type {
+  BatchOptions,
+  CommitCondition,
+  GetOptions,
+  GetResult,
+  ItemResult,
+  ListOptions,
+  NamespaceInfo,
+  NamespaceSettings,
+  ObjectMeta,
+  ObjectsOptions,
+  ObjectTier,
+  ObjectTransport,
+  PutOptions,
+  PutResult,
+} from './client/object-types.js';
 export type { ConnectOptions } from './client/connect-options.js';
 export { TensorcastError, isTensorcastError } from './core/errors.js';
 export { ERROR_CODES, type ErrorCode } from './core/error-codes.js';
@@ -23,3 +40,16 @@ export type { Dtype } from './core/dtypes.js';
 export type { ViewSpec, DimRange, TensorViewSpec } from './layout/view.js';
 export type { TpRuleSet, TpRule } from './layout/tp-rules.js';
 export { LLAMA_FAMILY_RULES, parseRuleSet } from './layout/tp-rules.js';
+export { FeatureStore, openFeatureStore, ConnectorFeatureBackend } from './features/index.js';
+export type {
+  FeatureStoreOptions,
+  FeatureGetOptions,
+  FeatureStats,
+  GcReport,
+  DrainReport,
+  FeatureBackend,
+  SampleRef,
+  FeatureSpec,
+  TensorInput,
+  FeatureTensor,
+} from './features/index.js';

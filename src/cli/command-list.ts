@@ -73,6 +73,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/cluster.js')).registerCluster,
   },
   {
+    name: 'features',
+    args: '',
+    summary: 'feature stores: `features stat <storeId>` shows samples, generations, resident bytes and pending frees',
+    load: async () => (await import('./commands/features.js')).registerFeatures,
+  },
+  {
     name: 'load',
     args: '<key>',
     summary: 'load a selection of an artifact from the daemon into a safetensors file',

@@ -9,3 +9,23 @@ export type { PushResponse } from '../protocol/http/pushes.js';
 export type { LazyInfo, VerifyResponse } from '../protocol/http/artifacts.js';
 export type { Progress, ProgressPhase } from '../protocol/http/progress.js';
 export { openUrlModel, weightsFromUrl, type UrlModel } from './url-model.js';
+export { ObjectsClient, SHM_MIN_BYTES, type GetItem, type PutItem } from './objects.js';
+export type * from './object-types.js';
+export { DaemonFeatureBackend } from './feature-backend.js';
+export {
+  FeatureStore,
+  ConnectorFeatureBackend,
+  openFeatureStore,
+  type FeatureStoreOptions,
+  type FeatureGetOptions,
+  type FeatureStats,
+  type GcReport,
+  type DrainReport,
+  type FreeFailure,
+  type FeatureBackend,
+  type SampleRef,
+  type FeatureSpec,
+  type TensorInput,
+  type FeatureTensor,
+  type FeatureLayout,
+} from '../features/index.js';

@@ -2,6 +2,7 @@
 // owns, over the TCP data plane (several connections) or a shared-memory hand-off on the same host.
 
 import { constants as bufferConstants } from 'node:buffer';
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -26,6 +27,10 @@ import type { ClusterInfo } from '../protocol/http/cluster.js';
 import { ConnectionPool } from '../transport/connection-pool.js';
 import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
+import { ObjectsClient } from './objects.js';
+import type { ObjectsOptions } from './object-types.js';
+import { FeatureStore, type FeatureStoreOptions } from '../features/feature-store.js';
+import { DaemonFeatureBackend } from './feature-backend.js';
 import { checkLoadOptions, checkSelection, checkTransferOptions, checkWeightsOptions } from './load-options.js';
 import { ShmMappings } from './shm-mappings.js';
 import { openShmTransfer } from './shm-transfer.js';
@@ -534,6 +539,39 @@ export class TensorcastClient {
     return Promise.resolve(
       openTcpTransfer(this.pool, plan, Math.max(1, options.connections ?? this.defaultConnections), remaining, options.route ?? 'auto'),
     );
+  }
+
+  /**
+   * The daemon's object store: byte objects under `<namespace>/<name>` keys, put and read over this
+   * client's data-plane connections (or shared memory on the daemon's host). `storeToken` is the token
+   * of the namespaces used (sent with every object request).
+   *
+   * @example
+   * const objects = client.objects({ storeToken: 's3cret' });
+   * await objects.ensureNamespace('cache', { token: 's3cret', maxBytes: 4 << 30 });
+   * const { version } = await objects.put('cache/prompt-17', bytes);
+   */
+  objects(options: ObjectsOptions = {}): ObjectsClient {
+    const sameHost = isLoopbackHost(new URL(this.control.baseUrl).hostname) && this.info.shmDir !== '' && existsSync(this.info.shmDir);
+    return new ObjectsClient(
+      { pool: this.pool, control: this.control, connections: this.defaultConnections, timeoutMs: this.defaultTimeoutMs, sameHost },
+      options,
+    );
+  }
+
+  /**
+   * A feature store on the daemon (namespace `storeId`): per-sample tensors with generations, atomic
+   * samples, exact get-into and backpressure (docs/api.md, "Feature store"). `token` is the namespace's
+   * store token (the namespace is created with it on the first put); `maxResidentBytes` becomes its maxBytes.
+   *
+   * @example
+   * const store = client.features('train', { token: 's3cret', maxResidentBytes: 8 << 30, waitForRoomMs: 30_000 });
+   * const ref = await store.put('sample-17', { hidden: { data, dtype: 'BF16', shape: [512, 4096] } });
+   * const { hidden } = await store.get(ref, { into: { hidden: myBuffer } });
+   */
+  features(storeId: string, options: FeatureStoreOptions = {}): FeatureStore {
+    const objects = this.objects(options.token === undefined ? {} : { storeToken: options.token });
+    return new FeatureStore(storeId, new DaemonFeatureBackend(objects), options);
   }
 
   /** The cluster as the daemon's catalog lists it: daemons (alive or not) and, per artifact, the replicas. */

@@ -1,7 +1,7 @@
 // One data-plane connection from a receiver (the SDK, or a daemon pulling from another daemon): HELLO with
-// the token, then LOAD requests, one at a time. The socket reads through `onread` straight into the caller's
-// buffer; each DATA frame's CRC32C is checked before its bytes count as delivered, and credit is granted
-// back as frames land. A request given up on (its signal aborted) is cancelled with CANCEL and its later
+// the token, then LOAD requests (and object PUT/GET requests: object-requests.ts), one at a time. The
+// socket reads through `onread` straight into the caller's buffer; each DATA frame's CRC32C is checked
+// before its bytes count as delivered, and credit is granted back as frames land. A request given up on (its signal aborted) is cancelled with CANCEL and its later
 // frames are dropped, so no byte reaches the caller's buffer after the load was rejected.
 
 import { connect as netConnect, type Socket } from 'node:net';
@@ -12,6 +12,18 @@ import { encodeHeader, FrameType, PROTOCOL_VERSION, type FrameHeader } from '../
 import { decodeError, End, Hello, Load, Welcome } from '../protocol/messages.js';
 import type { EndBody, LoadBody } from '../protocol/messages.js';
 import type { RouteKind } from '../protocol/route-kinds.js';
+import {
+  GetExchange,
+  PutExchange,
+  type ExchangeHost,
+  type ObjectExchange,
+  type ObjectGetEnd,
+  type ObjectGetRequest,
+  type ObjectPutEnd,
+  type ObjectPutRequest,
+} from './object-requests.js';
+
+export type { ObjectGetEnd, ObjectGetRequest, ObjectPutEnd, ObjectPutRequest };
 
 /** Credit granted per request: how many bytes the server may send ahead of what has landed. */
 const WINDOW_BYTES = 64 << 20;
@@ -59,6 +71,10 @@ interface Pending {
  */
 export class DataConnection {
   private pending: Pending | undefined;
+  /** The object request in flight (PUT or GET), if any. */
+  private exchange: ObjectExchange | undefined;
+  /** The daemon's largest DATA frame (WELCOME). */
+  private frameBytes = 4 << 20;
   private nextId = 1;
   private broken: Error | undefined;
   private welcomed: ((ok: Error | undefined) => void) | undefined;
@@ -110,7 +126,7 @@ export class DataConnection {
 
   /** True while the connection can take a request (not broken, no request in flight or being cancelled). */
   get usable(): boolean {
-    return this.broken === undefined && this.pending === undefined;
+    return this.broken === undefined && this.pending === undefined && this.exchange === undefined;
   }
 
   private breakWith(error: Error): void {
@@ -125,9 +141,13 @@ export class DataConnection {
       clearTimeout(p.timer);
       p.reject(error);
     }
+    const x = this.exchange;
+    this.exchange = undefined;
+    x?.fail(error);
   }
 
   private sink(h: FrameHeader): Uint8Array | undefined {
+    if (this.exchange !== undefined && h.requestId === this.exchange.id) return this.exchange.sink(h);
     const p = this.pending;
     if (p === undefined || h.requestId !== p.id) return undefined;
     // A cancelled request's frames still arrive until the server sees CANCEL: read them into a throwaway.
@@ -140,7 +160,7 @@ export class DataConnection {
   private onFrame(h: FrameHeader, payload: Uint8Array, checksumOk: boolean): void {
     if (this.welcomed !== undefined) {
       if (h.type === FrameType.WELCOME) {
-        Welcome.decode(payload);
+        this.frameBytes = Welcome.decode(payload).frameBytes;
         this.welcomed(undefined);
         this.welcomed = undefined;
         return;
@@ -150,6 +170,12 @@ export class DataConnection {
     }
     const p = this.pending;
     if (h.type === FrameType.ERROR && h.requestId === 0) throw decodeError(payload, `data plane ${this.address}`);
+    if (this.exchange !== undefined && h.requestId === this.exchange.id) {
+      this.exchange.onFrame(h, payload, checksumOk);
+      return;
+    }
+    // Credit the daemon sent for an object put that already ended (an ERROR crossed it): nothing to do.
+    if (h.type === FrameType.CREDIT && h.requestId < this.nextId && p?.id !== h.requestId) return;
     if (p === undefined || h.requestId !== p.id) throw tcError('TC_ERR_PROTOCOL', `data plane: frame for unknown request ${h.requestId}`);
     switch (h.type) {
       case FrameType.DATA:
@@ -190,6 +216,10 @@ export class DataConnection {
       case FrameType.LOAD:
       case FrameType.CREDIT:
       case FrameType.CANCEL:
+      case FrameType.PUT:
+      case FrameType.GET:
+      case FrameType.INFO:
+      case FrameType.DONE:
         throw tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} from the peer`);
     }
   }
@@ -202,7 +232,7 @@ export class DataConnection {
    */
   load(req: RangeRequest, dest: Uint8Array, signal?: AbortSignal): Promise<RangeEnd> {
     if (this.broken) return Promise.reject(this.broken);
-    if (this.pending) return Promise.reject(tcError('TC_ERR_INTERNAL', 'DataConnection: one request at a time'));
+    if (this.pending || this.exchange) return Promise.reject(tcError('TC_ERR_INTERNAL', 'DataConnection: one request at a time'));
     if (dest.length !== req.end - req.start)
       return Promise.reject(tcError('TC_ERR_DESTINATION_SIZE', 'destination does not match the range'));
     if (signal?.aborted === true) return Promise.reject(abortReason(signal));
@@ -240,6 +270,65 @@ export class DataConnection {
     });
   }
 
+  /**
+   * Stores `source` as the object `req.key` (one PUT): DATA frames go straight from `source` (no copy; do not
+   * change it until the promise settles), within the daemon's credit and the socket's pace. Resolves only
+   * on the daemon's DONE. When `signal` aborts, CANCEL is sent and the connection closed (the daemon drops
+   * the put; one whose last byte was already sent may still commit).
+   *
+   * @throws TC_ERR_TIMEOUT, TC_ERR_UNAVAILABLE, TC_ERR_PROTOCOL, the daemon's code (TC_ERR_AUTH,
+   *   TC_ERR_BACKPRESSURE, TC_ERR_BUDGET, TC_ERR_CONFLICT, TC_ERR_CHECKSUM, ...)
+   * @example const { version } = await conn.put({ key: 'ns/a', timeoutMs: 60_000 }, bytes);
+   */
+  put(req: ObjectPutRequest, source: Uint8Array, signal?: AbortSignal): Promise<ObjectPutEnd> {
+    const refused = this.refuse(signal);
+    if (refused) return refused;
+    const x = new PutExchange(this.host(), this.nextId++, req, source, signal);
+    this.exchange = x;
+    x.start();
+    return x.promise;
+  }
+
+  /**
+   * Reads the object `req.key`: into `dest` when given (it must be exactly the object's size: a larger one
+   * fails with TC_ERR_SHORT_READ, a smaller one with TC_ERR_DESTINATION_SIZE), else into a new buffer.
+   * Resolves only once exactly the object's bytes landed and were checked; on any failure the buffer's
+   * contents are unspecified and nothing more lands in it.
+   *
+   * @throws TC_ERR_NOT_FOUND, TC_ERR_OBJECT_LOST, TC_ERR_AUTH, TC_ERR_SHORT_READ, TC_ERR_DESTINATION_SIZE,
+   *   TC_ERR_CHECKSUM, TC_ERR_TIMEOUT, TC_ERR_UNAVAILABLE
+   * @example const { data, version } = await conn.get({ key: 'ns/a', timeoutMs: 60_000 }, undefined);
+   */
+  get(req: ObjectGetRequest, dest: Uint8Array | undefined, signal?: AbortSignal): Promise<ObjectGetEnd> {
+    const refused = this.refuse(signal);
+    if (refused) return refused;
+    const x = new GetExchange(this.host(), this.nextId++, req, dest, signal);
+    this.exchange = x;
+    x.start();
+    return x.promise;
+  }
+
+  /** Why a new request cannot start now, as a rejected promise; undefined when it can. */
+  private refuse(signal: AbortSignal | undefined): Promise<never> | undefined {
+    if (this.broken) return Promise.reject(this.broken);
+    if (this.pending || this.exchange) return Promise.reject(tcError('TC_ERR_INTERNAL', 'DataConnection: one request at a time'));
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    return undefined;
+  }
+
+  /** What an object exchange sees of this connection. */
+  private host(): ExchangeHost {
+    return {
+      socket: this.socket,
+      frameBytes: this.frameBytes,
+      where: this.address,
+      ended: (x) => {
+        if (this.exchange === x) this.exchange = undefined;
+      },
+      breakWith: (error) => this.breakWith(error),
+    };
+  }
+
   /** Gives up on the request in flight: diverts its bytes away from the caller's buffer, then rejects it. */
   private cancel(reason: Error): void {
     const p = this.pending;
@@ -262,8 +351,9 @@ export class DataConnection {
 
   /** Closes the connection. */
   close(): void {
-    this.broken ??= tcError('TC_ERR_ABORTED', 'connection closed by the client');
-    this.socket.destroy();
+    // A request still in flight fails with TC_ERR_ABORTED (it would otherwise never settle).
+    this.breakWith(tcError('TC_ERR_ABORTED', 'connection closed by the client'));
+    this.socket?.destroy();
   }
 }
 
