@@ -25,6 +25,7 @@ import { ObjectPut, type PutHost } from './pending-put.js';
 import { ObjectReadLease, type LeaseHost } from './read-lease.js';
 import { recoverObjects } from './recovery.js';
 import { ObjectRoom } from './object-room.js';
+import { checkIfVersion, checkPutRequest, journalObject } from './put-checks.js';
 export { MAX_MEMORY_OBJECT_BYTES } from './object-room.js';
 import { ShmObjectSegments } from './shm-segments.js';
 import { TxnTable, checkTxnId } from './txns.js';
@@ -656,40 +657,4 @@ export class ObjectStore implements ObjectStoreApi {
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
   }
-}
-
-/** The journal's form of a committed body. */
-function journalObject(body: ObjectBody): JournalObject {
-  const base = {
-    key: body.key,
-    version: body.version,
-    size: body.size,
-    crc: body.crc,
-    tier: body.tier,
-    createdAt: body.createdAt,
-    expiresAt: body.expiresAt,
-  };
-  const path = body.storage?.tier === 'disk' ? body.storage.path : undefined;
-  return path === undefined ? base : { ...base, file: path.slice(path.lastIndexOf('/') + 1) };
-}
-
-/** @throws TC_ERR_INVALID_ARGUMENT */
-function checkPutRequest(r: PutRequest): void {
-  const bad = (what: string): never => {
-    throw tcError('TC_ERR_INVALID_ARGUMENT', `put of '${r.key}': ${what}`);
-  };
-  if (!(Number.isSafeInteger(r.size) && r.size >= 0)) bad(`size must be a non-negative integer, not ${String(r.size)}`);
-  if (typeof r.deadline !== 'number' || !Number.isFinite(r.deadline)) bad('deadline must be a Unix ms time');
-  if (r.crc !== undefined && !(Number.isInteger(r.crc) && r.crc >= 0 && r.crc <= 0xffffffff)) bad('crc must be a 32-bit unsigned integer');
-  if (r.ttlMs !== undefined && !(Number.isSafeInteger(r.ttlMs) && r.ttlMs > 0))
-    bad(`ttlMs must be a positive integer, not ${String(r.ttlMs)}`);
-  if (r.txn !== undefined) checkTxnId(r.txn);
-  if (r.ifVersion !== undefined) checkIfVersion(r.ifVersion);
-  if (r.placement !== undefined && r.placement !== 'default' && r.placement !== 'shm') bad(`unknown placement '${String(r.placement)}'`);
-}
-
-/** @throws TC_ERR_INVALID_ARGUMENT */
-function checkIfVersion(v: number | null): void {
-  if (v !== null && !(Number.isSafeInteger(v) && v > 0))
-    throw tcError('TC_ERR_INVALID_ARGUMENT', `ifVersion must be a positive integer or null, not ${String(v)}`);
 }
