@@ -16,7 +16,7 @@ type Blocker = 'full-namespace' | 'full-memory';
 /**
  * The budget and limits puts draw on.
  *
- * @example const tier = await room.reserve(request, ns, spill); room.charge(ns, tier, request.size);
+ * @example const tier = await room.reserve(request, ns, spill); // charged: room.uncharge(ns, tier, request.size) when it ends
  */
 export class ObjectRoom {
   /** Memory-tier and shm-tier bytes held (all namespaces). */
@@ -53,8 +53,10 @@ export class ObjectRoom {
   }
 
   /**
-   * Picks the tier of a put and checks its room, waiting (FIFO) when asked; the caller charges the bytes
-   * synchronously when this resolves.
+   * Picks the tier of a put and checks its room, waiting (FIFO) when asked, and charges the bytes to that
+   * tier at the moment it decides (not when the caller's continuation runs: a pump that grants several
+   * waiters in one pass must see each grant's bytes, or it admits them all past maxBytes). The caller
+   * uncharges them when the put ends.
    *
    * @throws TC_ERR_BACKPRESSURE, TC_ERR_BUDGET, TC_ERR_INVALID_ARGUMENT
    */
@@ -83,7 +85,10 @@ export class ObjectRoom {
     if (size > 0 && !spill) resources.push('memory');
     const queued = this.waiters.busy(resources);
     const first = queued === undefined ? this.place(size, shm, spill, ns) : queued === 'memory' ? 'full-memory' : 'full-namespace';
-    if (!isBlocker(first)) return Promise.resolve(first);
+    if (!isBlocker(first)) {
+      this.charge(ns, first, size);
+      return Promise.resolve(first);
+    }
     if (request.waitForRoom !== true || request.deadline <= this.now()) throw this.noRoom(request, ns, first);
     return new Promise<ObjectTier>((resolve, reject) => {
       let tier: ObjectTier | Blocker = first;
@@ -94,7 +99,10 @@ export class ObjectRoom {
             tier = this.place(size, shm, spill, ns);
             return !isBlocker(tier);
           },
-          grant: () => resolve(tier as ObjectTier),
+          grant: () => {
+            this.charge(ns, tier as ObjectTier, size);
+            resolve(tier as ObjectTier);
+          },
           fail: (error) => reject(error ?? this.noRoom(request, ns, tier as Blocker)),
         },
         request.deadline,

@@ -170,8 +170,7 @@ export class ObjectStore implements ObjectStoreApi {
       { crc: request.crc, txn: request.txn, ifVersion: request.ifVersion, ttlMs: request.ttlMs, deadline: request.deadline },
       this.putHost,
     );
-    // Counted from now on: the room is taken synchronously with the decision.
-    this.room.charge(body.ns, body.tier, body.size);
+    // The room was charged by reserve, synchronously with the decision.
     ns.pendingPuts++;
     ns.pendingBytes += body.size;
     this.puts.set(put.id, put);
