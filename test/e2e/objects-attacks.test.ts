@@ -5,14 +5,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, truncate } from 'node:fs/promises';
+import { open, readdir, truncate } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/client/tensorcast-client.js';
 import { isTensorcastError } from '../../src/core/errors.js';
 import { crc32c, encodeHeader, FrameType } from '../../src/protocol/frames.js';
-import type { NamespaceInfoWire } from '../../src/protocol/http/objects.js';
+import type { DeleteObjectsResponse, NamespaceInfoWire } from '../../src/protocol/http/objects.js';
 import { startDaemon, type TestDaemon } from '../harness/daemon.js';
 import { controlRequest, errorCode } from '../helpers/control-http.js';
 import { ObjectWire } from '../helpers/object-wire.js';
@@ -289,4 +289,61 @@ test('objects attack: a feature-store sample released while being read: the get 
   await store.drain();
   const end = await drained(d, 'relrace');
   assert.deepEqual([end.residentBytes, end.objects], [0, 0]);
+});
+
+test('objects attack: shm lease abuse: commit twice, wrong store token, a get lease never released does not block a delete', async (t) => {
+  const d = await startDaemon(t);
+  const good = { 'x-tensorcast-store-token': 'lease-token-0123456789' };
+  const wrong = { 'x-tensorcast-store-token': 'not-the-token-01234567' };
+  assert.equal((await controlRequest(d, 'PUT', '/v1/namespaces/lease', { token: good['x-tensorcast-store-token'] })).status, 200);
+  const data = randomBytes(1 << 20);
+  assert.equal(
+    errorCode((await controlRequest(d, 'POST', '/v1/objects/shm-puts', { key: 'lease/a', size: data.length }, wrong)).json),
+    'TC_ERR_AUTH',
+  );
+  const begin = await controlRequest(d, 'POST', '/v1/objects/shm-puts', { key: 'lease/a', size: data.length }, good);
+  const lease = begin.json as { putId: string; path: string };
+  const fh = await open(lease.path, 'r+');
+  await fh.write(data, 0, data.length, 0);
+  await fh.close();
+  assert.equal((await controlRequest(d, 'POST', `/v1/objects/shm-puts/${lease.putId}/commit`, { crc: crc32c(data) })).status, 200);
+  assert.equal(
+    errorCode((await controlRequest(d, 'POST', `/v1/objects/shm-puts/${lease.putId}/commit`, { crc: crc32c(data) })).json),
+    'TC_ERR_LEASE_NOT_FOUND',
+  );
+  assert.equal(errorCode((await controlRequest(d, 'POST', '/v1/objects/shm-gets', { key: 'lease/a' }, wrong)).json), 'TC_ERR_AUTH');
+  const get = await controlRequest(d, 'POST', '/v1/objects/shm-gets', { key: 'lease/a' }, good);
+  assert.equal(get.status, 200);
+  // Never released: the delete still returns at once and the key is gone; the segment waits for the lease.
+  const del = (await controlRequest(d, 'POST', '/v1/objects/delete', { keys: ['lease/a'] }, good)).json as DeleteObjectsResponse;
+  assert.deepEqual(del.results, [{ key: 'lease/a', ok: true, existed: true }]);
+  assert.equal((await controlRequest(d, 'GET', '/v1/objects/stat?key=lease%2Fa', undefined, good)).status, 404);
+  const info = (await controlRequest(d, 'GET', '/v1/namespaces/lease', undefined, good)).json as NamespaceInfoWire;
+  assert.equal(info.pendingFrees, 1);
+  const leaseId = (get.json as { leaseId: string }).leaseId;
+  assert.equal((await controlRequest(d, 'DELETE', `/v1/objects/shm-gets/${leaseId}`)).status < 300, true);
+  for (;;) {
+    const after = (await controlRequest(d, 'GET', '/v1/namespaces/lease', undefined, good)).json as NamespaceInfoWire;
+    if (after.pendingFrees === 0 && after.residentBytes === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+});
+
+test('objects attack: a committed shm object whose segment file was truncated: a tcp get fails, the daemon lives', async (t) => {
+  const d = await startDaemon(t);
+  const c = await connect({ url: d.controlUrl, token: d.token });
+  t.after(() => c.close());
+  const objects = c.objects();
+  const data = randomBytes(2 << 20);
+  await objects.put('cut/a', data, { transport: 'shm' });
+  const get = await controlRequest(d, 'POST', '/v1/objects/shm-gets', { key: 'cut/a' });
+  const { path, leaseId } = get.json as { path: string; leaseId: string };
+  await controlRequest(d, 'DELETE', `/v1/objects/shm-gets/${leaseId}`);
+  await truncate(path, 0);
+  const r = await objects.get('cut/a', { transport: 'tcp' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(isTensorcastError(r), String(r));
+  assert.equal((await controlRequest(d, 'GET', '/v1/namespaces')).status, 200);
 });

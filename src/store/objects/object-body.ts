@@ -130,8 +130,13 @@ export async function fileCrc(path: string, size: number): Promise<number> {
   }
 }
 
-/** @throws TC_ERR_SHORT_READ when the segment file at `path` is shorter than `size` (truncated), TC_ERR_IO */
-async function checkSegmentHolds(path: string, size: number): Promise<void> {
+/**
+ * Checks a mapped segment file still holds `size` bytes before its mapping is read (a page past the end of a
+ * truncated file is a SIGBUS).
+ *
+ * @throws TC_ERR_SHORT_READ when the segment file at `path` is shorter than `size` (truncated), TC_ERR_IO
+ */
+export async function checkSegmentHolds(path: string, size: number): Promise<void> {
   const st = await stat(path).catch((error: unknown) => {
     throw wrapIoError(error, 'cannot stat an object segment file', path);
   });
