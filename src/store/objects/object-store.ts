@@ -351,8 +351,15 @@ export class ObjectStore implements ObjectStoreApi {
         this.opts.log.warn({ err: error }, 'cannot journal the deletion of expired objects: retried next sweep');
       }
     }
-    for (const t of this.txns.idleSince(now - this.txnTtlMs))
+    // A transaction with a put still landing is in use (a large put may take longer than the TTL): its idle
+    // time counts from when its last put landed. A landing put has its own deadline (below).
+    for (const t of this.txns.idleSince(now - this.txnTtlMs)) {
+      if ([...t.puts].some((p) => p.state === 'landing')) {
+        t.lastUsed = now;
+        continue;
+      }
       this.abortTxn(t.id, tcError('TC_ERR_NOT_FOUND', `transaction '${t.id}' expired after ${this.txnTtlMs} ms unused`));
+    }
     for (const put of [...this.puts.values()])
       if (put.state === 'landing' && put.terms.deadline <= now)
         this.abortPut(put, tcError('TC_ERR_TIMEOUT', `put of '${put.key}' passed its deadline before its last byte landed`));
