@@ -3,6 +3,9 @@
 // sends them.
 
 import type { TensorcastError } from '../core/errors.js';
+import type { NamespaceInfo, NamespaceSettings, ObjectMeta } from '../protocol/http/objects.js';
+
+export type { NamespaceInfo, NamespaceSettings, ObjectMeta };
 
 /** How an object's bytes travel: 'tcp' (the data plane), 'shm' (same host: a tmpfs file), 'auto' (shm when the daemon is on this host and the object is >= 1 MiB). */
 export type ObjectTransport = 'auto' | 'tcp' | 'shm';
@@ -66,21 +69,6 @@ export interface BatchOptions {
 /** Where an object's bytes live on the daemon. */
 export type ObjectTier = 'memory' | 'shm' | 'disk';
 
-/** What stat and list report of an object (never grants a read lease). */
-export interface ObjectMeta {
-  readonly key: string;
-  readonly size: number;
-  readonly version: number;
-  /** CRC32C of the whole object. */
-  readonly crc: number;
-  readonly tier: ObjectTier;
-  /** Unix ms. */
-  readonly createdAt: number;
-  readonly expiresAt: number | null;
-  /** Committed in memory before a daemon restart: the bytes are gone (get: TC_ERR_OBJECT_LOST). */
-  readonly lost?: boolean;
-}
-
 /** Options of {@link ObjectsClient.list}. */
 export interface ListOptions {
   /** Start after this key. */
@@ -93,33 +81,6 @@ export interface ListOptions {
 export interface CommitCondition {
   readonly key: string;
   readonly ifVersion: number | null;
-}
-
-/** Settings of a namespace. */
-export interface NamespaceSettings {
-  /** The namespace's store token (null removes it; changing it needs the old one). */
-  readonly token?: string | null;
-  /** Resident-bytes limit (null removes it). */
-  readonly maxBytes?: number | null;
-}
-
-/** A namespace and its counters. */
-export interface NamespaceInfo {
-  readonly namespace: string;
-  readonly hasToken: boolean;
-  readonly maxBytes: number | null;
-  readonly objects: number;
-  /** Committed + pending bytes not yet freed: what maxBytes limits. */
-  readonly residentBytes: number;
-  readonly memoryBytes: number;
-  readonly shmBytes: number;
-  readonly diskBytes: number;
-  readonly pendingPuts: number;
-  readonly pendingBytes: number;
-  /** Deleted objects whose bytes are not freed yet (a read still copying). */
-  readonly pendingFrees: number;
-  readonly lost: number;
-  readonly openTxns: number;
 }
 
 /** Options of {@link TensorcastClient.objects}. */

@@ -12,20 +12,20 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/client/tensorcast-client.js';
 import { isTensorcastError } from '../../src/core/errors.js';
 import { crc32c, encodeHeader, FrameType } from '../../src/protocol/frames.js';
-import type { DeleteObjectsResponse, NamespaceInfoWire } from '../../src/protocol/http/objects.js';
+import type { DeleteObjectsResponse, NamespaceInfo } from '../../src/protocol/http/objects.js';
 import { startDaemon, type TestDaemon } from '../harness/daemon.js';
 import { controlRequest, errorCode } from '../helpers/control-http.js';
 import { ObjectWire } from '../helpers/object-wire.js';
 import { tempDir } from '../helpers/tmp.js';
 
-async function nsInfo(d: TestDaemon, ns: string): Promise<NamespaceInfoWire> {
+async function nsInfo(d: TestDaemon, ns: string): Promise<NamespaceInfo> {
   const r = await controlRequest(d, 'GET', `/v1/namespaces/${ns}`);
   assert.equal(r.status, 200, JSON.stringify(r.json));
-  return r.json as NamespaceInfoWire;
+  return r.json as NamespaceInfo;
 }
 
 /** Waits until the namespace holds no pending put and no resident byte (a dropped put frees its room). */
-async function drained(d: TestDaemon, ns: string): Promise<NamespaceInfoWire> {
+async function drained(d: TestDaemon, ns: string): Promise<NamespaceInfo> {
   for (;;) {
     const info = await nsInfo(d, ns);
     if (info.pendingPuts === 0 && info.pendingBytes === 0 && info.pendingFrees === 0) return info;
@@ -318,12 +318,12 @@ test('objects attack: shm lease abuse: commit twice, wrong store token, a get le
   const del = (await controlRequest(d, 'POST', '/v1/objects/delete', { keys: ['lease/a'] }, good)).json as DeleteObjectsResponse;
   assert.deepEqual(del.results, [{ key: 'lease/a', ok: true, existed: true }]);
   assert.equal((await controlRequest(d, 'GET', '/v1/objects/stat?key=lease%2Fa', undefined, good)).status, 404);
-  const info = (await controlRequest(d, 'GET', '/v1/namespaces/lease', undefined, good)).json as NamespaceInfoWire;
+  const info = (await controlRequest(d, 'GET', '/v1/namespaces/lease', undefined, good)).json as NamespaceInfo;
   assert.equal(info.pendingFrees, 1);
   const leaseId = (get.json as { leaseId: string }).leaseId;
   assert.equal((await controlRequest(d, 'DELETE', `/v1/objects/shm-gets/${leaseId}`)).status < 300, true);
   for (;;) {
-    const after = (await controlRequest(d, 'GET', '/v1/namespaces/lease', undefined, good)).json as NamespaceInfoWire;
+    const after = (await controlRequest(d, 'GET', '/v1/namespaces/lease', undefined, good)).json as NamespaceInfo;
     if (after.pendingFrees === 0 && after.residentBytes === 0) break;
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import type { ObjectMetaWire } from '../../src/protocol/http/objects.js';
+import type { ObjectMeta } from '../../src/protocol/http/objects.js';
 import { startDaemon } from '../harness/daemon.js';
 import { runCli } from '../helpers/cli.js';
 import { controlRequest } from '../helpers/control-http.js';
@@ -31,7 +31,7 @@ test('objects cli: ls lists key, size, version, tier and a total; --json; rm del
 
   const json = await runCli(['objects', 'ls', '--json', ...d.clientArgs]);
   assert.equal(json.code, 0, json.stderr);
-  const objects = (JSON.parse(json.stdout) as { objects: ObjectMetaWire[] }).objects;
+  const objects = (JSON.parse(json.stdout) as { objects: ObjectMeta[] }).objects;
   assert.deepEqual(
     objects.map((o) => o.key),
     ['cli/a', 'cli/b/c', 'other/x'],
@@ -39,11 +39,11 @@ test('objects cli: ls lists key, size, version, tier and a total; --json; rm del
   );
   const withToken = await runCli(['objects', 'ls', 'sec/', '--json', '--store-token', 'sesame-0123456789', ...d.clientArgs]);
   assert.deepEqual(
-    (JSON.parse(withToken.stdout) as { objects: ObjectMetaWire[] }).objects.map((o) => o.key),
+    (JSON.parse(withToken.stdout) as { objects: ObjectMeta[] }).objects.map((o) => o.key),
     ['sec/s'],
   );
   const fromEnv = await runCli(['objects', 'ls', 'sec/', '--json', ...d.clientArgs], { TENSORCAST_STORE_TOKEN: 'sesame-0123456789' });
-  assert.equal((JSON.parse(fromEnv.stdout) as { objects: ObjectMetaWire[] }).objects.length, 1);
+  assert.equal((JSON.parse(fromEnv.stdout) as { objects: ObjectMeta[] }).objects.length, 1);
 
   const rm = await runCli(['objects', 'rm', 'cli/a', 'cli/missing', ...d.clientArgs]);
   assert.equal(rm.code, 2, 'a missing key: exit 2');

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { crc32c } from '../../src/protocol/frames.js';
-import { STORE_TOKEN_HEADER, type DeleteObjectsResponse, type ObjectList, type ObjectMetaWire } from '../../src/protocol/http/objects.js';
+import { STORE_TOKEN_HEADER, type DeleteObjectsResponse, type ObjectList, type ObjectMeta } from '../../src/protocol/http/objects.js';
 import { startDaemon, type TestDaemon } from '../harness/daemon.js';
 import { controlRequest, errorCode } from '../helpers/control-http.js';
 import { ObjectWire } from '../helpers/object-wire.js';
@@ -32,7 +32,7 @@ test('objects e2e: put and get over tcp are byte-identical; stat, list and delet
 
   const stat = await controlRequest(d, 'GET', '/v1/objects/stat?key=e2e%2Fbig');
   assert.equal(stat.status, 200);
-  const meta = stat.json as ObjectMetaWire;
+  const meta = stat.json as ObjectMeta;
   assert.deepEqual([meta.key, meta.size, meta.version, meta.crc, meta.tier], ['e2e/big', big.length, put.version, crc32c(big), 'memory']);
   const list = (await controlRequest(d, 'GET', '/v1/objects?prefix=e2e%2F')).json as ObjectList;
   assert.deepEqual(

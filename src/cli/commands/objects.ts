@@ -14,7 +14,7 @@ import {
   type DeleteObjectResult,
   type DeleteObjectsResponse,
   type ObjectList,
-  type ObjectMetaWire,
+  type ObjectMeta,
 } from '../../protocol/http/objects.js';
 import type { TensorcastClient } from '../../client/tensorcast-client.js';
 import { clientFrom, withClientFlags, type ClientFlags } from '../client-flags.js';
@@ -38,8 +38,8 @@ function storeHeaders(flags: ObjectFlags): Record<string, string> {
 }
 
 /** Every object under `prefix`, page by page. */
-async function listAll(control: TensorcastClient['control'], prefix: string, headers: Record<string, string>): Promise<ObjectMetaWire[]> {
-  const out: ObjectMetaWire[] = [];
+async function listAll(control: TensorcastClient['control'], prefix: string, headers: Record<string, string>): Promise<ObjectMeta[]> {
+  const out: ObjectMeta[] = [];
   let after: string | null = null;
   do {
     const q = new URLSearchParams({ prefix, limit: String(MAX_LIST_LIMIT) });

@@ -20,10 +20,10 @@ import {
   STORE_TOKEN_HEADER,
   type CommitResponse,
   type DeleteObjectsResponse,
-  type NamespaceInfoWire,
+  type NamespaceInfo,
   type NamespaceList,
   type ObjectList,
-  type ObjectMetaWire,
+  type ObjectMeta,
   type ShmGetResponse,
   type ShmPutCommitResponse,
   type ShmPutResponse,
@@ -60,7 +60,7 @@ export const objectRoutes: FastifyPluginAsync<ObjectRoutesOptions> = (app, { obj
       storeToken: storeTokenOf(req),
     });
   });
-  app.get<{ Querystring: { key?: string } }>('/v1/objects/stat', (req): ObjectMetaWire => {
+  app.get<{ Querystring: { key?: string } }>('/v1/objects/stat', (req): ObjectMeta => {
     const key = req.query.key;
     if (typeof key !== 'string') throw tcError('TC_ERR_INVALID_ARGUMENT', 'give the object key as ?key=');
     parseObjectKey(key);
@@ -80,7 +80,7 @@ export const objectRoutes: FastifyPluginAsync<ObjectRoutesOptions> = (app, { obj
     objects.abortTxn(parseBody(abortRequest, req.body).txn);
     return { aborted: true };
   });
-  app.put<{ Params: { ns: string } }>('/v1/namespaces/:ns', (req): NamespaceInfoWire => {
+  app.put<{ Params: { ns: string } }>('/v1/namespaces/:ns', (req): NamespaceInfo => {
     const ns = checkNamespace(req.params.ns);
     const body = parseBody(namespaceRequest, req.body);
     return objects.configureNamespace(
@@ -89,7 +89,7 @@ export const objectRoutes: FastifyPluginAsync<ObjectRoutesOptions> = (app, { obj
       storeTokenOf(req),
     );
   });
-  app.get<{ Params: { ns: string } }>('/v1/namespaces/:ns', (req): NamespaceInfoWire =>
+  app.get<{ Params: { ns: string } }>('/v1/namespaces/:ns', (req): NamespaceInfo =>
     objects.namespaceInfo(checkNamespace(req.params.ns), storeTokenOf(req)),
   );
   app.get('/v1/namespaces', (): NamespaceList => ({ namespaces: objects.namespaces() }));

@@ -18,14 +18,15 @@ const version = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const txn = z.string().min(1).max(128);
 const crc = z.number().int().nonnegative().max(0xffffffff);
 
-/** An object as stat and list report it. */
-export interface ObjectMetaWire {
+/** An object as stat and list report it (the store's, the wire's and the SDK's one shape). Never grants a lease. */
+export interface ObjectMeta {
   readonly key: string;
   readonly size: number;
   readonly version: number;
   /** CRC32C of the whole object. */
   readonly crc: number;
-  readonly tier: 'memory' | 'shm' | 'disk';
+  readonly tier: ObjectTier;
+  /** Unix ms. */
   readonly createdAt: number;
   readonly expiresAt: number | null;
   /** Committed in memory before a restart: its bytes are gone. */
@@ -34,7 +35,7 @@ export interface ObjectMetaWire {
 
 /** GET /v1/objects?prefix=&after=&limit=: one page, ordered by key; `next` is the `after` of the next page. */
 export interface ObjectList {
-  readonly objects: readonly ObjectMetaWire[];
+  readonly objects: readonly ObjectMeta[];
   readonly next: string | null;
 }
 
@@ -85,18 +86,31 @@ export const namespaceRequest = z
 /** The body of PUT /v1/namespaces/:ns. */
 export type NamespaceRequest = z.infer<typeof namespaceRequest>;
 
+/** Where an object's bytes live. */
+export type ObjectTier = 'memory' | 'shm' | 'disk';
+
+/** Settings of a namespace. */
+export interface NamespaceSettings {
+  /** The namespace's store token (null removes it; changing it needs the old one). */
+  readonly token?: string | null;
+  /** Resident-bytes limit (null removes it). */
+  readonly maxBytes?: number | null;
+}
+
 /** A namespace, its settings and its counters. */
-export interface NamespaceInfoWire {
+export interface NamespaceInfo {
   readonly namespace: string;
   readonly hasToken: boolean;
   readonly maxBytes: number | null;
   readonly objects: number;
+  /** Committed + pending bytes not yet freed: what maxBytes limits. */
   readonly residentBytes: number;
   readonly memoryBytes: number;
   readonly shmBytes: number;
   readonly diskBytes: number;
   readonly pendingPuts: number;
   readonly pendingBytes: number;
+  /** Deleted objects whose bytes are not freed yet (a read still copying). */
   readonly pendingFrees: number;
   readonly lost: number;
   readonly openTxns: number;
@@ -104,7 +118,7 @@ export interface NamespaceInfoWire {
 
 /** GET /v1/namespaces. */
 export interface NamespaceList {
-  readonly namespaces: readonly NamespaceInfoWire[];
+  readonly namespaces: readonly NamespaceInfo[];
 }
 
 /** POST /v1/objects/shm-puts: lease a segment file on the daemon's host to write an object into. */

@@ -1,24 +1,9 @@
 // The daemon's object store as the data plane, the control routes and the shm hand-off see it (docs/api.md,
 // "Objects"). Implemented by ObjectStore (object-store.ts); the daemon's handlers depend on this shape only.
 
-/** Where an object's bytes live. */
-export type ObjectTier = 'memory' | 'shm' | 'disk';
+import type { NamespaceInfo, NamespaceSettings, ObjectMeta, ObjectTier } from '../../protocol/http/objects.js';
 
-/** What stat and list report of an object. Never grants a lease. */
-export interface ObjectMeta {
-  readonly key: string;
-  readonly size: number;
-  /** Daemon-wide, never repeats (also across restarts): the object's fencing token. */
-  readonly version: number;
-  /** CRC32C of the whole object. */
-  readonly crc: number;
-  readonly tier: ObjectTier;
-  /** Unix ms. */
-  readonly createdAt: number;
-  readonly expiresAt: number | null;
-  /** Committed in memory before a restart: its bytes are gone (reads fail with TC_ERR_OBJECT_LOST). */
-  readonly lost?: boolean;
-}
+export type { NamespaceInfo, NamespaceSettings, ObjectMeta, ObjectTier };
 
 /** What a put asks for (from a PUT frame or an shm-put request). */
 export interface PutRequest {
@@ -87,33 +72,6 @@ export interface ReadLease {
   done(): void;
   /** Ends the lease (idempotent). */
   release(): void;
-}
-
-/** Settings of a namespace. */
-export interface NamespaceSettings {
-  /** null removes the token. */
-  readonly token?: string | null;
-  /** null removes the limit. */
-  readonly maxBytes?: number | null;
-}
-
-/** A namespace and its counters. */
-export interface NamespaceInfo {
-  readonly namespace: string;
-  readonly hasToken: boolean;
-  readonly maxBytes: number | null;
-  readonly objects: number;
-  /** Committed + pending bytes not yet freed: what maxBytes limits. */
-  readonly residentBytes: number;
-  readonly memoryBytes: number;
-  readonly shmBytes: number;
-  readonly diskBytes: number;
-  readonly pendingPuts: number;
-  readonly pendingBytes: number;
-  /** Deleted objects whose bytes are not freed yet (a read still copying). */
-  readonly pendingFrees: number;
-  readonly lost: number;
-  readonly openTxns: number;
 }
 
 /** One item's outcome of a batch operation. */
