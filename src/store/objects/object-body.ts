@@ -42,6 +42,8 @@ export class ObjectBody {
   crc = 0;
   createdAt = 0;
   expiresAt: number | null = null;
+  /** Bytes this body takes of the object memory budget (set when charged, 0 once freed). */
+  memoryCharge = 0;
   /** Chunks handed out to reads and not yet sent: the bytes may not be freed while > 0. */
   copying = 0;
   /** False for disk objects recovered after a restart until a read checked their CRC. */

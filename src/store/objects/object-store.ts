@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { tcError, wrapIoError, type TensorcastError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { checkNamespace, parseObjectKey } from '../../core/object-keys.js';
+import { BufferPool, POOL_MIN_BYTES, poolCapacity } from './buffer-pool.js';
 import { ObjectBody, type ObjectSegmentProvider } from './object-body.js';
 import { ObjectJournal, type JournalObject } from './journal.js';
 import { Namespace, checkSettings } from './namespaces.js';
@@ -53,6 +54,11 @@ export interface ObjectStoreOptions {
   readonly sweepMs?: number;
   /** Clock (Unix ms; tests). */
   readonly now?: () => number;
+  /**
+   * Most bytes of freed memory-tier buffers kept for reuse (default: a quarter of memoryBytes, at most 1 GiB;
+   * 0 turns reuse off). Idle pooled bytes count inside memoryBytes and are dropped whenever a put needs them.
+   */
+  readonly poolBytes?: number;
 }
 
 /** Why a put cannot get room now. */
@@ -86,6 +92,9 @@ export class ObjectStore implements ObjectStoreApi {
   private readonly txnTtlMs: number;
   private readonly shm: ObjectSegmentProvider | undefined;
   private journal: ObjectJournal | undefined;
+  /** Freed memory-tier buffers kept for reuse (their idle bytes count inside the budget). */
+  private readonly pool: BufferPool;
+  /** Bytes charged to the memory budget by bodies (memory tier: their buffer's capacity; shm: their size). */
   private memoryUsed = 0;
   private lastVersion = 0;
   private sweeper: NodeJS.Timeout | undefined;
@@ -106,6 +115,10 @@ export class ObjectStore implements ObjectStoreApi {
     this.now = opts.now ?? Date.now;
     this.txnTtlMs = opts.txnTtlMs ?? 60_000;
     this.waiters = new RoomWaiters(this.now);
+    const poolBytes = opts.poolBytes ?? Math.min(Math.floor(opts.memoryBytes / 4), 1 << 30);
+    if (!(Number.isSafeInteger(poolBytes) && poolBytes >= 0))
+      throw tcError('TC_ERR_INVALID_ARGUMENT', `poolBytes must be a non-negative integer, not ${String(opts.poolBytes)}`);
+    this.pool = new BufferPool(poolBytes);
     this.shm = opts.shm ?? (opts.shmDir === undefined ? undefined : new ShmObjectSegments(opts.shmDir));
   }
 
@@ -151,6 +164,7 @@ export class ObjectStore implements ObjectStoreApi {
       this.free(body);
     }
     this.objects.clear();
+    this.pool.clear();
     this.journal?.close();
     while (this.background.size > 0) await Promise.all([...this.background]);
   }
@@ -333,9 +347,17 @@ export class ObjectStore implements ObjectStoreApi {
     return [...this.spaces.values()].sort((a, b) => compareUtf8(a.name, b.name)).map((ns) => this.info(ns));
   }
 
-  /** Memory-tier and shm-tier bytes held now (all namespaces). */
+  /**
+   * Memory-tier and shm-tier bytes held now by objects (all namespaces; a pooled memory object counts its
+   * buffer's capacity, at most 1/8 above its size). Idle pooled buffers are {@link pooledBytes}.
+   */
   get memoryBytesUsed(): number {
     return this.memoryUsed;
+  }
+
+  /** Bytes of freed buffers kept for reuse, and how often a put found one (they count inside the budget). */
+  get pooledBytes(): { idleBytes: number; hits: number; misses: number } {
+    return this.pool.stats;
   }
 
   /**
@@ -412,7 +434,11 @@ export class ObjectStore implements ObjectStoreApi {
   /** The tier a put of `size` gets now, or what blocks it. */
   private place(size: number, shm: boolean, spill: boolean, ns: Namespace): ObjectTier | Blocker {
     if (!ns.hasRoom(size)) return 'full-namespace';
-    const inMemory = this.memoryUsed + size <= this.opts.memoryBytes && (shm || size <= MAX_MEMORY_OBJECT_BYTES);
+    const cost = shm ? size : this.memoryCost(size);
+    // Idle pooled buffers give way to a put that needs their room.
+    const over = this.memoryUsed + this.pool.idleBytes + cost - this.opts.memoryBytes;
+    if (over > 0 && this.memoryUsed + cost <= this.opts.memoryBytes) this.pool.evict(over);
+    const inMemory = this.memoryUsed + this.pool.idleBytes + cost <= this.opts.memoryBytes && (shm || size <= MAX_MEMORY_OBJECT_BYTES);
     if (shm) return inMemory ? 'shm' : 'full-memory';
     if (inMemory) return 'memory';
     return spill ? 'disk' : 'full-memory';
@@ -439,7 +465,7 @@ export class ObjectStore implements ObjectStoreApi {
     const body = put.body;
     switch (body.tier) {
       case 'memory':
-        body.storage = { tier: 'memory', buffer: body.size === 0 ? Buffer.alloc(0) : Buffer.allocUnsafe(body.size) };
+        body.storage = { tier: 'memory', buffer: this.memoryBuffer(body.size) };
         return;
       case 'shm': {
         const segment = await this.shm!.create(body.size);
@@ -600,14 +626,35 @@ export class ObjectStore implements ObjectStoreApi {
     body.state = 'freed';
     if (this.dying.delete(body)) body.ns.pendingFrees--;
     body.ns.bytes[body.tier] -= body.size;
-    if (body.tier !== 'disk') this.memoryUsed -= body.size;
-    this.track(body.release());
+    this.memoryUsed -= body.memoryCharge;
+    body.memoryCharge = 0;
+    const s = body.storage;
+    // Only a body whose bytes all landed is reused: an aborted put's buffer may still be a decoder's target.
+    if (s?.tier === 'memory' && body.version > 0 && body.size >= POOL_MIN_BYTES && this.pool.maxIdleBytes > 0) {
+      body.storage = undefined;
+      this.pool.give(Buffer.from(s.buffer.buffer, s.buffer.byteOffset, poolCapacity(body.size)));
+    } else this.track(body.release());
     this.waiters.pump();
   }
 
   private charge(body: ObjectBody): void {
     body.ns.bytes[body.tier] += body.size;
-    if (body.tier !== 'disk') this.memoryUsed += body.size;
+    body.memoryCharge = body.tier === 'memory' ? this.memoryCost(body.size) : body.tier === 'shm' ? body.size : 0;
+    this.memoryUsed += body.memoryCharge;
+  }
+
+  /** What a memory-tier object of `size` bytes takes of the budget: its buffer's capacity when pooled. */
+  private memoryCost(size: number): number {
+    return this.pool.maxIdleBytes > 0 ? poolCapacity(size) : size;
+  }
+
+  /** A buffer for a memory-tier object: a pooled one when an idle one of its class is there. */
+  private memoryBuffer(size: number): Buffer {
+    if (size === 0) return Buffer.alloc(0);
+    if (this.pool.maxIdleBytes === 0) return Buffer.allocUnsafe(size);
+    const cap = poolCapacity(size);
+    const buf = this.pool.take(size) ?? (cap === size ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(cap));
+    return buf.length === size ? buf : buf.subarray(0, size);
   }
 
   private verifyBody(body: ObjectBody): Promise<boolean> {
