@@ -336,6 +336,8 @@ export class ServerConnection {
       target.set(from);
       req.landed += n;
       this.grant(req, n);
+      // (Called from onData too: the put may be waiting for this last byte.)
+      this.poke();
       return;
     }
     // A file-backed put: the bytes are written from a copy (the eager buffer serves the next put).
