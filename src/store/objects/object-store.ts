@@ -119,7 +119,7 @@ export class ObjectStore implements ObjectStoreApi {
     if (!(Number.isSafeInteger(poolBytes) && poolBytes >= 0))
       throw tcError('TC_ERR_INVALID_ARGUMENT', `poolBytes must be a non-negative integer, not ${String(opts.poolBytes)}`);
     this.pool = new BufferPool(poolBytes);
-    this.shm = opts.shm ?? (opts.shmDir === undefined ? undefined : new ShmObjectSegments(opts.shmDir));
+    this.shm = opts.shm ?? (opts.shmDir === undefined ? undefined : new ShmObjectSegments(opts.shmDir, poolBytes));
   }
 
   /**
@@ -167,6 +167,8 @@ export class ObjectStore implements ObjectStoreApi {
     this.pool.clear();
     this.journal?.close();
     while (this.background.size > 0) await Promise.all([...this.background]);
+    // After the frees above: segments they recycled are removed too.
+    await this.shm?.drainIdle?.();
   }
 
   async beginPut(request: PutRequest): Promise<PendingPut> {
@@ -356,8 +358,8 @@ export class ObjectStore implements ObjectStoreApi {
   }
 
   /** Bytes of freed buffers kept for reuse, and how often a put found one (they count inside the budget). */
-  get pooledBytes(): { idleBytes: number; hits: number; misses: number } {
-    return this.pool.stats;
+  get pooledBytes(): { idleBytes: number; hits: number; misses: number; idleShmBytes: number } {
+    return { ...this.pool.stats, idleShmBytes: this.shm?.idleBytes ?? 0 };
   }
 
   /**
@@ -436,9 +438,12 @@ export class ObjectStore implements ObjectStoreApi {
     if (!ns.hasRoom(size)) return 'full-namespace';
     const cost = shm ? size : this.memoryCost(size);
     // Idle pooled buffers give way to a put that needs their room.
-    const over = this.memoryUsed + this.pool.idleBytes + cost - this.opts.memoryBytes;
-    if (over > 0 && this.memoryUsed + cost <= this.opts.memoryBytes) this.pool.evict(over);
-    const inMemory = this.memoryUsed + this.pool.idleBytes + cost <= this.opts.memoryBytes && (shm || size <= MAX_MEMORY_OBJECT_BYTES);
+    const over = this.memoryUsed + this.idleBytes() + cost - this.opts.memoryBytes;
+    if (over > 0 && this.memoryUsed + cost <= this.opts.memoryBytes) {
+      const released = this.pool.evict(over);
+      if (released < over) this.shm?.evictIdle?.(over - released);
+    }
+    const inMemory = this.memoryUsed + this.idleBytes() + cost <= this.opts.memoryBytes && (shm || size <= MAX_MEMORY_OBJECT_BYTES);
     if (shm) return inMemory ? 'shm' : 'full-memory';
     if (inMemory) return 'memory';
     return spill ? 'disk' : 'full-memory';
@@ -633,6 +638,10 @@ export class ObjectStore implements ObjectStoreApi {
     if (s?.tier === 'memory' && body.version > 0 && body.size >= POOL_MIN_BYTES && this.pool.maxIdleBytes > 0) {
       body.storage = undefined;
       this.pool.give(Buffer.from(s.buffer.buffer, s.buffer.byteOffset, poolCapacity(body.size)));
+    } else if (s?.tier === 'shm' && body.version > 0 && s.segment.recycle !== undefined) {
+      // Its pages stay for the next put of the same size (the client wrote every byte before the commit).
+      body.storage = undefined;
+      this.track(s.segment.recycle());
     } else this.track(body.release());
     this.waiters.pump();
   }
@@ -641,6 +650,11 @@ export class ObjectStore implements ObjectStoreApi {
     body.ns.bytes[body.tier] += body.size;
     body.memoryCharge = body.tier === 'memory' ? this.memoryCost(body.size) : body.tier === 'shm' ? body.size : 0;
     this.memoryUsed += body.memoryCharge;
+  }
+
+  /** Idle bytes kept for reuse: pooled buffers and freed shm segments (inside the budget). */
+  private idleBytes(): number {
+    return this.pool.idleBytes + (this.shm?.idleBytes ?? 0);
   }
 
   /** What a memory-tier object of `size` bytes takes of the budget: its buffer's capacity when pooled. */
