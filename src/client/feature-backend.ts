@@ -2,6 +2,7 @@
 // conditional commit (atomic samples), fenced reads, the namespace's maxBytes and token, TTL, all enforced
 // by the daemon; a read is always the whole object (get-into), its version checked against the ref's fence.
 
+import { randomUUID } from 'node:crypto';
 import { isTensorcastError, tcError } from '../core/errors.js';
 import type {
   BackendDeleteResult,
@@ -28,6 +29,20 @@ const CAPABILITIES: FeatureBackendCapabilities = {
 /** Deadline of a put that may wait for room, past the wait itself, when no timeoutMs is given. */
 const TRANSFER_MS = 60_000;
 
+/** Where a daemon backend sits in its cluster: its daemon's id and how to reach the other daemons' objects. */
+export interface DaemonPlace {
+  /** The id of the daemon the objects client talks to. */
+  readonly daemonId: string;
+  /**
+   * The objects client (same store token) of another daemon of the cluster.
+   *
+   * @throws TC_ERR_UNAVAILABLE (retryable)
+   */
+  peerObjects(daemonId: string): Promise<ObjectsClient>;
+  /** Forgets a peer whose connection failed, so the next call finds it again (it may have moved). */
+  forgetPeer(daemonId: string): void;
+}
+
 /**
  * A {@link FeatureBackend} on the daemon's objects. Made by {@link TensorcastClient.features}; closing it
  * leaves the client open.
@@ -35,31 +50,71 @@ const TRANSFER_MS = 60_000;
  * @example const store = new FeatureStore('train', new DaemonFeatureBackend(client.objects({ storeToken })));
  */
 export class DaemonFeatureBackend implements FeatureBackend {
-  readonly name = 'daemon';
   readonly capabilities = CAPABILITIES;
 
-  constructor(private readonly objects: ObjectsClient) {}
+  readonly name: string;
+  readonly daemonId: string | undefined;
+
+  /**
+   * @param source the objects client, or (a peer daemon's backend) a function resolving it on every call
+   * @param place where the daemon sits in its cluster (refs get its id; refs of other daemons are read there)
+   */
+  constructor(
+    private readonly source: ObjectsClient | (() => Promise<ObjectsClient>),
+    private readonly place?: DaemonPlace,
+  ) {
+    this.daemonId = place?.daemonId;
+    this.name = typeof source === 'function' && place !== undefined ? `daemon ${place.daemonId}` : 'daemon';
+  }
+
+  /**
+   * A backend on another daemon of the cluster: its objects client is found through this daemon's catalog
+   * (resolved here once, so an unreachable daemon fails now) and found again after a connection failure (a
+   * restarted daemon listens on new ports).
+   *
+   * @throws TC_ERR_UNAVAILABLE
+   */
+  async remote(daemonId: string): Promise<FeatureBackend> {
+    const place = this.place;
+    if (place === undefined) throw tcError('TC_ERR_UNAVAILABLE', `daemon '${daemonId}': this store knows no cluster`);
+    await place.peerObjects(daemonId);
+    return new DaemonFeatureBackend(() => place.peerObjects(daemonId), { ...place, daemonId });
+  }
+
+  /** The objects client; a peer's is forgotten when its connection fails. */
+  private async with<T>(op: (objects: ObjectsClient) => Promise<T>): Promise<T> {
+    const source = this.source;
+    if (typeof source !== 'function') return op(source);
+    try {
+      return await op(await source());
+    } catch (error) {
+      if (isTensorcastError(error, 'TC_ERR_UNAVAILABLE') && this.place !== undefined) this.place.forgetPeer(this.place.daemonId);
+      throw error;
+    }
+  }
 
   async prepare(storeId: string, settings: { readonly token?: string; readonly maxBytes?: number }): Promise<void> {
     if (settings.token === undefined && settings.maxBytes === undefined) return;
-    await this.objects.ensureNamespace(storeId, settings);
+    await this.with((o) => o.ensureNamespace(storeId, settings));
   }
 
   async put(items: readonly BackendPutItem[], options: BackendPutOptions = {}): Promise<BackendVersion[]> {
     const wait = options.waitForRoomMs !== undefined && options.waitForRoomMs > 0;
     const timeoutMs = wait ? options.waitForRoomMs + (options.timeoutMs ?? TRANSFER_MS) : options.timeoutMs;
-    const results = await this.objects.putMany(
-      items.map((i) => ({
-        key: i.key,
-        data: i.data instanceof Uint8Array ? i.data : Buffer.concat(i.data),
-        ...(i.ifVersion === undefined ? {} : { ifVersion: daemonVersion(i.ifVersion) }),
-      })),
-      {
-        ...(options.txn === undefined ? {} : { txn: options.txn }),
-        ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
-        ...(wait ? { waitForRoom: true } : {}),
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      },
+    const results = await this.with((o) =>
+      o.putMany(
+        items.map((i) => ({
+          key: i.key,
+          data: i.data instanceof Uint8Array ? i.data : Buffer.concat(i.data),
+          ...(i.ifVersion === undefined ? {} : { ifVersion: daemonVersion(i.ifVersion) }),
+        })),
+        {
+          ...(options.txn === undefined ? {} : { txn: options.txn }),
+          ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
+          ...(wait ? { waitForRoom: true } : {}),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        },
+      ),
     );
     const failed = results.find((r) => !r.ok);
     if (failed !== undefined && !failed.ok) throw failed.error;
@@ -67,25 +122,27 @@ export class DaemonFeatureBackend implements FeatureBackend {
   }
 
   newTxn(): string {
-    return this.objects.newTxn();
+    return `txn-${randomUUID()}`;
   }
 
   async commit(txn: string, conditions: readonly { readonly key: string; readonly ifVersion: BackendVersion | null }[]): Promise<void> {
-    await this.objects.commit(
-      txn,
-      conditions.map((c) => ({ key: c.key, ifVersion: daemonVersion(c.ifVersion) })),
+    await this.with((o) =>
+      o.commit(
+        txn,
+        conditions.map((c) => ({ key: c.key, ifVersion: daemonVersion(c.ifVersion) })),
+      ),
     );
   }
 
   abort(txn: string): Promise<void> {
-    return this.objects.abort(txn);
+    return this.with((o) => o.abort(txn));
   }
 
   async read(key: string, maxBytes: number): Promise<{ data: Uint8Array; version: BackendVersion } | undefined> {
     let r;
     try {
       // Manifests are small: TCP (no shm round trip), one request.
-      r = await this.objects.get(key, { transport: 'tcp' });
+      r = await this.with((o) => o.get(key, { transport: 'tcp' }));
     } catch (error) {
       if (isTensorcastError(error, 'TC_ERR_NOT_FOUND')) return undefined;
       throw error;
@@ -96,7 +153,9 @@ export class DaemonFeatureBackend implements FeatureBackend {
 
   async readInto(key: string, offset: number, dest: Uint8Array, options: BackendReadOptions = {}): Promise<void> {
     if (offset !== 0) throw tcError('TC_ERR_INVALID_ARGUMENT', `daemon: objects are read whole (offset ${offset} of ${key})`);
-    const r = await this.objects.get(key, { into: dest, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+    const r = await this.with((o) =>
+      o.get(key, { into: dest, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) }),
+    );
     if (options.version !== undefined && r.version !== options.version)
       throw tcError('TC_ERR_NOT_FOUND', `${key}: stale or released sample (version ${r.version}, the ref holds ${options.version})`, {
         details: { key, reason: 'stale' },
@@ -104,22 +163,22 @@ export class DaemonFeatureBackend implements FeatureBackend {
   }
 
   async stat(key: string): Promise<BackendObject | undefined> {
-    const m = await this.objects.stat(key);
+    const m = await this.with((o) => o.stat(key));
     return m === undefined ? undefined : { key: m.key, size: m.size, version: m.version };
   }
 
   async delete(keys: readonly string[]): Promise<BackendDeleteResult[]> {
     if (keys.length === 0) return [];
-    return (await this.objects.delete(keys)).map((r) => (r.ok ? { key: r.key } : { key: r.key, error: r.error }));
+    return (await this.with((o) => o.delete(keys))).map((r) => (r.ok ? { key: r.key } : { key: r.key, error: r.error }));
   }
 
   async list(prefix: string): Promise<BackendObject[]> {
-    return (await this.objects.list(prefix)).map((m) => ({ key: m.key, size: m.size, version: m.version }));
+    return (await this.with((o) => o.list(prefix))).map((m) => ({ key: m.key, size: m.size, version: m.version }));
   }
 
   async usage(storeId: string): Promise<BackendUsage | undefined> {
     try {
-      const info = await this.objects.namespaceInfo(storeId);
+      const info = await this.with((o) => o.namespaceInfo(storeId));
       return { objects: info.objects, residentBytes: info.residentBytes, maxBytes: info.maxBytes, pendingFrees: info.pendingFrees };
     } catch (error) {
       if (isTensorcastError(error, 'TC_ERR_NOT_FOUND')) return undefined;

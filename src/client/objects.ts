@@ -111,7 +111,12 @@ export class ObjectsClient {
       try {
         return await shmPut(this.shm(), key, data, fields, timeoutMs, transport === 'auto', options.signal);
       } catch (error) {
-        if (!(isTensorcastError(error, 'TC_ERR_FORBIDDEN') && error.details['reason'] === SHM_UNREACHABLE)) throw error;
+        if (isTensorcastError(error, 'TC_ERR_FORBIDDEN') && error.details['reason'] === SHM_UNREACHABLE) {
+          // The daemon's shm dir is not writable from here: TCP.
+        } else if (transport === 'auto' && isTensorcastError(error, 'TC_ERR_BUDGET') && options.waitForRoom !== true) {
+          // No shared memory left for it: over TCP the daemon may still take it (it spills to disk with
+          // --object-spill), or refuses with the same code.
+        } else throw error;
       }
     }
     const req: ObjectPutRequest = {

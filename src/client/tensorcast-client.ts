@@ -30,7 +30,7 @@ import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-
 import { ObjectsClient } from './objects.js';
 import type { ObjectsOptions } from './object-types.js';
 import { FeatureStore, type FeatureStoreOptions } from '../features/feature-store.js';
-import { DaemonFeatureBackend } from './feature-backend.js';
+import { DaemonFeatureBackend, type DaemonPlace } from './feature-backend.js';
 import { checkLoadOptions, checkSelection, checkTransferOptions, checkWeightsOptions } from './load-options.js';
 import { ShmMappings } from './shm-mappings.js';
 import { openShmTransfer } from './shm-transfer.js';
@@ -235,12 +235,14 @@ export class TensorcastClient {
   private readonly shmMappings = new ShmMappings();
   private readonly defaultConnections: number;
   private readonly defaultTimeoutMs: number;
+  /** Clients of the other daemons of the cluster (feature refs put there), by daemon id. */
+  private readonly peers = new Map<string, Promise<TensorcastClient>>();
 
   constructor(
     readonly control: ControlClient,
-    token: string,
+    private readonly token: string,
     readonly info: DaemonInfo,
-    options: ConnectOptions,
+    private readonly options: ConnectOptions,
   ) {
     this.defaultConnections = Math.max(1, options.connections ?? 4);
     this.pool = new ConnectionPool(info.dataAddress, token);
@@ -570,8 +572,67 @@ export class TensorcastClient {
    * const { hidden } = await store.get(ref, { into: { hidden: myBuffer } });
    */
   features(storeId: string, options: FeatureStoreOptions = {}): FeatureStore {
-    const objects = this.objects(options.token === undefined ? {} : { storeToken: options.token });
-    return new FeatureStore(storeId, new DaemonFeatureBackend(objects), options);
+    const objectsOptions = options.token === undefined ? {} : { storeToken: options.token };
+    const place: DaemonPlace = {
+      daemonId: this.info.daemonId,
+      peerObjects: async (daemonId) => (await this.peer(daemonId)).objects(objectsOptions),
+      forgetPeer: (daemonId) => this.forgetPeer(daemonId),
+    };
+    return new FeatureStore(storeId, new DaemonFeatureBackend(this.objects(objectsOptions), place), options);
+  }
+
+  /**
+   * A client of another daemon of this daemon's cluster, found in GET /v1/cluster and connected with this
+   * client's token (the cluster shares one), cached until {@link forgetPeer}.
+   *
+   * @throws TC_ERR_UNAVAILABLE (retryable) when the catalog lists no live daemon of that id, or it does not answer
+   */
+  private peer(daemonId: string): Promise<TensorcastClient> {
+    let peer = this.peers.get(daemonId);
+    if (peer === undefined) {
+      peer = this.connectPeer(daemonId);
+      this.peers.set(daemonId, peer);
+      peer.catch(() => {
+        if (this.peers.get(daemonId) === peer) this.peers.delete(daemonId);
+      });
+    }
+    return peer;
+  }
+
+  private async connectPeer(daemonId: string): Promise<TensorcastClient> {
+    const cluster = await this.cluster();
+    const d = cluster.daemons.find((x) => x.daemonId === daemonId);
+    if (d === undefined || !d.alive)
+      throw tcError(
+        'TC_ERR_UNAVAILABLE',
+        d === undefined
+          ? `daemon '${daemonId}' is not in the cluster of daemon '${this.info.daemonId}' (catalog ${cluster.catalog.url})`
+          : `daemon '${daemonId}' is not alive (last heartbeat ${new Date(d.heartbeatAt).toISOString()})`,
+        { details: { daemonId, reason: d === undefined ? 'unknown_daemon' : 'not_alive' } },
+      );
+    try {
+      const { connections, timeoutMs } = this.options;
+      return await connect({
+        url: d.controlUrl,
+        token: this.token,
+        ...(connections === undefined ? {} : { connections }),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      });
+    } catch (error) {
+      if (isTensorcastError(error, 'TC_ERR_UNAVAILABLE')) throw error;
+      throw tcError('TC_ERR_UNAVAILABLE', `daemon '${daemonId}' at ${d.controlUrl}: ${(error as Error).message}`, {
+        cause: error,
+        details: { daemonId, reason: 'unreachable' },
+      });
+    }
+  }
+
+  /** Drops (and closes) the cached client of a peer daemon whose connection failed. */
+  private forgetPeer(daemonId: string): void {
+    const peer = this.peers.get(daemonId);
+    if (peer === undefined) return;
+    this.peers.delete(daemonId);
+    peer.then((c) => c.close()).catch(() => undefined);
   }
 
   /** The cluster as the daemon's catalog lists it: daemons (alive or not) and, per artifact, the replicas. */
@@ -581,6 +642,9 @@ export class TensorcastClient {
 
   /** Closes pooled data-plane connections and the control connections. */
   async close(): Promise<void> {
+    const peers = [...this.peers.values()];
+    this.peers.clear();
+    await Promise.all(peers.map((p) => p.then((c) => c.close()).catch(() => undefined)));
     this.pool.close();
     this.shmMappings.close();
     await this.control.close();

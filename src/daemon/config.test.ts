@@ -68,3 +68,9 @@ test('config: objectMemory defaults to the memory budget; objectSpill from a fla
     (err: Error) => /objectSpill/.test(err.message) && /objectMemory/.test(err.message),
   );
 });
+
+test('config: objectTxnTtlMs is a duration, 60s by default, from TENSORCAST_OBJECT_TXN_TTL', () => {
+  assert.equal(resolveConfig([]).objectTxnTtlMs, 60_000);
+  assert.equal(resolveConfig([configFromEnv({ TENSORCAST_OBJECT_TXN_TTL: '2s' })]).objectTxnTtlMs, 2000);
+  assert.throws(() => resolveConfig([{ objectTxnTtlMs: 'soon' }]), /objectTxnTtlMs/);
+});

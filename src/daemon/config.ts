@@ -66,6 +66,8 @@ export interface DaemonConfig {
    * committed objects known across restarts.
    */
   readonly objectSpill: boolean;
+  /** An object transaction unused for this long is aborted and its bytes freed (ms); see docs/api.md, "Objects". */
+  readonly objectTxnTtlMs: number;
 }
 
 /** A listen address. */
@@ -154,6 +156,7 @@ const schema = z
     daemonTtlMs: duration.pipe(z.number().min(1000, 'the daemon TTL needs at least 1s')),
     objectMemory: byteSize.optional(),
     objectSpill: flag,
+    objectTxnTtlMs: duration,
   })
   .strict();
 
@@ -178,6 +181,7 @@ export function defaultConfig(): RawConfig {
     exportTtlMs: '10m',
     daemonTtlMs: '30s',
     objectSpill: false,
+    objectTxnTtlMs: '60s',
   };
 }
 
@@ -205,6 +209,7 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_DAEMON_TTL: 'daemonTtlMs',
   TENSORCAST_OBJECT_MEMORY: 'objectMemory',
   TENSORCAST_OBJECT_SPILL: 'objectSpill',
+  TENSORCAST_OBJECT_TXN_TTL: 'objectTxnTtlMs',
 };
 
 /** Settings from the environment. `TENSORCAST_IMPORT_ROOTS` is a path-delimiter-separated list. */
@@ -271,6 +276,7 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     daemonTtlMs: c.daemonTtlMs,
     objectMemory: c.objectMemory ?? c.memoryBudget,
     objectSpill: c.objectSpill,
+    objectTxnTtlMs: c.objectTxnTtlMs,
   };
   if (config.httpRequestTimeoutMs > 0 && config.httpRequestTimeoutMs < config.httpHeadersTimeoutMs) {
     throw tcError(

@@ -202,6 +202,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     const os = new ObjectStore({
       memoryBytes: config.objectMemory,
       spillDir: config.objectSpill ? join(config.dataDir, 'objects') : undefined,
+      txnTtlMs: config.objectTxnTtlMs,
       // Same-host puts write into pre-faulted pool segments when the pool has one that fits.
       shm: shmObjects,
       log,
@@ -210,6 +211,8 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     await shmObjects.init();
     await os.init();
     handoff = new ObjectShmHandoff(os, {
+      // A same-host put whose writer died is abandoned like a transaction: its lease ends after the same time.
+      ttlMs: config.objectTxnTtlMs,
       onCommit: (bytes) => {
         metrics.objectRequests.inc({ op: 'put', transport: 'shm', outcome: 'ok' });
         metrics.objectBytes.inc({ op: 'put', transport: 'shm' }, bytes);

@@ -90,6 +90,18 @@ export interface FeatureBackend {
   readonly name: string;
   readonly capabilities: FeatureBackendCapabilities;
   /**
+   * Daemon backends: the id of the daemon that holds the objects. The store stamps it on every ref it makes
+   * (`SampleRef.daemonId`), so a store on another daemon of the cluster knows where to read.
+   */
+  readonly daemonId?: string | undefined;
+  /**
+   * Daemon backends in a cluster: a backend on the daemon `daemonId` of the same cluster (found through this
+   * daemon's catalog, reached with the same cluster token), for refs put there. The caller keeps it.
+   *
+   * @throws TC_ERR_UNAVAILABLE (retryable: that daemon is not listed alive, or does not answer)
+   */
+  remote?(daemonId: string): Promise<FeatureBackend>;
+  /**
    * Prepares the store's namespace before its first write: the daemon creates or updates it with the token
    * and maxBytes given (undefined fields stay as they are); connectors refuse a token (they have none).
    *

@@ -123,6 +123,8 @@ export class FeatureStore {
   private readonly frees = new SampleFrees();
   private prepared: Promise<void> | undefined;
   private closed = false;
+  /** Stores on other daemons of the cluster (refs put there), by daemon id: their tombstones and frees. */
+  private readonly peers = new Map<string, Promise<FeatureStore>>();
 
   constructor(
     readonly storeId: string,
@@ -181,7 +183,7 @@ export class FeatureStore {
     const fences = this.backend.capabilities.atomicCommit
       ? await this.putAtomic(sampleId, items, base, version)
       : await this.putInOrder(sampleId, items, base, version);
-    const ref: SampleRef = { storeId: this.storeId, sampleId, generation, specs, layout, fences };
+    const ref: SampleRef = this.stamped({ storeId: this.storeId, sampleId, generation, specs, layout, fences });
     if (current !== undefined) await this.retire(refFromManifest(this.storeId, current.manifest));
     if (lostKeys.length > 0)
       await this.freeKeys(
@@ -281,6 +283,8 @@ export class FeatureStore {
   async get(ref: SampleRef, options: FeatureGetOptions = {}): Promise<Record<string, FeatureTensor>> {
     this.checkOpen();
     checkRef(ref, this.storeId);
+    const peer = await this.peerOf(ref);
+    if (peer !== undefined) return peer.get(ref, options);
     if (this.frees.isTombstoned(ref)) throw this.released(ref);
     const dests = this.destinations(ref, options.into);
     const timeoutMs = this.options.timeoutMs;
@@ -379,6 +383,8 @@ export class FeatureStore {
   async release(ref: SampleRef, options: { readonly force?: boolean } = {}): Promise<void> {
     this.checkOpen();
     checkRef(ref, this.storeId);
+    const peer = await this.peerOf(ref);
+    if (peer !== undefined) return peer.release(ref, options);
     if (this.options.retainOnRelease === true && options.force !== true) {
       if (!this.frees.isTombstoned(ref)) this.frees.retain(ref);
       return;
@@ -493,7 +499,13 @@ export class FeatureStore {
         freed += await this.freeRef(refFromManifest(this.storeId, current.manifest));
       });
     }
-    return { freed, expired, failed: this.failures() };
+    const failed = this.failures();
+    for (const peer of await this.peerStores()) {
+      const r = await peer.gc();
+      freed += r.freed;
+      failed.push(...r.failed);
+    }
+    return { freed, expired, failed };
   }
 
   /**
@@ -507,7 +519,15 @@ export class FeatureStore {
     for (const ref of retained) freed += await this.freeRef(ref);
     for (let pass = 0; pass < DRAIN_PASSES && this.frees.counts.pendingFrees > 0; pass++)
       freed += await this.freeKeys(this.frees.pendingFrees());
-    return { freed, retainedFreed: retained.length, failed: this.failures() };
+    let retainedFreed = retained.length;
+    const failed = this.failures();
+    for (const peer of await this.peerStores()) {
+      const r = await peer.drain();
+      freed += r.freed;
+      retainedFreed += r.retainedFreed;
+      failed.push(...r.failed);
+    }
+    return { freed, retainedFreed, failed };
   }
 
   private failures(): FreeFailure[] {
@@ -523,7 +543,7 @@ export class FeatureStore {
     this.checkOpen();
     checkSampleId(sampleId);
     const current = await this.readManifest(sampleId);
-    return current === undefined ? undefined : refFromManifest(this.storeId, current.manifest);
+    return current === undefined ? undefined : this.stamped(refFromManifest(this.storeId, current.manifest));
   }
 
   /** Counts of the store on the backend (one listing) and of this process's bookkeeping. */
@@ -561,6 +581,40 @@ export class FeatureStore {
     if (this.closed) return;
     this.closed = true;
     await this.onClose?.();
+  }
+
+  /** `ref` with this backend's daemon id (daemon backends). */
+  private stamped(ref: SampleRef): SampleRef {
+    return this.backend.daemonId === undefined ? ref : { ...ref, daemonId: this.backend.daemonId };
+  }
+
+  /**
+   * The store on the daemon that holds `ref` when that is another daemon of the cluster; undefined when the
+   * ref is this backend's (or names no daemon).
+   *
+   * @throws TC_ERR_INVALID_ARGUMENT (a daemon's ref given to a connector store); TC_ERR_UNAVAILABLE
+   */
+  private async peerOf(ref: SampleRef): Promise<FeatureStore | undefined> {
+    const id = ref.daemonId;
+    if (id === undefined || id === this.backend.daemonId) return undefined;
+    const remote = this.backend.remote?.bind(this.backend);
+    if (this.backend.daemonId === undefined || remote === undefined)
+      throw tcError('TC_ERR_INVALID_ARGUMENT', `sample ref of daemon '${id}' given to store '${this.storeId}' on ${this.backend.name}`);
+    let peer = this.peers.get(id);
+    if (peer === undefined) {
+      // The peer store shares this store's options (token, timeouts); it never puts, so it never prepares.
+      peer = remote(id).then((backend) => new FeatureStore(this.storeId, backend, this.options));
+      this.peers.set(id, peer);
+      // A daemon that cannot be reached now may be later: resolve it again next time.
+      peer.catch(() => this.peers.delete(id));
+    }
+    return peer;
+  }
+
+  /** The peer stores resolved so far. */
+  private async peerStores(): Promise<FeatureStore[]> {
+    const settled = await Promise.allSettled(this.peers.values());
+    return settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   }
 
   private checkOpen(): void {

@@ -48,6 +48,12 @@ export interface SampleRef {
    * a ref never reads bytes written later under the same key (a sample released and put again).
    */
   readonly fences?: readonly (number | string)[];
+  /**
+   * Daemon backends: the id of the daemon that holds the sample's objects. A store whose client is
+   * connected to another daemon of the same cluster reads (and releases) the sample there. Absent on
+   * connector backends and on refs of older versions (then the store's own daemon is assumed).
+   */
+  readonly daemonId?: string;
 }
 
 /** A tensor as get returns it: the bytes (the caller's `into` buffer when given) with dtype and shape. */
@@ -58,6 +64,8 @@ export interface FeatureTensor {
 }
 
 const SAMPLE_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
+/** A daemon id as refs carry it: printable ASCII without spaces. */
+const DAEMON_ID = /^[\x21-\x7e]{1,256}$/;
 const TENSOR_NAME = /^[A-Za-z0-9_:+=@,-][A-Za-z0-9._:+=@,-]{0,199}$/;
 
 /**
@@ -165,6 +173,8 @@ export function checkRef(ref: SampleRef, storeId: string): SampleRef {
   if (ref.layout !== undefined && ref.layout !== 'per-tensor' && ref.layout !== 'packed')
     throw tcError('TC_ERR_INVALID_ARGUMENT', `sample ref: bad layout ${JSON.stringify(ref.layout)}`);
   checkSpecs(ref.specs, 'sample ref');
+  if (ref.daemonId !== undefined && (typeof ref.daemonId !== 'string' || !DAEMON_ID.test(ref.daemonId)))
+    throw tcError('TC_ERR_INVALID_ARGUMENT', `sample ref: bad daemonId ${JSON.stringify(ref.daemonId)}`);
   if (ref.fences !== undefined) {
     const want = (ref.layout ?? 'per-tensor') === 'packed' ? 1 : ref.specs.length;
     if (!Array.isArray(ref.fences) || ref.fences.length !== want || !ref.fences.every(isFence))

@@ -26,6 +26,9 @@ import type { ConnectionOptions, FrameSink, LoadRequest, ObjectPutSession } from
 /** Failed PUTs a connection remembers, so DATA its client sent before hearing of the failure is dropped. */
 const FAILED_PUTS_KEPT = 64;
 
+/** Scratch buffers one connection keeps for reuse. */
+const SPARE_BUFFERS_KEPT = 4;
+
 /** The first CREDIT a PUT gets: how many bytes the client may send before any landed. */
 const PUT_WINDOW_BYTES = 64 << 20;
 
@@ -84,6 +87,13 @@ export class ServerConnection {
   private readonly helloTimer: NodeJS.Timeout;
   /** Where DATA frames of failed PUTs are read and dropped (grown on demand, reused). */
   private dropScratch: Buffer | undefined;
+  /**
+   * Buffers frames land in before they are written (disk-tier puts) and GET chunks are read from disk into,
+   * kept for reuse: fresh pages cost a fault each (tens of microseconds on some hosts).
+   */
+  private readonly spare: Buffer[] = [];
+  /** The memory of every spare handed out, so only those come back. */
+  private readonly spareMemory = new WeakSet<ArrayBufferLike>();
   /** PUTs that failed after credit was granted (most recent last): their DATA still in flight is dropped. */
   private readonly failedPuts: number[] = [];
   /**
@@ -401,7 +411,7 @@ export class ServerConnection {
       if (p.expected === p.body.size) p.active = false;
       const target = p.session.target(h.offset, h.length);
       p.mode = target !== undefined ? 'direct' : 'write';
-      return target ?? Buffer.allocUnsafe(h.length);
+      return target ?? this.takeSpare(h.length);
     }
     if (p?.kind === 'put' && p.requestId === h.requestId && p.session === undefined && p.failed === undefined) {
       // Eager DATA of the put being reserved: held in the eager buffer until its room is there.
@@ -461,15 +471,33 @@ export class ServerConnection {
       land();
       return;
     }
-    p.writing = p.writing.then(
-      () =>
-        session.write(h.offset, payload).then(land, (error: unknown) => {
-          p.failed ??= asCoded(error);
-          p.active = false;
-          this.poke();
-        }),
-      () => undefined,
-    );
+    p.writing = p.writing
+      .then(
+        () =>
+          session.write(h.offset, payload).then(land, (error: unknown) => {
+            p.failed ??= asCoded(error);
+            p.active = false;
+            this.poke();
+          }),
+        () => undefined,
+      )
+      .finally(() => this.giveSpare(payload));
+  }
+
+  /** A buffer of exactly `bytes` (a view of a kept one when one is large enough). */
+  private takeSpare(bytes: number): Buffer {
+    const i = this.spare.findIndex((b) => b.length >= bytes);
+    if (i >= 0) return this.spare.splice(i, 1)[0]!.subarray(0, bytes);
+    const fresh = Buffer.allocUnsafeSlow(Math.max(bytes, this.opts.frameBytes));
+    this.spareMemory.add(fresh.buffer);
+    return fresh.subarray(0, bytes);
+  }
+
+  /** Keeps a buffer from {@link takeSpare} for reuse (a few per connection). */
+  private giveSpare(view: Uint8Array): void {
+    // Spares have an ArrayBuffer of their own (never Node's small-buffer pool): keep all of it.
+    if (this.spare.length >= SPARE_BUFFERS_KEPT || !this.spareMemory.has(view.buffer)) return;
+    this.spare.push(Buffer.from(view.buffer, 0, view.buffer.byteLength));
   }
 
   /** Sends an object: INFO, DATA within the credit, then (by the caller) DONE. The lease ends on every path. */
@@ -489,19 +517,20 @@ export class ServerConnection {
       // Two frames in flight: the next one is read while the last one is still being written. A chunk counts
       // as being copied (a delete's free waits for it) until its frame is flushed; scratch buffers (for
       // chunks read from disk) alternate, one per frame in flight.
-      const scratch: Buffer[] = [];
+      const scratch: (Buffer | undefined)[] = [];
       const flushing: Promise<void>[] = [];
       try {
         for (let at = 0, i = 0; at < size; at += frame, i++) {
           const n = Math.min(frame, size - at);
           await sink.ready(at, n);
           if (flushing.length >= 2) await flushing.shift();
-          scratch[i % 2] ??= Buffer.allocUnsafe(Math.min(frame, size));
-          const bytes = await lease.chunk(at, n, scratch[i % 2]!.subarray(0, n));
+          const into = (scratch[i % 2] ??= this.takeSpare(Math.min(frame, size)));
+          const bytes = await lease.chunk(at, n, into.subarray(0, n));
           flushing.push(sink.send(at, bytes).finally(() => lease.done()));
         }
       } finally {
         await Promise.all(flushing);
+        for (const b of scratch) if (b !== undefined) this.giveSpare(b);
       }
       if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
       return { bytes: size, version };

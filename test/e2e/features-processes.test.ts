@@ -31,7 +31,7 @@ function runNode(script: string, args: string[]): Promise<string[]> {
 
 const mod = (path: string): string => JSON.stringify(new URL(path, import.meta.url).href);
 
-test('features across processes: a producer process puts 300 samples (and one 64 MiB tensor); this process gets them byte-identical', async (t) => {
+test('features across processes: a producer process puts 1,000 samples (and one 64 MiB tensor); this process gets them byte-identical', async (t) => {
   const d = await startDaemon(t, { extraArgs: ['--object-memory', '512MiB'] });
   const script = `
     import { connect } from ${mod('../../src/client/tensorcast-client.js')};
@@ -40,21 +40,21 @@ test('features across processes: a producer process puts 300 samples (and one 64
     const [url, token] = process.argv.slice(1);
     const client = await connect({ url, token });
     const store = client.features('xproc');
-    for (let i = 0; i < 300; i++) process.stdout.write(JSON.stringify(await store.put('s' + i, mixedTensors(i, 2 * (1 + (i % 50)) * 100))) + '\\n');
+    for (let i = 0; i < 1000; i++) process.stdout.write(JSON.stringify(await store.put('s' + i, mixedTensors(i, 2 * (1 + (i % 50)) * 100))) + '\\n');
     const big = { data: pattern(64 << 20, 9), dtype: 'F32', shape: [16 << 20] };
     process.stdout.write(JSON.stringify(await store.put('big', { big })) + '\\n');
     await client.close();`;
   const lines = await runNode(script, [d.controlUrl, d.token]);
-  assert.equal(lines.length, 301);
+  assert.equal(lines.length, 1001);
   const client = await connect({ url: d.controlUrl, token: d.token });
   t.after(() => client.close());
   const store = client.features('xproc');
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 1000; i++) {
     const ref = JSON.parse(lines[i]!) as SampleRef;
     assertSame(await store.get(ref), mixedTensors(i, 2 * (1 + (i % 50)) * 100));
     await store.release(ref);
   }
-  const bigRef = JSON.parse(lines[300]!) as SampleRef;
+  const bigRef = JSON.parse(lines[1000]!) as SampleRef;
   const into = new Uint8Array(64 << 20);
   const got = await store.get(bigRef, { into: { big: into } });
   assert.equal(got.big!.data, into);

@@ -24,6 +24,7 @@ interface ServeFlags {
   readonly daemonTtl?: string;
   readonly objectMemory?: string;
   readonly objectSpill?: boolean;
+  readonly objectTxnTtl?: string;
 }
 
 /** Registers `serve`. */
@@ -55,6 +56,7 @@ export function registerServe(program: Command): void {
     .option('--daemon-ttl <duration>', 'a daemon silent for this long is not routed to; heartbeats every third of it (default 30s)')
     .option('--object-memory <bytes>', 'bytes of objects held in memory and shared memory (default: the memory budget)')
     .option('--object-spill', 'objects that do not fit in memory go to <data-dir>/objects, journaled across restarts')
+    .option('--object-txn-ttl <duration>', 'abort an object transaction unused for this long and free its bytes (default 60s)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (flags: ServeFlags) => {
       const fromFlags: RawConfig = {
@@ -77,6 +79,7 @@ export function registerServe(program: Command): void {
         daemonTtlMs: flags.daemonTtl,
         objectMemory: flags.objectMemory,
         objectSpill: flags.objectSpill,
+        objectTxnTtlMs: flags.objectTxnTtl,
       };
       const env = configFromEnv(process.env);
       // A config file named by flag is read below the environment too: file < env < flags.

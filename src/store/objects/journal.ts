@@ -3,11 +3,12 @@
 // cut short by a crash is dropped), then rewritten compactly, so it holds the live state plus what came
 // after.
 
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import { wrapIoError } from '../../core/errors.js';
+import { checkNamespace, parseObjectKey } from '../../core/object-keys.js';
 import type { NamespaceRecord } from './namespaces.js';
 import type { ObjectTier } from './object-store-api.js';
 
@@ -50,12 +51,16 @@ export const JOURNAL_FILE = 'journal';
  */
 export class ObjectJournal {
   private fd: number | undefined;
+  /** Lines in the file (the store rewrites it when they far outnumber the live records). */
+  lines: number;
 
   private constructor(
     private readonly path: string,
     fd: number,
+    lines: number,
   ) {
     this.fd = fd;
+    this.lines = lines;
   }
 
   /**
@@ -76,15 +81,16 @@ export class ObjectJournal {
     if (state.dropped > 0) log.warn({ path, dropped: state.dropped }, 'object journal: dropped lines cut short by a crash or unreadable');
     const tmp = `${path}.tmp`;
     try {
+      const text = compactJournal(state);
       const fh = await open(tmp, 'w', 0o600);
       try {
-        await fh.writeFile(compactJournal(state));
+        await fh.writeFile(text);
         await fh.sync();
       } finally {
         await fh.close();
       }
       await rename(tmp, path);
-      return { journal: new ObjectJournal(path, openSync(path, 'a', 0o600)), state };
+      return { journal: new ObjectJournal(path, openSync(path, 'a', 0o600), countLines(text)), state };
     } catch (error) {
       throw wrapIoError(error, 'cannot rewrite the object journal', path);
     }
@@ -99,6 +105,35 @@ export class ObjectJournal {
     } catch (error) {
       throw wrapIoError(error, 'cannot journal an object change', this.path);
     }
+    this.lines++;
+  }
+
+  /**
+   * Replaces the file with `state`'s compact form (written aside, synced, renamed over it), so a long-running
+   * daemon's journal stays near the size of its live state. Synchronous: no append can interleave.
+   *
+   * @throws TC_ERR_IO, TC_ERR_NO_SPACE (the old file is then kept as it was)
+   */
+  rewrite(state: JournalState): void {
+    if (this.fd === undefined) return;
+    const text = compactJournal(state);
+    const tmp = `${this.path}.tmp`;
+    try {
+      const fd = openSync(tmp, 'w', 0o600);
+      try {
+        const bytes = Buffer.from(text);
+        for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.path);
+    } catch (error) {
+      throw wrapIoError(error, 'cannot rewrite the object journal', this.path);
+    }
+    closeSync(this.fd);
+    this.fd = openSync(this.path, 'a', 0o600);
+    this.lines = countLines(text);
   }
 
   close(): void {
@@ -153,6 +188,12 @@ export function compactJournal(state: JournalState): string {
   return lines.map((r) => `${JSON.stringify(r)}\n`).join('');
 }
 
+function countLines(text: string): number {
+  let n = 0;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) n++;
+  return n;
+}
+
 const TIERS: readonly string[] = ['memory', 'shm', 'disk'];
 /** Names of object files in the spill folder. */
 export const OBJECT_FILE = /^o-[0-9a-f]{1,64}\.bin$/;
@@ -175,6 +216,7 @@ function parseRecord(line: string): JournalRecord | undefined {
         : undefined;
     case 'ns':
       return typeof rec.ns === 'string' &&
+        valid(() => checkNamespace(rec.ns as string)) &&
         (rec.tokenHash === null || (typeof rec.tokenHash === 'string' && /^[0-9a-f]{64}$/.test(rec.tokenHash))) &&
         (rec.maxBytes === null || isCount(rec.maxBytes))
         ? (rec as JournalRecord)
@@ -191,6 +233,7 @@ function isObject(o: unknown): o is JournalObject {
   const x = o as Record<string, unknown>;
   return (
     typeof x.key === 'string' &&
+    valid(() => parseObjectKey(x.key as string)) &&
     isVersion(x.version) &&
     isCount(x.size) &&
     typeof x.crc === 'number' &&
@@ -203,6 +246,15 @@ function isObject(o: unknown): o is JournalObject {
     (x.expiresAt === null || isCount(x.expiresAt)) &&
     (x.file === undefined || (typeof x.file === 'string' && OBJECT_FILE.test(x.file)))
   );
+}
+
+function valid(check: () => unknown): boolean {
+  try {
+    check();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isCount(v: unknown): v is number {

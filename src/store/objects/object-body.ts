@@ -1,9 +1,9 @@
 // One object's bytes and facts: its tier's storage (one Buffer, an shm segment file or a disk file), the
 // version that fences it, and the life state reads and frees agree on (pending -> live -> dying -> freed).
 
-import { open, unlink } from 'node:fs/promises';
+import { open, stat, unlink } from 'node:fs/promises';
 import { crc32c, crc32cAsync } from '../../bytes/crc32c.js';
-import { wrapIoError } from '../../core/errors.js';
+import { tcError, wrapIoError } from '../../core/errors.js';
 import type { Namespace } from './namespaces.js';
 import type { ObjectMeta, ObjectTier } from './object-store-api.js';
 
@@ -50,8 +50,6 @@ export class ObjectBody {
   crc = 0;
   createdAt = 0;
   expiresAt: number | null = null;
-  /** Bytes this body takes of the object memory budget (set when charged, 0 once freed). */
-  memoryCharge = 0;
   /** Chunks handed out to reads and not yet sent: the bytes may not be freed while > 0. */
   copying = 0;
   /** False for disk objects recovered after a restart until a read checked their CRC. */
@@ -102,6 +100,9 @@ export class ObjectBody {
   /** CRC32C of the whole object as stored now. @throws TC_ERR_IO */
   async computeCrc(): Promise<number> {
     const view = this.view(0, this.size);
+    // A mapped segment file someone truncated (a client writes it) would kill the daemon with SIGBUS on the
+    // first page past its end: check the file still holds the object before reading the mapping.
+    if (view !== undefined && this.storage?.tier === 'shm') await checkSegmentHolds(this.storage.segment.path, this.size);
     if (view !== undefined) return view.length === 0 ? crc32c(view) : crc32cAsync(view);
     const path = this.path;
     if (path === undefined) return crc32c(new Uint8Array(0));
@@ -135,4 +136,24 @@ export async function fileCrc(path: string, size: number): Promise<number> {
   } finally {
     await fh.close().catch(() => undefined);
   }
+}
+
+/**
+ * Checks a mapped segment file still holds `size` bytes before its mapping is read (a page past the end of a
+ * truncated file is a SIGBUS).
+ *
+ * @throws TC_ERR_SHORT_READ when the segment file at `path` is shorter than `size` (truncated), TC_ERR_IO
+ */
+export async function checkSegmentHolds(path: string, size: number): Promise<void> {
+  const st = await stat(path).catch((error: unknown) => {
+    throw wrapIoError(error, 'cannot stat an object segment file', path);
+  });
+  if (st.size < size)
+    throw tcError(
+      'TC_ERR_SHORT_READ',
+      `object segment file ${path} holds ${st.size} bytes, fewer than the object's ${size}: it was truncated`,
+      {
+        details: { path, bytes: st.size, expected: size },
+      },
+    );
 }

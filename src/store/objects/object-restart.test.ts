@@ -111,3 +111,23 @@ test('object journal: replay keeps the last line per key, honours deletes by ver
   assert.equal(again.dropped, 0);
   assert.equal(replayJournal('').maxVersion, 0);
 });
+
+test('object journal: a long-running store rewrites its journal near the size of its live state', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tc-objects-compact-'));
+  try {
+    const store = await openStore({ memoryBytes: 100, spillDir: dir });
+    let last = 0;
+    for (let i = 0; i < 10_100; i++) last = await putBytes(store, 'c/k', new Uint8Array(0));
+    const lines = readFileSync(join(dir, 'journal'), 'utf8').split('\n').length;
+    assert.ok(lines < 1000, `the journal was compacted (${lines} lines)`);
+    await store.close();
+    const again = await openStore({ memoryBytes: 100, spillDir: dir });
+    assert.deepEqual(
+      again.list('c/', {}).objects.map((o) => [o.version, o.lost]),
+      [[last, true]],
+    );
+    await again.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -3,7 +3,6 @@
 // by version that never hold a delete back, backpressure waiters, TTLs and a journal that survives restarts.
 
 import { randomBytes } from 'node:crypto';
-import { constants as bufferConstants } from 'node:buffer';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tcError, wrapIoError, type TensorcastError } from '../../core/errors.js';
@@ -11,7 +10,7 @@ import type { Logger } from '../../core/logger.js';
 import { checkNamespace, parseObjectKey } from '../../core/object-keys.js';
 import { BufferPool, POOL_MIN_BYTES, poolCapacity } from './buffer-pool.js';
 import { ObjectBody, type ObjectSegmentProvider } from './object-body.js';
-import { ObjectJournal, type JournalObject } from './journal.js';
+import { ObjectJournal, type JournalObject, type JournalState } from './journal.js';
 import { Namespace, checkSettings } from './namespaces.js';
 import type {
   DeleteResult,
@@ -19,7 +18,6 @@ import type {
   NamespaceSettings,
   ObjectMeta,
   ObjectStoreApi,
-  ObjectTier,
   PendingPut,
   PutRequest,
   ReadLease,
@@ -27,13 +25,15 @@ import type {
 import { ObjectPut, type PutHost } from './pending-put.js';
 import { ObjectReadLease, type LeaseHost } from './read-lease.js';
 import { recoverObjects } from './recovery.js';
-import { RoomWaiters } from './room-waiters.js';
+import { ObjectRoom } from './object-room.js';
+import { checkIfVersion, checkPutRequest, journalObject } from './put-checks.js';
+export { MAX_MEMORY_OBJECT_BYTES } from './object-room.js';
 import { ShmObjectSegments } from './shm-segments.js';
 import { TxnTable, checkTxnId } from './txns.js';
 import { compareUtf8 } from './utf8-order.js';
 
-/** Largest object held in memory: one Buffer (Node 20 caps a Buffer at 4 GiB). */
-export const MAX_MEMORY_OBJECT_BYTES = Math.min(2 ** 32 - 1, bufferConstants.MAX_LENGTH);
+/** Journal lines beyond twice the live records before it is rewritten. */
+const JOURNAL_SLACK_LINES = 10_000;
 /** Objects a list returns at most. */
 export const MAX_LIST_LIMIT = 10_000;
 
@@ -61,9 +61,6 @@ export interface ObjectStoreOptions {
   readonly poolBytes?: number;
 }
 
-/** Why a put cannot get room now. */
-type Blocker = 'full-namespace' | 'full-memory';
-
 /**
  * The object store.
  *
@@ -86,7 +83,7 @@ export class ObjectStore implements ObjectStoreApi {
   private readonly dying = new Set<ObjectBody>();
   /** Live bodies with an expiresAt. */
   private readonly expiring = new Set<ObjectBody>();
-  private readonly waiters: RoomWaiters;
+  private readonly room: ObjectRoom;
   private readonly background = new Set<Promise<void>>();
   private readonly now: () => number;
   private readonly txnTtlMs: number;
@@ -94,8 +91,6 @@ export class ObjectStore implements ObjectStoreApi {
   private journal: ObjectJournal | undefined;
   /** Freed memory-tier buffers kept for reuse (their idle bytes count inside the budget). */
   private readonly pool: BufferPool;
-  /** Bytes charged to the memory budget by bodies (memory tier: their buffer's capacity; shm: their size). */
-  private memoryUsed = 0;
   private lastVersion = 0;
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
@@ -114,12 +109,19 @@ export class ObjectStore implements ObjectStoreApi {
       throw tcError('TC_ERR_INVALID_ARGUMENT', `objectMemory must be a non-negative integer, not ${String(opts.memoryBytes)}`);
     this.now = opts.now ?? Date.now;
     this.txnTtlMs = opts.txnTtlMs ?? 60_000;
-    this.waiters = new RoomWaiters(this.now);
     const poolBytes = opts.poolBytes ?? Math.min(Math.floor(opts.memoryBytes / 4), 1 << 30);
     if (!(Number.isSafeInteger(poolBytes) && poolBytes >= 0))
       throw tcError('TC_ERR_INVALID_ARGUMENT', `poolBytes must be a non-negative integer, not ${String(opts.poolBytes)}`);
     this.pool = new BufferPool(poolBytes);
     this.shm = opts.shm ?? (opts.shmDir === undefined ? undefined : new ShmObjectSegments(opts.shmDir, poolBytes));
+    this.room = new ObjectRoom(opts.memoryBytes, this.now, {
+      idleBytes: () => this.pool.idleBytes + (this.shm?.idleBytes ?? 0),
+      evict: (bytes) => {
+        const released = this.pool.evict(bytes);
+        if (released < bytes) this.shm?.evictIdle?.(bytes - released);
+      },
+      cost: (tier, size) => (tier === 'memory' ? this.memoryCost(size) : tier === 'shm' ? size : 0),
+    });
   }
 
   /**
@@ -155,7 +157,7 @@ export class ObjectStore implements ObjectStoreApi {
     this.closed = true;
     clearInterval(this.sweeper);
     const closing = tcError('TC_ERR_SHUTTING_DOWN', 'the object store is closing');
-    this.waiters.failAll(closing);
+    this.room.failAll(closing);
     for (const put of [...this.puts.values()]) this.abortPut(put, closing);
     for (const lease of [...this.leases]) lease.expire();
     for (const body of [...this.objects.values(), ...this.dying]) {
@@ -182,7 +184,7 @@ export class ObjectStore implements ObjectStoreApi {
     this.existing(namespace)?.authorize(request.storeToken);
     if (request.txn === undefined && request.ifVersion !== undefined) this.checkCondition(request.key, request.ifVersion);
     const ns = this.namespace(namespace);
-    const tier = await this.reserve(request, ns);
+    const tier = await this.room.reserve(request, ns, this.journal !== undefined);
     const body = new ObjectBody(request.key, ns, request.size, tier);
     const put = new ObjectPut(
       randomBytes(12).toString('hex'),
@@ -190,8 +192,7 @@ export class ObjectStore implements ObjectStoreApi {
       { crc: request.crc, txn: request.txn, ifVersion: request.ifVersion, ttlMs: request.ttlMs, deadline: request.deadline },
       this.putHost,
     );
-    // Counted from now on: the room is taken synchronously with the decision.
-    this.charge(body);
+    // The room was charged by reserve, synchronously with the decision.
     ns.pendingPuts++;
     ns.pendingBytes += body.size;
     this.puts.set(put.id, put);
@@ -292,6 +293,7 @@ export class ObjectStore implements ObjectStoreApi {
       return results.map((r) => (r.ok && r.existed ? { key: r.key, ok: false, code: e.code, message: e.message } : r));
     }
     for (const body of doomed) this.unlink(body);
+    this.compactJournal();
     return results;
   }
 
@@ -334,7 +336,7 @@ export class ObjectStore implements ObjectStoreApi {
     this.journal?.append({ t: 'ns', ...next.record() });
     ns.apply(settings);
     this.spaces.set(namespace, ns);
-    this.waiters.pump();
+    this.room.pump();
     return this.info(ns);
   }
 
@@ -354,7 +356,7 @@ export class ObjectStore implements ObjectStoreApi {
    * buffer's capacity, at most 1/8 above its size). Idle pooled buffers are {@link pooledBytes}.
    */
   get memoryBytesUsed(): number {
-    return this.memoryUsed;
+    return this.room.memoryUsed;
   }
 
   /** Bytes of freed buffers kept for reuse, and how often a put found one (they count inside the budget). */
@@ -374,12 +376,20 @@ export class ObjectStore implements ObjectStoreApi {
       try {
         this.journalDeletes(expired);
         for (const body of expired) this.unlink(body);
+        this.compactJournal();
       } catch (error) {
         this.opts.log.warn({ err: error }, 'cannot journal the deletion of expired objects: retried next sweep');
       }
     }
-    for (const t of this.txns.idleSince(now - this.txnTtlMs))
+    // A transaction with a put still landing is in use (a large put may take longer than the TTL): its idle
+    // time counts from when its last put landed. A landing put has its own deadline (below).
+    for (const t of this.txns.idleSince(now - this.txnTtlMs)) {
+      if ([...t.puts].some((p) => p.state === 'landing')) {
+        t.lastUsed = now;
+        continue;
+      }
       this.abortTxn(t.id, tcError('TC_ERR_NOT_FOUND', `transaction '${t.id}' expired after ${this.txnTtlMs} ms unused`));
+    }
     for (const put of [...this.puts.values()])
       if (put.state === 'landing' && put.terms.deadline <= now)
         this.abortPut(put, tcError('TC_ERR_TIMEOUT', `put of '${put.key}' passed its deadline before its last byte landed`));
@@ -388,89 +398,17 @@ export class ObjectStore implements ObjectStoreApi {
 
   // ---- puts
 
-  /** Picks the tier and takes the room, waiting (FIFO) when asked. */
-  private reserve(request: PutRequest, ns: Namespace): Promise<ObjectTier> {
-    const { size } = request;
-    const shm = request.placement === 'shm';
-    const spill = this.journal !== undefined && !shm;
-    if (ns.maxBytes !== null && size > ns.maxBytes)
-      throw tcError(
-        'TC_ERR_BACKPRESSURE',
-        `object '${request.key}' (${size} bytes) is larger than namespace '${ns.name}' maxBytes (${ns.maxBytes})`,
-      );
-    if (!spill && !shm && size > MAX_MEMORY_OBJECT_BYTES)
-      throw tcError(
-        'TC_ERR_INVALID_ARGUMENT',
-        `object '${request.key}' (${size} bytes) is over the ${MAX_MEMORY_OBJECT_BYTES} bytes a memory object can hold: enable objectSpill`,
-      );
-    if (!spill && size > this.opts.memoryBytes)
-      throw tcError(
-        'TC_ERR_BUDGET',
-        `object '${request.key}' (${size} bytes) is larger than the whole object memory budget (${this.opts.memoryBytes} bytes)${shm ? '' : ': enable objectSpill'}`,
-      );
-    // What the put may wait for: a limited namespace, memory when it cannot go to disk. 0 bytes need neither.
-    const resources: string[] = [];
-    if (size > 0 && ns.maxBytes !== null) resources.push(`ns:${ns.name}`);
-    if (size > 0 && !spill) resources.push('memory');
-    const queued = this.waiters.busy(resources);
-    const first = queued === undefined ? this.place(size, shm, spill, ns) : queued === 'memory' ? 'full-memory' : 'full-namespace';
-    if (!isBlocker(first)) return Promise.resolve(first);
-    if (request.waitForRoom !== true || request.deadline <= this.now()) throw this.noRoom(request, ns, first);
-    return new Promise<ObjectTier>((resolve, reject) => {
-      let tier: ObjectTier | Blocker = first;
-      this.waiters.add(
-        {
-          resources,
-          fits: () => {
-            tier = this.place(size, shm, spill, ns);
-            return !isBlocker(tier);
-          },
-          grant: () => resolve(tier as ObjectTier),
-          fail: (error) => reject(error ?? this.noRoom(request, ns, tier as Blocker)),
-        },
-        request.deadline,
-      );
-    });
-  }
-
-  /** The tier a put of `size` gets now, or what blocks it. */
-  private place(size: number, shm: boolean, spill: boolean, ns: Namespace): ObjectTier | Blocker {
-    if (!ns.hasRoom(size)) return 'full-namespace';
-    const cost = shm ? size : this.memoryCost(size);
-    // Idle pooled buffers give way to a put that needs their room.
-    const over = this.memoryUsed + this.idleBytes() + cost - this.opts.memoryBytes;
-    if (over > 0 && this.memoryUsed + cost <= this.opts.memoryBytes) {
-      const released = this.pool.evict(over);
-      if (released < over) this.shm?.evictIdle?.(over - released);
-    }
-    const inMemory = this.memoryUsed + this.idleBytes() + cost <= this.opts.memoryBytes && (shm || size <= MAX_MEMORY_OBJECT_BYTES);
-    if (shm) return inMemory ? 'shm' : 'full-memory';
-    if (inMemory) return 'memory';
-    return spill ? 'disk' : 'full-memory';
-  }
-
-  private noRoom(request: PutRequest, ns: Namespace, blocker: Blocker): TensorcastError {
-    const waited = request.waitForRoom === true ? ' (waited until the deadline)' : '';
-    return blocker === 'full-namespace'
-      ? tcError(
-          'TC_ERR_BACKPRESSURE',
-          `namespace '${ns.name}' holds ${ns.residentBytes} of its ${ns.maxBytes ?? 'unlimited'} maxBytes: no room for '${request.key}' (${request.size} bytes)${waited}`,
-          {
-            details: { namespace: ns.name },
-          },
-        )
-      : tcError(
-          'TC_ERR_BUDGET',
-          `the object memory budget holds ${this.memoryUsed} of ${this.opts.memoryBytes} bytes: no room for '${request.key}' (${request.size} bytes)${waited}`,
-        );
-  }
-
   /** Gives a reserved put its storage. */
   private async allocate(put: ObjectPut): Promise<void> {
     const body = put.body;
     switch (body.tier) {
       case 'memory':
-        body.storage = { tier: 'memory', buffer: this.memoryBuffer(body.size) };
+        try {
+          body.storage = { tier: 'memory', buffer: this.memoryBuffer(body.size) };
+        } catch (error) {
+          // The process could not get the memory the budget allowed.
+          throw tcError('TC_ERR_BUDGET', `cannot allocate ${body.size} bytes for object '${body.key}'`, { cause: error });
+        }
         return;
       case 'shm': {
         const segment = await this.shm!.create(body.size);
@@ -561,6 +499,7 @@ export class ObjectStore implements ObjectStoreApi {
       this.objects.set(body.key, body);
       if (body.expiresAt !== null) this.expiring.add(body);
     }
+    this.compactJournal();
   }
 
   private abortPut(put: ObjectPut, error: TensorcastError): void {
@@ -630,9 +569,6 @@ export class ObjectStore implements ObjectStoreApi {
     if (body.state === 'freed' || body.state === 'lost') return;
     body.state = 'freed';
     if (this.dying.delete(body)) body.ns.pendingFrees--;
-    body.ns.bytes[body.tier] -= body.size;
-    this.memoryUsed -= body.memoryCharge;
-    body.memoryCharge = 0;
     const s = body.storage;
     // Only a body whose bytes all landed is reused: an aborted put's buffer may still be a decoder's target.
     if (s?.tier === 'memory' && body.version > 0 && body.size >= POOL_MIN_BYTES && this.pool.maxIdleBytes > 0) {
@@ -643,18 +579,8 @@ export class ObjectStore implements ObjectStoreApi {
       body.storage = undefined;
       this.track(s.segment.recycle());
     } else this.track(body.release());
-    this.waiters.pump();
-  }
-
-  private charge(body: ObjectBody): void {
-    body.ns.bytes[body.tier] += body.size;
-    body.memoryCharge = body.tier === 'memory' ? this.memoryCost(body.size) : body.tier === 'shm' ? body.size : 0;
-    this.memoryUsed += body.memoryCharge;
-  }
-
-  /** Idle bytes kept for reuse: pooled buffers and freed shm segments (inside the budget). */
-  private idleBytes(): number {
-    return this.pool.idleBytes + (this.shm?.idleBytes ?? 0);
+    // After the pool took the buffer: the waiters this serves see its bytes as idle (inside the budget).
+    this.room.uncharge(body.ns, body.tier, body.size);
   }
 
   /** What a memory-tier object of `size` bytes takes of the budget: its buffer's capacity when pooled. */
@@ -686,10 +612,9 @@ export class ObjectStore implements ObjectStoreApi {
         body.ns.objects--;
         body.ns.lost++;
         this.expiring.delete(body);
-        body.ns.bytes.disk -= body.size;
         body.state = 'lost';
+        this.room.uncharge(body.ns, 'disk', body.size);
         this.track(body.release());
-        this.waiters.pump();
       }
       return false;
     })());
@@ -697,6 +622,23 @@ export class ObjectStore implements ObjectStoreApi {
 
   private journalDeletes(bodies: readonly ObjectBody[]): void {
     if (bodies.length > 0) this.journal?.append({ t: 'del', k: bodies.map((b) => [b.key, b.version] as const) });
+  }
+
+  /** Rewrites the journal once its lines far outnumber the live records (after the change it holds is applied). */
+  private compactJournal(): void {
+    const journal = this.journal;
+    if (journal === undefined || journal.lines <= 2 * (this.objects.size + this.spaces.size) + JOURNAL_SLACK_LINES) return;
+    const state: JournalState = {
+      objects: new Map([...this.objects.values()].map((b) => [b.key, journalObject(b)])),
+      namespaces: new Map([...this.spaces.values()].map((ns) => [ns.name, ns.record()])),
+      maxVersion: this.lastVersion,
+      dropped: 0,
+    };
+    try {
+      journal.rewrite(state);
+    } catch (error) {
+      this.opts.log.warn({ err: error }, 'cannot compact the object journal: it keeps growing until the next try');
+    }
   }
 
   // ---- namespaces, versions, recovery
@@ -762,7 +704,7 @@ export class ObjectStore implements ObjectStoreApi {
     body.storage = { tier: 'disk', path: join(dir, o.file!) };
     // Its CRC is checked by the first read (lazily: a restart does not read every file).
     body.crcChecked = false;
-    this.charge(body);
+    this.room.charge(body.ns, body.tier, body.size);
     ns.objects++;
     if (body.expiresAt !== null) this.expiring.add(body);
   }
@@ -775,44 +717,4 @@ export class ObjectStore implements ObjectStoreApi {
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
   }
-}
-
-function isBlocker(x: ObjectTier | Blocker): x is Blocker {
-  return x === 'full-namespace' || x === 'full-memory';
-}
-
-/** The journal's form of a committed body. */
-function journalObject(body: ObjectBody): JournalObject {
-  const base = {
-    key: body.key,
-    version: body.version,
-    size: body.size,
-    crc: body.crc,
-    tier: body.tier,
-    createdAt: body.createdAt,
-    expiresAt: body.expiresAt,
-  };
-  const path = body.storage?.tier === 'disk' ? body.storage.path : undefined;
-  return path === undefined ? base : { ...base, file: path.slice(path.lastIndexOf('/') + 1) };
-}
-
-/** @throws TC_ERR_INVALID_ARGUMENT */
-function checkPutRequest(r: PutRequest): void {
-  const bad = (what: string): never => {
-    throw tcError('TC_ERR_INVALID_ARGUMENT', `put of '${r.key}': ${what}`);
-  };
-  if (!(Number.isSafeInteger(r.size) && r.size >= 0)) bad(`size must be a non-negative integer, not ${String(r.size)}`);
-  if (typeof r.deadline !== 'number' || !Number.isFinite(r.deadline)) bad('deadline must be a Unix ms time');
-  if (r.crc !== undefined && !(Number.isInteger(r.crc) && r.crc >= 0 && r.crc <= 0xffffffff)) bad('crc must be a 32-bit unsigned integer');
-  if (r.ttlMs !== undefined && !(Number.isSafeInteger(r.ttlMs) && r.ttlMs > 0))
-    bad(`ttlMs must be a positive integer, not ${String(r.ttlMs)}`);
-  if (r.txn !== undefined) checkTxnId(r.txn);
-  if (r.ifVersion !== undefined) checkIfVersion(r.ifVersion);
-  if (r.placement !== undefined && r.placement !== 'default' && r.placement !== 'shm') bad(`unknown placement '${String(r.placement)}'`);
-}
-
-/** @throws TC_ERR_INVALID_ARGUMENT */
-function checkIfVersion(v: number | null): void {
-  if (v !== null && !(Number.isSafeInteger(v) && v > 0))
-    throw tcError('TC_ERR_INVALID_ARGUMENT', `ifVersion must be a positive integer or null, not ${String(v)}`);
 }

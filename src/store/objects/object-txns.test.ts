@@ -67,6 +67,25 @@ test('object txns: a txn unused for txnTtlMs is aborted by the sweep and its byt
   await store.close();
 });
 
+test('object txns: a txn with a put still landing is not idle; its TTL counts from when that put landed', async () => {
+  let now = 1_000_000;
+  const store = await openStore({ memoryBytes: 1000, txnTtlMs: 500, now: () => now });
+  await putBytes(store, 's/a', pattern(10, 1), { txn: 't' });
+  const landing = await store.beginPut({ key: 's/b', size: 4, txn: 't', deadline: LATER });
+  now += 10_000; // a large put takes longer than the TTL
+  store.sweep();
+  assert.equal(store.memoryBytesUsed, 14, 'the txn was kept');
+  landing.target(0, 4)!.set(pattern(4, 2));
+  await landing.finish();
+  now += 499;
+  store.sweep();
+  assert.equal(store.memoryBytesUsed, 14);
+  now += 1;
+  store.sweep();
+  assert.equal(store.memoryBytesUsed, 0, 'abandoned after its last put landed');
+  await store.close();
+});
+
 test('object puts: ifVersion without txn is checked at begin and at commit', async () => {
   const store = await openStore({ memoryBytes: 1000 });
   const v1 = await putBytes(store, 's/k', pattern(4, 1), { ifVersion: null });

@@ -3,7 +3,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { tcError, wrapIoError } from '../../core/errors.js';
-import type { ObjectBody } from './object-body.js';
+import { checkSegmentHolds, type ObjectBody } from './object-body.js';
 import type { ObjectTier, ReadLease } from './object-store-api.js';
 
 /** What a lease asks of its store. */
@@ -56,6 +56,11 @@ export class ObjectReadLease implements ReadLease {
     if (!this.body.crcChecked && !(await this.host.verify(this.body)))
       throw tcError('TC_ERR_OBJECT_LOST', `object '${this.key}' failed its CRC32C check after a restart: its bytes are lost`);
     this.check();
+    // A segment file someone truncated: fail the read rather than fault on its mapping.
+    if (this.body.tier === 'shm' && this.body.path !== undefined && length > 0 && this.body.view(offset, length) !== undefined) {
+      await checkSegmentHolds(this.body.path, offset + length);
+      this.check();
+    }
     const view = this.body.view(offset, length);
     this.inFlight++;
     this.body.copying++;

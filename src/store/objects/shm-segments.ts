@@ -1,7 +1,7 @@
 // The default segment provider of placement 'shm': one ShmSegment file per object in the daemon's shm
 // folder, mapped when the addon is there (reads and writes are then views of its pages).
 
-import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { wrapIoError } from '../../core/errors.js';
@@ -63,6 +63,8 @@ export class ShmObjectSegments implements ObjectSegmentProvider {
     this.idleTotal -= bytes;
     try {
       await seg!.moveTo(join(this.dir, `object-${randomBytes(12).toString('hex')}.shm`));
+      // A file a client truncated is not reused: its mapping would fault (SIGBUS) past the file's end.
+      if ((await stat(seg!.path)).size < bytes) throw new Error('truncated');
     } catch {
       await seg!.close();
       return undefined;
