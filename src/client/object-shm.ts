@@ -1,12 +1,11 @@
 // Objects through shared memory on the daemon's host (docs/api.md, "Objects"): a put gets a tmpfs file from
-// the daemon, copies the caller's bytes into it once (through a writable mapping, computing the CRC32C in
-// the same pass, when the native addon is there) and commits with that CRC; a get copies out of the
+// the daemon, copies the caller's bytes into it once (positional writes, the CRC32C computed alongside on
+// another thread) and commits with that CRC; a get copies out of the
 // object's segment file under a read lease and checks the CRC the daemon reported. Any failure of a put
 // deletes it on the daemon; a get's lease is always released.
 
 import { open } from 'node:fs/promises';
 import { crc32c } from '../bytes/crc32c.js';
-import { crc32cCombine } from '../bytes/crc32c-combine.js';
 import { native } from '../bytes/native.js';
 import { tcError, wrapIoError } from '../core/errors.js';
 import type { ShmGetResponse, ShmPutCommitResponse, ShmPutResponse } from '../protocol/http/objects.js';
@@ -32,10 +31,6 @@ export interface ShmContext {
  * daemon created (another host, container or user): the caller may use TCP instead.
  */
 export const SHM_UNREACHABLE = 'shm_unreachable';
-
-/** A put's copy runs in parts of at least this many bytes, at most MAX_COPY_PARTS at once (libuv threads). */
-const MIN_PART_BYTES = 32 << 20;
-const MAX_COPY_PARTS = 4;
 
 /** Extra time given to an HTTP request over the deadline the daemon enforces itself. */
 const SLACK_MS = 5000;
@@ -98,40 +93,23 @@ async function writeFile(path: string, data: Uint8Array, fallbackOnOpen: boolean
     if (st.size < data.length)
       throw tcError('TC_ERR_INTERNAL', `shm put file ${path} holds ${st.size} bytes, the object needs ${data.length}`);
     if (data.length === 0) return 0;
-    if (native !== undefined) {
-      // One pass on the libuv pool: copy into the shared mapping and checksum what was written, a large
-      // object in parts on several threads (their CRCs combined into the whole object's).
-      const addon = native;
-      const mapping = addon.mapFile(fh.fd, 0, data.length, false);
-      try {
-        const dst = new Uint8Array(mapping);
-        const parts = Math.max(1, Math.min(MAX_COPY_PARTS, Math.ceil(data.length / MIN_PART_BYTES)));
-        const step = Math.ceil(data.length / parts / 4096) * 4096;
-        const ranges: [number, number][] = [];
-        for (let at = 0; at < data.length; at += step) ranges.push([at, Math.min(data.length, at + step)]);
-        const copies = await Promise.allSettled(
-          ranges.map(async ([from, to]) => {
-            const out = new Uint32Array(1);
-            await addon.crcChunks(data.subarray(from, to), to - from, out, dst.subarray(from, to));
-            return out[0]!;
-          }),
-        );
-        // Every copy has finished (no thread writes into the mapping any more) before it is unmapped.
-        let crc = 0;
-        for (const [i, c] of copies.entries()) {
-          if (c.status === 'rejected') throw c.reason;
-          crc = crc32cCombine(crc, c.value, ranges[i]![1] - ranges[i]![0]);
-        }
-        return crc;
-      } finally {
-        addon.unmap(mapping);
+    // Positional writes (no mapping: a fresh mapping per put costs a page-table fault per page) and, at
+    // the same time on another libuv thread, the CRC32C of the source.
+    const writing = (async () => {
+      for (let at = 0; at < data.length;) {
+        const { bytesWritten } = await fh.write(data, at, Math.min(data.length - at, 64 << 20), at);
+        at += bytesWritten;
       }
-    }
-    for (let at = 0; at < data.length;) {
-      const { bytesWritten } = await fh.write(data, at, Math.min(data.length - at, 64 << 20), at);
-      at += bytesWritten;
-    }
-    return crc32c(data);
+    })();
+    let crc: Promise<number>;
+    if (native !== undefined) {
+      const out = new Uint32Array(1);
+      crc = native.crcChunks(data, data.length, out).then(() => out[0]!);
+    } else crc = Promise.resolve(crc32c(data));
+    const [w, c] = await Promise.allSettled([writing, crc]);
+    if (w.status === 'rejected') throw w.reason;
+    if (c.status === 'rejected') throw c.reason;
+    return c.value;
   } finally {
     await fh.close();
   }

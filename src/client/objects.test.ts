@@ -48,10 +48,12 @@ async function fakeDaemon(t: TestContext, options: { corruptCommit?: boolean; ot
       if (put.size === 0) {
         objects.set(put.key, { bytes: Buffer.alloc(0), version: ++version, tier: 'memory' });
         socket.write(Done.encode(id, { bytes: 0, version }));
-      } else socket.write(encodeHeader(FrameType.CREDIT, id, 0, put.size));
+      } else if (put.size > (put.eager ?? 0)) socket.write(encodeHeader(FrameType.CREDIT, id, 0, put.size - (put.eager ?? 0)));
     },
     onData: (socket, h, payload) => {
-      const p = parts.get(partKey(socket, h.requestId))!;
+      const p = parts.get(partKey(socket, h.requestId));
+      // Eager DATA of a refused put: dropped, as the daemon does.
+      if (p === undefined) return;
       p.chunks.push(Buffer.from(payload));
       const bytes = Buffer.concat(p.chunks);
       if (bytes.length === p.size) {

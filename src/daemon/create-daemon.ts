@@ -195,7 +195,10 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     };
     leases = new ShmLeases(vs, config.leaseTtlMs);
     // After the view service emptied the shm folder: object segments live in a folder of their own in it.
-    const shmObjects = new PooledObjectSegments(vs.segments, new ShmObjectSegments(join(config.shmDir, '.objects')));
+    const shmObjects = new PooledObjectSegments(
+      vs.segments,
+      new ShmObjectSegments(join(config.shmDir, '.objects'), Math.min(Math.floor(config.objectMemory / 4), 1 << 30)),
+    );
     const os = new ObjectStore({
       memoryBytes: config.objectMemory,
       spillDir: config.objectSpill ? join(config.dataDir, 'objects') : undefined,

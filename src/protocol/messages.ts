@@ -143,12 +143,20 @@ const timeoutMs = z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optio
 const version = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 /**
+ * Most bytes of a PUT a client may send right behind the PUT frame, before any CREDIT (the PUT's `eager`):
+ * a small put then takes one round trip (PUT + DATA -> DONE).
+ */
+export const PUT_EAGER_MAX_BYTES = 1 << 20;
+
+/**
  * PUT: store `size` bytes under `key`. The daemon reserves room, then grants CREDIT (daemon -> client);
  * the client sends DATA frames in order from offset 0 within the credit; once `size` bytes landed (and
  * `crc`, the CRC32C of the whole object, matched when given) the put commits, or, with `txn`, waits
  * invisible for the transaction's commit. `ifVersion`: the key's current version must be this (null: the
  * key must not exist) or the put fails with TC_ERR_CONFLICT. `waitForRoom`: wait up to the deadline for
- * the namespace's resident-bytes limit instead of failing with TC_ERR_BACKPRESSURE at once.
+ * the namespace's resident-bytes limit instead of failing with TC_ERR_BACKPRESSURE at once. `eager`: the
+ * client sends the first `eager` bytes (at most {@link PUT_EAGER_MAX_BYTES} and `size`) without waiting for
+ * CREDIT; they count as granted, and DATA of a put the daemon refuses is dropped.
  */
 export const Put = defineMessage(
   FrameType.PUT,
@@ -164,8 +172,10 @@ export const Put = defineMessage(
       waitForRoom: z.boolean().optional(),
       storeToken,
       timeoutMs,
+      eager: z.number().int().nonnegative().max(PUT_EAGER_MAX_BYTES).optional(),
     })
-    .strict(),
+    .strict()
+    .refine((b) => (b.eager ?? 0) <= b.size, { message: 'eager is larger than size' }),
 );
 /** The body of {@link Put}. */
 export type PutBody = ReturnType<typeof Put.decode>;

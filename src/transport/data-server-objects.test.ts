@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { tcError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { crc32c, encodeDataHeader, encodeHeader, FrameType } from '../protocol/frames.js';
-import { Get, Hello, Put } from '../protocol/messages.js';
+import { Get, Hello, Put, PUT_EAGER_MAX_BYTES } from '../protocol/messages.js';
 import { badDataFrame, ObjectWire } from '../../test/helpers/object-wire.js';
 import { DataServer, type LoadHandler, type ObjectHandler, type ObjectOutcome, type ObjectPutSession } from './data-server.js';
 
@@ -23,8 +23,14 @@ class MemoryObjects implements ObjectHandler {
   version = 0;
   aborted = 0;
   leases = 0;
+  /** When set, reservations wait for it (eager DATA then arrives before the room is there). */
+  gate: Promise<void> | undefined;
   constructor(private readonly disk = false) {}
-  beginPut(r: { key: string; size: number; storeToken?: string | undefined }): Promise<ObjectPutSession> {
+  async beginPut(r: { key: string; size: number; storeToken?: string | undefined }): Promise<ObjectPutSession> {
+    await this.gate;
+    return this.reserve(r);
+  }
+  private reserve(r: { key: string; size: number; storeToken?: string | undefined }): Promise<ObjectPutSession> {
     if (r.storeToken === 'wrong') return Promise.reject(tcError('TC_ERR_AUTH', 'wrong store token'));
     const bytes = Buffer.alloc(r.size);
     let ended = false;
@@ -106,6 +112,60 @@ for (const disk of [false, true]) {
     assert.equal(store.leases, 0);
   });
 }
+
+for (const disk of [false, true]) {
+  test(`objects on the data plane (${disk ? 'written' : 'in memory'}): eager DATA sent before the reservation lands once it is there; a small put needs no CREDIT`, async (t) => {
+    const store = new MemoryObjects(disk);
+    const w = await wire(t, await start(t, store));
+    for (const size of [1, 4096, (1 << 20) - 1, 1 << 20, (1 << 20) + 5, (9 << 20) + 7]) {
+      let open!: () => void;
+      store.gate = new Promise((res) => (open = res));
+      const data = randomBytes(size);
+      const credits = w.seen.filter((x) => x === FrameType.CREDIT).length;
+      const eager = Math.min(size, PUT_EAGER_MAX_BYTES);
+      const put = w.put({ key: `ns/e-${size}`, crc: crc32c(data), eager }, data, { frameBytes: 300_000 });
+      // Let the eager frames reach the server while the reservation waits.
+      await new Promise((res) => setTimeout(res, 20));
+      open();
+      const r = await put;
+      assert.ok(r.ok, JSON.stringify(r));
+      if (size <= PUT_EAGER_MAX_BYTES) assert.equal(w.seen.filter((x) => x === FrameType.CREDIT).length, credits, 'no CREDIT');
+      const got = await w.get({ key: `ns/e-${size}` });
+      assert.ok(got.ok && got.data!.equals(data), `${size} bytes back`);
+    }
+    store.gate = undefined;
+  });
+}
+
+test('objects on the data plane: an eager put the daemon refuses (auth, bad frame) leaves nothing visible and the connection usable', async (t) => {
+  const store = new MemoryObjects();
+  const w = await wire(t, await start(t, store));
+  const data = randomBytes(700_000);
+  const auth = await w.put({ key: 'ns/r', storeToken: 'wrong', eager: data.length }, data, { frameBytes: 100_000 });
+  assert.ok(!auth.ok && auth.error.code === 'TC_ERR_AUTH', JSON.stringify(auth));
+  const bad = await w.put({ key: 'ns/s', eager: data.length }, data, { frameBytes: 100_000, corruptFrame: 0 });
+  assert.ok(!bad.ok && bad.error.code === 'TC_ERR_CHECKSUM', JSON.stringify(bad));
+  const ok = await w.put({ key: 'ns/t', eager: data.length }, data, { frameBytes: 100_000 });
+  assert.ok(ok.ok, JSON.stringify(ok));
+  assert.deepEqual([...store.objects.keys()], ['ns/t']);
+  assert.equal(w.closedWith, undefined);
+});
+
+test('objects on the data plane: DATA before CREDIT beyond the eager bytes, or eager larger than 1 MiB, is a protocol error', async (t) => {
+  const store = new MemoryObjects();
+  store.gate = new Promise(() => undefined);
+  const w = await wire(t, await start(t, store));
+  w.raw(Put.encode(1, { key: 'ns/z', size: 1000, eager: 500 }));
+  const p = randomBytes(1000);
+  w.raw(Buffer.concat([encodeDataHeader(1, 0, p), p]));
+  await w.whenClosed();
+  assert.equal(w.closedWith?.code, 'TC_ERR_PROTOCOL');
+  assert.equal(store.objects.has('ns/z'), false);
+  const w2 = await wire(t, await start(t, new MemoryObjects()));
+  w2.raw(Put.encode(1, { key: 'ns/z', size: 4 << 20, eager: 2 << 20 }));
+  await w2.whenClosed();
+  assert.equal(w2.closedWith?.code, 'TC_ERR_PROTOCOL');
+});
 
 test('objects on the data plane: a bad frame checksum is TC_ERR_CHECKSUM, the put is aborted, the connection keeps working', async (t) => {
   const store = new MemoryObjects();

@@ -31,9 +31,10 @@ function receivingDaemon(initial: number, frameBytes: number) {
     frameBytes,
     onPut: (socket, id, put) => {
       state.size = put.size;
-      state.granted = Math.min(initial, put.size);
+      const eager = put.eager ?? 0;
+      state.granted = Math.max(eager, Math.min(initial, put.size));
       if (put.size === 0) socket.write(Done.encode(id, { bytes: 0, version: 7 }));
-      else socket.write(encodeHeader(FrameType.CREDIT, id, 0, state.granted));
+      else if (state.granted > eager) socket.write(encodeHeader(FrameType.CREDIT, id, 0, state.granted - eager));
     },
     onData: (socket, h, payload, ok) => {
       const at = state.received.reduce((a, b) => a + b.length, 0);
@@ -63,45 +64,59 @@ test('object put: frames within the credit and the frame size, in order, checked
   assert.equal(state.outOfOrder, false);
   assert.equal(state.badCrc, false);
   assert.ok(state.maxFrame <= 1 << 20, 'frames no larger than WELCOME frameBytes');
-  assert.deepEqual(log.puts, [{ key: 'ns/a', size: source.length, txn: 't1', ifVersion: null, timeoutMs: 10_000 }]);
+  assert.deepEqual(log.puts, [{ key: 'ns/a', size: source.length, txn: 't1', ifVersion: null, timeoutMs: 10_000, eager: 1 << 20 }]);
   assert.equal(conn.usable, true);
   // The connection takes the next request (an empty object: DONE right after the PUT).
   assert.deepEqual(await conn.put({ key: 'ns/empty', timeoutMs: 10_000 }, new Uint8Array(0)), { bytes: 0, version: 7 });
 });
 
-test('object put: nothing is sent before credit, and an ERROR mid-put rejects with its code; the connection stays usable', async (t) => {
-  let dataFrames = 0;
+test('object put: nothing beyond the eager 1 MiB is sent before credit, and an ERROR mid-put rejects with its code; the connection stays usable', async (t) => {
+  let dataBytes = 0;
   let puts = 0;
   const { conn } = await open(t, {
     onPut: (socket, id, put) => {
       puts++;
-      if (puts === 1) {
-        // Credit for one frame; after it lands the daemon runs out of room.
-        socket.write(encodeHeader(FrameType.CREDIT, id, 0, 1000));
-      } else {
-        socket.write(encodeHeader(FrameType.CREDIT, id, 0, put.size));
-      }
+      assert.equal(put.eager, Math.min(put.size, 1 << 20));
+      // Credit for 1000 bytes beyond the eager ones; after the first frame lands the daemon runs out of room.
+      if (puts === 1) socket.write(encodeHeader(FrameType.CREDIT, id, 0, 1000));
     },
     onData: (socket, h) => {
-      dataFrames++;
-      if (puts === 1) socket.write(encodeError(h.requestId, tcError('TC_ERR_BACKPRESSURE', 'namespace ns is full')));
-      else socket.write(Done.encode(h.requestId, { bytes: h.length, version: 9 }));
+      if (puts === 1) {
+        if (dataBytes === 0) socket.write(encodeError(h.requestId, tcError('TC_ERR_BACKPRESSURE', 'namespace ns is full')));
+        dataBytes += h.length;
+      } else socket.write(Done.encode(h.requestId, { bytes: h.length, version: 9 }));
     },
   });
-  await assert.rejects(conn.put({ key: 'ns/a', timeoutMs: 10_000 }, randomBytes(5000)), isCode('TC_ERR_BACKPRESSURE'));
-  assert.equal(dataFrames, 1, 'only the granted 1000 bytes were sent');
+  await assert.rejects(conn.put({ key: 'ns/a', timeoutMs: 10_000 }, randomBytes((1 << 20) + 5000)), isCode('TC_ERR_BACKPRESSURE'));
+  assert.ok(dataBytes <= (1 << 20) + 1000, `only the eager and the granted 1000 bytes were sent (${dataBytes})`);
   assert.equal(conn.usable, true);
   assert.deepEqual(await conn.put({ key: 'ns/b', timeoutMs: 10_000 }, randomBytes(100)), { bytes: 100, version: 9 });
+});
+
+test('object put: an eager put refused at once (ERROR before any CREDIT) rejects with its code; the connection stays usable', async (t) => {
+  let puts = 0;
+  const { conn } = await open(t, {
+    onPut: (socket, id) => {
+      puts++;
+      if (puts === 1) socket.write(encodeError(id, tcError('TC_ERR_AUTH', 'wrong store token')));
+    },
+    onData: (socket, h) => {
+      if (puts > 1) socket.write(Done.encode(h.requestId, { bytes: h.length, version: 3 }));
+    },
+  });
+  await assert.rejects(conn.put({ key: 'ns/a', timeoutMs: 10_000 }, randomBytes(4096)), isCode('TC_ERR_AUTH'));
+  assert.equal(conn.usable, true);
+  assert.deepEqual(await conn.put({ key: 'ns/b', timeoutMs: 10_000 }, randomBytes(4096)), { bytes: 4096, version: 3 });
 });
 
 test('object put: a DONE before every byte was sent is a protocol error, never success', async (t) => {
   const { conn } = await open(t, {
     onPut: (socket, id) => {
       socket.write(encodeHeader(FrameType.CREDIT, id, 0, 10));
-      socket.write(Done.encode(id, { bytes: 100, version: 1 }));
+      socket.write(Done.encode(id, { bytes: (1 << 20) + 100, version: 1 }));
     },
   });
-  await assert.rejects(conn.put({ key: 'ns/a', timeoutMs: 10_000 }, randomBytes(100)), isCode('TC_ERR_PROTOCOL'));
+  await assert.rejects(conn.put({ key: 'ns/a', timeoutMs: 10_000 }, randomBytes((1 << 20) + 100)), isCode('TC_ERR_PROTOCOL'));
   assert.equal(conn.usable, false);
 });
 

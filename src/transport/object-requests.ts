@@ -8,7 +8,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { tcError } from '../core/errors.js';
 import { encodeDataHeader, encodeHeader, FrameType, MAX_DATA_BYTES, type FrameHeader } from '../protocol/frames.js';
-import { decodeError, Done, Get, Info, Put, type PutBody } from '../protocol/messages.js';
+import { decodeError, Done, Get, Info, Put, PUT_EAGER_MAX_BYTES, type PutBody } from '../protocol/messages.js';
 
 /** Credit a GET grants: how many bytes the daemon may send ahead of what has landed. */
 const GET_WINDOW_BYTES = 64 << 20;
@@ -18,7 +18,7 @@ const PUT_FRAME_BYTES = 4 << 20;
 const PUT_QUEUE_BYTES = 8 << 20;
 
 /** What an object PUT asks for (the PUT frame without `size`: that is the source's length). */
-export interface ObjectPutRequest extends Omit<PutBody, 'size' | 'timeoutMs'> {
+export interface ObjectPutRequest extends Omit<PutBody, 'size' | 'timeoutMs' | 'eager'> {
   /** Deadline of the whole put, in ms (also sent to the daemon). */
   readonly timeoutMs: number;
 }
@@ -161,10 +161,16 @@ export class PutExchange extends Exchange<ObjectPutEnd> {
     super(host, id, req.timeoutMs, `put of ${source.length} bytes to '${req.key}'`, signal);
   }
 
-  /** Sends the PUT and starts the DATA pump (which waits for credit). */
+  /**
+   * Sends the PUT and starts the DATA pump: the first min(size, 1 MiB) bytes go at once (`eager`, counted as
+   * granted: a small put takes one round trip), the rest within the daemon's CREDIT.
+   */
   start(): void {
     const { timeoutMs, ...rest } = this.req;
-    this.host.socket.write(Put.encode(this.id, { ...rest, size: this.source.length, timeoutMs }));
+    const size = this.source.length;
+    const eager = Math.min(size, PUT_EAGER_MAX_BYTES);
+    this.granted = eager;
+    this.host.socket.write(Put.encode(this.id, { ...rest, size, timeoutMs, ...(eager > 0 ? { eager } : {}) }));
     this.host.socket.on('drain', this.onDrain);
     this.pump().catch((error: unknown) => this.host.breakWith(error as Error));
   }

@@ -19,7 +19,7 @@ import {
   PROTOCOL_VERSION,
   type FrameHeader,
 } from '../protocol/frames.js';
-import { Done, encodeError, End, Get, Hello, Info, Load, Put, Welcome } from '../protocol/messages.js';
+import { Done, encodeError, End, Get, Hello, Info, Load, Put, PUT_EAGER_MAX_BYTES, Welcome } from '../protocol/messages.js';
 import type { GetBody, PutBody } from '../protocol/messages.js';
 import type { ConnectionOptions, FrameSink, LoadRequest, ObjectPutSession } from './data-server.js';
 
@@ -58,8 +58,16 @@ interface PutPending extends Common {
   expected: number;
   /** Bytes landed (checksum good, written). */
   landed: number;
-  /** The frame being read lands in the object's memory (else in scratch, then {@link ObjectPutSession.write}). */
-  direct: boolean;
+  /**
+   * Where the frame being read lands: `direct` in the object's memory, `write` in scratch then
+   * {@link ObjectPutSession.write}, `early` in the connection's eager buffer (DATA sent ahead of CREDIT that
+   * arrived before the put's room was reserved; landed once it is).
+   */
+  mode: 'direct' | 'write' | 'early';
+  /** End of the eager DATA held in the connection's eager buffer (bytes [earlyLanded, early) wait for the reservation). */
+  early: number;
+  /** Eager bytes already landed in the object. */
+  earlyLanded: number;
   /** Writes of frames that landed in scratch (disk tier), in order. */
   writing: Promise<void>;
   failed: Error | undefined;
@@ -88,6 +96,11 @@ export class ServerConnection {
   private readonly spareMemory = new WeakSet<ArrayBufferLike>();
   /** PUTs that failed after credit was granted (most recent last): their DATA still in flight is dropped. */
   private readonly failedPuts: number[] = [];
+  /**
+   * Eager DATA of the current PUT that arrived before its room was reserved (at most PUT_EAGER_MAX_BYTES:
+   * one put's eager bytes; allocated on first use and reused, so its pages stay resident).
+   */
+  private eagerBuffer: Buffer | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -167,17 +180,20 @@ export class ServerConnection {
       }
       case FrameType.PUT: {
         const body = Put.decode(payload);
+        // Eager bytes count as granted; they are accepted only for a put that is served at once (see sink).
         this.enqueue({
           kind: 'put',
           body,
           requestId: h.requestId,
           deadline: deadlineOf(body.timeoutMs),
-          granted: 0,
+          granted: body.eager ?? 0,
           session: undefined,
-          active: false,
+          active: (body.eager ?? 0) > 0,
           expected: 0,
           landed: 0,
-          direct: false,
+          mode: 'direct',
+          early: 0,
+          earlyLanded: 0,
           writing: Promise.resolve(),
           failed: undefined,
         });
@@ -295,8 +311,10 @@ export class ServerConnection {
       const session = await this.objects().beginPut({ ...body, requestId: req.requestId, deadline: req.deadline });
       req.session = session;
       if (this.isClosed) throw tcError('TC_ERR_ABORTED', 'connection closed');
-      req.active = body.size > 0;
-      if (body.size > 0) this.grant(req, Math.min(body.size, PUT_WINDOW_BYTES));
+      if (req.failed !== undefined) throw req.failed;
+      req.active = req.expected < body.size;
+      if (body.size > 0) this.grant(req, Math.min(body.size, PUT_WINDOW_BYTES) - req.granted);
+      this.landEarly(req, session);
       await this.untilLanded(req);
       const { version } = await session.finish(body.crc);
       return { bytes: body.size, version };
@@ -308,11 +326,48 @@ export class ServerConnection {
         if (this.failedPuts.length > FAILED_PUTS_KEPT) this.failedPuts.shift();
       }
       // No byte of a frame being read may reach the object's memory once it is freed.
-      if (!this.decoder.detachTarget()) this.socket.destroy();
+      // (The eager buffer belongs to the connection: a frame still landing there harms nothing.)
+      if (req.mode !== 'early' && !this.decoder.detachTarget()) this.socket.destroy();
       await req.writing.catch(() => undefined);
       req.session?.abort();
       throw error;
     }
+  }
+
+  /** Lands the eager DATA that arrived before the put's room was reserved (from the eager buffer). */
+  private landEarly(req: PutPending, session: ObjectPutSession): void {
+    const at = req.earlyLanded;
+    const n = req.early - at;
+    if (n <= 0) return;
+    req.earlyLanded = req.early;
+    const from = this.eagerBuffer!.subarray(at, at + n);
+    const target = session.target(at, n);
+    if (target !== undefined) {
+      target.set(from);
+      req.landed += n;
+      this.grant(req, n);
+      // (Called from onData too: the put may be waiting for this last byte.)
+      this.poke();
+      return;
+    }
+    // A file-backed put: the bytes are written from a copy (the eager buffer serves the next put).
+    const copy = Buffer.from(from);
+    req.writing = req.writing.then(
+      () =>
+        session.write(at, copy).then(
+          () => {
+            req.landed += n;
+            this.grant(req, n);
+            this.poke();
+          },
+          (error: unknown) => {
+            req.failed ??= asCoded(error);
+            req.active = false;
+            this.poke();
+          },
+        ),
+      () => undefined,
+    );
   }
 
   /** Grants the client `bytes` more of a PUT. */
@@ -355,12 +410,28 @@ export class ServerConnection {
       p.expected += h.length;
       if (p.expected === p.body.size) p.active = false;
       const target = p.session.target(h.offset, h.length);
-      p.direct = target !== undefined;
+      p.mode = target !== undefined ? 'direct' : 'write';
       return target ?? this.takeSpare(h.length);
     }
+    if (p?.kind === 'put' && p.requestId === h.requestId && p.session === undefined && p.failed === undefined) {
+      // Eager DATA of the put being reserved: held in the eager buffer until its room is there.
+      if (!p.active || h.offset !== p.expected || h.offset + h.length > p.granted)
+        throw tcError(
+          'TC_ERR_PROTOCOL',
+          `data plane: put ${h.requestId}: DATA at [${h.offset}, +${h.length}) before any credit beyond its eager ${p.granted} bytes (or out of order)`,
+        );
+      p.expected += h.length;
+      if (p.expected === p.body.size) p.active = false;
+      p.mode = 'early';
+      this.eagerBuffer ??= Buffer.allocUnsafeSlow(PUT_EAGER_MAX_BYTES);
+      return this.eagerBuffer.subarray(h.offset, h.offset + h.length);
+    }
     const queued = this.queue.find((r) => r.requestId === h.requestId);
-    if (queued?.kind === 'put' || (p?.kind === 'put' && p.requestId === h.requestId && p.session === undefined && p.failed === undefined))
-      throw tcError('TC_ERR_PROTOCOL', `data plane: DATA for put ${h.requestId} before any credit`);
+    if (queued?.kind === 'put')
+      throw tcError(
+        'TC_ERR_PROTOCOL',
+        `data plane: DATA for put ${h.requestId} queued behind another request (eager DATA only for a connection's only request)`,
+      );
     const failed = p?.kind === 'put' && p.requestId === h.requestId && p.failed !== undefined;
     if (!failed && !this.failedPuts.includes(h.requestId))
       throw tcError('TC_ERR_PROTOCOL', `data plane: DATA from the client for request ${h.requestId}, which is no put being received`);
@@ -373,7 +444,13 @@ export class ServerConnection {
   /** A DATA frame's payload is complete (in the buffer {@link sink} gave). */
   private onData(h: FrameHeader, payload: Uint8Array, checksumOk: boolean): void {
     const p = this.current;
-    if (p?.kind !== 'put' || p.requestId !== h.requestId || p.failed !== undefined || p.session === undefined) return;
+    if (p?.kind !== 'put' || p.requestId !== h.requestId || p.failed !== undefined) return;
+    if (p.mode === 'early' && checksumOk) {
+      p.early = h.offset + h.length;
+      // The reservation came while this frame was being read: land it now.
+      if (p.session !== undefined) this.landEarly(p, p.session);
+      return;
+    }
     const session = p.session;
     if (!checksumOk) {
       p.failed = tcError(
@@ -389,7 +466,8 @@ export class ServerConnection {
       this.grant(p, h.length);
       this.poke();
     };
-    if (p.direct) {
+    if (session === undefined) return;
+    if (p.mode === 'direct') {
       land();
       return;
     }

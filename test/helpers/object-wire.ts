@@ -64,7 +64,7 @@ export class ObjectWire {
   private welcome: (() => void) | undefined;
   private refuse: ((e: Error) => void) | undefined;
 
-  /** Puts `data` under the body's key (size and crc filled in unless given). */
+  /** Puts `data` under the body's key (size and crc filled in unless given; `eager` bytes sent at once). */
   put(
     body: Omit<PutBody, 'size'> & { size?: number },
     data: Uint8Array,
@@ -76,6 +76,7 @@ export class ObjectWire {
       data,
       opts.frameBytes ?? 1 << 20,
       opts.corruptFrame,
+      body.eager ?? 0,
     );
   }
 
@@ -109,12 +110,16 @@ export class ObjectWire {
     data: Uint8Array,
     frameBytes: number,
     corrupt: number | undefined,
+    eager = 0,
   ): Promise<WireResult> {
     const id = this.nextId++;
     frame.writeUInt32LE(id, 8);
     return new Promise((resolve) => {
-      this.ops.set(id, { id, kind, data, sent: 0, granted: 0, received: undefined, frameBytes, corrupt, frames: 0, resolve });
+      const op: Op = { id, kind, data, sent: 0, granted: eager, received: undefined, frameBytes, corrupt, frames: 0, resolve };
+      this.ops.set(id, op);
       this.socket.write(frame);
+      // Eager bytes go right behind the PUT, before any CREDIT.
+      if (eager > 0) this.pump(op);
     });
   }
 

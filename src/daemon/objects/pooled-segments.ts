@@ -25,8 +25,28 @@ export class PooledObjectSegments implements ObjectSegmentProvider {
     return this.fresh.init();
   }
 
-  /** A segment of exactly `bytes`, pooled when one fits. @throws TC_ERR_NO_SPACE, TC_ERR_IO */
+  /** Bytes of freed object segments kept for reuse (see {@link ShmObjectSegments}). */
+  get idleBytes(): number {
+    return this.fresh.idleBytes;
+  }
+
+  /** Drops idle object segments (see {@link ShmObjectSegments.evictIdle}). */
+  evictIdle(bytes: number): number {
+    return this.fresh.evictIdle(bytes);
+  }
+
+  /** Removes every idle object segment (see {@link ShmObjectSegments.drainIdle}). */
+  drainIdle(): Promise<void> {
+    return this.fresh.drainIdle();
+  }
+
+  /**
+   * A segment of exactly `bytes`: a freed object segment of that size first (its pages are resident), then a
+   * pooled one when one fits, else a fresh one. @throws TC_ERR_NO_SPACE, TC_ERR_IO
+   */
   async create(bytes: number): Promise<ObjectSegment> {
+    const own = await this.fresh.takeIdle(bytes);
+    if (own !== undefined) return own;
     const seg = bytes === 0 ? undefined : this.pool.claim(bytes);
     if (seg === undefined) return this.fresh.create(bytes);
     try {
@@ -38,7 +58,6 @@ export class PooledObjectSegments implements ObjectSegmentProvider {
       await seg.close();
       throw error;
     }
-    const windows = seg.windows();
-    return { path: seg.path, buffer: seg.mapped && windows.length === 1 ? windows[0] : undefined, close: () => seg.close() };
+    return this.fresh.wrap(seg);
   }
 }

@@ -13,11 +13,19 @@ export interface ObjectSegment {
   /** The file's bytes mapped (views are handed out); undefined: read and written through the file. */
   readonly buffer?: Uint8Array | undefined;
   close(): Promise<void>;
+  /** Gives the segment back to its provider for reuse (or closes it when the provider keeps none). */
+  recycle?(): Promise<void>;
 }
 
 /** Makes shm segment files for placement 'shm'. */
 export interface ObjectSegmentProvider {
   create(bytes: number): Promise<ObjectSegment>;
+  /** Bytes of idle segments kept for reuse (counted inside the object memory budget). */
+  readonly idleBytes?: number;
+  /** Drops idle segments until `bytes` were released; returns bytes released. */
+  evictIdle?(bytes: number): number;
+  /** Removes every idle segment and waits until their files are gone. */
+  drainIdle?(): Promise<void>;
 }
 
 /** Where the bytes are. */

@@ -1,5 +1,6 @@
 // Room for objects: the object memory budget (memory and shm tiers) and each namespace's maxBytes, the
-// tier a put gets (memory when it fits, else disk when spilling), and the FIFO waiters for room.
+// tier a put gets (memory when it fits, else disk when spilling), and the FIFO waiters for room. Idle
+// buffers and segments kept for reuse count inside the budget and give way to a put that needs their room.
 
 import { constants as bufferConstants } from 'node:buffer';
 import { tcError, type TensorcastError } from '../../core/errors.js';
@@ -9,6 +10,23 @@ import { RoomWaiters } from './room-waiters.js';
 
 /** Largest object held in memory: one Buffer (Node 20 caps a Buffer at 4 GiB). */
 export const MAX_MEMORY_OBJECT_BYTES = Math.min(2 ** 32 - 1, bufferConstants.MAX_LENGTH);
+
+/** Memory kept idle for reuse (pooled buffers, freed shm segments): it counts inside the budget. */
+export interface IdleMemory {
+  /** Idle bytes held now. */
+  idleBytes(): number;
+  /** Releases idle bytes, at least `bytes` of them when it holds that many. */
+  evict(bytes: number): void;
+  /** What an object of `size` bytes on `tier` takes of the memory budget (a pooled buffer: its capacity). */
+  cost(tier: ObjectTier, size: number): number;
+}
+
+/** No idle memory: an object costs its size (memory and shm tiers). */
+const NO_IDLE: IdleMemory = {
+  idleBytes: () => 0,
+  evict: () => undefined,
+  cost: (tier, size) => (tier === 'disk' ? 0 : size),
+};
 
 /** Why a put cannot get room now. */
 type Blocker = 'full-namespace' | 'full-memory';
@@ -26,20 +44,21 @@ export class ObjectRoom {
   constructor(
     private readonly memoryBytes: number,
     private readonly now: () => number,
+    private readonly idle: IdleMemory = NO_IDLE,
   ) {
     this.waiters = new RoomWaiters(now);
   }
 
-  /** Counts `bytes` of `tier` as held by `ns`. */
+  /** Counts an object of `bytes` on `tier` as held by `ns` (the budget is charged its {@link IdleMemory.cost}). */
   charge(ns: Namespace, tier: ObjectTier, bytes: number): void {
     ns.bytes[tier] += bytes;
-    if (tier !== 'disk') this.memoryUsed += bytes;
+    this.memoryUsed += this.idle.cost(tier, bytes);
   }
 
-  /** Gives `bytes` back and serves the waiters that now fit. */
+  /** Gives an object's bytes back and serves the waiters that now fit. */
   uncharge(ns: Namespace, tier: ObjectTier, bytes: number): void {
     ns.bytes[tier] -= bytes;
-    if (tier !== 'disk') this.memoryUsed -= bytes;
+    this.memoryUsed -= this.idle.cost(tier, bytes);
     this.waiters.pump();
   }
 
@@ -74,7 +93,7 @@ export class ObjectRoom {
         'TC_ERR_INVALID_ARGUMENT',
         `object '${request.key}' (${size} bytes) is over the ${MAX_MEMORY_OBJECT_BYTES} bytes a memory object can hold: enable objectSpill`,
       );
-    if (!spill && size > this.memoryBytes)
+    if (!spill && this.idle.cost(shm ? 'shm' : 'memory', size) > this.memoryBytes)
       throw tcError(
         'TC_ERR_BUDGET',
         `object '${request.key}' (${size} bytes) is larger than the whole object memory budget (${this.memoryBytes} bytes)${shm ? '' : ': enable objectSpill'}`,
@@ -113,7 +132,11 @@ export class ObjectRoom {
   /** The tier a put of `size` gets now, or what blocks it. */
   private place(size: number, shm: boolean, spill: boolean, ns: Namespace): ObjectTier | Blocker {
     if (!ns.hasRoom(size)) return 'full-namespace';
-    const inMemory = this.memoryUsed + size <= this.memoryBytes && (shm || size <= MAX_MEMORY_OBJECT_BYTES);
+    const cost = this.idle.cost(shm ? 'shm' : 'memory', size);
+    // Idle buffers and segments give way to a put that fits once they are gone.
+    const over = this.memoryUsed + this.idle.idleBytes() + cost - this.memoryBytes;
+    if (over > 0 && this.memoryUsed + cost <= this.memoryBytes) this.idle.evict(over);
+    const inMemory = this.memoryUsed + this.idle.idleBytes() + cost <= this.memoryBytes && (shm || size <= MAX_MEMORY_OBJECT_BYTES);
     if (shm) return inMemory ? 'shm' : 'full-memory';
     if (inMemory) return 'memory';
     return spill ? 'disk' : 'full-memory';

@@ -40,6 +40,40 @@ test('object shm puts: the client writes the segment file, the commit checks its
   }
 });
 
+test('object shm puts: a freed object segment is reused by the next put of its size (renamed), counted inside the budget', async () => {
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const dir = await mkdtemp(join(base, 'tc-objects-shm-'));
+  try {
+    const store = await openStore({ memoryBytes: 4 << 20, shmDir: dir, poolBytes: 2 << 20 });
+    const size = 1 << 20;
+    const put = await store.beginPut({ key: 'h/a', size, placement: 'shm', deadline: LATER });
+    await writeInto(put.path!, pattern(size, 1));
+    await put.finish(crc32c(pattern(size, 1)));
+    store.delete(['h/a'], undefined);
+    for (let i = 0; i < 50 && store.pooledBytes.idleShmBytes === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(store.pooledBytes.idleShmBytes, size, 'kept idle');
+    assert.equal(store.memoryBytesUsed, 0);
+    const again = await store.beginPut({ key: 'h/b', size, placement: 'shm', deadline: LATER });
+    assert.equal(store.pooledBytes.idleShmBytes, 0, 'taken');
+    assert.notEqual(again.path, put.path, 'renamed: the old path no longer opens it');
+    assert.ok(!existsSync(put.path!));
+    await writeInto(again.path!, pattern(size, 2));
+    await again.finish(crc32c(pattern(size, 2)));
+    assert.deepEqual(await readBytes(store, 'h/b', undefined, size), pattern(size, 2));
+    // Idle segments give way to a put that needs their room.
+    store.delete(['h/b'], undefined);
+    for (let i = 0; i < 50 && store.pooledBytes.idleShmBytes === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const big = await store.beginPut({ key: 'h/big', size: 4 << 20, placement: 'shm', deadline: LATER });
+    assert.equal(store.pooledBytes.idleShmBytes, 0);
+    big.abort();
+    // An aborted put's segment is never kept (its client may still be writing).
+    await store.close();
+    assert.ok(!existsSync(again.path!));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 /** Writes `bytes` at the start of an existing file (never truncating it: the daemon has it mapped). */
 async function writeInto(path: string, bytes: Uint8Array): Promise<void> {
   const fh = await open(path, 'r+');

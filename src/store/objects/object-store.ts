@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { tcError, wrapIoError, type TensorcastError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { checkNamespace, parseObjectKey } from '../../core/object-keys.js';
+import { BufferPool, POOL_MIN_BYTES, poolCapacity } from './buffer-pool.js';
 import { ObjectBody, type ObjectSegmentProvider } from './object-body.js';
 import { ObjectJournal, type JournalObject, type JournalState } from './journal.js';
 import { Namespace, checkSettings } from './namespaces.js';
@@ -53,6 +54,11 @@ export interface ObjectStoreOptions {
   readonly sweepMs?: number;
   /** Clock (Unix ms; tests). */
   readonly now?: () => number;
+  /**
+   * Most bytes of freed memory-tier buffers kept for reuse (default: a quarter of memoryBytes, at most 1 GiB;
+   * 0 turns reuse off). Idle pooled bytes count inside memoryBytes and are dropped whenever a put needs them.
+   */
+  readonly poolBytes?: number;
 }
 
 /**
@@ -83,6 +89,8 @@ export class ObjectStore implements ObjectStoreApi {
   private readonly txnTtlMs: number;
   private readonly shm: ObjectSegmentProvider | undefined;
   private journal: ObjectJournal | undefined;
+  /** Freed memory-tier buffers kept for reuse (their idle bytes count inside the budget). */
+  private readonly pool: BufferPool;
   private lastVersion = 0;
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
@@ -101,8 +109,19 @@ export class ObjectStore implements ObjectStoreApi {
       throw tcError('TC_ERR_INVALID_ARGUMENT', `objectMemory must be a non-negative integer, not ${String(opts.memoryBytes)}`);
     this.now = opts.now ?? Date.now;
     this.txnTtlMs = opts.txnTtlMs ?? 60_000;
-    this.room = new ObjectRoom(opts.memoryBytes, this.now);
-    this.shm = opts.shm ?? (opts.shmDir === undefined ? undefined : new ShmObjectSegments(opts.shmDir));
+    const poolBytes = opts.poolBytes ?? Math.min(Math.floor(opts.memoryBytes / 4), 1 << 30);
+    if (!(Number.isSafeInteger(poolBytes) && poolBytes >= 0))
+      throw tcError('TC_ERR_INVALID_ARGUMENT', `poolBytes must be a non-negative integer, not ${String(opts.poolBytes)}`);
+    this.pool = new BufferPool(poolBytes);
+    this.shm = opts.shm ?? (opts.shmDir === undefined ? undefined : new ShmObjectSegments(opts.shmDir, poolBytes));
+    this.room = new ObjectRoom(opts.memoryBytes, this.now, {
+      idleBytes: () => this.pool.idleBytes + (this.shm?.idleBytes ?? 0),
+      evict: (bytes) => {
+        const released = this.pool.evict(bytes);
+        if (released < bytes) this.shm?.evictIdle?.(bytes - released);
+      },
+      cost: (tier, size) => (tier === 'memory' ? this.memoryCost(size) : tier === 'shm' ? size : 0),
+    });
   }
 
   /**
@@ -147,8 +166,11 @@ export class ObjectStore implements ObjectStoreApi {
       this.free(body);
     }
     this.objects.clear();
+    this.pool.clear();
     this.journal?.close();
     while (this.background.size > 0) await Promise.all([...this.background]);
+    // After the frees above: segments they recycled are removed too.
+    await this.shm?.drainIdle?.();
   }
 
   async beginPut(request: PutRequest): Promise<PendingPut> {
@@ -329,9 +351,17 @@ export class ObjectStore implements ObjectStoreApi {
     return [...this.spaces.values()].sort((a, b) => compareUtf8(a.name, b.name)).map((ns) => this.info(ns));
   }
 
-  /** Memory-tier and shm-tier bytes held now (all namespaces). */
+  /**
+   * Memory-tier and shm-tier bytes held now by objects (all namespaces; a pooled memory object counts its
+   * buffer's capacity, at most 1/8 above its size). Idle pooled buffers are {@link pooledBytes}.
+   */
   get memoryBytesUsed(): number {
     return this.room.memoryUsed;
+  }
+
+  /** Bytes of freed buffers kept for reuse, and how often a put found one (they count inside the budget). */
+  get pooledBytes(): { idleBytes: number; hits: number; misses: number; idleShmBytes: number } {
+    return { ...this.pool.stats, idleShmBytes: this.shm?.idleBytes ?? 0 };
   }
 
   /**
@@ -374,7 +404,7 @@ export class ObjectStore implements ObjectStoreApi {
     switch (body.tier) {
       case 'memory':
         try {
-          body.storage = { tier: 'memory', buffer: body.size === 0 ? Buffer.alloc(0) : Buffer.allocUnsafe(body.size) };
+          body.storage = { tier: 'memory', buffer: this.memoryBuffer(body.size) };
         } catch (error) {
           // The process could not get the memory the budget allowed.
           throw tcError('TC_ERR_BUDGET', `cannot allocate ${body.size} bytes for object '${body.key}'`, { cause: error });
@@ -539,8 +569,32 @@ export class ObjectStore implements ObjectStoreApi {
     if (body.state === 'freed' || body.state === 'lost') return;
     body.state = 'freed';
     if (this.dying.delete(body)) body.ns.pendingFrees--;
+    const s = body.storage;
+    // Only a body whose bytes all landed is reused: an aborted put's buffer may still be a decoder's target.
+    if (s?.tier === 'memory' && body.version > 0 && body.size >= POOL_MIN_BYTES && this.pool.maxIdleBytes > 0) {
+      body.storage = undefined;
+      this.pool.give(Buffer.from(s.buffer.buffer, s.buffer.byteOffset, poolCapacity(body.size)));
+    } else if (s?.tier === 'shm' && body.version > 0 && s.segment.recycle !== undefined) {
+      // Its pages stay for the next put of the same size (the client wrote every byte before the commit).
+      body.storage = undefined;
+      this.track(s.segment.recycle());
+    } else this.track(body.release());
+    // After the pool took the buffer: the waiters this serves see its bytes as idle (inside the budget).
     this.room.uncharge(body.ns, body.tier, body.size);
-    this.track(body.release());
+  }
+
+  /** What a memory-tier object of `size` bytes takes of the budget: its buffer's capacity when pooled. */
+  private memoryCost(size: number): number {
+    return this.pool.maxIdleBytes > 0 ? poolCapacity(size) : size;
+  }
+
+  /** A buffer for a memory-tier object: a pooled one when an idle one of its class is there. */
+  private memoryBuffer(size: number): Buffer {
+    if (size === 0) return Buffer.alloc(0);
+    if (this.pool.maxIdleBytes === 0) return Buffer.allocUnsafe(size);
+    const cap = poolCapacity(size);
+    const buf = this.pool.take(size) ?? (cap === size ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(cap));
+    return buf.length === size ? buf : buf.subarray(0, size);
   }
 
   private verifyBody(body: ObjectBody): Promise<boolean> {
