@@ -43,7 +43,8 @@ test('shm hand-off: an uncommitted put lease expires: the put is aborted, its ro
 });
 
 test('shm hand-off: a get lease never blocks a delete; the segment is freed once the lease ends or expires', async (t) => {
-  const { store, handoff } = await setup(t, 300);
+  // Long enough that a loaded machine does not expire the lease before the delete below is checked.
+  const { store, handoff } = await setup(t, 2000);
   const data = Buffer.alloc(8192, 5);
   const p = await handoff.beginPut({ key: 'ns/b', size: data.length }, undefined);
   const f = await open(p.path, 'r+');
