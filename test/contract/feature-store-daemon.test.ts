@@ -16,10 +16,14 @@ async function client(t: TestContext, d: TestDaemon): Promise<TensorcastClient> 
   return c;
 }
 
-runFeatureStoreContract('daemon', async (t) => {
-  const d = await startDaemon(t);
-  return { backend: async () => new DaemonFeatureBackend((await client(t, d)).objects()) };
-});
+runFeatureStoreContract(
+  'daemon',
+  async (t) => {
+    const d = await startDaemon(t);
+    return { backend: async () => new DaemonFeatureBackend((await client(t, d)).objects()) };
+  },
+  { truncatable: false },
+);
 
 test('feature store (daemon): concurrent producers of one sample: one commits, the others get TC_ERR_CONFLICT, nothing mixed', async (t) => {
   const d = await startDaemon(t);
