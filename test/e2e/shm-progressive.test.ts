@@ -91,6 +91,9 @@ test(
     abort.abort();
     for (let i = 0; i < 100 && (await readers()) > 0; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(await readers(), 0, 'no lease left by the client that went');
+    // The build the client left may still be finishing: this load joins it (materialized) or hits the replica.
+    const joined = await client.load('m', { tp: { size: 2, rank: 1 }, transport: 'shm' });
+    assert.ok(['replica_hit', 'materialized'].includes(joined.stats.source), joined.stats.source);
     const again = await client.load('m', { tp: { size: 2, rank: 1 }, transport: 'shm' });
     assert.equal(again.stats.source, 'replica_hit');
     assert.ok(
