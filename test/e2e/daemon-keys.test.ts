@@ -3,7 +3,6 @@
 // the HTTP routes, and `ls` never prints control characters of a key bound before the grammar existed.
 
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -12,32 +11,12 @@ import { readSafetensorsFile } from '../../src/format/safetensors-file.js';
 import { TINY_LLAMA, writeSyntheticModel } from '../../src/format/synthetic-model.js';
 import { startDaemon, startDaemonWithModel, type TestDaemon } from '../harness/daemon.js';
 import { runCli } from '../helpers/cli.js';
+import { controlRequest, errorCode, type HttpAnswer } from '../helpers/control-http.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** One raw HTTP request: the path is sent as given (no URL normalization of `..`). */
-function raw(d: TestDaemon, method: string, path: string, body?: object): Promise<{ status: number; json: unknown }> {
-  const url = new URL(d.controlUrl);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: url.hostname,
-        port: url.port,
-        method,
-        path,
-        headers: { authorization: `Bearer ${d.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text === '' ? undefined : (JSON.parse(text) as unknown) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
-
-const codeOf = (json: unknown): unknown => (json as { error?: { code?: unknown } } | undefined)?.error?.code;
+const raw = (d: TestDaemon, method: string, path: string, body?: object): Promise<HttpAnswer> => controlRequest(d, method, path, body);
+const codeOf = errorCode;
 
 /** The longest valid key, using every separator and every allowed punctuation character. */
 const LONGEST = (() => {

@@ -30,7 +30,7 @@ import { checkIfVersion, checkPutRequest, journalObject } from './put-checks.js'
 export { MAX_MEMORY_OBJECT_BYTES } from './object-room.js';
 import { ShmObjectSegments } from './shm-segments.js';
 import { TxnTable, checkTxnId } from './txns.js';
-import { compareUtf8 } from './utf8-order.js';
+import { compareUtf8 } from '../../core/strings.js';
 
 /** Journal lines beyond twice the live records before it is rewritten. */
 const JOURNAL_SLACK_LINES = 10_000;
