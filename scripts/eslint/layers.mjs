@@ -19,14 +19,16 @@ export const LAYERS = {
   store: [...base, 'transport', 'catalog', 'connectors'],
   routing: [...base, 'transport', 'catalog', 'connectors', 'store'],
   metrics: ['core'],
-  daemon: [...base, 'transport', 'catalog', 'connectors', 'store', 'routing', 'metrics'],
+  // The daemon may run a handshake listener (--handshake-listen): it imports handshake's server side only.
+  daemon: [...base, 'transport', 'catalog', 'connectors', 'store', 'routing', 'metrics', 'handshake'],
   // The feature store is written against its own backend interface: the SDK gives it the daemon's object
   // API (client.features()), a connector gives it a remote backend; so client imports features, not back.
   features: [...base, 'transport', 'connectors'],
   client: [...base, 'transport', 'connectors', 'metrics', 'features'],
   sessions: [...base, 'transport', 'client', 'catalog', 'connectors', 'store'],
-  handshake: [...base, 'transport', 'client'],
-  cli: [...base, 'client', 'connectors'],
+  // The handshake service and its SDK: HTTP + msgpack of their own; stores reuse the catalog's URL parsing.
+  handshake: [...base, 'transport', 'catalog'],
+  cli: [...base, 'client', 'connectors', 'handshake'],
 };
 
 /** Single files allowed one more folder: `serve` is the one command that runs a daemon in-process. */

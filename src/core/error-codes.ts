@@ -75,6 +75,13 @@ export const ERROR_CODES = {
   TC_ERR_DESTINATION_SIZE: code('InvalidArgument', 'the destination buffer does not match the output size'),
 
   TC_ERR_BACKPRESSURE: code('Backend', "a store's resident-bytes limit is reached: wait for consumers to release, then retry", true),
+  TC_ERR_INCOMPATIBLE: code(
+    'Conflict',
+    "a peer's compatibility hash differs from the one expected: the payload was not decoded (HTTP 409; details name both hashes)",
+  ),
+  TC_ERR_MALFORMED: code('Protocol', 'a request or payload body is not well-formed (msgpack, JSON) or breaks its schema (HTTP 400)'),
+  TC_ERR_TOO_LARGE: code('InvalidArgument', 'a body or payload is above its size cap (HTTP 413; details give the cap)'),
+  TC_ERR_EXPIRED: code('NotFound', 'the entry existed but its publisher stopped renewing it and its TTL ran out (HTTP 410)'),
   TC_ERR_OBJECT_LOST: code(
     'DataLoss',
     'an object was committed in memory and its daemon stopped before it reached disk: its bytes are gone',

@@ -1,5 +1,5 @@
 // The control API: HTTP/1.1 + JSON on fastify. Every route but GET /healthz needs the bearer token
-// (compared in constant time); errors carry the stable code (http-errors.ts maps categories to statuses).
+// (compared in constant time); errors carry the stable code (protocol/http/error-status.ts maps categories to statuses).
 // Each resource is a plugin registered with only the services it uses.
 
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -21,7 +21,7 @@ import { artifactRoutes } from './artifact-routes.js';
 import { clusterRoutes, redactUrl } from './cluster-routes.js';
 import { exportRoutes } from './export-routes.js';
 import { closeIfBodyUnread } from './early-answer.js';
-import { httpError } from './http-errors.js';
+import { httpError } from '../../protocol/http/error-status.js';
 import { parseJsonBody } from './json-body.js';
 import { importRoutes } from './import-routes.js';
 import { keyRoutes } from './key-routes.js';

@@ -18,7 +18,7 @@ import { NDJSON } from '../../protocol/http/progress.js';
 import { parseBody } from '../../protocol/http/parse.js';
 import type { ViewService } from '../../store/view-service.js';
 import type { ShmLeaseProgress, ShmLeases } from '../shm-leases.js';
-import { httpError } from './http-errors.js';
+import { httpError } from '../../protocol/http/error-status.js';
 import { refuseWhileDraining, type Lifecycle } from './lifecycle.js';
 import { wantsProgress } from './progress-answer.js';
 

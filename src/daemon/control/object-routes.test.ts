@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { silentLogger } from '../../core/logger.js';
 import { ObjectStore } from '../../store/objects/object-store.js';
 import { ObjectShmHandoff } from '../objects/shm-handoff.js';
-import { httpError } from './http-errors.js';
+import { httpError } from '../../protocol/http/error-status.js';
 import { objectRoutes } from './object-routes.js';
 
 test('object routes: random requests never fail with a 5xx; refusals carry a TC_ERR code', async (t) => {

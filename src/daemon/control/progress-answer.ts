@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../core/logger.js';
 import { NDJSON, type Progress } from '../../protocol/http/progress.js';
-import { httpError } from './http-errors.js';
+import { httpError } from '../../protocol/http/error-status.js';
 
 /** Longest silence of a progress stream. */
 const HEARTBEAT_MS = 5000;

@@ -1,8 +1,9 @@
-// The one place where error categories become HTTP statuses, and error bodies are shaped.
+// The one place where error categories become HTTP statuses, and error bodies are shaped (control API and
+// handshake service).
 
 import { isSystemError, TensorcastError, tcError, wrapIoError } from '../../core/errors.js';
 import type { ErrorCategory, ErrorCode } from '../../core/error-codes.js';
-import type { ErrorBody } from '../../protocol/http/errors.js';
+import type { ErrorBody } from './errors.js';
 
 const STATUS: Record<ErrorCategory, number> = {
   InvalidArgument: 400,
@@ -19,7 +20,12 @@ const STATUS: Record<ErrorCategory, number> = {
 };
 
 /** Codes whose status differs from their category's. */
-const CODE_STATUS: Partial<Record<ErrorCode, number>> = { TC_ERR_FORBIDDEN: 403, TC_ERR_NO_SPACE: 507 };
+const CODE_STATUS: Partial<Record<ErrorCode, number>> = {
+  TC_ERR_FORBIDDEN: 403,
+  TC_ERR_NO_SPACE: 507,
+  TC_ERR_TOO_LARGE: 413,
+  TC_ERR_EXPIRED: 410,
+};
 
 /** Status and body for any thrown value. */
 export function httpError(error: unknown): { status: number; body: ErrorBody } {
