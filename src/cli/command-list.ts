@@ -79,6 +79,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/features.js')).registerFeatures,
   },
   {
+    name: 'handshake',
+    args: '',
+    summary: 'KV-transfer metadata for prefill/decode: `handshake serve|publish|get|ls`',
+    load: async () => (await import('./commands/handshake.js')).registerHandshake,
+  },
+  {
     name: 'load',
     args: '<key>',
     summary: 'load a selection of an artifact from the daemon into a safetensors file',
