@@ -43,7 +43,11 @@ test('mapRanks agrees with vLLM for every TP pair 1..8 that divides, with 1..16 
             const input: RankMappingInput = { localTp, localRank: rank, remoteTp, numKvHeads: heads, mla, headDim: 128 };
             const m = mapRanks(input);
             const what = JSON.stringify(input);
-            assert.deepEqual(m.reads.map((r) => r.remoteRank), vllmSources(localTp, rank, remoteTp, heads, mla), what);
+            assert.deepEqual(
+              m.reads.map((r) => r.remoteRank),
+              vllmSources(localTp, rank, remoteTp, heads, mla),
+              what,
+            );
             if (localTp > remoteTp) assert.equal(m.reads[0]!.remoteHeadOffset, vllmOffsetHeads(localTp, rank, remoteTp, heads, mla), what);
             // The reads cover exactly the local rank's heads, in order, without overlap.
             let next = m.localHeads.start;
@@ -81,15 +85,25 @@ test('mapRanks: the cases of the vLLM docs, spelled out', () => {
   ]);
   // P TP 8 with 2 KV heads replicates each head on 4 ranks: D TP 1 reads ranks 0 and 4 only.
   const m = mapRanks({ localTp: 1, localRank: 0, remoteTp: 8, numKvHeads: 2 });
-  assert.deepEqual(m.reads.map((r) => r.remoteRank), [0, 4]);
+  assert.deepEqual(
+    m.reads.map((r) => r.remoteRank),
+    [0, 4],
+  );
   assert.equal(m.remoteReplicated, true);
   // MLA: P TP 8, D TP 2: decode rank 1 reads prefill rank 4, one read.
-  assert.deepEqual(mapRanks({ localTp: 2, localRank: 1, remoteTp: 8, numKvHeads: 1, mla: true }).reads.map((r) => r.remoteRank), [4]);
+  assert.deepEqual(
+    mapRanks({ localTp: 2, localRank: 1, remoteTp: 8, numKvHeads: 1, mla: true }).reads.map((r) => r.remoteRank),
+    [4],
+  );
 });
 
 test('mapRanks refuses sizes that do not divide, ranks out of range and non-integers', () => {
   const bad = (input: RankMappingInput): void =>
-    assert.throws(() => mapRanks(input), (e: unknown) => (e as { code?: string }).code === 'TC_ERR_INVALID_ARGUMENT', JSON.stringify(input));
+    assert.throws(
+      () => mapRanks(input),
+      (e: unknown) => (e as { code?: string }).code === 'TC_ERR_INVALID_ARGUMENT',
+      JSON.stringify(input),
+    );
   bad({ localTp: 3, localRank: 0, remoteTp: 2, numKvHeads: 6 });
   bad({ localTp: 2, localRank: 2, remoteTp: 2, numKvHeads: 2 });
   bad({ localTp: 2, localRank: -1, remoteTp: 2, numKvHeads: 2 });

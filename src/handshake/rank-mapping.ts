@@ -75,8 +75,10 @@ export function mapRanks(input: RankMappingInput): RankMapping {
   for (const [name, value] of Object.entries({ localTp, remoteTp, numKvHeads })) {
     if (!Number.isSafeInteger(value) || value < 1) throw bad(`${name} must be a positive integer (got ${value})`);
   }
-  if (!Number.isSafeInteger(localRank) || localRank < 0 || localRank >= localTp) throw bad(`localRank ${localRank} is outside 0..${localTp - 1}`);
-  if (headDim !== undefined && (!Number.isSafeInteger(headDim) || headDim < 1)) throw bad(`headDim must be a positive integer (got ${headDim})`);
+  if (!Number.isSafeInteger(localRank) || localRank < 0 || localRank >= localTp)
+    throw bad(`localRank ${localRank} is outside 0..${localTp - 1}`);
+  if (headDim !== undefined && (!Number.isSafeInteger(headDim) || headDim < 1))
+    throw bad(`headDim must be a positive integer (got ${headDim})`);
   if (Math.max(localTp, remoteTp) % Math.min(localTp, remoteTp) !== 0) {
     throw bad(`local TP ${localTp} and remote TP ${remoteTp}: one must divide the other`);
   }
@@ -85,7 +87,10 @@ export function mapRanks(input: RankMappingInput): RankMapping {
     const remoteRank = Math.floor((localRank * remoteTp) / localTp);
     return { localHeads: all, reads: [read(remoteRank, all, 0, 0, headDim)], remoteReplicated: false, localReplicated: false };
   }
-  for (const [side, tp] of [['local', localTp], ['remote', remoteTp]] as const) {
+  for (const [side, tp] of [
+    ['local', localTp],
+    ['remote', remoteTp],
+  ] as const) {
     if (tp <= numKvHeads ? numKvHeads % tp !== 0 : tp % numKvHeads !== 0) {
       throw bad(`${side} TP ${tp} and ${numKvHeads} KV heads: one must divide the other`);
     }
@@ -109,13 +114,20 @@ export function mapRanks(input: RankMappingInput): RankMapping {
     const remote = headsOfRank(remoteTp, remoteRank, numKvHeads);
     const start = Math.max(remote.start, localHeads.start);
     const end = Math.min(remote.start + remote.count, localHeads.start + localHeads.count);
-    if (end <= start) throw tcError('TC_ERR_INTERNAL', `rank mapping: remote rank ${remoteRank} holds none of local rank ${localRank}'s heads`);
+    if (end <= start)
+      throw tcError('TC_ERR_INTERNAL', `rank mapping: remote rank ${remoteRank} holds none of local rank ${localRank}'s heads`);
     return read(remoteRank, { start, count: end - start }, start - remote.start, start - localHeads.start, headDim);
   });
   return { localHeads, reads, remoteReplicated: remoteTp > numKvHeads, localReplicated: localTp > numKvHeads };
 }
 
-function read(remoteRank: number, heads: HeadRange, remoteHeadOffset: number, localHeadOffset: number, headDim: number | undefined): RemoteRead {
+function read(
+  remoteRank: number,
+  heads: HeadRange,
+  remoteHeadOffset: number,
+  localHeadOffset: number,
+  headDim: number | undefined,
+): RemoteRead {
   const base = { remoteRank, heads, remoteHeadOffset, localHeadOffset };
   return headDim === undefined ? base : { ...base, remoteElementOffset: remoteHeadOffset * headDim, elementCount: heads.count * headDim };
 }

@@ -11,8 +11,7 @@ export const enginePath = (engineId: string): string => `${HANDSHAKE_ENGINES_PAT
 /** `/v1/engines/{engineId}/renew`: POST `{incarnation}` extends the TTL of every rank of that incarnation. */
 export const renewPath = (engineId: string): string => `${enginePath(engineId)}/renew`;
 /** `/v1/engines/{engineId}/ranks/{tpRank}/{dpRank}`: PUT (publish) and GET one rank's msgpack payload. */
-export const rankPath = (engineId: string, tpRank: number, dpRank: number): string =>
-  `${enginePath(engineId)}/ranks/${tpRank}/${dpRank}`;
+export const rankPath = (engineId: string, tpRank: number, dpRank: number): string => `${enginePath(engineId)}/ranks/${tpRank}/${dpRank}`;
 
 /**
  * The compatibility hash. On PUT: the publisher's (required; must equal the payload's). On GET: the hash the
