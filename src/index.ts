@@ -53,3 +53,16 @@ export type {
   TensorInput,
   FeatureTensor,
 } from './features/index.js';
+export { handshakes, HandshakeClient, HandshakePublisher, mapRanks, encodeRankMetadata, decodeRankMetadata } from './handshake/index.js';
+export type {
+  HandshakesOptions,
+  HandshakeGetOptions,
+  HandshakeStats,
+  HandshakeTlsOptions,
+  FailurePolicy,
+  RetryOptions,
+  RankMetadata,
+  RankMapping,
+  RankMappingInput,
+  EngineSummary,
+} from './handshake/index.js';
