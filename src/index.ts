@@ -58,7 +58,7 @@ export type {
   HandshakesOptions,
   HandshakeGetOptions,
   HandshakeStats,
-  HandshakeTlsOptions,
+  HandshakeClientTlsOptions,
   FailurePolicy,
   RetryOptions,
   RankMetadata,

@@ -13,7 +13,7 @@ import {
   type PublishAnswer,
 } from '../../protocol/http/handshake.js';
 import type { RankMetadata } from '../rank-metadata.js';
-import { HandshakeHttp, type HandshakeTlsOptions } from './handshake-http.js';
+import { HandshakeHttp, type HandshakeClientTlsOptions } from './handshake-http.js';
 import { HandshakePublisher, encodedRank, positiveMs, putRank, type PublisherOptions } from './handshake-publisher.js';
 import { HandshakeScheduler, type HandshakeStats } from './handshake-scheduler.js';
 import { resolveRetry, type FailurePolicy, type RetryOptions } from './retry-policy.js';
@@ -25,7 +25,7 @@ export interface HandshakesOptions {
   /** Bearer token of the listener. */
   readonly token?: string;
   /** CA of the listener's certificate; client certificate and key for mTLS. */
-  readonly tls?: HandshakeTlsOptions;
+  readonly tls?: HandshakeClientTlsOptions;
   /** Deadline of one handshake, retries included, and of one get() call (default 5000 ms). */
   readonly timeoutMs?: number;
   /** 'retry' (default): retryable errors are retried with backoff; 'fail': the first error is final. */
@@ -188,27 +188,25 @@ export class HandshakeClient {
     await this.http.close();
   }
 
-  private fetch(engineId: string, options: HandshakeGetOptions, force: boolean): Promise<RankMetadata> {
-    try {
-      checkId('engine id', engineId);
-      checkRank('tpRank', options.tpRank);
-      checkRank('dpRank', options.dpRank);
-      const expectHash = options.expectHash ?? this.options.expectHash;
-      if (expectHash !== undefined) checkId('expectHash', expectHash);
-      if (options.incarnation !== undefined) checkId('incarnation', options.incarnation);
-      const timeoutMs = options.timeoutMs === undefined ? this.timeoutMs : positiveMs('timeoutMs', options.timeoutMs);
-      return this.scheduler.get(engineId, {
-        tpRank: options.tpRank,
-        dpRank: options.dpRank,
-        timeoutMs,
-        force,
-        ...(expectHash === undefined ? {} : { expectHash }),
-        ...(options.incarnation === undefined ? {} : { incarnation: options.incarnation }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      });
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  // async: a bad argument rejects like any other failure; everything up to scheduler.get() runs in the
+  // caller's tick, so callers of one tick share one handshake.
+  private async fetch(engineId: string, options: HandshakeGetOptions, force: boolean): Promise<RankMetadata> {
+    checkId('engine id', engineId);
+    checkRank('tpRank', options.tpRank);
+    checkRank('dpRank', options.dpRank);
+    const expectHash = options.expectHash ?? this.options.expectHash;
+    if (expectHash !== undefined) checkId('expectHash', expectHash);
+    if (options.incarnation !== undefined) checkId('incarnation', options.incarnation);
+    const timeoutMs = options.timeoutMs === undefined ? this.timeoutMs : positiveMs('timeoutMs', options.timeoutMs);
+    return this.scheduler.get(engineId, {
+      tpRank: options.tpRank,
+      dpRank: options.dpRank,
+      timeoutMs,
+      force,
+      ...(expectHash === undefined ? {} : { expectHash }),
+      ...(options.incarnation === undefined ? {} : { incarnation: options.incarnation }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
   }
 }
 

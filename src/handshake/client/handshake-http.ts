@@ -4,12 +4,12 @@
 // because it must happen on the headers, before a byte of the body is decoded.
 
 import { Agent, request, type Dispatcher } from 'undici';
-import { errorFromWire, isTensorcastError, tcError, type ErrorDetails, type TensorcastError } from '../../core/errors.js';
+import { errorFromWire, isTensorcastError, tcError, type TensorcastError } from '../../core/errors.js';
 import { COMPAT_HASH_HEADER, EXPIRES_AT_HEADER, INCARNATION_HEADER, MSGPACK_TYPE, rankPath } from '../../protocol/http/handshake.js';
 import { decodeRankMetadata, type RankMetadata } from '../rank-metadata.js';
 
 /** TLS material for https:// listeners (PEM strings or Buffers). */
-export interface HandshakeTlsOptions {
+export interface HandshakeClientTlsOptions {
   /** CA certificate(s) that signed the listener's certificate (default: the system's roots). */
   readonly ca?: string | Buffer;
   /** Client certificate and key, for listeners that require one (mTLS). */
@@ -23,7 +23,7 @@ export interface HandshakeHttpOptions {
   readonly url: string;
   /** Bearer token (every route but health needs it). */
   readonly token?: string;
-  readonly tls?: HandshakeTlsOptions;
+  readonly tls?: HandshakeClientTlsOptions;
   /** Largest answer body accepted (default 4 MiB plus a margin, the listener's default payload cap). */
   readonly maxAnswerBytes?: number;
 }
@@ -159,7 +159,7 @@ export class HandshakeHttp {
     });
     const hash = header(res, COMPAT_HASH_HEADER);
     if (expectHash !== undefined && hash !== expectHash) {
-      res.body.destroy();
+      discard(res);
       throw tcError(
         'TC_ERR_INCOMPATIBLE',
         `engine '${engineId}' rank ${tpRank}/${dpRank} has compatibility hash '${hash ?? '(none)'}', expected '${expectHash}': not decoded`,
@@ -167,7 +167,7 @@ export class HandshakeHttp {
       );
     }
     if (hash === undefined) {
-      res.body.destroy();
+      discard(res);
       throw tcError('TC_ERR_PROTOCOL', `GET ${path}: the answer has no ${COMPAT_HASH_HEADER} header`);
     }
     const payload = await readCapped(res, this.maxAnswerBytes, signal);
@@ -240,6 +240,12 @@ export function errorFromAnswer(status: number, text: string, what: string): Ten
   return errorFromWire(e.code, e.message, `${what}: the listener answered HTTP ${status}`, { details: details });
 }
 
+/** Drops an answer's body unread (its connection is closed rather than drained). */
+function discard(res: Dispatcher.ResponseData): void {
+  res.body.on('error', () => undefined);
+  res.body.destroy();
+}
+
 function header(res: Dispatcher.ResponseData, name: string): string | undefined {
   const v = res.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -255,7 +261,7 @@ function errorCode(error: unknown): string | undefined {
 export async function readCapped(res: Dispatcher.ResponseData, cap: number, signal: AbortSignal): Promise<Uint8Array> {
   const declared = Number(header(res, 'content-length'));
   if (Number.isFinite(declared) && declared > cap) {
-    res.body.destroy();
+    discard(res);
     throw tcError('TC_ERR_TOO_LARGE', `the listener's answer of ${declared} bytes is above the cap of ${cap}`, {
       details: { bytes: declared, cap },
     });
@@ -266,7 +272,7 @@ export async function readCapped(res: Dispatcher.ResponseData, cap: number, sign
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       total += chunk.byteLength;
       if (total > cap) {
-        res.body.destroy();
+        discard(res);
         throw tcError('TC_ERR_TOO_LARGE', `the listener's answer is above the cap of ${cap} bytes`, { details: { cap } });
       }
       chunks.push(chunk);

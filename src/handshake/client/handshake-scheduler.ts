@@ -83,6 +83,8 @@ interface Slot {
   /** Bumped when the cache is dropped: a handshake started before stores nothing. */
   generation: number;
   flight: Flight | undefined;
+  /** The last error of this engine's handshakes, named when a caller's deadline passes. */
+  lastError: TensorcastError | undefined;
   queued: Waiter[];
   scheduled: boolean;
   handshakes: number;
@@ -123,15 +125,16 @@ export class HandshakeScheduler {
       const { signal } = request;
       const onAbort = (): void =>
         waiter.settle(tcError('TC_ERR_ABORTED', `get(${engineId}, ${key}) aborted by the caller`, { cause: signal?.reason }));
-      const timer = setTimeout(
-        () =>
-          waiter.settle(
-            tcError('TC_ERR_TIMEOUT', `no handshake with engine '${engineId}' answered rank ${key} within ${request.timeoutMs} ms`, {
-              details: { engineId, timeoutMs: request.timeoutMs },
-            }),
-          ),
-        request.timeoutMs,
-      );
+      const timer = setTimeout(() => {
+        const last = slot.lastError;
+        const message = `no handshake with engine '${engineId}' answered rank ${key} within ${request.timeoutMs} ms`;
+        waiter.settle(
+          tcError('TC_ERR_TIMEOUT', last === undefined ? message : `${message} (last error ${last.code}: ${last.message})`, {
+            ...(last === undefined ? {} : { cause: last }),
+            details: { engineId, timeoutMs: request.timeoutMs, ...(last === undefined ? {} : { lastCode: last.code }) },
+          }),
+        );
+      }, request.timeoutMs);
       const waiter: Waiter = {
         key,
         group: `${request.expectHash ?? ''}|${request.incarnation ?? ''}`,
@@ -198,6 +201,7 @@ export class HandshakeScheduler {
         incarnation: undefined,
         generation: 0,
         flight: undefined,
+        lastError: undefined,
         queued: [],
         scheduled: false,
         handshakes: 0,
@@ -327,10 +331,12 @@ export class HandshakeScheduler {
             continue;
           }
           this.store(slot, flight, key, answer.meta);
+          slot.lastError = undefined;
           finish(key, answer.meta);
         }
         for (const [key, error] of errors) {
           lastError = error;
+          slot.lastError = error;
           const again =
             failurePolicy === 'retry' && (isRetryable(error) || error.code === 'TC_ERR_CONFLICT') && attempt < retry.maxAttempts;
           if (!again) finish(key, error);

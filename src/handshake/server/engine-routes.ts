@@ -57,7 +57,8 @@ export async function engineRoutes(app: FastifyInstance, o: EngineRoutesOptions)
 
 /** The `{"incarnation": "..."}` body of a renew. */
 function renewIncarnation(body: unknown): string {
-  const value = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>)['incarnation'] : undefined;
+  const value =
+    typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>)['incarnation'] : undefined;
   if (typeof value !== 'string' || !HANDSHAKE_ID_PATTERN.test(value)) {
     throw tcError('TC_ERR_MALFORMED', 'renew body must be JSON {"incarnation": "<1..128 characters of [A-Za-z0-9._:@+-]>"}', {
       details: { field: 'incarnation' },

@@ -6,7 +6,13 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tcError } from '../../core/errors.js';
-import { COMPAT_HASH_HEADER, EXPIRES_AT_HEADER, INCARNATION_HEADER, MSGPACK_TYPE, type PublishAnswer } from '../../protocol/http/handshake.js';
+import {
+  COMPAT_HASH_HEADER,
+  EXPIRES_AT_HEADER,
+  INCARNATION_HEADER,
+  MSGPACK_TYPE,
+  type PublishAnswer,
+} from '../../protocol/http/handshake.js';
 import { decodeRankMetadata, type RankMetadata } from '../rank-metadata.js';
 import type { HandshakeStore } from '../store/handshake-store.js';
 import { idHeader, rankAddress, type RankAddress } from './request-checks.js';
@@ -52,7 +58,15 @@ export async function rankRoutes(app: FastifyInstance, o: RankRoutesOptions): Pr
     const meta = decodeRankMetadata(body, o.maxPayloadBytes);
     checkAgreement(at, hash, incarnation, meta);
     const result = await store.publish(
-      { engineId: at.engineId, tpRank: at.tpRank, dpRank: at.dpRank, incarnation, compatibilityHash: hash, tpSize: meta.tpSize, payload: body },
+      {
+        engineId: at.engineId,
+        tpRank: at.tpRank,
+        dpRank: at.dpRank,
+        incarnation,
+        compatibilityHash: hash,
+        tpSize: meta.tpSize,
+        payload: body,
+      },
       { ttlMs: o.ttlMs, maxEngineBytes: o.maxEngineBytes },
     );
     return { ...at, incarnation, expiresAtMs: result.expiresAtMs, replacedIncarnation: result.replacedIncarnation };
