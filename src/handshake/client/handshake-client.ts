@@ -13,7 +13,7 @@ import {
   type PublishAnswer,
 } from '../../protocol/http/handshake.js';
 import type { RankMetadata } from '../rank-metadata.js';
-import { HandshakeHttp, type HandshakeClientTlsOptions } from './handshake-http.js';
+import { HandshakeHttp, type HandshakeClientTlsOptions, type RankAnswer } from './handshake-http.js';
 import { HandshakePublisher, encodedRank, positiveMs, putRank, type PublisherOptions } from './handshake-publisher.js';
 import { HandshakeScheduler, type HandshakeStats } from './handshake-scheduler.js';
 import { resolveRetry, type FailurePolicy, type RetryOptions } from './retry-policy.js';
@@ -129,6 +129,21 @@ export class HandshakeClient {
     options: { expectHash?: string; signal?: AbortSignal } = {},
   ): Promise<RankMetadata[]> {
     return Promise.all(ranks.map((r) => this.fetch(engineId, { ...options, tpRank: r.tpRank, dpRank: r.dpRank }, true)));
+  }
+
+  /**
+   * One rank in one GET, bypassing the cache and the failure policy: the decoded metadata and the payload
+   * bytes exactly as published (for tools that store or forward them).
+   *
+   * @throws TC_ERR_INCOMPATIBLE (checked before decoding), TC_ERR_NOT_FOUND, TC_ERR_EXPIRED, and as get()
+   */
+  fetchRank(engineId: string, options: { tpRank: number; dpRank: number; expectHash?: string }): Promise<RankAnswer> {
+    checkId('engine id', engineId);
+    checkRank('tpRank', options.tpRank);
+    checkRank('dpRank', options.dpRank);
+    const expectHash = options.expectHash ?? this.options.expectHash;
+    if (expectHash !== undefined) checkId('expectHash', expectHash);
+    return this.http.rank(engineId, options.tpRank, options.dpRank, expectHash, AbortSignal.timeout(this.timeoutMs));
   }
 
   /**

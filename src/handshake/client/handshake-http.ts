@@ -279,7 +279,11 @@ export async function readCapped(res: Dispatcher.ResponseData, cap: number, sign
     }
   } catch (error) {
     if (isTensorcastError(error)) throw error;
-    if (signal.aborted && isTensorcastError(signal.reason)) throw signal.reason;
+    if (signal.aborted) {
+      throw isTensorcastError(signal.reason)
+        ? signal.reason
+        : tcError('TC_ERR_TIMEOUT', `the listener's answer did not arrive in time`, { cause: error });
+    }
     throw tcError('TC_ERR_UNAVAILABLE', `the connection broke while the listener's answer was read`, { cause: error });
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
