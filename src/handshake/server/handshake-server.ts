@@ -109,9 +109,10 @@ export async function startHandshakeServer(options: HandshakeServerOptions): Pro
   };
 }
 
-type Checked = Required<Omit<HandshakeServerOptions, 'token' | 'tls' | 'timeouts'>> & Pick<HandshakeServerOptions, 'token' | 'tls'> & {
-  readonly timeouts: Required<HandshakeHttpTimeouts>;
-};
+type Checked = Required<Omit<HandshakeServerOptions, 'token' | 'tls' | 'timeouts'>> &
+  Pick<HandshakeServerOptions, 'token' | 'tls'> & {
+    readonly timeouts: Required<HandshakeHttpTimeouts>;
+  };
 
 function checkOptions(options: HandshakeServerOptions): Checked {
   const positive = (name: string, value: number | undefined, fallback: number): number => {
@@ -164,19 +165,17 @@ function buildHandshakeApp(o: Checked): FastifyInstance {
     connectionTimeout: t.idleTimeoutMs,
   } satisfies FastifyServerOptions;
   const tls = o.tls;
-  const app = (
-    tls === undefined
-      ? Fastify({ ...serverOptions, http: httpOptions })
-      : Fastify({
-          ...serverOptions,
-          https: {
-            ...httpOptions,
-            cert: tls.cert,
-            key: tls.key,
-            ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
-          },
-        })
-  ) as unknown as FastifyInstance;
+  const app = (tls === undefined
+    ? Fastify({ ...serverOptions, http: httpOptions })
+    : Fastify({
+        ...serverOptions,
+        https: {
+          ...httpOptions,
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+        },
+      })) as unknown as FastifyInstance;
   app.server.maxConnections = o.maxConnections;
   app.addContentTypeParser([MSGPACK_TYPE, 'application/octet-stream'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
@@ -204,10 +203,13 @@ function buildHandshakeApp(o: Checked): FastifyInstance {
   app.addHook('onRequest', async (req) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > o.maxPayloadBytes) {
-      throw tcError('TC_ERR_TOO_LARGE', `request body of ${declared} bytes is above the cap of ${o.maxPayloadBytes}`, {
-        details: { bytes: declared, cap: o.maxPayloadBytes },
-      });
+      return Promise.reject(
+        tcError('TC_ERR_TOO_LARGE', `request body of ${declared} bytes is above the cap of ${o.maxPayloadBytes}`, {
+          details: { bytes: declared, cap: o.maxPayloadBytes },
+        }),
+      );
     }
+    return Promise.resolve();
   });
   app.setErrorHandler(async (error, req, reply) => {
     const { status, body } = httpError(translateFastifyError(error, o.maxPayloadBytes));
@@ -231,11 +233,14 @@ function translateFastifyError(error: unknown, cap: number): unknown {
     return tcError('TC_ERR_TOO_LARGE', `request body is above the cap of ${cap} bytes`, { cause: error, details: { cap } });
   }
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return tcError('TC_ERR_MALFORMED', `content-type must be ${MSGPACK_TYPE} (rank payloads) or application/json (renew)`, { cause: error });
+    return tcError('TC_ERR_MALFORMED', `content-type must be ${MSGPACK_TYPE} (rank payloads) or application/json (renew)`, {
+      cause: error,
+    });
   }
   if (typeof code === 'string' && code.startsWith('FST_ERR_CTP_')) {
     return tcError('TC_ERR_MALFORMED', `request body: ${(error as Error).message}`, { cause: error });
   }
-  if (error instanceof SyntaxError) return tcError('TC_ERR_MALFORMED', `request body is not valid JSON: ${error.message}`, { cause: error });
+  if (error instanceof SyntaxError)
+    return tcError('TC_ERR_MALFORMED', `request body is not valid JSON: ${error.message}`, { cause: error });
   return error;
 }

@@ -4,9 +4,15 @@
 // re-checks hash and incarnation atomically. A read with an expected hash that differs is refused before the
 // payload is looked up.
 
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { tcError } from '../../core/errors.js';
-import { COMPAT_HASH_HEADER, EXPIRES_AT_HEADER, INCARNATION_HEADER, MSGPACK_TYPE, type PublishAnswer } from '../../protocol/http/handshake.js';
+import {
+  COMPAT_HASH_HEADER,
+  EXPIRES_AT_HEADER,
+  INCARNATION_HEADER,
+  MSGPACK_TYPE,
+  type PublishAnswer,
+} from '../../protocol/http/handshake.js';
 import { decodeRankMetadata, type RankMetadata } from '../rank-metadata.js';
 import type { HandshakeStore } from '../store/handshake-store.js';
 import { idHeader, rankAddress, type RankAddress } from './request-checks.js';
@@ -29,7 +35,7 @@ export function incompatible(engineId: string, expected: string, actual: string,
 }
 
 /** Registers PUT and GET `/v1/engines/:engineId/ranks/:tpRank/:dpRank`. */
-export async function rankRoutes(app: FastifyInstance, o: RankRoutesOptions): Promise<void> {
+export const rankRoutes: FastifyPluginAsync<RankRoutesOptions> = (app, o) => {
   const { store } = o;
 
   // Runs after the auth hook and before the body is read: a malformed address or header, or a hash that
@@ -52,7 +58,15 @@ export async function rankRoutes(app: FastifyInstance, o: RankRoutesOptions): Pr
     const meta = decodeRankMetadata(body, o.maxPayloadBytes);
     checkAgreement(at, hash, incarnation, meta);
     const result = await store.publish(
-      { engineId: at.engineId, tpRank: at.tpRank, dpRank: at.dpRank, incarnation, compatibilityHash: hash, tpSize: meta.tpSize, payload: body },
+      {
+        engineId: at.engineId,
+        tpRank: at.tpRank,
+        dpRank: at.dpRank,
+        incarnation,
+        compatibilityHash: hash,
+        tpSize: meta.tpSize,
+        payload: body,
+      },
       { ttlMs: o.ttlMs, maxEngineBytes: o.maxEngineBytes },
     );
     return { ...at, incarnation, expiresAtMs: result.expiresAtMs, replacedIncarnation: result.replacedIncarnation };
@@ -93,7 +107,8 @@ export async function rankRoutes(app: FastifyInstance, o: RankRoutesOptions): Pr
       }
     }
   });
-}
+  return Promise.resolve();
+};
 
 /** The path, the headers and the payload must name the same rank, incarnation and hash. */
 function checkAgreement(at: RankAddress, hash: string, incarnation: string, meta: RankMetadata): void {
