@@ -80,7 +80,13 @@ export interface HandshakeServer {
  */
 export async function startHandshakeServer(options: HandshakeServerOptions): Promise<HandshakeServer> {
   const o = checkOptions(options);
-  const app = buildHandshakeApp(o);
+  let app: FastifyInstance;
+  try {
+    app = buildHandshakeApp(o);
+  } catch (error) {
+    // Node's TLS context refuses a key that does not match the certificate, or PEM it cannot parse.
+    throw tcError('TC_ERR_CONFIG', `cannot set up the handshake listener: ${(error as Error).message}`, { cause: error });
+  }
   try {
     await app.listen({ host: o.host, port: o.port });
   } catch (error) {
