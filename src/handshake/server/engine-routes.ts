@@ -1,7 +1,7 @@
 // The engine-level routes (docs/handshake.md "Routes"): health, one engine's summary, the list of engines,
 // renew (extend the TTL of a live incarnation) and delete.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { tcError } from '../../core/errors.js';
 import {
   HANDSHAKE_ENGINES_PATH,
@@ -22,10 +22,10 @@ export interface EngineRoutesOptions {
 }
 
 /** Registers health, summary, list, renew and delete. */
-export async function engineRoutes(app: FastifyInstance, o: EngineRoutesOptions): Promise<void> {
+export const engineRoutes: FastifyPluginAsync<EngineRoutesOptions> = (app, o) => {
   const { store } = o;
 
-  app.get(HANDSHAKE_HEALTH_PATH, async () => ({ ok: true, store: store.kind }));
+  app.get(HANDSHAKE_HEALTH_PATH, () => Promise.resolve({ ok: true, store: store.kind }));
 
   app.get(HANDSHAKE_ENGINES_PATH, async (): Promise<EngineList> => ({ engines: await store.engines() }));
 
@@ -53,7 +53,8 @@ export async function engineRoutes(app: FastifyInstance, o: EngineRoutesOptions)
     const incarnation = idHeader(req.headers, INCARNATION_HEADER, false);
     return { removed: await store.remove(engineId, incarnation) };
   });
-}
+  return Promise.resolve();
+};
 
 /** The `{"incarnation": "..."}` body of a renew. */
 function renewIncarnation(body: unknown): string {

@@ -80,7 +80,13 @@ export interface HandshakeServer {
  */
 export async function startHandshakeServer(options: HandshakeServerOptions): Promise<HandshakeServer> {
   const o = checkOptions(options);
-  const app = buildHandshakeApp(o);
+  let app: FastifyInstance;
+  try {
+    app = buildHandshakeApp(o);
+  } catch (error) {
+    // Node's TLS context refuses a key that does not match the certificate, or PEM it cannot parse.
+    throw tcError('TC_ERR_CONFIG', `cannot set up the handshake listener: ${(error as Error).message}`, { cause: error });
+  }
   try {
     await app.listen({ host: o.host, port: o.port });
   } catch (error) {
@@ -203,10 +209,13 @@ function buildHandshakeApp(o: Checked): FastifyInstance {
   app.addHook('onRequest', async (req) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > o.maxPayloadBytes) {
-      throw tcError('TC_ERR_TOO_LARGE', `request body of ${declared} bytes is above the cap of ${o.maxPayloadBytes}`, {
-        details: { bytes: declared, cap: o.maxPayloadBytes },
-      });
+      return Promise.reject(
+        tcError('TC_ERR_TOO_LARGE', `request body of ${declared} bytes is above the cap of ${o.maxPayloadBytes}`, {
+          details: { bytes: declared, cap: o.maxPayloadBytes },
+        }),
+      );
     }
+    return Promise.resolve();
   });
   app.setErrorHandler(async (error, req, reply) => {
     const { status, body } = httpError(translateFastifyError(error, o.maxPayloadBytes));

@@ -10,3 +10,12 @@ export {
   type HandshakeServerOptions,
   type HandshakeTlsOptions,
 } from './handshake-server.js';
+export {
+  DEFAULT_HANDSHAKE_LISTEN,
+  parseHandshakeTtl,
+  parseListenAddress,
+  parsePositiveBytes,
+  readHandshakeTls,
+  readTokenFile,
+  type HandshakeTlsFiles,
+} from './listener-settings.js';

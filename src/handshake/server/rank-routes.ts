@@ -4,7 +4,7 @@
 // re-checks hash and incarnation atomically. A read with an expected hash that differs is refused before the
 // payload is looked up.
 
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { tcError } from '../../core/errors.js';
 import {
   COMPAT_HASH_HEADER,
@@ -35,7 +35,7 @@ export function incompatible(engineId: string, expected: string, actual: string,
 }
 
 /** Registers PUT and GET `/v1/engines/:engineId/ranks/:tpRank/:dpRank`. */
-export async function rankRoutes(app: FastifyInstance, o: RankRoutesOptions): Promise<void> {
+export const rankRoutes: FastifyPluginAsync<RankRoutesOptions> = (app, o) => {
   const { store } = o;
 
   // Runs after the auth hook and before the body is read: a malformed address or header, or a hash that
@@ -107,7 +107,8 @@ export async function rankRoutes(app: FastifyInstance, o: RankRoutesOptions): Pr
       }
     }
   });
-}
+  return Promise.resolve();
+};
 
 /** The path, the headers and the payload must name the same rank, incarnation and hash. */
 function checkAgreement(at: RankAddress, hash: string, incarnation: string, meta: RankMetadata): void {
