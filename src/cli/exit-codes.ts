@@ -12,7 +12,11 @@ export const EXIT_BAD_INPUT = 2;
 /** The exit code for `error`. */
 export function exitCodeOf(error: unknown): number {
   if (error instanceof TensorcastError) {
-    return error.category === 'InvalidArgument' || error.category === 'Format' || error.category === 'NotFound'
+    // A malformed payload or body (TC_ERR_MALFORMED) is bad input too, although a peer can also send one.
+    return error.category === 'InvalidArgument' ||
+      error.category === 'Format' ||
+      error.category === 'NotFound' ||
+      error.code === 'TC_ERR_MALFORMED'
       ? EXIT_BAD_INPUT
       : EXIT_FAILURE;
   }

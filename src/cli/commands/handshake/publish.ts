@@ -57,7 +57,10 @@ export function registerHandshakePublish(group: Command): void {
       });
       const publisher = await hs.publisher(payload, renewEveryMs === undefined ? {} : { renewEveryMs });
       process.stdout.write(line(Date.now()).replace(/expires [^)]*/, 'kept alive'));
+      // The publisher's timer does not hold the process open (library use); the command stays until a signal.
+      const hold = setInterval(() => undefined, 3_600_000);
       const signal = await stopped;
+      clearInterval(hold);
       await publisher.stop({ remove: flags.removeOnExit === true });
       const s = publisher.stats();
       process.stdout.write(`stopped on ${signal}: ${s.renewals} renewals, ${s.republishes} republishes, ${s.errors} errors\n`);
