@@ -241,6 +241,7 @@ test('invalidate and maxAgeMs make the next get() handshake again; handshake() a
 
 test('publisher: keeps a rank alive past its TTL, and publishes it again on a listener that lost it', async (t) => {
   const first = await startHandshakeServer({ host: '127.0.0.1', port: 0, store: new MemoryHandshakeStore(), ttlMs: 400 });
+  t.after(() => first.close()); // idempotent: also closed below, mid-test
   const { url, port } = first;
   const hs = handshakes({ url });
   t.after(() => hs.close());
