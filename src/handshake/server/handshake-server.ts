@@ -195,7 +195,7 @@ function buildHandshakeApp(o: Checked): FastifyInstance {
   const token = o.token;
   if (token !== undefined) {
     app.addHook('onRequest', async (req, reply) => {
-      if (req.method === 'GET' && req.routeOptions.url === HANDSHAKE_HEALTH_PATH) return;
+      if ((req.method === 'GET' || req.method === 'HEAD') && req.routeOptions.url === HANDSHAKE_HEALTH_PATH) return;
       const header = req.headers.authorization;
       const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
       if (!tokenMatches(presented, token)) {
