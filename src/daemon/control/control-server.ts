@@ -20,7 +20,7 @@ import type { ResolvedView } from '../../store/view-service.js';
 import { artifactRoutes } from './artifact-routes.js';
 import { clusterRoutes, redactUrl } from './cluster-routes.js';
 import { exportRoutes } from './export-routes.js';
-import { closeIfBodyUnread } from './early-answer.js';
+import { closeIfBodyUnread } from '../../protocol/http/early-answer.js';
 import { httpError } from '../../protocol/http/error-status.js';
 import { parseJsonBody } from './json-body.js';
 import { importRoutes } from './import-routes.js';

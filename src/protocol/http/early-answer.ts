@@ -1,6 +1,6 @@
-// Answers given before a request's body was read in full (auth failures, unknown upload sessions, a full
-// disk): the connection cannot be reused, since the rest of the body would be read as the next request, so
-// the answer says `connection: close`. The socket then closes gracefully ("lingering close", as nginx and
+// Answers given before a request's body was read in full (auth failures, unknown upload sessions, a full disk, a
+// handshake publish refused from its headers): the connection cannot be reused, since the rest of the body
+// would be read as the next request, so the answer says `connection: close`. The socket then closes gracefully ("lingering close", as nginx and
 // Apache do): the answer is flushed, our side is shut, and what the client still sends is read and
 // discarded for a short while, so the client reads the answer instead of a reset.
 
