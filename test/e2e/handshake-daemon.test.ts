@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon } from '../harness/daemon.js';
+import { postgresCatalogUrl, redisCatalogUrl } from '../harness/services.js';
 import { codeOf, publishRequest, rawRequest, sampleRank } from '../harness/handshake-listener.js';
 import { controlRequest } from '../helpers/control-http.js';
 import { runCli } from '../helpers/cli.js';
@@ -81,3 +82,29 @@ test('serve: a daemon without --handshake-listen runs no handshake listener; bad
     assert.match(r.stderr, /TC_ERR_CONFIG/);
   }
 });
+
+for (const [kind, catalogUrl] of [
+  ['redis', redisCatalogUrl],
+  ['postgres', postgresCatalogUrl],
+] as const) {
+  test(`serve --handshake-listen with a ${kind} catalog: two daemons' listeners serve one cluster's metadata`, async (t) => {
+    const url = await catalogUrl(t);
+    if (url === undefined) return;
+    const tokenFile = join(tempDir(t), 'token');
+    writeFileSync(tokenFile, 'cluster-token-0123456789abcdef\n');
+    const args = ['--catalog', url, '--token-file', tokenFile, '--handshake-listen', '127.0.0.1:0'];
+    const [a, b] = await Promise.all([startDaemon(t, { extraArgs: args }), startDaemon(t, { extraArgs: args })]);
+    const urlOf = async (d: typeof a): Promise<string> =>
+      ((await controlRequest(d, 'GET', '/v1/info')).json as { handshakeUrl: string }).handshakeUrl;
+    const [ha, hb] = [await urlOf(a), await urlOf(b)];
+    assert.deepEqual((await rawRequest(ha, 'GET', '/v1/health')).json, { ok: true, store: kind });
+    const pub = publishRequest(sampleRank({ engineId: `engine-${kind}` }));
+    assert.equal((await rawRequest(ha, 'PUT', pub.path, { token: a.token, body: pub.body, headers: pub.headers })).status, 200);
+    const got = await rawRequest(hb, 'GET', pub.path, { token: b.token });
+    assert.equal(got.status, 200, got.body.toString());
+    assert.deepEqual(got.body, pub.body);
+    // A daemon that stops takes its listener down; what it published stays with the catalog.
+    assert.equal(await a.stop('SIGTERM'), 0);
+    assert.deepEqual((await rawRequest(hb, 'GET', pub.path, { token: b.token })).body, pub.body);
+  });
+}
