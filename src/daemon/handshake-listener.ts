@@ -23,7 +23,7 @@ export function sharedHandshakeCatalog(catalog: string): boolean {
 /**
  * Starts the listener of `config.handshakeListen`.
  *
- * @throws TC_ERR_CONFIG for unreadable token or TLS files or an address that cannot be bound; TC_ERR_BACKEND
+ * @throws TC_ERR_CONFIG for unreadable token or TLS files; TC_ERR_ADDRESS_IN_USE for a busy port; TC_ERR_BACKEND
  * when the catalog's Redis or PostgreSQL cannot be reached.
  */
 export async function startDaemonHandshake(config: DaemonConfig, daemonToken: string, log: Logger): Promise<DaemonHandshake> {

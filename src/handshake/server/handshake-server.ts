@@ -4,7 +4,7 @@
 // API's, and a timer that sweeps long-expired entries from the store.
 
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { tcError } from '../../core/errors.js';
+import { tcError, wrapIoError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { isLoopbackHost } from '../../core/net.js';
 import { tokenMatches } from '../../core/secrets.js';
@@ -74,8 +74,8 @@ export interface HandshakeServer {
 /**
  * Starts a handshake listener.
  *
- * @throws TC_ERR_CONFIG for a non-loopback host without a token, or an invalid option; TC_ERR_IO when the
- * address cannot be bound.
+ * @throws TC_ERR_CONFIG for a non-loopback host without a token, an invalid option or unusable TLS material;
+ * TC_ERR_ADDRESS_IN_USE or TC_ERR_IO when the address cannot be bound.
  * @example const server = await startHandshakeServer({ host: '127.0.0.1', port: 0, store: new MemoryHandshakeStore() });
  */
 export async function startHandshakeServer(options: HandshakeServerOptions): Promise<HandshakeServer> {
@@ -91,16 +91,16 @@ export async function startHandshakeServer(options: HandshakeServerOptions): Pro
     await app.listen({ host: o.host, port: o.port });
   } catch (error) {
     await app.close().catch(() => undefined);
-    throw tcError('TC_ERR_CONFIG', `cannot listen for the handshake service on ${o.host}:${o.port}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw wrapIoError(error, 'cannot listen for the handshake service', `${o.host}:${o.port}`);
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
   const urlHost = o.host.includes(':') ? `[${o.host}]` : o.host;
-  const sweep = setInterval(() => {
-    o.store.sweep().catch((error: unknown) => o.log.warn({ err: error }, 'handshake store sweep failed'));
-  }, o.ttlMs);
+  // Once per TTL, but not more than once a second: entries are forgotten only after a grace of minutes.
+  const sweep = setInterval(
+    () => void o.store.sweep().catch((error: unknown) => o.log.warn({ err: error }, 'handshake store sweep failed')),
+    Math.max(1000, o.ttlMs),
+  );
   sweep.unref();
   let closing: Promise<void> | undefined;
   return {
