@@ -96,10 +96,19 @@ export async function startHandshakeServer(options: HandshakeServerOptions): Pro
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
   const urlHost = o.host.includes(':') ? `[${o.host}]` : o.host;
-  // Once per TTL, but not more than once a second: entries are forgotten only after a grace of minutes.
+  // Once per TTL, but at most once a second (entries are forgotten only after a grace of minutes), at least
+  // once a day (a timer cannot wait longer than 2^31 ms), one sweep at a time.
+  let sweeping = false;
   const sweep = setInterval(
-    () => void o.store.sweep().catch((error: unknown) => o.log.warn({ err: error }, 'handshake store sweep failed')),
-    Math.max(1000, o.ttlMs),
+    () => {
+      if (sweeping) return;
+      sweeping = true;
+      void o.store
+        .sweep()
+        .catch((error: unknown) => o.log.warn({ err: error }, 'handshake store sweep failed'))
+        .finally(() => (sweeping = false));
+    },
+    Math.min(Math.max(1000, o.ttlMs), 86_400_000),
   );
   sweep.unref();
   let closing: Promise<void> | undefined;
