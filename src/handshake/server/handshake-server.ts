@@ -192,6 +192,8 @@ function buildHandshakeApp(o: Checked): FastifyInstance {
         },
       })) as unknown as FastifyInstance;
   app.server.maxConnections = o.maxConnections;
+  // Rank payloads as Buffers; JSON for renew; nothing else (a text body is refused, not read as a string).
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser([MSGPACK_TYPE, 'application/octet-stream'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.addHook('onRequest', async (req, reply) => {
