@@ -3,7 +3,8 @@
 // cluster's metadata), else in memory; the daemon's token unless --handshake-token-file names another.
 
 import type { Logger } from '../core/logger.js';
-import { readHandshakeTls, readTokenFile, startHandshakeServer } from '../handshake/server/index.js';
+import { startHandshakeServer } from '../handshake/server/index.js';
+import { readHandshakeTls, readTokenFile } from '../handshake/server/listener-settings.js';
 import { openHandshakeStore } from '../handshake/store/open-handshake-store.js';
 import type { DaemonConfig } from './config.js';
 
