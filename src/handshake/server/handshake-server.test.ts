@@ -118,6 +118,10 @@ test('startHandshakeServer refuses a non-loopback host without a token, and bad 
   const server = await startHandshakeServer({ host: '0.0.0.0', port: 0, store, token: 'a-token-of-some-length' });
   assert.match(server.url, /^http:\/\/0\.0\.0\.0:\d+$/);
   assert.equal((await rawRequest(`http://127.0.0.1:${server.port}`, 'GET', '/v1/engines')).status, 401);
+  // Its port is taken now: a second listener there is refused with the address.
+  await assert.rejects(startHandshakeServer({ host: '0.0.0.0', port: server.port, store, token: 'x' }), {
+    code: 'TC_ERR_ADDRESS_IN_USE',
+  });
   await server.close();
   await server.close();
   await store.close();
