@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { tcError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/net.js';
 import { defaultShmReserveBytes, defaultStagingBytes } from '../store/view-service.js';
+import { parseHandshakeTtl } from '../handshake/server/listener-settings.js';
 
 /** A validated daemon configuration. */
 export interface DaemonConfig {
@@ -68,6 +69,16 @@ export interface DaemonConfig {
   readonly objectSpill: boolean;
   /** An object transaction unused for this long is aborted and its bytes freed (ms); see docs/api.md, "Objects". */
   readonly objectTxnTtlMs: number;
+  /** Run a handshake listener (docs/handshake.md) on this address, beside the control API; undefined: none. */
+  readonly handshakeListen: HostPort | undefined;
+  /** A published rank not renewed within this time expires (ms). */
+  readonly handshakeTtlMs: number;
+  /** The handshake listener's bearer token file; undefined: the daemon's own token. */
+  readonly handshakeTokenFile: string | undefined;
+  /** PEM files of the handshake listener's TLS (certificate, key, and the CA client certificates must be signed by). */
+  readonly handshakeTlsCert: string | undefined;
+  readonly handshakeTlsKey: string | undefined;
+  readonly handshakeTlsClientCa: string | undefined;
 }
 
 /** A listen address. */
@@ -109,6 +120,16 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return n;
 });
 const nonNegativeMs = z.coerce.number().int().nonnegative();
+
+/** The handshake TTL: bare numbers are seconds (`60`, `0.5`), or a duration with its unit (`500ms`). */
+const handshakeTtl = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return parseHandshakeTtl(v, 'handshakeTtlMs');
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^handshakeTtlMs: /, '') });
+    return z.NEVER;
+  }
+});
 
 /** true/false, also as the strings an environment variable or a flag gives (1/0, yes/no, on/off). */
 const flag = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
@@ -157,6 +178,12 @@ const schema = z
     objectMemory: byteSize.optional(),
     objectSpill: flag,
     objectTxnTtlMs: duration,
+    handshakeListen: hostPort.optional(),
+    handshakeTtlMs: handshakeTtl,
+    handshakeTokenFile: z.string().min(1).optional(),
+    handshakeTlsCert: z.string().min(1).optional(),
+    handshakeTlsKey: z.string().min(1).optional(),
+    handshakeTlsClientCa: z.string().min(1).optional(),
   })
   .strict();
 
@@ -182,6 +209,7 @@ export function defaultConfig(): RawConfig {
     daemonTtlMs: '30s',
     objectSpill: false,
     objectTxnTtlMs: '60s',
+    handshakeTtlMs: '60',
   };
 }
 
@@ -210,6 +238,8 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_OBJECT_MEMORY: 'objectMemory',
   TENSORCAST_OBJECT_SPILL: 'objectSpill',
   TENSORCAST_OBJECT_TXN_TTL: 'objectTxnTtlMs',
+  TENSORCAST_HANDSHAKE_LISTEN: 'handshakeListen',
+  TENSORCAST_HANDSHAKE_TTL: 'handshakeTtlMs',
 };
 
 /** Settings from the environment. `TENSORCAST_IMPORT_ROOTS` is a path-delimiter-separated list. */
@@ -277,7 +307,29 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     objectMemory: c.objectMemory ?? c.memoryBudget,
     objectSpill: c.objectSpill,
     objectTxnTtlMs: c.objectTxnTtlMs,
+    handshakeListen: c.handshakeListen,
+    handshakeTtlMs: c.handshakeTtlMs,
+    handshakeTokenFile: c.handshakeTokenFile === undefined ? undefined : resolve(c.handshakeTokenFile),
+    handshakeTlsCert: c.handshakeTlsCert === undefined ? undefined : resolve(c.handshakeTlsCert),
+    handshakeTlsKey: c.handshakeTlsKey === undefined ? undefined : resolve(c.handshakeTlsKey),
+    handshakeTlsClientCa: c.handshakeTlsClientCa === undefined ? undefined : resolve(c.handshakeTlsClientCa),
   };
+  if ((config.handshakeTlsCert === undefined) !== (config.handshakeTlsKey === undefined)) {
+    throw tcError('TC_ERR_CONFIG', 'invalid configuration:\n  handshakeTlsCert and handshakeTlsKey go together');
+  }
+  if (config.handshakeTlsClientCa !== undefined && config.handshakeTlsCert === undefined) {
+    throw tcError('TC_ERR_CONFIG', 'invalid configuration:\n  handshakeTlsClientCa needs handshakeTlsCert and handshakeTlsKey');
+  }
+  if (config.handshakeListen !== undefined) {
+    const h = config.handshakeListen;
+    const clash = [config.listen, config.dataListen].find((a) => a.port !== 0 && a.port === h.port && a.host === h.host);
+    if (clash !== undefined) {
+      throw tcError(
+        'TC_ERR_CONFIG',
+        `invalid configuration:\n  handshakeListen ${h.host}:${h.port} must differ from the control API and data plane addresses`,
+      );
+    }
+  }
   if (config.httpRequestTimeoutMs > 0 && config.httpRequestTimeoutMs < config.httpHeadersTimeoutMs) {
     throw tcError(
       'TC_ERR_CONFIG',
@@ -285,6 +337,10 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     );
   }
   const exposed = [config.listen, config.dataListen].filter((a) => !isLoopbackHost(a.host));
+  // The handshake listener has a token of its own when --handshake-token-file is given, else the daemon's.
+  if (config.handshakeListen !== undefined && config.handshakeTokenFile === undefined && !isLoopbackHost(config.handshakeListen.host)) {
+    exposed.push(config.handshakeListen);
+  }
   if (exposed.length > 0 && config.token === undefined && c.tokenFile === undefined) {
     throw tcError(
       'TC_ERR_CONFIG',

@@ -33,6 +33,7 @@ import { ObjectShmHandoff } from './objects/shm-handoff.js';
 import { PooledObjectSegments } from './objects/pooled-segments.js';
 import { ShmObjectSegments } from '../store/objects/shm-segments.js';
 import { loadOrCreateToken } from './token.js';
+import { startDaemonHandshake, type DaemonHandshake } from './handshake-listener.js';
 
 /** Where a started daemon listens. */
 export interface DaemonAddresses {
@@ -41,6 +42,8 @@ export interface DaemonAddresses {
   readonly daemonId: string;
   /** True when the token was generated into the token file by this start. */
   readonly tokenGenerated: boolean;
+  /** The handshake listener's URL (--handshake-listen), or undefined when none runs. */
+  readonly handshakeUrl: string | undefined;
 }
 
 /** A daemon. */
@@ -77,6 +80,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
   let exports: ExportCache | undefined;
   let objects: ObjectStore | undefined;
   let handoff: ObjectShmHandoff | undefined;
+  let handshake: DaemonHandshake | undefined;
 
   let store: ArtifactStore | undefined;
   let views: ViewService | undefined;
@@ -277,6 +281,10 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     const adv = config.advertise.includes(':') ? `[${config.advertise}]` : config.advertise;
     advertised.controlUrl = `http://${adv}:${port}`;
     advertised.dataAddress = `${adv}:${dataAddress.slice(dataAddress.lastIndexOf(':') + 1)}`;
+    if (config.handshakeListen !== undefined) {
+      handshake = await startDaemonHandshake(config, token, log);
+      lifecycle.handshakeUrl = handshake.url;
+    }
     await m.start();
     log.info(
       {
@@ -289,10 +297,11 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         exportBudget: config.exportBudget,
         objectMemory: config.objectMemory,
         objectSpill: config.objectSpill,
+        handshakeUrl: handshake?.url,
       },
       'daemon ready',
     );
-    return { controlUrl, dataAddress, daemonId, tokenGenerated: generated };
+    return { controlUrl, dataAddress, daemonId, tokenGenerated: generated, handshakeUrl: handshake?.url };
   };
 
   /** Closes whatever is open, in reverse order of opening, and releases the data directory last. */
@@ -302,6 +311,8 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     await membership?.stop(drainMs > 0);
     await Promise.all([exports?.close(drainMs > 0 ? 'drain' : 'shutdown'), data?.close(drainMs)]);
     await control?.close();
+    await handshake?.close();
+    handshake = undefined;
     await peers?.close();
     leases?.close();
     handoff?.close();

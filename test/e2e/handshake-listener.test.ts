@@ -113,6 +113,19 @@ test('bad input gets coded answers and the listener keeps serving', async (t) =>
     assert.equal(codeOf(a), 'TC_ERR_MALFORMED');
   }
 
+  // Another content type: refused, never read as text or JSON.
+  for (const type of ['text/plain', 'application/json', 'image/png']) {
+    const a = await req('PUT', pub.path, { body: pub.body, headers: { ...pub.headers, 'content-type': type } });
+    assert.equal(a.status, 400, type);
+    assert.equal(codeOf(a), 'TC_ERR_MALFORMED', type);
+  }
+  const json = await req('PUT', pub.path, {
+    body: Buffer.from('{"v":1}'),
+    headers: { ...pub.headers, 'content-type': 'application/json' },
+  });
+  assert.equal(codeOf(json), 'TC_ERR_MALFORMED');
+  assert.match((json.json as { error: { message: string } }).error.message, /application\/msgpack/);
+
   // Another hash for the live incarnation: 409 from the headers; the undecodable body is never parsed.
   const wrongHash = await req('PUT', pub.path, {
     body: Buffer.from([0xc1, 0xc1]),

@@ -25,6 +25,12 @@ interface ServeFlags {
   readonly objectMemory?: string;
   readonly objectSpill?: boolean;
   readonly objectTxnTtl?: string;
+  readonly handshakeListen?: string;
+  readonly handshakeTtl?: string;
+  readonly handshakeTokenFile?: string;
+  readonly handshakeTlsCert?: string;
+  readonly handshakeTlsKey?: string;
+  readonly handshakeTlsClientCa?: string;
 }
 
 /** Registers `serve`. */
@@ -57,6 +63,12 @@ export function registerServe(program: Command): void {
     .option('--object-memory <bytes>', 'bytes of objects held in memory and shared memory (default: the memory budget)')
     .option('--object-spill', 'objects that do not fit in memory go to <data-dir>/objects, journaled across restarts')
     .option('--object-txn-ttl <duration>', 'abort an object transaction unused for this long and free its bytes (default 60s)')
+    .option('--handshake-listen <host:port>', 'also run a handshake listener (KV-transfer metadata) on this address (docs/handshake.md)')
+    .option('--handshake-ttl <seconds>', 'handshake ranks not renewed within this time expire (default 60)')
+    .option('--handshake-token-file <file>', "the handshake listener's token (default: the daemon's token)")
+    .option('--handshake-tls-cert <file>', 'serve the handshake listener over HTTPS with this certificate (PEM)')
+    .option('--handshake-tls-key <file>', 'private key of --handshake-tls-cert (PEM)')
+    .option('--handshake-tls-client-ca <file>', 'handshake clients must present a certificate signed by this CA (mTLS)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (flags: ServeFlags) => {
       const fromFlags: RawConfig = {
@@ -80,6 +92,12 @@ export function registerServe(program: Command): void {
         objectMemory: flags.objectMemory,
         objectSpill: flags.objectSpill,
         objectTxnTtlMs: flags.objectTxnTtl,
+        handshakeListen: flags.handshakeListen,
+        handshakeTtlMs: flags.handshakeTtl,
+        handshakeTokenFile: flags.handshakeTokenFile,
+        handshakeTlsCert: flags.handshakeTlsCert,
+        handshakeTlsKey: flags.handshakeTlsKey,
+        handshakeTlsClientCa: flags.handshakeTlsClientCa,
       };
       const env = configFromEnv(process.env);
       // A config file named by flag is read below the environment too: file < env < flags.
@@ -107,7 +125,7 @@ export function registerServe(program: Command): void {
         // Ready only once a signal stops the daemon cleanly: one sent at once on seeing this line would
         // otherwise kill it, leaving its shm folder (and reserve) behind.
         process.stdout.write(
-          `tensorcast ready ${addresses.controlUrl} data ${addresses.dataAddress} daemon ${addresses.daemonId} token-file ${config.token === undefined ? config.tokenFile : '(TENSORCAST_TOKEN)'}\n`,
+          `tensorcast ready ${addresses.controlUrl} data ${addresses.dataAddress} daemon ${addresses.daemonId} token-file ${config.token === undefined ? config.tokenFile : '(TENSORCAST_TOKEN)'}${addresses.handshakeUrl === undefined ? '' : ` handshake ${addresses.handshakeUrl}`}\n`,
         );
       });
     });

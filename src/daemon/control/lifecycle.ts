@@ -1,5 +1,5 @@
-// The daemon's run state that routes read: whether it is draining, and where its data plane listens. One
-// object per daemon, owned by createDaemon and handed to the plugins that need it.
+// The daemon's run state that routes read: whether it is draining, where its data plane (and handshake
+// listener) listens. One object per daemon, owned by createDaemon and handed to the plugins that need it.
 
 import { tcError } from '../../core/errors.js';
 
@@ -9,6 +9,8 @@ export interface Lifecycle {
   draining: boolean;
   /** The data-plane address clients connect to (set once listening). */
   dataAddress: string;
+  /** The handshake listener's URL when the daemon runs one (--handshake-listen). */
+  handshakeUrl?: string;
 }
 
 /** Throws TC_ERR_SHUTTING_DOWN while the daemon drains. */

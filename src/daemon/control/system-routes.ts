@@ -32,6 +32,7 @@ export const systemRoutes: FastifyPluginAsync<SystemRoutesOptions> = (app, o) =>
       memoryBudget: o.memoryBudget,
       memoryUsed: o.views.cache.usedBytes,
       importRoots: o.importRoots,
+      handshakeUrl: o.lifecycle.handshakeUrl ?? null,
     }),
   );
   app.get('/v1/replicas', (): Promise<ReplicaList> =>

@@ -4,7 +4,7 @@
 // API's, and a timer that sweeps long-expired entries from the store.
 
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { tcError } from '../../core/errors.js';
+import { tcError, wrapIoError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { isLoopbackHost } from '../../core/net.js';
 import { tokenMatches } from '../../core/secrets.js';
@@ -74,8 +74,8 @@ export interface HandshakeServer {
 /**
  * Starts a handshake listener.
  *
- * @throws TC_ERR_CONFIG for a non-loopback host without a token, or an invalid option; TC_ERR_IO when the
- * address cannot be bound.
+ * @throws TC_ERR_CONFIG for a non-loopback host without a token, an invalid option or unusable TLS material;
+ * TC_ERR_ADDRESS_IN_USE or TC_ERR_IO when the address cannot be bound.
  * @example const server = await startHandshakeServer({ host: '127.0.0.1', port: 0, store: new MemoryHandshakeStore() });
  */
 export async function startHandshakeServer(options: HandshakeServerOptions): Promise<HandshakeServer> {
@@ -91,16 +91,25 @@ export async function startHandshakeServer(options: HandshakeServerOptions): Pro
     await app.listen({ host: o.host, port: o.port });
   } catch (error) {
     await app.close().catch(() => undefined);
-    throw tcError('TC_ERR_CONFIG', `cannot listen for the handshake service on ${o.host}:${o.port}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw wrapIoError(error, 'cannot listen for the handshake service', `${o.host}:${o.port}`);
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
   const urlHost = o.host.includes(':') ? `[${o.host}]` : o.host;
-  const sweep = setInterval(() => {
-    o.store.sweep().catch((error: unknown) => o.log.warn({ err: error }, 'handshake store sweep failed'));
-  }, o.ttlMs);
+  // Once per TTL, but at most once a second (entries are forgotten only after a grace of minutes), at least
+  // once a day (a timer cannot wait longer than 2^31 ms), one sweep at a time.
+  let sweeping = false;
+  const sweep = setInterval(
+    () => {
+      if (sweeping) return;
+      sweeping = true;
+      void o.store
+        .sweep()
+        .catch((error: unknown) => o.log.warn({ err: error }, 'handshake store sweep failed'))
+        .finally(() => (sweeping = false));
+    },
+    Math.min(Math.max(1000, o.ttlMs), 86_400_000),
+  );
   sweep.unref();
   let closing: Promise<void> | undefined;
   return {
@@ -183,6 +192,8 @@ function buildHandshakeApp(o: Checked): FastifyInstance {
         },
       })) as unknown as FastifyInstance;
   app.server.maxConnections = o.maxConnections;
+  // Rank payloads as Buffers; JSON for renew; nothing else (a text body is refused, not read as a string).
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser([MSGPACK_TYPE, 'application/octet-stream'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.addHook('onRequest', async (req, reply) => {
@@ -195,7 +206,7 @@ function buildHandshakeApp(o: Checked): FastifyInstance {
   const token = o.token;
   if (token !== undefined) {
     app.addHook('onRequest', async (req, reply) => {
-      if (req.method === 'GET' && req.routeOptions.url === HANDSHAKE_HEALTH_PATH) return;
+      if ((req.method === 'GET' || req.method === 'HEAD') && req.routeOptions.url === HANDSHAKE_HEALTH_PATH) return;
       const header = req.headers.authorization;
       const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
       if (!tokenMatches(presented, token)) {

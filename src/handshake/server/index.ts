@@ -1,4 +1,4 @@
-// The handshake listener's public surface.
+// The handshake listener's public surface (the CLI's and the daemon's setting parsers stay in listener-settings.ts).
 
 export {
   DEFAULT_HANDSHAKE_TTL_MS,
@@ -10,12 +10,3 @@ export {
   type HandshakeServerOptions,
   type HandshakeTlsOptions,
 } from './handshake-server.js';
-export {
-  DEFAULT_HANDSHAKE_LISTEN,
-  parseHandshakeTtl,
-  parseListenAddress,
-  parsePositiveBytes,
-  readHandshakeTls,
-  readTokenFile,
-  type HandshakeTlsFiles,
-} from './listener-settings.js';

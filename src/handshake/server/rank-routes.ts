@@ -54,7 +54,10 @@ export const rankRoutes: FastifyPluginAsync<RankRoutesOptions> = (app, o) => {
     const at = rankAddress(req.params);
     const hash = idHeader(req.headers, COMPAT_HASH_HEADER, true);
     const incarnation = idHeader(req.headers, INCARNATION_HEADER, true);
-    const body = req.body instanceof Uint8Array ? req.body : new Uint8Array(0);
+    if (req.body !== undefined && !(req.body instanceof Uint8Array)) {
+      throw tcError('TC_ERR_MALFORMED', `a rank payload is sent as ${MSGPACK_TYPE}, not ${String(req.headers['content-type'])}`);
+    }
+    const body = req.body ?? new Uint8Array(0);
     const meta = decodeRankMetadata(body, o.maxPayloadBytes);
     checkAgreement(at, hash, incarnation, meta);
     const result = await store.publish(

@@ -2,7 +2,7 @@
 // when no catalog is configured; a restarted listener starts empty (publishers re-publish on 404/410).
 
 import { tcError } from '../../core/errors.js';
-import type { EngineSummary, RankSummary } from '../../protocol/http/handshake.js';
+import type { EngineSummary } from '../../protocol/http/handshake.js';
 import {
   DEFAULT_EXPIRED_GRACE_MS,
   type EngineHead,
@@ -14,7 +14,8 @@ import {
   type RankLookup,
   type StoredRank,
 } from './handshake-store.js';
-import { checkPublishLimits, checkRecordRanks, compareEngineIds, engineTooLarge, incompatiblePublish, rankKey } from './store-rules.js';
+import { summarizeRows } from './rank-rows.js';
+import { checkPublishLimits, checkRecordRanks, compareEngineIds, decidePublish, rankKey } from './store-rules.js';
 
 /** Options of the memory store: the grace period, and the clock (tests). */
 export interface MemoryHandshakeStoreOptions extends HandshakeStoreOptions {
@@ -46,111 +47,94 @@ export class MemoryHandshakeStore implements HandshakeStore {
   }
 
   head(engineId: string): Promise<EngineHead | undefined> {
-    this.#open();
-    const live = this.#live(engineId, this.#now());
-    const first = live[0];
-    return Promise.resolve(
-      first === undefined ? undefined : { incarnation: first.incarnation, compatibilityHash: first.compatibilityHash },
-    );
+    return this.#run((now) => {
+      const first = this.#live(engineId, now)[0];
+      return first === undefined ? undefined : { incarnation: first.incarnation, compatibilityHash: first.compatibilityHash };
+    });
   }
 
   publish(record: PublishRecord, limits: PublishLimits): Promise<PublishResult> {
-    this.#open();
-    checkPublishLimits(limits);
-    checkRecordRanks(record);
-    const now = this.#now();
-    const ranks = this.#remembered(record.engineId, now);
-    const key = rankKey(record.tpRank, record.dpRank);
-    // Every remembered rank of an engine shares one incarnation and one hash (older ones are dropped).
-    const stored = ranks.values().next().value;
-    const live = [...ranks.values()].filter((entry) => entry.expiresAtMs > now);
-    const liveHead = live[0];
-    if (liveHead !== undefined && liveHead.incarnation === record.incarnation && liveHead.compatibilityHash !== record.compatibilityHash) {
-      throw incompatiblePublish(record, liveHead.compatibilityHash);
-    }
-    const keep = stored !== undefined && stored.incarnation === record.incarnation && stored.compatibilityHash === record.compatibilityHash;
-    const replacedIncarnation = stored !== undefined && stored.incarnation !== record.incarnation ? stored.incarnation : null;
-    const otherBytes = keep
-      ? live.filter((entry) => rankKey(entry.tpRank, entry.dpRank) !== key).reduce((sum, e) => sum + e.payload.byteLength, 0)
-      : 0;
-    if (otherBytes + record.payload.byteLength > limits.maxEngineBytes) {
-      throw engineTooLarge(record, otherBytes, limits.maxEngineBytes);
-    }
-    if (!keep) ranks.clear();
-    const expiresAtMs = now + limits.ttlMs;
-    ranks.set(key, {
-      tpRank: record.tpRank,
-      dpRank: record.dpRank,
-      incarnation: record.incarnation,
-      compatibilityHash: record.compatibilityHash,
-      tpSize: record.tpSize,
-      payload: Uint8Array.prototype.slice.call(record.payload),
-      publishedAtMs: now,
-      expiresAtMs,
+    return this.#run((now) => {
+      checkPublishLimits(limits);
+      checkRecordRanks(record);
+      const ranks = this.#remembered(record.engineId, now);
+      const remembered = [...ranks.values()].map((entry) => ({ ...entry, bytes: entry.payload.byteLength }));
+      const { keep, replacedIncarnation } = decidePublish(remembered, record, limits, now);
+      if (!keep) ranks.clear();
+      const expiresAtMs = now + limits.ttlMs;
+      ranks.set(rankKey(record.tpRank, record.dpRank), {
+        tpRank: record.tpRank,
+        dpRank: record.dpRank,
+        incarnation: record.incarnation,
+        compatibilityHash: record.compatibilityHash,
+        tpSize: record.tpSize,
+        // A copy: the caller's buffer may be reused.
+        payload: Uint8Array.prototype.slice.call(record.payload),
+        publishedAtMs: now,
+        expiresAtMs,
+      });
+      this.#engines.set(record.engineId, ranks);
+      return { expiresAtMs, replacedIncarnation };
     });
-    this.#engines.set(record.engineId, ranks);
-    return Promise.resolve({ expiresAtMs, replacedIncarnation });
   }
 
   rank(engineId: string, tpRank: number, dpRank: number): Promise<RankLookup> {
-    this.#open();
-    const now = this.#now();
-    const entry = this.#engines.get(engineId)?.get(rankKey(tpRank, dpRank));
-    if (entry === undefined || entry.expiresAtMs + this.#graceMs <= now) return Promise.resolve({ state: 'missing' });
-    if (entry.expiresAtMs <= now) {
-      return Promise.resolve({ state: 'expired', incarnation: entry.incarnation, expiredAtMs: entry.expiresAtMs });
-    }
-    return Promise.resolve({ state: 'live', rank: storedRank(entry) });
+    return this.#run((now): RankLookup => {
+      const entry = this.#engines.get(engineId)?.get(rankKey(tpRank, dpRank));
+      if (entry === undefined || entry.expiresAtMs + this.#graceMs <= now) return { state: 'missing' };
+      if (entry.expiresAtMs <= now) return { state: 'expired', incarnation: entry.incarnation, expiredAtMs: entry.expiresAtMs };
+      return { state: 'live', rank: storedRank(entry) };
+    });
   }
 
   renew(engineId: string, incarnation: string, ttlMs: number): Promise<{ renewed: number; expiresAtMs: number }> {
-    this.#open();
-    const now = this.#now();
-    const ranks = this.#engines.get(engineId);
-    const expiresAtMs = now + ttlMs;
-    let renewed = 0;
-    for (const [key, entry] of ranks ?? []) {
-      if (entry.incarnation !== incarnation || entry.expiresAtMs <= now) continue;
-      ranks?.set(key, { ...entry, expiresAtMs });
-      renewed += 1;
-    }
-    return Promise.resolve({ renewed, expiresAtMs: renewed === 0 ? 0 : expiresAtMs });
+    return this.#run((now) => {
+      checkPublishLimits({ ttlMs, maxEngineBytes: 0 });
+      const ranks = this.#engines.get(engineId) ?? new Map<string, Entry>();
+      const expiresAtMs = now + ttlMs;
+      let renewed = 0;
+      for (const [key, entry] of ranks) {
+        if (entry.incarnation !== incarnation || entry.expiresAtMs <= now) continue;
+        ranks.set(key, { ...entry, expiresAtMs });
+        renewed += 1;
+      }
+      return { renewed, expiresAtMs: renewed === 0 ? 0 : expiresAtMs };
+    });
   }
 
   remove(engineId: string, incarnation?: string): Promise<number> {
-    this.#open();
-    const ranks = this.#remembered(engineId, this.#now());
-    let removed = 0;
-    for (const [key, entry] of ranks) {
-      if (incarnation !== undefined && entry.incarnation !== incarnation) continue;
-      ranks.delete(key);
-      removed += 1;
-    }
-    if (ranks.size === 0) this.#engines.delete(engineId);
-    return Promise.resolve(removed);
+    return this.#run((now) => {
+      const ranks = this.#remembered(engineId, now);
+      let removed = 0;
+      for (const [key, entry] of ranks) {
+        if (incarnation !== undefined && entry.incarnation !== incarnation) continue;
+        ranks.delete(key);
+        removed += 1;
+      }
+      if (ranks.size === 0) this.#engines.delete(engineId);
+      return removed;
+    });
   }
 
   engine(engineId: string): Promise<EngineSummary | undefined> {
-    this.#open();
-    return Promise.resolve(summarize(engineId, this.#live(engineId, this.#now())));
+    return this.#run((now) => summarize(engineId, this.#live(engineId, now), now));
   }
 
   engines(): Promise<EngineSummary[]> {
-    this.#open();
-    const now = this.#now();
-    const out: EngineSummary[] = [];
-    for (const engineId of [...this.#engines.keys()].sort(compareEngineIds)) {
-      const summary = summarize(engineId, this.#live(engineId, now));
-      if (summary !== undefined) out.push(summary);
-    }
-    return Promise.resolve(out);
+    return this.#run((now) => {
+      const out: EngineSummary[] = [];
+      for (const engineId of [...this.#engines.keys()].sort(compareEngineIds)) {
+        const summary = summarize(engineId, this.#live(engineId, now), now);
+        if (summary !== undefined) out.push(summary);
+      }
+      return out;
+    });
   }
 
   sweep(): Promise<void> {
-    this.#open();
-    const now = this.#now();
-    for (const engineId of [...this.#engines.keys()]) this.#remembered(engineId, now);
-    return Promise.resolve();
+    return this.#run((now) => {
+      for (const engineId of [...this.#engines.keys()]) this.#remembered(engineId, now);
+    });
   }
 
   close(): Promise<void> {
@@ -173,8 +157,13 @@ export class MemoryHandshakeStore implements HandshakeStore {
     return [...(this.#engines.get(engineId)?.values() ?? [])].filter((entry) => entry.expiresAtMs > now);
   }
 
-  #open(): void {
-    if (this.#closed) throw tcError('TC_ERR_SHUTTING_DOWN', 'the handshake store is closed');
+  /** Runs `fn` at the current time as one step; what it throws becomes the rejection. */
+  #run<T>(fn: (nowMs: number) => T): Promise<T> {
+    // A throw inside the executor rejects the promise.
+    return new Promise<T>((resolve) => {
+      if (this.#closed) throw tcError('TC_ERR_SHUTTING_DOWN', 'the handshake store is closed');
+      resolve(fn(this.#now()));
+    });
   }
 }
 
@@ -183,17 +172,10 @@ function storedRank(entry: Entry): StoredRank {
   return { incarnation, compatibilityHash, tpSize, payload, publishedAtMs, expiresAtMs };
 }
 
-function summarize(engineId: string, live: readonly Entry[]): EngineSummary | undefined {
-  const first = live[0];
-  if (first === undefined) return undefined;
-  const ranks: RankSummary[] = live
-    .map((entry) => ({
-      tpRank: entry.tpRank,
-      dpRank: entry.dpRank,
-      bytes: entry.payload.byteLength,
-      publishedAtMs: entry.publishedAtMs,
-      expiresAtMs: entry.expiresAtMs,
-    }))
-    .sort((a, b) => a.tpRank - b.tpRank || a.dpRank - b.dpRank);
-  return { engineId, incarnation: first.incarnation, compatibilityHash: first.compatibilityHash, tpSize: first.tpSize, ranks };
+function summarize(engineId: string, live: readonly Entry[], nowMs: number): EngineSummary | undefined {
+  return summarizeRows(
+    engineId,
+    live.map((entry) => ({ ...entry, bytes: entry.payload.byteLength })),
+    nowMs,
+  );
 }

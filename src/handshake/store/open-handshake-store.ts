@@ -30,10 +30,15 @@ export async function openHandshakeStore(url?: string, options: OpenHandshakeSto
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase() ?? '';
   switch (scheme) {
     case 'redis':
-    case 'rediss':
+    case 'rediss': {
+      const { RedisHandshakeStore } = await import('./redis-handshake-store.js');
+      return RedisHandshakeStore.open(url, options);
+    }
     case 'postgres':
-    case 'postgresql':
-      throw tcError('TC_ERR_CONFIG', `handshake store '${redactUrl(url)}': ${scheme} is not available yet`);
+    case 'postgresql': {
+      const { PostgresHandshakeStore } = await import('./postgres-handshake-store.js');
+      return PostgresHandshakeStore.open(url, options);
+    }
     default:
       throw tcError(
         'TC_ERR_CONFIG',

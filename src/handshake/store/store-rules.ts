@@ -62,3 +62,49 @@ export function engineTooLarge(record: PublishRecord, otherBytes: number, cap: n
     { details: { engineId: record.engineId, bytes: total, cap } },
   );
 }
+
+/** A rank a store still remembers (live or within the grace period), as a publish decision needs it. */
+export interface RememberedRank {
+  readonly tpRank: number;
+  readonly dpRank: number;
+  readonly incarnation: string;
+  readonly compatibilityHash: string;
+  readonly bytes: number;
+  readonly expiresAtMs: number;
+}
+
+/** What a publish does with the engine's remembered ranks. */
+export interface PublishDecision {
+  /** True: the remembered ranks stay (same incarnation and hash); false: they are all dropped first. */
+  readonly keep: boolean;
+  readonly replacedIncarnation: string | null;
+}
+
+/**
+ * Decides a publish against the engine's remembered ranks at `nowMs` (the rules of docs/handshake.md): the
+ * live incarnation with another hash is refused; a new incarnation (or, with nothing live, another hash)
+ * drops the remembered ranks; the engine's live bytes with this payload must stay within the cap. The Redis
+ * script applies the same rules in Lua.
+ *
+ * @throws TC_ERR_INCOMPATIBLE; TC_ERR_TOO_LARGE.
+ */
+export function decidePublish(
+  remembered: readonly RememberedRank[],
+  record: PublishRecord,
+  limits: PublishLimits,
+  nowMs: number,
+): PublishDecision {
+  // Every remembered rank of an engine shares one incarnation and hash: a publish changing either drops them.
+  const stored = remembered[0];
+  const live = remembered.filter((rank) => rank.expiresAtMs > nowMs);
+  const liveHead = live[0];
+  if (liveHead !== undefined && liveHead.incarnation === record.incarnation && liveHead.compatibilityHash !== record.compatibilityHash) {
+    throw incompatiblePublish(record, liveHead.compatibilityHash);
+  }
+  const keep = stored !== undefined && stored.incarnation === record.incarnation && stored.compatibilityHash === record.compatibilityHash;
+  const otherBytes = keep
+    ? live.filter((rank) => rank.tpRank !== record.tpRank || rank.dpRank !== record.dpRank).reduce((sum, rank) => sum + rank.bytes, 0)
+    : 0;
+  if (otherBytes + record.payload.byteLength > limits.maxEngineBytes) throw engineTooLarge(record, otherBytes, limits.maxEngineBytes);
+  return { keep, replacedIncarnation: stored !== undefined && stored.incarnation !== record.incarnation ? stored.incarnation : null };
+}

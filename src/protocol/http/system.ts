@@ -17,6 +17,8 @@ export interface DaemonInfo {
   readonly memoryBudget: number;
   readonly memoryUsed: number;
   readonly importRoots: readonly string[];
+  /** The handshake listener's URL (`serve --handshake-listen`), or null when the daemon runs none. */
+  readonly handshakeUrl: string | null;
 }
 
 /** One replica the daemon holds (GET /v1/replicas). */

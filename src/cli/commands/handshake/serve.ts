@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import pino from 'pino';
 import type { Logger } from '../../../core/logger.js';
+import { startHandshakeServer } from '../../../handshake/server/index.js';
 import {
   DEFAULT_HANDSHAKE_LISTEN,
   parseHandshakeTtl,
@@ -12,8 +13,7 @@ import {
   parsePositiveBytes,
   readHandshakeTls,
   readTokenFile,
-  startHandshakeServer,
-} from '../../../handshake/server/index.js';
+} from '../../../handshake/server/listener-settings.js';
 import { openHandshakeStore } from '../../../handshake/store/open-handshake-store.js';
 
 interface HandshakeServeFlags {

@@ -1,0 +1,123 @@
+// The Redis and PostgreSQL handshake stores when their server goes away: every call fails with TC_ERR_BACKEND
+// (it neither hangs nor crashes the listener's process), the same store object works again once the server
+// is back with what was published before, and no password reaches an error message or a log line. Each test
+// runs a server of its own to stop and start.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CatalogLog } from '../../src/catalog/catalog-options.js';
+import type { HandshakeStore, PublishRecord } from '../../src/handshake/store/handshake-store.js';
+import { openHandshakeStore } from '../../src/handshake/store/open-handshake-store.js';
+import { privatePostgres, privateRedis } from '../harness/services.js';
+
+const PASSWORD = 'pw-Secret-83';
+const OUTAGE_TEST_TIMEOUT_MS = 120_000;
+const LIMITS = { ttlMs: 10 * 60_000, maxEngineBytes: 1 << 20 };
+const rank = (tpRank: number): PublishRecord => ({
+  engineId: 'prefill-0',
+  tpRank,
+  dpRank: 0,
+  incarnation: 'inc-1',
+  compatibilityHash: 'hash-a',
+  tpSize: 2,
+  payload: Buffer.from([tpRank, 0, 255, tpRank]),
+});
+
+function recordingLog(): CatalogLog & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    warn: (fields, message) => lines.push(`warn ${message} ${JSON.stringify(fields)}`),
+    info: (fields, message) => lines.push(`info ${message} ${JSON.stringify(fields)}`),
+  };
+}
+
+async function rejectsBackend(call: Promise<unknown>, what: string): Promise<void> {
+  await assert.rejects(call, (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'TC_ERR_BACKEND', `${what}: ${e.message}`);
+    assert.ok(!e.message.includes(PASSWORD), `${what}: the password shows in '${e.message}'`);
+    return true;
+  });
+}
+
+async function callsFail(s: HandshakeStore): Promise<void> {
+  await rejectsBackend(s.head('prefill-0'), 'head');
+  await rejectsBackend(s.publish(rank(1), LIMITS), 'publish');
+  await rejectsBackend(s.rank('prefill-0', 0, 0), 'rank');
+  await rejectsBackend(s.renew('prefill-0', 'inc-1', 60_000), 'renew');
+  await rejectsBackend(s.remove('prefill-0', 'inc-0'), 'remove');
+  await rejectsBackend(s.engine('prefill-0'), 'engine');
+  await rejectsBackend(s.engines(), 'engines');
+  await rejectsBackend(s.sweep(), 'sweep');
+}
+
+/** Retries `call` until it succeeds (the client reconnects on its own); bounded by a generous deadline. */
+async function eventually<T>(call: () => Promise<T>, deadlineMs = 60_000): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      if (Date.now() > until) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+async function outageRoundTrip(s: HandshakeStore, server: { stop(): Promise<void>; start(): Promise<void> }): Promise<void> {
+  await s.publish(rank(0), LIMITS);
+  await server.stop();
+  await callsFail(s);
+  await callsFail(s);
+  await server.start();
+  const back = await eventually(() => s.rank('prefill-0', 0, 0));
+  assert.equal(back.state, 'live');
+  if (back.state === 'live') assert.deepEqual(Buffer.from(back.rank.payload), Buffer.from([0, 0, 255, 0]));
+  await s.publish(rank(1), LIMITS);
+  assert.equal((await s.engine('prefill-0'))?.ranks.length, 2);
+}
+
+function assertLogged(log: { lines: string[] }): void {
+  assert.ok(
+    log.lines.some((l) => l.startsWith('warn handshake store connection lost')),
+    log.lines.join('\n'),
+  );
+  assert.ok(
+    log.lines.some((l) => l.startsWith('info handshake store connection restored')),
+    log.lines.join('\n'),
+  );
+  for (const line of log.lines) assert.ok(!line.includes(PASSWORD), line);
+}
+
+test(
+  'redis handshake store outage: calls fail with TC_ERR_BACKEND while the server is down; the same store works once it is back',
+  { timeout: OUTAGE_TEST_TIMEOUT_MS },
+  async (t) => {
+    const server = await privateRedis(t, { password: PASSWORD, persistent: true });
+    if (server === undefined) return;
+    const log = recordingLog();
+    const s = await openHandshakeStore(`${server.url}/0?prefix=outage:`, { log, callTimeoutMs: 2000 });
+    t.after(() => s.close());
+    await outageRoundTrip(s, server);
+    assertLogged(log);
+  },
+);
+
+test(
+  'postgres handshake store outage: calls fail with TC_ERR_BACKEND while the server is down; the same store works once it is back',
+  { timeout: OUTAGE_TEST_TIMEOUT_MS },
+  async (t) => {
+    const server = await privatePostgres(t);
+    if (server === undefined) return;
+    const log = recordingLog();
+    // Trust authentication ignores the password; it is there to show that it is never printed.
+    const url = server.url.replace('postgres@', `postgres:${PASSWORD}@`);
+    const s = await openHandshakeStore(`${url}?schema=outage`, { log, callTimeoutMs: 2000 });
+    t.after(() => s.close());
+    await outageRoundTrip(s, server);
+    assertLogged(log);
+    await server.stop();
+    await rejectsBackend(openHandshakeStore(`${url}?schema=outage`, { callTimeoutMs: 2000 }), 'open while stopped');
+  },
+);
