@@ -143,7 +143,7 @@ export class HandshakeClient {
     checkRank('dpRank', options.dpRank);
     const expectHash = options.expectHash ?? this.options.expectHash;
     if (expectHash !== undefined) checkId('expectHash', expectHash);
-    return this.http.rank(engineId, options.tpRank, options.dpRank, expectHash, AbortSignal.timeout(this.timeoutMs));
+    return this.http.rank(engineId, options.tpRank, options.dpRank, expectHash, { timeoutMs: this.timeoutMs });
   }
 
   /**
@@ -153,12 +153,12 @@ export class HandshakeClient {
    */
   engine(engineId: string): Promise<EngineSummary> {
     checkId('engine id', engineId);
-    return this.http.json<EngineSummary>('GET', enginePath(engineId), AbortSignal.timeout(this.timeoutMs));
+    return this.http.json<EngineSummary>('GET', enginePath(engineId), { timeoutMs: this.timeoutMs });
   }
 
   /** Every engine with live ranks, ordered by engine id. */
   async engines(): Promise<EngineSummary[]> {
-    const list = await this.http.json<EngineList>('GET', HANDSHAKE_ENGINES_PATH, AbortSignal.timeout(this.timeoutMs));
+    const list = await this.http.json<EngineList>('GET', HANDSHAKE_ENGINES_PATH, { timeoutMs: this.timeoutMs });
     return [...list.engines];
   }
 
@@ -200,7 +200,8 @@ export class HandshakeClient {
   async close(): Promise<void> {
     this.scheduler.close();
     await Promise.all([...this.publishers].map((p) => p.stop()));
-    await this.http.close();
+    // Handshakes still in flight have no caller left: their requests are cut rather than waited for.
+    await this.http.destroy();
   }
 
   // async: a bad argument rejects like any other failure; everything up to scheduler.get() runs in the

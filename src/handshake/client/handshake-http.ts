@@ -36,6 +36,17 @@ export interface RankAnswer {
   readonly expiresAtMs: number;
 }
 
+/**
+ * How long a request may take: `timeoutMs` bounds the wait for the answer's headers and each gap in its body
+ * (undici's own timers, far cheaper per request than an AbortSignal); `signal` also aborts it.
+ */
+export interface Deadline {
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
 const DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024 + 64 * 1024;
 
 /** Node and undici error codes of a connection that broke before any answer: the request is sent once more. */
@@ -95,7 +106,7 @@ export class HandshakeHttp {
   async send(
     method: Dispatcher.HttpMethod,
     path: string,
-    init: { headers?: Record<string, string>; body?: Uint8Array | string; signal: AbortSignal },
+    init: { headers?: Record<string, string>; body?: Uint8Array | string; deadline: Deadline },
   ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = { ...init.headers };
     if (this.options.token !== undefined) headers['authorization'] = `Bearer ${this.options.token}`;
@@ -104,7 +115,9 @@ export class HandshakeHttp {
         method,
         headers,
         dispatcher: this.agent,
-        signal: init.signal,
+        headersTimeout: Math.max(1, Math.ceil(init.deadline.timeoutMs)),
+        bodyTimeout: Math.max(1, Math.ceil(init.deadline.timeoutMs)),
+        ...(init.deadline.signal === undefined ? {} : { signal: init.deadline.signal }),
         ...(init.body === undefined ? {} : { body: init.body }),
       });
     let res: Dispatcher.ResponseData;
@@ -112,14 +125,14 @@ export class HandshakeHttp {
       try {
         res = await go();
       } catch (error) {
-        if (init.signal.aborted || !STALE_SOCKET_CODES.has(errorCode(error) ?? '')) throw error;
+        if (init.deadline.signal?.aborted === true || !STALE_SOCKET_CODES.has(errorCode(error) ?? '')) throw error;
         res = await go();
       }
     } catch (error) {
-      throw this.requestError(error, method, path, init.signal);
+      throw this.requestError(error, method, path, init.deadline);
     }
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
-    const text = await readCapped(res, 64 * 1024, init.signal)
+    const text = await readCapped(res, 64 * 1024, init.deadline)
       .then((b) => Buffer.from(b).toString('utf8'))
       .catch(() => '');
     throw errorFromAnswer(res.statusCode, text, `${method} ${path}`);
@@ -129,16 +142,16 @@ export class HandshakeHttp {
   async json<T>(
     method: Dispatcher.HttpMethod,
     path: string,
-    signal: AbortSignal,
+    deadline: Deadline,
     body?: unknown,
     headers?: Record<string, string>,
   ): Promise<T> {
     const res = await this.send(method, path, {
-      signal,
+      deadline,
       headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    const bytes = await readCapped(res, this.maxAnswerBytes, signal);
+    const bytes = await readCapped(res, this.maxAnswerBytes, deadline);
     try {
       return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
     } catch (error) {
@@ -153,10 +166,10 @@ export class HandshakeHttp {
    *
    * @throws TC_ERR_INCOMPATIBLE (details expected, actual); TC_ERR_MALFORMED; TC_ERR_NOT_FOUND; TC_ERR_EXPIRED; see send()
    */
-  async rank(engineId: string, tpRank: number, dpRank: number, expectHash: string | undefined, signal: AbortSignal): Promise<RankAnswer> {
+  async rank(engineId: string, tpRank: number, dpRank: number, expectHash: string | undefined, deadline: Deadline): Promise<RankAnswer> {
     const path = rankPath(engineId, tpRank, dpRank);
     const res = await this.send('GET', path, {
-      signal,
+      deadline,
       headers: { accept: MSGPACK_TYPE, ...(expectHash === undefined ? {} : { [COMPAT_HASH_HEADER]: expectHash }) },
     });
     const hash = header(res, COMPAT_HASH_HEADER);
@@ -172,7 +185,7 @@ export class HandshakeHttp {
       discard(res);
       throw tcError('TC_ERR_PROTOCOL', `GET ${path}: the answer has no ${COMPAT_HASH_HEADER} header`);
     }
-    const payload = await readCapped(res, this.maxAnswerBytes, signal);
+    const payload = await readCapped(res, this.maxAnswerBytes, deadline);
     const meta = decodeRankMetadata(payload, this.maxAnswerBytes);
     const incarnation = header(res, INCARNATION_HEADER);
     const mismatch =
@@ -194,20 +207,31 @@ export class HandshakeHttp {
     return { meta, payload, expiresAtMs: Number.isFinite(expires) ? expires : 0 };
   }
 
-  /** Closes the connections. */
+  /** Closes the connections once the requests on them are answered. */
   close(): Promise<void> {
     return this.agent.close();
   }
 
-  private requestError(error: unknown, method: string, path: string, signal: AbortSignal): TensorcastError {
+  /** Closes the connections now, failing the requests still on them. */
+  destroy(): Promise<void> {
+    return this.agent.destroy();
+  }
+
+  private requestError(error: unknown, method: string, path: string, deadline: Deadline): TensorcastError {
     if (isTensorcastError(error)) return error;
-    if (signal.aborted) {
+    const { signal } = deadline;
+    if (signal?.aborted === true) {
       const reason: unknown = signal.reason;
       if (isTensorcastError(reason)) return reason;
       if ((reason as Error | undefined)?.name === 'TimeoutError') {
         return tcError('TC_ERR_TIMEOUT', `${method} ${path}: no answer from ${this.url} in time`, { cause: error });
       }
       return tcError('TC_ERR_ABORTED', `${method} ${path}: aborted`, { cause: error });
+    }
+    if (TIMEOUT_CODES.has(errorCode(error) ?? '')) {
+      return tcError('TC_ERR_TIMEOUT', `${method} ${path}: no answer from ${this.url} in ${Math.ceil(deadline.timeoutMs)} ms`, {
+        cause: error,
+      });
     }
     const code = errorCode(error);
     return tcError('TC_ERR_UNAVAILABLE', `cannot reach the handshake listener at ${this.url}${code === undefined ? '' : ` (${code})`}`, {
@@ -260,7 +284,7 @@ function errorCode(error: unknown): string | undefined {
 }
 
 /** Reads an answer body, refusing it above `cap` bytes (declared or observed). */
-export async function readCapped(res: Dispatcher.ResponseData, cap: number, signal: AbortSignal): Promise<Uint8Array> {
+export async function readCapped(res: Dispatcher.ResponseData, cap: number, deadline: Deadline): Promise<Uint8Array> {
   const declared = Number(header(res, 'content-length'));
   if (Number.isFinite(declared) && declared > cap) {
     discard(res);
@@ -283,10 +307,10 @@ export async function readCapped(res: Dispatcher.ResponseData, cap: number, sign
     }
   } catch (error) {
     if (isTensorcastError(error)) throw error;
-    if (signal.aborted) {
-      throw isTensorcastError(signal.reason)
-        ? signal.reason
-        : tcError('TC_ERR_TIMEOUT', `the listener's answer did not arrive in time`, { cause: error });
+    const { signal } = deadline;
+    if (signal?.aborted === true && isTensorcastError(signal.reason)) throw signal.reason;
+    if (signal?.aborted === true || TIMEOUT_CODES.has(errorCode(error) ?? '')) {
+      throw tcError('TC_ERR_TIMEOUT', `the listener's answer did not arrive in time`, { cause: error });
     }
     throw tcError('TC_ERR_UNAVAILABLE', `the connection broke while the listener's answer was read`, { cause: error });
   }

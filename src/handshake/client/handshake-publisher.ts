@@ -39,7 +39,7 @@ export function encodedRank(source: RankMetadata | Uint8Array, maxBytes?: number
 export async function putRank(http: HandshakeHttp, rank: EncodedRank, timeoutMs: number): Promise<PublishAnswer> {
   const { meta, payload } = rank;
   const res = await http.send('PUT', rankPath(meta.engineId, meta.tpRank, meta.dpRank), {
-    signal: AbortSignal.timeout(timeoutMs),
+    deadline: { timeoutMs },
     headers: { 'content-type': MSGPACK_TYPE, [COMPAT_HASH_HEADER]: meta.compatibilityHash, [INCARNATION_HEADER]: meta.incarnation },
     body: payload,
   });
@@ -115,7 +115,7 @@ export class HandshakePublisher {
     await this.round;
     if (options.remove === true) {
       await this.http.send('DELETE', enginePath(this.rank.meta.engineId), {
-        signal: AbortSignal.timeout(this.timeoutMs),
+        deadline: { timeoutMs: this.timeoutMs },
         headers: { [INCARNATION_HEADER]: this.rank.meta.incarnation },
       });
     }
@@ -125,7 +125,7 @@ export class HandshakePublisher {
   private async listed(): Promise<boolean> {
     const { engineId, incarnation, tpRank, dpRank } = this.rank.meta;
     try {
-      const summary = await this.http.json<EngineSummary>('GET', enginePath(engineId), AbortSignal.timeout(this.timeoutMs));
+      const summary = await this.http.json<EngineSummary>('GET', enginePath(engineId), { timeoutMs: this.timeoutMs });
       return summary.incarnation === incarnation && summary.ranks.some((r) => r.tpRank === tpRank && r.dpRank === dpRank);
     } catch (error) {
       if (isTensorcastError(error, 'TC_ERR_NOT_FOUND')) return false;
@@ -139,9 +139,14 @@ export class HandshakePublisher {
     try {
       let lost = false;
       try {
-        const renewed = await this.http.json<RenewAnswer>('POST', renewPath(engineId), AbortSignal.timeout(this.timeoutMs), {
-          incarnation,
-        });
+        const renewed = await this.http.json<RenewAnswer>(
+          'POST',
+          renewPath(engineId),
+          { timeoutMs: this.timeoutMs },
+          {
+            incarnation,
+          },
+        );
         this.counts.renewals++;
         lost = renewed.renewed === 0;
       } catch (error) {

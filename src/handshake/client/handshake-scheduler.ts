@@ -4,7 +4,6 @@
 // and reused without I/O until the engine shows a new incarnation, a caller asks for another incarnation
 // or hash, `invalidate` drops them, or they are older than `maxAgeMs`.
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isTensorcastError, tcError, type TensorcastError } from '../../core/errors.js';
 import type { RankMetadata } from '../rank-metadata.js';
 import type { HandshakeHttp, RankAnswer } from './handshake-http.js';
@@ -101,7 +100,7 @@ const rankKey = (tpRank: number, dpRank: number): string => `${tpRank}/${dpRank}
  */
 export class HandshakeScheduler {
   private readonly slots = new Map<string, Slot>();
-  private readonly controllers = new Set<AbortController>();
+  private readonly sleeps = new Set<{ readonly resolve: () => void }>();
   private closed = false;
   private counters = { handshakesStarted: 0, rankRequests: 0, retries: 0, failures: 0, cacheHits: 0, parked: 0 };
 
@@ -186,7 +185,7 @@ export class HandshakeScheduler {
     if (this.closed) return;
     this.closed = true;
     const closed = tcError('TC_ERR_ABORTED', 'the handshake client was closed');
-    for (const c of this.controllers) c.abort(closed);
+    for (const s of [...this.sleeps]) s.resolve();
     for (const slot of this.slots.values()) {
       for (const w of slot.queued) w.settle(closed);
       for (const w of slot.flight?.waiters ?? []) w.settle(closed);
@@ -281,13 +280,11 @@ export class HandshakeScheduler {
   /** One handshake: every remaining rank in parallel, attempt after attempt, until done, failed or out of time. */
   private async run(engineId: string, slot: Slot, flight: Flight): Promise<void> {
     const { http, timeoutMs, failurePolicy, retry } = this.options;
-    const controller = new AbortController();
-    this.controllers.add(controller);
-    const timer = setTimeout(
-      () => controller.abort(tcError('TC_ERR_TIMEOUT', `the handshake with engine '${engineId}' did not complete in ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const signal = controller.signal;
+    // The deadline is kept by undici's request timers and by checks between attempts: an AbortSignal per
+    // handshake costs more than the rest of the client's work on a 64 KiB answer.
+    const deadline = Date.now() + timeoutMs;
+    const outOfTime = (): TensorcastError =>
+      tcError('TC_ERR_TIMEOUT', `the handshake with engine '${engineId}' did not complete in ${timeoutMs} ms`);
     let lastError: TensorcastError | undefined;
     let failed = false;
     const finish = (key: string, result: RankMetadata | TensorcastError): void => {
@@ -298,13 +295,20 @@ export class HandshakeScheduler {
     try {
       for (let attempt = 1; flight.remaining.size > 0; attempt++) {
         if (attempt > 1) {
+          const delay = backoffMs(retry, attempt);
+          if (Date.now() + delay >= deadline) throw outOfTime();
           this.counters.retries++;
-          await sleep(backoffMs(retry, attempt), undefined, { signal });
+          await this.sleep(delay);
         }
+        if (this.closed) throw tcError('TC_ERR_ABORTED', 'the handshake client was closed');
+        const left = deadline - Date.now();
+        if (left <= 0) throw outOfTime();
         const asked = [...flight.remaining];
         this.counters.rankRequests += asked.length;
-        const results = await Promise.allSettled(asked.map(([, r]) => http.rank(engineId, r.tpRank, r.dpRank, flight.expectHash, signal)));
-        if (signal.aborted) throw signal.reason;
+        const results = await Promise.allSettled(
+          asked.map(([, r]) => http.rank(engineId, r.tpRank, r.dpRank, flight.expectHash, { timeoutMs: left })),
+        );
+        if (this.closed) throw tcError('TC_ERR_ABORTED', 'the handshake client was closed');
         const answers = new Map<string, RankAnswer>();
         const errors = new Map<string, TensorcastError>();
         results.forEach((r, i) => {
@@ -315,8 +319,8 @@ export class HandshakeScheduler {
         const incarnations = new Set([...answers.values()].map((a) => a.meta.incarnation));
         if (incarnations.size > 1) {
           // The engine restarted between two of these GETs: ask again for every rank of this attempt.
-          lastError = tcError('TC_ERR_CONFLICT', `engine '${engineId}' answered with ${incarnations.size} incarnations at once`);
-          for (const key of answers.keys()) errors.set(key, lastError);
+          const conflict = tcError('TC_ERR_CONFLICT', `engine '${engineId}' answered with ${incarnations.size} incarnations at once`);
+          for (const key of answers.keys()) errors.set(key, conflict);
           answers.clear();
         }
         for (const [key, answer] of answers) {
@@ -335,6 +339,8 @@ export class HandshakeScheduler {
           finish(key, answer.meta);
         }
         for (const [key, error] of errors) {
+          // A request cut by the handshake's deadline ends the handshake, naming the error before it.
+          if (error.code === 'TC_ERR_TIMEOUT' && Date.now() >= deadline - 1) throw outOfTime();
           lastError = error;
           slot.lastError = error;
           const again =
@@ -343,7 +349,7 @@ export class HandshakeScheduler {
         }
       }
     } catch (error) {
-      const reason = asTensorcastError(signal.aborted ? signal.reason : error);
+      const reason = asTensorcastError(error);
       const err =
         lastError === undefined || reason.code !== 'TC_ERR_TIMEOUT'
           ? reason
@@ -353,10 +359,21 @@ export class HandshakeScheduler {
             });
       for (const key of [...flight.remaining.keys()]) finish(key, err);
     } finally {
-      clearTimeout(timer);
-      this.controllers.delete(controller);
       if (failed) this.counters.failures++;
     }
+  }
+
+  /** A backoff delay that close() cuts short. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const entry = { timer: setTimeout(() => done(), ms), resolve: () => done() };
+      const done = (): void => {
+        clearTimeout(entry.timer);
+        this.sleeps.delete(entry);
+        resolve();
+      };
+      this.sleeps.add(entry);
+    });
   }
 
   private store(slot: Slot, flight: Flight, key: string, meta: RankMetadata): void {
