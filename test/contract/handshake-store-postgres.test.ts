@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { isTensorcastError } from '../../src/core/errors.js';
 import { HANDSHAKE_MIGRATIONS } from '../../src/handshake/store/postgres-handshake-schema.js';
@@ -40,6 +41,38 @@ test('postgres handshake store: listeners opening at once create the tables once
   } finally {
     await client.end();
     for (const store of stores) await store.close();
+  }
+});
+
+test('postgres handshake store: once forgotten and swept, no row of the engine is left', async (t) => {
+  const url = await postgresCatalogUrl(t);
+  if (url === undefined) return;
+  const schema = new URL(url).searchParams.get('schema');
+  const store = await openHandshakeStore(url, { expiredGraceMs: 100 });
+  const base = new URL(url);
+  base.searchParams.delete('schema');
+  const client = new pg.Client({ connectionString: base.toString() });
+  await client.connect();
+  const rows = async (): Promise<number> =>
+    (await client.query<{ n: number }>(`SELECT count(*)::integer AS n FROM "${schema}".handshake_ranks`)).rows[0]?.n ?? -1;
+  try {
+    for (const tp of [0, 1]) {
+      await store.publish(
+        { engineId: 'gone', tpRank: tp, dpRank: 0, incarnation: 'i', compatibilityHash: 'h', tpSize: 2, payload: Buffer.from([tp]) },
+        { ttlMs: 100, maxEngineBytes: 100 },
+      );
+    }
+    assert.equal(await rows(), 2);
+    const deadline = Date.now() + 30_000;
+    while ((await store.rank('gone', 1, 0)).state !== 'missing') {
+      assert.ok(Date.now() < deadline, 'the rank was never forgotten');
+      await sleep(20);
+    }
+    await store.sweep();
+    assert.equal(await rows(), 0);
+  } finally {
+    await client.end();
+    await store.close();
   }
 });
 

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { isTensorcastError } from '../../src/core/errors.js';
 import { openHandshakeStore } from '../../src/handshake/store/open-handshake-store.js';
@@ -34,6 +35,40 @@ test('redis handshake store: keys under <prefix>handshake:, each rank key expiri
     assert.deepEqual(keys.sort(), [`${prefix}handshake:engines`, `${prefix}handshake:rank:e:1:3/1`, `${prefix}handshake:ranks:e:1`]);
     const expireAt = await raw.pExpireTime(`${prefix}handshake:rank:e:1:3/1`);
     assert.equal(expireAt, published.expiresAtMs + 5000);
+  } finally {
+    raw.destroy();
+    await store.close();
+  }
+});
+
+test('redis handshake store: once forgotten and swept, no key of the engine is left', async (t) => {
+  const url = await redisCatalogUrl(t);
+  if (url === undefined) return;
+  const store = await openHandshakeStore(url, { expiredGraceMs: 100 });
+  const prefix = new URL(url).searchParams.get('prefix') ?? '';
+  const raw = createClient({ url: url.replace(/\?.*$/, '') });
+  raw.on('error', () => undefined);
+  await raw.connect();
+  const keys = async (): Promise<string[]> => {
+    const out = [];
+    for await (const batch of raw.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) out.push(...batch);
+    return out.sort();
+  };
+  try {
+    for (const tp of [0, 1]) {
+      await store.publish(
+        { engineId: 'gone', tpRank: tp, dpRank: 0, incarnation: 'i', compatibilityHash: 'h', tpSize: 2, payload: Buffer.from([tp]) },
+        { ttlMs: 100, maxEngineBytes: 100 },
+      );
+    }
+    assert.equal((await keys()).length, 4);
+    const deadline = Date.now() + 30_000;
+    while ((await store.rank('gone', 1, 0)).state !== 'missing') {
+      assert.ok(Date.now() < deadline, 'the rank was never forgotten');
+      await sleep(20);
+    }
+    await store.sweep();
+    assert.deepEqual(await keys(), []);
   } finally {
     raw.destroy();
     await store.close();
