@@ -175,7 +175,7 @@ const schema = z
     sessionsMeta: z
       .string()
       .regex(
-        /^(memory$|sqlite:\/\/|redis:\/\/|rediss:\/\/|postgres:\/\/|postgresql:\/\/)/,
+        /^(memory(:\/\/)?$|sqlite:\/\/|redis:\/\/|rediss:\/\/|postgres:\/\/|postgresql:\/\/)/,
         'expected memory, sqlite:///path/sessions.db, redis://... or postgres://...',
       )
       .optional(),

@@ -236,6 +236,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         delayMs: faults.peerServeDelayMs,
       }),
       objects: objectHandler(os),
+      ...(sessions === undefined ? {} : { sessions: sessions.engine }),
       frameBytes: FRAME_BYTES,
       draining: () => lifecycle.draining,
       onConnection: (delta) => metrics.connections.inc(delta),
@@ -245,6 +246,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         metrics.loadSeconds.observe({ transport: 'tcp' }, o.seconds);
         if (o.outcome === 'ok') metrics.bytesDelivered.inc({ transport: 'tcp' }, o.bytes);
       },
+      onSession: (o) => metrics.sessions?.observeRequest(o.op, o.outcome, o.bytes, o.seconds),
       onObject: (o) => {
         metrics.objectRequests.inc({ op: o.op, transport: 'tcp', outcome: o.outcome });
         if (o.outcome === 'ok') metrics.objectBytes.inc({ op: o.op, transport: 'tcp' }, o.bytes);

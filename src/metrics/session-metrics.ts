@@ -33,6 +33,9 @@ interface Snapshot {
 /** The session metrics of one daemon. */
 export class SessionMetrics {
   readonly swapSeconds: Histogram<'direction'>;
+  readonly requests: Counter<'op' | 'outcome'>;
+  readonly requestBytes: Counter<'op'>;
+  readonly requestSeconds: Histogram<'op'>;
   private pending: Promise<Snapshot> | undefined;
 
   constructor(registry: Registry, source: SessionMetricsSource) {
@@ -114,6 +117,32 @@ export class SessionMetrics {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
+    this.requests = new Counter({
+      name: 'tensorcast_session_requests_total',
+      help: 'Session appends and reads over the data plane, by outcome (ok, error, cancelled).',
+      labelNames: ['op', 'outcome'],
+      registers,
+    });
+    this.requestBytes = new Counter({
+      name: 'tensorcast_session_request_bytes_total',
+      help: 'KV bytes appended and read over the data plane (completed requests).',
+      labelNames: ['op'],
+      registers,
+    });
+    this.requestSeconds = new Histogram({
+      name: 'tensorcast_session_request_duration_seconds',
+      help: 'Time to serve one session append or read over the data plane.',
+      labelNames: ['op'],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+  }
+
+  /** Records a served data-plane append or read. */
+  observeRequest(op: 'append' | 'read', outcome: 'ok' | 'error' | 'cancelled', bytes: number, seconds: number): void {
+    this.requests.inc({ op, outcome });
+    if (outcome === 'ok') this.requestBytes.inc({ op }, bytes);
+    this.requestSeconds.observe({ op }, seconds);
   }
 
   /** Records a finished swap. */
