@@ -30,3 +30,13 @@ export {
   type FeatureTensor,
   type FeatureLayout,
 } from '../features/index.js';
+export type { SessionGeometry } from '../sessions/geometry.js';
+export type {
+  SessionCacheApi,
+  CreateSessionOptions,
+  SessionOpOptions,
+  AppendResult,
+  TokenRange,
+  ReadResult,
+} from '../sessions/session-cache-api.js';
+export type { SessionEntry, SessionStat, SwapResult, GcResult, SessionCacheStats } from '../sessions/session-types.js';
