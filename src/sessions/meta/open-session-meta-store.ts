@@ -33,6 +33,13 @@ export async function openSessionMetaStore(url: string, options: OpenSessionMeta
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase() ?? '';
   switch (scheme) {
+    case 'sqlite': {
+      const { SqliteSessionMetaStore } = await import('./sqlite-session-meta-store.js');
+      return SqliteSessionMetaStore.open(
+        url.slice('sqlite://'.length),
+        options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs },
+      );
+    }
     default:
       throw tcError(
         'TC_ERR_CONFIG',
