@@ -40,6 +40,11 @@ export async function openSessionMetaStore(url: string, options: OpenSessionMeta
         options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs },
       );
     }
+    case 'redis':
+    case 'rediss': {
+      const { RedisSessionMetaStore } = await import('./redis-session-meta-store.js');
+      return RedisSessionMetaStore.open(url, clusterOptions(options));
+    }
     default:
       throw tcError(
         'TC_ERR_CONFIG',
@@ -47,4 +52,11 @@ export async function openSessionMetaStore(url: string, options: OpenSessionMeta
         { details: { url: redactUrl(url) } },
       );
   }
+}
+
+function clusterOptions(options: OpenSessionMetaStoreOptions): { log?: CatalogLog; callTimeoutMs?: number } {
+  return {
+    ...(options.log === undefined ? {} : { log: options.log }),
+    ...(options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs }),
+  };
 }
