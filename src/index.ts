@@ -53,3 +53,30 @@ export type {
   TensorInput,
   FeatureTensor,
 } from './features/index.js';
+export {
+  createSessionCache,
+  SessionCache,
+  bytesPerToken,
+  geometryHash,
+  openSessionMetaStore,
+  SESSION_ID_PATTERN,
+} from './sessions/index.js';
+export type {
+  SessionCacheOptions,
+  AppendResult,
+  CreateSessionOptions,
+  OpenRead,
+  PendingAppend,
+  ReadResult,
+  SessionCacheApi,
+  SessionCacheEngine,
+  SessionOpOptions,
+  TokenRange,
+  SessionGeometry,
+  GcResult,
+  SessionCacheStats,
+  SessionEntry,
+  SessionStat,
+  SwapResult,
+  SessionMetaStore,
+} from './sessions/index.js';

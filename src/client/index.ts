@@ -11,6 +11,7 @@ export type { Progress, ProgressPhase } from '../protocol/http/progress.js';
 export { openUrlModel, weightsFromUrl, type UrlModel } from './url-model.js';
 export { ObjectsClient, SHM_MIN_BYTES, type GetItem, type PutItem } from './objects.js';
 export type * from './object-types.js';
+export { RemoteSessions, type SessionsOptions } from './sessions.js';
 export { DaemonFeatureBackend } from './feature-backend.js';
 export {
   FeatureStore,
