@@ -10,6 +10,7 @@ import type { DaemonMetrics } from '../../metrics/metrics.js';
 import { openSessionMetaStore } from '../../sessions/meta/open-session-meta-store.js';
 import type { SessionMetaStore } from '../../sessions/meta/session-meta-store.js';
 import type { SessionCacheEngine } from '../../sessions/session-cache-api.js';
+import { createSessionCache } from '../../sessions/session-cache.js';
 import type { DaemonConfig } from '../config.js';
 import { sessionInventory } from './session-inventory.js';
 
@@ -96,6 +97,5 @@ function asConfigError(error: unknown, flag: string): Error {
   return error;
 }
 
-const defaultFactory: SessionCacheFactory = () =>
-  // Replaced by createSessionCache once the cache lands (h/ss-cache).
-  Promise.reject(tcError('TC_ERR_INTERNAL', 'the session cache is not built yet'));
+const defaultFactory: SessionCacheFactory = (o) =>
+  createSessionCache({ hot: { budgetBytes: o.budgetBytes }, cold: o.cold, meta: o.meta, owner: o.owner, leaseTtlMs: o.leaseTtlMs });
