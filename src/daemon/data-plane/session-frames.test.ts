@@ -79,13 +79,13 @@ test('session frames on a real cache: appends and reads over the data plane matc
   }
   // Every session, whole, and one larger than the hot budget (served from cold).
   const big = kvBytes(600, 999);
-  await conns[0]!.sessionAppend({ sessionId: 's0', tokenOffset: Buffer.concat(model.get('s0')!).length / BPT, timeoutMs: 60_000 }, big);
+  await conns[0].sessionAppend({ sessionId: 's0', tokenOffset: Buffer.concat(model.get('s0')!).length / BPT, timeoutMs: 60_000 }, big);
   model.get('s0')!.push(big);
   for (const [id, parts] of model) {
     const all = Buffer.concat(parts);
     if (all.length === 0) continue;
     const into = Buffer.alloc(all.length);
-    await conns[1]!.sessionRead({ sessionId: id, tokenStart: 0, tokenEnd: all.length / BPT, timeoutMs: 60_000 }, into);
+    await conns[1].sessionRead({ sessionId: id, tokenStart: 0, tokenEnd: all.length / BPT, timeoutMs: 60_000 }, into);
     assert.ok(into.equals(all), id);
   }
   // Sessions left the hot tier and came back (counted as misses; the swap counters are the cache's business).
