@@ -13,6 +13,7 @@ import {
   swapInPath,
   swapOutPath,
   truncatePath,
+  type SessionPage,
 } from '../protocol/http/sessions.js';
 import type {
   AppendResult,
@@ -38,12 +39,6 @@ export interface SessionsContext {
   readonly control: ControlClient;
   /** Default deadline of an append or read, in ms. */
   readonly timeoutMs: number;
-}
-
-/** One page of `GET /v1/sessions`. */
-interface SessionPage {
-  readonly sessions: readonly SessionStat[];
-  readonly next: string | null;
 }
 
 /** Page size of list(). */
@@ -145,7 +140,7 @@ export class RemoteSessions implements SessionCacheApi {
     while (out.length < limit) {
       const q = new URLSearchParams({ limit: String(Math.min(LIST_PAGE, limit - out.length)) });
       if (after !== undefined) q.set('after', after);
-      const page = await this.ctx.control.json<SessionPage>('GET', `${SESSIONS_PATH}?${q.toString()}`);
+      const page = await this.ctx.control.json<SessionPage<SessionStat>>('GET', `${SESSIONS_PATH}?${q.toString()}`);
       out.push(...page.sessions.slice(0, limit - out.length));
       if (page.next === null || page.sessions.length === 0) break;
       after = page.next;

@@ -82,7 +82,8 @@ class MemorySessions implements SessionHandler {
         let at = 0;
         for (const c of chunks) {
           const [a, b] = [Math.max(from, at), Math.min(to, at + c.length)];
-          if (a < b) yield c.subarray(a - at, b - at);
+          // A turn of the event loop between chunks, as a cold read would take.
+          if (a < b) yield await Promise.resolve(c.subarray(a - at, b - at));
           at += c.length;
         }
       },
@@ -105,8 +106,10 @@ async function start(
   t: { after: (fn: () => Promise<void>) => void },
   sessions: SessionHandler | undefined,
   onSession?: (o: SessionOutcome) => void,
+  stallTimeoutMs?: number,
 ): Promise<string> {
   const server = new DataServer({
+    ...(stallTimeoutMs === undefined ? {} : { stallTimeoutMs }),
     token: TOKEN,
     daemonId: 'd-test',
     handler: noLoads,
@@ -402,4 +405,18 @@ test('sessions on the data plane: random frame sequences after HELLO never crash
   // Whatever was recorded is whole tokens of the bytes sent; nothing reserved or pinned is left.
   await until('no room or pin leaked', () => store.reserved === 0 && store.pins === 0);
   assert.equal(store.bytesOf('f').length, store.sessions.get('f')!.tokens * 4);
+});
+
+test('sessions on the data plane: an append whose client goes silent is aborted after the stall timeout (the session is not held)', async (t) => {
+  const store = new MemorySessions();
+  store.add('s', BPT);
+  const w = await wire(t, await start(t, store, undefined, 300));
+  const data = randomBytes(BPT * 100_000);
+  const silent = w.sappend({ sessionId: 's', tokenOffset: 0, size: data.length }, data.subarray(0, BPT * 1000));
+  const r = await silent;
+  assert.ok(!r.ok && r.error.code === 'TC_ERR_TIMEOUT', JSON.stringify(r));
+  assert.equal(store.reserved, 0);
+  assert.equal(store.sessions.get('s')!.tokens, 0);
+  const ok = await w.sappend({ sessionId: 's', tokenOffset: 0 }, data);
+  assert.ok(ok.ok, JSON.stringify(ok));
 });

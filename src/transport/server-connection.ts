@@ -426,8 +426,14 @@ export class ServerConnection {
     this.socket.write(encodeHeader(FrameType.CREDIT, req.requestId, 0, n));
   }
 
-  /** Waits until every byte of a PUT landed; bounded by its deadline, CANCEL and the connection. */
+  /**
+   * Waits until every byte of a PUT landed; bounded by its deadline, CANCEL and the connection. A session
+   * append also ends when its client sends no DATA for `stallTimeoutMs`: it holds the session (its lease and
+   * lock) while it waits, and a silent client must not keep every other writer out until its deadline.
+   */
   private async untilLanded(req: PutPending): Promise<void> {
+    let seen = req.landed;
+    let since = Date.now();
     for (;;) {
       if (req.failed !== undefined) throw req.failed;
       if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
@@ -435,9 +441,16 @@ export class ServerConnection {
       if (req.landed === req.size) return;
       const left = req.deadline - Date.now();
       if (left <= 0) throw tcError('TC_ERR_TIMEOUT', `${req.label}: deadline passed after ${req.landed} of ${req.size} bytes`);
+      if (req.landed !== seen) [seen, since] = [req.landed, Date.now()];
+      const idle = Date.now() - since;
+      if (req.op === 'append' && idle >= this.opts.stallTimeoutMs)
+        throw tcError(
+          'TC_ERR_TIMEOUT',
+          `${req.label}: no DATA for ${idle} ms after ${req.landed} of ${req.size} bytes; the append was aborted`,
+        );
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        setTimeout(resolve, Math.min(left, 1000)).unref();
+        setTimeout(resolve, Math.max(1, Math.min(left, 1000, this.opts.stallTimeoutMs - idle))).unref();
       });
     }
   }

@@ -4,12 +4,13 @@
 // reserved hot memory, abort on any failure), an SREAD like a GET (INFO, DATA within the client's credit, DONE).
 
 import { tcError } from '../core/errors.js';
+import { SESSIONS_DISABLED_MESSAGE } from '../protocol/http/sessions.js';
 import { Done } from '../protocol/messages.js';
 import { SessionDone, type SAppendBody } from '../protocol/session-messages.js';
 import type { ObjectPutSession } from './data-server.js';
 
-/** What answers SAPPEND and SREAD on a daemon started without sessions. */
-export const SESSIONS_NOT_ENABLED = 'sessions are not enabled on this daemon (--sessions-cold)';
+/** What answers SAPPEND and SREAD on a daemon started without sessions (as the control routes do). */
+export const SESSIONS_NOT_ENABLED = SESSIONS_DISABLED_MESSAGE;
 
 /** Options the server passes to the cache with each request. */
 export interface SessionServeOptions {
