@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { connect } from '../../src/client/index.js';
 import { startDaemon } from '../harness/daemon.js';
 import { BPT, coldDirUrl, GEOMETRY, kvBytes } from '../helpers/session-fixtures.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /** The value of one sample line of a Prometheus text, or undefined when absent. */
 function sample(text: string, name: string): number | undefined {
@@ -16,9 +17,12 @@ function sample(text: string, name: string): number | undefined {
 test('sessions metrics: hot/cold bytes and sessions, swaps in/out with bytes and durations, hits, misses, conflicts, requests', async (t) => {
   // Room for two sessions of 16 tokens: the third one's append swaps the least recently used out.
   const budget = 32 * BPT;
-  const d = await startDaemon(t, { extraArgs: ['--sessions-cold', coldDirUrl(t), '--sessions-hot-budget', String(budget)] });
+  const cold = coldDirUrl(t);
+  const d = await startDaemon(t, { dataDir: tempDir(t), extraArgs: ['--sessions-cold', cold, '--sessions-hot-budget', String(budget)] });
   const client = await connect({ url: d.controlUrl, token: d.token });
-  t.after(() => client.close());
+  // Closed before the stop below (a second close of a client throws).
+  let closed = false;
+  t.after(() => (closed ? undefined : client.close()));
   const sessions = client.sessions();
   for (const id of ['m-1', 'm-2', 'm-3']) {
     await sessions.create({ sessionId: id, geometry: GEOMETRY });
@@ -53,4 +57,20 @@ test('sessions metrics: hot/cold bytes and sessions, swaps in/out with bytes and
   assert.equal(sample(text, 'tensorcast_session_requests_total{op="append",outcome="ok"}'), 3);
   assert.equal(sample(text, 'tensorcast_session_requests_total{op="read",outcome="ok"}'), 2);
   assert.equal(sample(text, 'tensorcast_session_request_bytes_total{op="read"}'), 2 * 16 * BPT);
+
+  // A clean stop shuts the cache down after the data plane; the sessions stay in the stores.
+  closed = true;
+  await client.close();
+  assert.equal(await d.stop('SIGTERM'), 0, d.stderr());
+  const again = await startDaemon(t, { dataDir: d.dataDir, extraArgs: ['--sessions-cold', cold, '--sessions-hot-budget', String(budget)] });
+  const c2 = await connect({ url: again.controlUrl, token: again.token });
+  t.after(() => c2.close());
+  assert.deepEqual(
+    (await c2.sessions().list()).map((s) => [s.sessionId, s.tokens, s.residency]),
+    [
+      ['m-1', 16, 'cold'],
+      ['m-2', 16, 'cold'],
+      ['m-3', 16, 'cold'],
+    ],
+  );
 });
