@@ -297,7 +297,8 @@ export class SessionCache implements SessionCacheEngine {
       const record = await this.record(sessionId, undefined);
       const entries = clearOwnMarks(record.entries, this.owner);
       if (!sameMarks(entries, record.entries)) await this.meta.update(lease, record.version, { entries, tokens: record.tokens });
-      const bytes = this.lru.dropAll(slot);
+      // Only this operation pins the session: no reader holds a view of its buffers.
+      const bytes = this.lru.dropAll(slot, true);
       if (bytes > 0) {
         this.counters.swapsOut++;
         this.counters.swapOutBytes += bytes;
