@@ -33,6 +33,23 @@ export async function openSessionMetaStore(url: string, options: OpenSessionMeta
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase() ?? '';
   switch (scheme) {
+    case 'sqlite': {
+      const { SqliteSessionMetaStore } = await import('./sqlite-session-meta-store.js');
+      return SqliteSessionMetaStore.open(
+        url.slice('sqlite://'.length),
+        options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs },
+      );
+    }
+    case 'redis':
+    case 'rediss': {
+      const { RedisSessionMetaStore } = await import('./redis-session-meta-store.js');
+      return RedisSessionMetaStore.open(url, clusterOptions(options));
+    }
+    case 'postgres':
+    case 'postgresql': {
+      const { PostgresSessionMetaStore } = await import('./postgres-session-meta-store.js');
+      return PostgresSessionMetaStore.open(url, clusterOptions(options));
+    }
     default:
       throw tcError(
         'TC_ERR_CONFIG',
@@ -40,4 +57,11 @@ export async function openSessionMetaStore(url: string, options: OpenSessionMeta
         { details: { url: redactUrl(url) } },
       );
   }
+}
+
+function clusterOptions(options: OpenSessionMetaStoreOptions): { log?: CatalogLog; callTimeoutMs?: number } {
+  return {
+    ...(options.log === undefined ? {} : { log: options.log }),
+    ...(options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs }),
+  };
 }
