@@ -46,7 +46,8 @@ test('session cache: append, read across entries, stat, list', async (t) => {
 });
 
 test('session cache: swap out and in; a read of a cold session swaps it in first', async (t) => {
-  const cache = await openCache(t);
+  const events: string[] = [];
+  const cache = await openCache(t, { onSwap: (e) => events.push(`${e.direction} ${e.reason} ${e.sessionId} ${e.bytes}`) });
   await cache.create({ sessionId: 's', geometry: GEOMETRY });
   const kv = kvBytes(10, 3);
   await cache.append('s', 0, kv);
@@ -66,6 +67,8 @@ test('session cache: swap out and in; a read of a cold session swaps it in first
   assert.equal(stats.swapsIn, 2);
   assert.equal(stats.swapsOut, 2);
   assert.equal(stats.misses, 1);
+  const b = 10 * BPT;
+  assert.deepEqual(events, [`out request s ${b}`, `in request s ${b}`, `out request s ${b}`, `in request s ${b}`]);
 });
 
 test('session cache: truncate cuts an entry; close frees every tier', async (t) => {
