@@ -5,7 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { createConnector } from '../../src/connectors/create-connector.js';
 import { isTensorcastError } from '../../src/core/errors.js';
+import { coldKey, SESSIONS_PREFIX } from '../../src/sessions/cold-objects.js';
 import { createSessionCache, type SessionCache } from '../../src/sessions/session-cache.js';
 import { postgresCatalogUrl, redisCatalogUrl, redisConnectorUrl } from '../harness/services.js';
 import { BPT, GEOMETRY, coldDirUrl, kvBytes } from '../helpers/session-fixtures.js';
@@ -81,6 +83,20 @@ async function stateless(t: TestContext, meta: string, cold: string): Promise<vo
   assert.equal((await a.stat('conv')).tokens, 17);
   await b.close('conv');
   await assert.rejects(a.stat('conv'), { code: 'TC_ERR_NOT_FOUND' });
+
+  // gc on a shared store: an unreferenced object younger than the grace period may be an append in flight
+  // on another instance (spared); once older, it is an orphan.
+  const c = await createConnector(cold);
+  t.after(() => c.close());
+  const orphan = coldKey('race', 999, 1);
+  await c.write(orphan, kvBytes(1, 1));
+  assert.equal((await a.gc()).deleted, 0);
+  const late = await createSessionCache({ hot: { budgetBytes: 0 }, cold, meta, gcGraceMs: 0 });
+  t.after(() => late.shutdown());
+  const r = await late.gc();
+  assert.equal(r.deleted, 1);
+  assert.ok(!(await c.list(SESSIONS_PREFIX)).some((o) => o.key === orphan));
+  assert.deepEqual(await readAll(late, 'race'), want2, 'referenced objects stay');
 }
 
 test('session cache shared: two instances on Redis metadata, file:// cold', async (t) => {
