@@ -212,6 +212,9 @@ test('session cache: two instances on one store and cold tier: one writer at a t
 });
 
 test('session cache: gc deletes objects no session references, keeps referenced ones', async (t) => {
+  // A cold directory not created yet (nothing written): nothing to collect.
+  const fresh = await openCache(t, { cold: `${coldDirUrl(t)}/not-yet` });
+  assert.deepEqual(await fresh.gc(), { scanned: 0, deleted: 0, deletedBytes: 0 });
   const cold = coldDirUrl(t);
   const cache = await openCache(t, { cold });
   const c = await createConnector(cold);
