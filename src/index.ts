@@ -79,4 +79,5 @@ export type {
   SessionStat,
   SwapResult,
   SessionMetaStore,
+  SwapEvent,
 } from './sessions/index.js';

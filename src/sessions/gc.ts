@@ -3,6 +3,7 @@
 // spared: this instance's by name, other instances' by age (the grace period); with a store one process uses
 // at a time (memory, sqlite), any unreferenced object written before this instance started is an orphan.
 
+import { isTensorcastError } from '../core/errors.js';
 import type { Connector } from '../connectors/connector.js';
 import { SESSIONS_PREFIX, writtenAtMs } from './cold-objects.js';
 import type { SessionMetaStore } from './meta/session-meta-store.js';
@@ -42,7 +43,11 @@ async function referencedUris(meta: SessionMetaStore): Promise<Set<string>> {
  * @throws the connector's and the store's errors (objects deleted so far stay deleted)
  */
 export async function collectGarbage(ctx: GcContext, nowMs = Date.now()): Promise<GcResult> {
-  const objects = await ctx.cold.list(SESSIONS_PREFIX);
+  const objects = await ctx.cold.list(SESSIONS_PREFIX).catch((error: unknown) => {
+    // A file:// cold tier nothing was written to yet has no directory: no objects.
+    if (isTensorcastError(error, 'TC_ERR_NOT_FOUND') && error.details.reason === 'no_such_directory') return [];
+    throw error;
+  });
   const referenced = await referencedUris(ctx.meta);
   let deleted = 0;
   let deletedBytes = 0;

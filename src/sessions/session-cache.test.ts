@@ -46,7 +46,8 @@ test('session cache: append, read across entries, stat, list', async (t) => {
 });
 
 test('session cache: swap out and in; a read of a cold session swaps it in first', async (t) => {
-  const cache = await openCache(t);
+  const events: string[] = [];
+  const cache = await openCache(t, { onSwap: (e) => events.push(`${e.direction} ${e.reason} ${e.sessionId} ${e.bytes}`) });
   await cache.create({ sessionId: 's', geometry: GEOMETRY });
   const kv = kvBytes(10, 3);
   await cache.append('s', 0, kv);
@@ -66,6 +67,8 @@ test('session cache: swap out and in; a read of a cold session swaps it in first
   assert.equal(stats.swapsIn, 2);
   assert.equal(stats.swapsOut, 2);
   assert.equal(stats.misses, 1);
+  const b = 10 * BPT;
+  assert.deepEqual(events, [`out request s ${b}`, `in request s ${b}`, `out request s ${b}`, `in request s ${b}`]);
 });
 
 test('session cache: truncate cuts an entry; close frees every tier', async (t) => {
@@ -209,6 +212,9 @@ test('session cache: two instances on one store and cold tier: one writer at a t
 });
 
 test('session cache: gc deletes objects no session references, keeps referenced ones', async (t) => {
+  // A cold directory not created yet (nothing written): nothing to collect.
+  const fresh = await openCache(t, { cold: `${coldDirUrl(t)}/not-yet` });
+  assert.deepEqual(await fresh.gc(), { scanned: 0, deleted: 0, deletedBytes: 0 });
   const cold = coldDirUrl(t);
   const cache = await openCache(t, { cold });
   const c = await createConnector(cold);
@@ -244,5 +250,30 @@ test('session cache: a damaged cold copy is TC_ERR_CHECKSUM on a cold read', asy
   await c.write(obj!.key, kvBytes(3, 2));
   await assert.rejects(readAll(cache, 's', 0, 3), { code: 'TC_ERR_CHECKSUM' });
   await assert.rejects(cache.swapIn('s'), { code: 'TC_ERR_CHECKSUM' });
+  assert.equal((await cache.stats()).hotBytes, 0);
+});
+
+test('session cache: a large entry is read from cold in parts, each checksummed', async (t) => {
+  const cold = coldDirUrl(t);
+  const tokens = (20 << 20) / BPT;
+  const cache = await openCache(t, { cold, hot: { budgetBytes: 64 << 20 } });
+  const c = await createConnector(cold);
+  t.after(() => c.close());
+  await cache.create({ sessionId: 's', geometry: GEOMETRY });
+  const kv = kvBytes(tokens, 11);
+  await cache.append('s', 0, kv);
+  await cache.swapOut('s');
+  assert.equal((await cache.swapIn('s')).bytes, kv.length);
+  await cache.swapOut('s');
+  const into = Buffer.alloc(kv.length);
+  await cache.read('s', { tokenStart: 0, tokenEnd: tokens }, { into });
+  assert.ok(into.equals(kv));
+  await cache.swapOut('s');
+  const [obj] = await c.list(SESSIONS_PREFIX);
+  const damaged = Buffer.from(kv);
+  damaged[17 << 20] = damaged[17 << 20]! ^ 1;
+  await c.write(obj!.key, damaged);
+  await assert.rejects(cache.swapIn('s'), { code: 'TC_ERR_CHECKSUM' });
+  await assert.rejects(cache.read('s', { tokenStart: 0, tokenEnd: tokens }, { into }), { code: 'TC_ERR_CHECKSUM' });
   assert.equal((await cache.stats()).hotBytes, 0);
 });

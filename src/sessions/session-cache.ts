@@ -4,13 +4,11 @@
 // sessions.
 
 import { randomUUID } from 'node:crypto';
-import { crc32cAsync } from '../bytes/crc32c.js';
 import { tcError } from '../core/errors.js';
 import type { Connector } from '../connectors/connector.js';
 import { createConnector } from '../connectors/create-connector.js';
-import { coldKey, readEntryInto } from './cold-objects.js';
 import { collectGarbage } from './gc.js';
-import { bytesPerToken, checkGeometry, geometryHash } from './geometry.js';
+import { checkGeometry, geometryHash } from './geometry.js';
 import { HotTier } from './hot-tier.js';
 import { openSessionMetaStore } from './meta/open-session-meta-store.js';
 import type { SessionMetaStore } from './meta/session-meta-store.js';
@@ -24,8 +22,9 @@ import type {
   SessionOpOptions,
   TokenRange,
 } from './session-cache-api.js';
-import { checkAppend, checkHash, checkId, checkInto, checkRange, checkTokenCount, mustExist, statOf } from './session-checks.js';
+import { checkHash, checkId, checkInto, checkRange, checkTokenCount, mustExist, statOf } from './session-checks.js';
 import { SessionLru, type SessionSlot } from './session-lru.js';
+import { SessionWriter } from './session-writes.js';
 import { fillRange, streamRange, vanished } from './session-reads.js';
 import type { GcResult, SessionCacheStats, SessionEntry, SessionLease, SessionRecord, SessionStat, SwapResult } from './session-types.js';
 import { clearOwnMarks, markEntries, missingEntries, recordBytes, sameMarks, Swapper, type SwapCounters, type SwapEvent } from './swap.js';
@@ -50,24 +49,9 @@ export interface SessionCacheOptions {
   readonly onSwap?: (event: SwapEvent) => void;
 }
 
-/** An append validated and holding its session (lease, lock, pin, room) until commit or abort. */
-interface Prepared {
-  readonly slot: SessionSlot;
-  readonly lease: SessionLease;
-  readonly record: SessionRecord;
-  readonly tokenOffset: number;
-  readonly tokenLength: number;
-  readonly size: number;
-  /** Reserved hot room the bytes land in (undefined: the append goes to the cold tier only). */
-  hotDest: Buffer | undefined;
-  done: boolean;
-}
-
 const DEFAULT_LEASE_TTL_MS = 30_000;
 const DEFAULT_GC_GRACE_MS = 600_000;
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
-/** Cold deletes in flight when a session is closed. */
-const DELETE_CONCURRENCY = 8;
 
 const positiveMs = (value: number | undefined, fallback: number, name: string): number => {
   if (value === undefined) return fallback;
@@ -131,11 +115,7 @@ export class SessionCache implements SessionCacheEngine {
   private readonly lockTimeoutMs: number;
   private readonly onSwap: ((event: SwapEvent) => void) | undefined;
   private readonly startedAtMs = Date.now();
-  /** Cold keys being written by this instance (gc never deletes them). */
-  private readonly writing = new Set<string>();
-  /** While a gc runs: every key written since it started (and those being written then). */
-  private gcSpared: Set<string> | undefined;
-  private gcRuns = 0;
+  private readonly writer: SessionWriter;
   private closed = false;
 
   /** Use {@link createSessionCache}. */
@@ -164,6 +144,18 @@ export class SessionCache implements SessionCacheEngine {
       counters: this.counters,
       onSwap: this.onSwap,
     });
+    this.writer = new SessionWriter({
+      owner: this.owner,
+      meta,
+      cold,
+      hot,
+      lru: this.lru,
+      swapper: this.swapper,
+      counters: this.counters,
+      lockTimeoutMs: this.lockTimeoutMs,
+      load: (sessionId, expectHash) => this.record(sessionId, expectHash),
+      checkOpen: () => this.checkOpen(),
+    });
   }
 
   async create(options: CreateSessionOptions): Promise<SessionStat> {
@@ -178,17 +170,17 @@ export class SessionCache implements SessionCacheEngine {
 
   async append(sessionId: string, tokenOffset: number, kv: Uint8Array, options: SessionOpOptions = {}): Promise<AppendResult> {
     if (!(kv instanceof Uint8Array)) throw tcError('TC_ERR_INVALID_ARGUMENT', 'append needs the KV bytes as a Uint8Array');
-    const prepared = await this.prepare(sessionId, tokenOffset, kv.length, options);
-    return this.commit(prepared, kv, options);
+    const prepared = await this.writer.prepare(sessionId, tokenOffset, kv.length, options);
+    return this.writer.commit(prepared, kv, options);
   }
 
   async prepareAppend(sessionId: string, tokenOffset: number, size: number, options: SessionOpOptions = {}): Promise<PendingAppend> {
-    const prepared = await this.prepare(sessionId, tokenOffset, size, options);
+    const prepared = await this.writer.prepare(sessionId, tokenOffset, size, options);
     const dest = prepared.hotDest ?? Buffer.allocUnsafeSlow(size);
     return {
       dest,
-      commit: () => this.commit(prepared, dest, options),
-      abort: () => void this.finish(prepared),
+      commit: () => this.writer.commit(prepared, dest, options),
+      abort: () => void this.writer.finish(prepared),
     };
   }
 
@@ -250,20 +242,20 @@ export class SessionCache implements SessionCacheEngine {
       const gone = record.entries.filter((e) => e.tokenOffset + e.tokenLength > tokenEnd);
       const cut = gone.find((e) => e.tokenOffset < tokenEnd);
       let prefix: SessionEntry | undefined;
-      if (cut !== undefined) prefix = await this.writePrefix(slot, record, cut, tokenEnd);
+      if (cut !== undefined) prefix = await this.writer.writePrefix(slot, record, cut, tokenEnd);
       let updated: SessionRecord;
       try {
         const entries = markEntries(prefix === undefined ? keep : [...keep, prefix], slot, this.owner);
         updated = await this.meta.update(lease, record.version, { entries, tokens: tokenEnd });
       } catch (error) {
-        if (prefix !== undefined) await this.discard(slot, prefix.uri);
+        if (prefix !== undefined) await this.writer.discard(slot, prefix.uri, error);
         throw error;
       } finally {
-        if (prefix !== undefined) this.writing.delete(prefix.uri);
+        if (prefix !== undefined) this.writer.doneWriting(prefix.uri);
       }
       // Old objects go only after the update: a reader of the old record retries from the new one.
       for (const e of gone) this.lru.dropCopy(slot, e.uri);
-      await this.deleteObjects(gone);
+      await this.writer.deleteObjects(gone);
       return statOf(updated, this.lru);
     });
   }
@@ -274,7 +266,7 @@ export class SessionCache implements SessionCacheEngine {
       await this.record(sessionId, options.expectHash);
       const removed = mustExist(sessionId, await this.meta.remove(sessionId, lease));
       this.lru.dropAll(slot);
-      await this.deleteObjects(removed.entries);
+      await this.writer.deleteObjects(removed.entries);
     });
   }
 
@@ -302,7 +294,8 @@ export class SessionCache implements SessionCacheEngine {
       const record = await this.record(sessionId, undefined);
       const entries = clearOwnMarks(record.entries, this.owner);
       if (!sameMarks(entries, record.entries)) await this.meta.update(lease, record.version, { entries, tokens: record.tokens });
-      const bytes = this.lru.dropAll(slot);
+      // Only this operation pins the session: no reader holds a view of its buffers.
+      const bytes = this.lru.dropAll(slot, true);
       if (bytes > 0) {
         this.counters.swapsOut++;
         this.counters.swapOutBytes += bytes;
@@ -351,19 +344,17 @@ export class SessionCache implements SessionCacheEngine {
 
   async gc(): Promise<GcResult> {
     this.checkOpen();
-    this.gcRuns++;
-    this.gcSpared ??= new Set(this.writing);
-    const spared = this.gcSpared;
+    const spared = this.writer.beginGc();
     try {
       return await collectGarbage({
         cold: this.cold,
         meta: this.meta,
         graceMs: this.gcGraceMs,
         startedAtMs: this.startedAtMs,
-        protectedKeys: { has: (key) => this.writing.has(key) || spared.has(key) },
+        protectedKeys: spared,
       });
     } finally {
-      if (--this.gcRuns === 0) this.gcSpared = undefined;
+      this.writer.endGc();
     }
   }
 
@@ -493,144 +484,5 @@ export class SessionCache implements SessionCacheEngine {
     const entries = markEntries(record.entries, slot, this.owner);
     if (sameMarks(entries, record.entries)) return record;
     return this.meta.update(lease, record.version, { entries, tokens: record.tokens });
-  }
-
-  /**
-   * Validates an append and holds its session: pinned, locked here, leased; swapped in when it fits, with
-   * room reserved for the new bytes (else they go to the cold tier only).
-   */
-  private async prepare(sessionId: string, tokenOffset: number, size: number, options: SessionOpOptions): Promise<Prepared> {
-    checkId(sessionId);
-    checkTokenCount(tokenOffset, 'tokenOffset');
-    checkTokenCount(size, 'size');
-    this.checkOpen();
-    const slot = this.lru.pin(sessionId);
-    let locked = false;
-    let lease: SessionLease | undefined;
-    try {
-      await slot.lock.lock(options.timeoutMs ?? this.lockTimeoutMs, `append to session '${sessionId}'`);
-      locked = true;
-      lease = await this.swapper.acquire(sessionId);
-      const record = await this.record(sessionId, options.expectHash);
-      const tokenLength = checkAppend(record, tokenOffset, size);
-      this.lru.dropExcept(slot, new Set(record.entries.map((e) => e.uri)));
-      const missing = missingEntries(slot, record);
-      if (missing.length === 0) this.counters.hits++;
-      else this.counters.misses++;
-      let hotDest: Buffer | undefined;
-      if (recordBytes(record) + size > this.hot.budgetBytes) {
-        // Too large for the hot tier: served from cold (its marks are cleared by the append's update).
-        this.lru.dropAll(slot);
-      } else if (await this.swapper.makeRoom(recordBytes(record) - slot.hotBytes + size, slot)) {
-        // The new bytes' room is kept even when the swap-in fails (a damaged copy is reported by reads).
-        await this.swapper.copyIn(slot, missing).catch(() => undefined);
-        hotDest = this.hot.allocate(size);
-      }
-      return { slot, lease, record, tokenOffset, tokenLength, size, hotDest, done: false };
-    } catch (error) {
-      if (lease !== undefined) await this.swapper.release(lease);
-      if (locked) slot.lock.unlock();
-      this.lru.unpin(slot);
-      throw error;
-    }
-  }
-
-  /** Writes the append through (cold, hot copy, one metadata update) and lets the session go. */
-  private async commit(p: Prepared, source: Uint8Array, options: SessionOpOptions): Promise<AppendResult> {
-    if (p.done) throw tcError('TC_ERR_INVALID_ARGUMENT', 'this append was already committed or aborted');
-    const sessionId = p.slot.sessionId;
-    const key = coldKey(sessionId, p.tokenOffset, p.tokenLength);
-    this.writing.add(key);
-    this.gcSpared?.add(key);
-    try {
-      const crc32c = await crc32cAsync(source);
-      await this.cold.write(key, source, { size: p.size, ...(options.signal === undefined ? {} : { signal: options.signal }) });
-      const entry: SessionEntry = {
-        tokenOffset: p.tokenOffset,
-        tokenLength: p.tokenLength,
-        connector: this.cold.displayUrl,
-        uri: key,
-        bytes: p.size,
-        crc32c,
-      };
-      if (p.hotDest !== undefined) {
-        if (p.hotDest !== source) p.hotDest.set(source);
-        this.lru.addCopy(p.slot, key, p.hotDest);
-        p.hotDest = undefined;
-      }
-      let updated: SessionRecord;
-      try {
-        const entries = markEntries([...p.record.entries, entry], p.slot, this.owner);
-        updated = await this.meta.update(p.lease, p.record.version, { entries, tokens: p.tokenOffset + p.tokenLength });
-      } catch (error) {
-        await this.discard(p.slot, key);
-        throw error;
-      }
-      this.lru.touch(p.slot);
-      return { sessionId, tokenOffset: p.tokenOffset, tokenLength: p.tokenLength, tokens: updated.tokens, version: updated.version };
-    } finally {
-      this.writing.delete(key);
-      await this.finish(p);
-    }
-  }
-
-  /** Lets a prepared append's session go: room, lease, lock, pin (idempotent). */
-  private async finish(p: Prepared): Promise<void> {
-    if (p.done) return;
-    p.done = true;
-    if (p.hotDest !== undefined) {
-      this.hot.release(p.size);
-      p.hotDest = undefined;
-    }
-    try {
-      await this.swapper.release(p.lease);
-    } finally {
-      p.slot.lock.unlock();
-      this.lru.unpin(p.slot);
-    }
-  }
-
-  /** Writes the part of `cut` before `tokenEnd` as a new object (hot too when `cut` was and room is free). */
-  private async writePrefix(slot: SessionSlot, record: SessionRecord, cut: SessionEntry, tokenEnd: number): Promise<SessionEntry> {
-    const tokenLength = tokenEnd - cut.tokenOffset;
-    const bytes = tokenLength * bytesPerToken(record.geometry);
-    const copy = slot.copies.get(cut.uri);
-    let whole = copy;
-    if (whole === undefined) {
-      whole = Buffer.allocUnsafeSlow(cut.bytes);
-      await readEntryInto(this.cold, record.sessionId, cut, whole);
-    }
-    const prefix = whole.subarray(0, bytes);
-    const key = coldKey(record.sessionId, cut.tokenOffset, tokenLength);
-    this.writing.add(key);
-    this.gcSpared?.add(key);
-    try {
-      const crc32c = await crc32cAsync(prefix);
-      await this.cold.write(key, prefix, { size: bytes });
-      if (copy !== undefined && this.hot.tryReserve(bytes)) {
-        const hotCopy = this.hot.allocate(bytes);
-        hotCopy.set(prefix);
-        this.lru.addCopy(slot, key, hotCopy);
-      }
-      return { tokenOffset: cut.tokenOffset, tokenLength, connector: this.cold.displayUrl, uri: key, bytes, crc32c };
-    } catch (error) {
-      this.writing.delete(key);
-      await this.cold.delete(key).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  /** Undoes an object written for a change that was not recorded. */
-  private async discard(slot: SessionSlot, key: string): Promise<void> {
-    this.lru.dropCopy(slot, key);
-    await this.cold.delete(key).catch(() => undefined);
-  }
-
-  /** Deletes the objects of entries no record references any more (failures are left to gc). */
-  private async deleteObjects(entries: readonly SessionEntry[]): Promise<void> {
-    const keys = entries.map((e) => e.uri);
-    for (let i = 0; i < keys.length; i += DELETE_CONCURRENCY) {
-      await Promise.all(keys.slice(i, i + DELETE_CONCURRENCY).map((k) => this.cold.delete(k).catch(() => undefined)));
-    }
   }
 }
