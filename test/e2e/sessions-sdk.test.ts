@@ -108,7 +108,8 @@ test('sessions sdk: create, list, stat, append, read, truncate, swaps, stats, gc
   assert.ok(stats.hits > 0 && stats.misses > 0, JSON.stringify(stats));
 
   // Close frees every tier; gc finds nothing of ours to collect but answers its counts.
-  await s.close('sdk-a');
+  await rejectsWith(s.close('sdk-a', { expectHash: '0'.repeat(32) }), 'TC_ERR_INCOMPATIBLE', 'close, wrong hash');
+  await s.close('sdk-a', { expectHash: a.geometryHash });
   await rejectsWith(s.stat('sdk-a'), 'TC_ERR_NOT_FOUND', 'stat after close');
   await rejectsWith(s.read('sdk-a', { tokenStart: 0, tokenEnd: 1 }, { into: Buffer.alloc(BPT) }), 'TC_ERR_NOT_FOUND', 'read after close');
   const gc = await s.gc();
