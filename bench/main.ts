@@ -1,6 +1,6 @@
 // `npm run bench -- [suite...] [--json FILE] [--repeats N]`: runs benchmark suites and prints ratios
 // against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli, remote, connectors,
-// first-load, features (default: all).
+// first-load, features, sessions (default: all).
 
 import { writeFileSync } from 'node:fs';
 import { activeKernel } from '../src/bytes/gather-kernel.js';
@@ -14,6 +14,7 @@ import { remoteSuite } from './remote.js';
 import { connectorsSuite } from './connectors.js';
 import { firstLoadSuite } from './first-load.js';
 import { featuresSuite } from './features.js';
+import { sessionsSuite } from './sessions.js';
 
 const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   gather: gatherSuite,
@@ -25,6 +26,7 @@ const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   connectors: connectorsSuite,
   'first-load': (repeats) => firstLoadSuite(repeats),
   features: featuresSuite,
+  sessions: sessionsSuite,
 };
 
 const args = process.argv.slice(2);

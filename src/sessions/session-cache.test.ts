@@ -246,3 +246,28 @@ test('session cache: a damaged cold copy is TC_ERR_CHECKSUM on a cold read', asy
   await assert.rejects(cache.swapIn('s'), { code: 'TC_ERR_CHECKSUM' });
   assert.equal((await cache.stats()).hotBytes, 0);
 });
+
+test('session cache: a large entry is read from cold in parts, each checksummed', async (t) => {
+  const cold = coldDirUrl(t);
+  const tokens = (20 << 20) / BPT;
+  const cache = await openCache(t, { cold, hot: { budgetBytes: 64 << 20 } });
+  const c = await createConnector(cold);
+  t.after(() => c.close());
+  await cache.create({ sessionId: 's', geometry: GEOMETRY });
+  const kv = kvBytes(tokens, 11);
+  await cache.append('s', 0, kv);
+  await cache.swapOut('s');
+  assert.equal((await cache.swapIn('s')).bytes, kv.length);
+  await cache.swapOut('s');
+  const into = Buffer.alloc(kv.length);
+  await cache.read('s', { tokenStart: 0, tokenEnd: tokens }, { into });
+  assert.ok(into.equals(kv));
+  await cache.swapOut('s');
+  const [obj] = await c.list(SESSIONS_PREFIX);
+  const damaged = Buffer.from(kv);
+  damaged[17 << 20] = damaged[17 << 20]! ^ 1;
+  await c.write(obj!.key, damaged);
+  await assert.rejects(cache.swapIn('s'), { code: 'TC_ERR_CHECKSUM' });
+  await assert.rejects(cache.read('s', { tokenStart: 0, tokenEnd: tokens }, { into }), { code: 'TC_ERR_CHECKSUM' });
+  assert.equal((await cache.stats()).hotBytes, 0);
+});

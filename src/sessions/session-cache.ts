@@ -5,7 +5,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { crc32cAsync } from '../bytes/crc32c.js';
-import { tcError } from '../core/errors.js';
+import { isTensorcastError, tcError } from '../core/errors.js';
 import type { Connector } from '../connectors/connector.js';
 import { createConnector } from '../connectors/create-connector.js';
 import { coldKey, readEntryInto } from './cold-objects.js';
@@ -251,7 +251,7 @@ export class SessionCache implements SessionCacheEngine {
         const entries = markEntries(prefix === undefined ? keep : [...keep, prefix], slot, this.owner);
         updated = await this.meta.update(lease, record.version, { entries, tokens: tokenEnd });
       } catch (error) {
-        if (prefix !== undefined) await this.discard(slot, prefix.uri);
+        if (prefix !== undefined) await this.discard(slot, prefix.uri, error);
         throw error;
       } finally {
         if (prefix !== undefined) this.writing.delete(prefix.uri);
@@ -297,7 +297,8 @@ export class SessionCache implements SessionCacheEngine {
       const record = await this.record(sessionId, undefined);
       const entries = clearOwnMarks(record.entries, this.owner);
       if (!sameMarks(entries, record.entries)) await this.meta.update(lease, record.version, { entries, tokens: record.tokens });
-      const bytes = this.lru.dropAll(slot);
+      // Only this operation pins the session: no reader holds a view of its buffers.
+      const bytes = this.lru.dropAll(slot, true);
       if (bytes > 0) {
         this.counters.swapsOut++;
         this.counters.swapOutBytes += bytes;
@@ -557,7 +558,7 @@ export class SessionCache implements SessionCacheEngine {
         const entries = markEntries([...p.record.entries, entry], p.slot, this.owner);
         updated = await this.meta.update(p.lease, p.record.version, { entries, tokens: p.tokenOffset + p.tokenLength });
       } catch (error) {
-        await this.discard(p.slot, key);
+        await this.discard(p.slot, key, error);
         throw error;
       }
       this.lru.touch(p.slot);
@@ -614,10 +615,17 @@ export class SessionCache implements SessionCacheEngine {
     }
   }
 
-  /** Undoes an object written for a change that was not recorded. */
-  private async discard(slot: SessionSlot, key: string): Promise<void> {
+  /**
+   * Undoes an object written for a change whose metadata update failed. After a store outage the update may
+   * have been applied all the same (its answer was lost): the object then stays for gc, which deletes it only
+   * if no record names it.
+   */
+  private async discard(slot: SessionSlot, key: string, error: unknown): Promise<void> {
     this.lru.dropCopy(slot, key);
-    await this.cold.delete(key).catch(() => undefined);
+    const definite =
+      isTensorcastError(error) &&
+      (error.code === 'TC_ERR_CONFLICT' || error.code === 'TC_ERR_NOT_FOUND' || error.code === 'TC_ERR_INVALID_ARGUMENT');
+    if (definite) await this.cold.delete(key).catch(() => undefined);
   }
 
   /** Deletes the objects of entries no record references any more (failures are left to gc). */

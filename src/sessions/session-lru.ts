@@ -11,7 +11,7 @@ export class SessionSlot {
   pins = 0;
   readonly lock = new Mutex();
   /** Hot copies by entry uri. */
-  readonly copies = new Map<string, Uint8Array>();
+  readonly copies = new Map<string, Buffer>();
   hotBytes = 0;
 
   constructor(readonly sessionId: string) {}
@@ -70,7 +70,7 @@ export class SessionLru {
   }
 
   /** Records a hot copy whose bytes were reserved in the hot tier. */
-  addCopy(slot: SessionSlot, uri: string, bytes: Uint8Array): void {
+  addCopy(slot: SessionSlot, uri: string, bytes: Buffer): void {
     const old = slot.copies.get(uri);
     if (old !== undefined) this.dropCopy(slot, uri);
     slot.copies.set(uri, bytes);
@@ -78,21 +78,24 @@ export class SessionLru {
     if (!this.order.has(slot.sessionId)) this.order.set(slot.sessionId, slot);
   }
 
-  /** Drops the hot copy of `uri` (if any) and gives its bytes back; answers the bytes freed. */
-  dropCopy(slot: SessionSlot, uri: string): number {
+  /**
+   * Drops the hot copy of `uri` (if any) and gives its bytes back; answers the bytes freed. `reuse` when no
+   * reader can still hold a view of the copy (the session is not pinned): its buffer may be handed out again.
+   */
+  dropCopy(slot: SessionSlot, uri: string, reuse = false): number {
     const copy = slot.copies.get(uri);
     if (copy === undefined) return 0;
     slot.copies.delete(uri);
     slot.hotBytes -= copy.length;
-    this.hot.release(copy.length);
+    this.hot.release(copy.length, reuse ? copy : undefined);
     if (slot.copies.size === 0) this.order.delete(slot.sessionId);
     return copy.length;
   }
 
-  /** Drops every hot copy of `slot`; answers the bytes freed. */
-  dropAll(slot: SessionSlot): number {
+  /** Drops every hot copy of `slot` (`reuse`: see dropCopy); answers the bytes freed. */
+  dropAll(slot: SessionSlot, reuse = false): number {
     let freed = 0;
-    for (const uri of [...slot.copies.keys()]) freed += this.dropCopy(slot, uri);
+    for (const uri of [...slot.copies.keys()]) freed += this.dropCopy(slot, uri, reuse);
     this.forgetIfUnused(slot);
     return freed;
   }

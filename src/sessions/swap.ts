@@ -124,7 +124,8 @@ export class Swapper {
     try {
       await this.clearMarks(slot.sessionId).catch(() => undefined);
     } finally {
-      const freed = this.parts.lru.dropAll(slot);
+      // A read that pinned the session meanwhile may still copy from its buffers: those are not reused.
+      const freed = this.parts.lru.dropAll(slot, slot.pins === 0);
       this.parts.counters.swapsOut++;
       this.parts.counters.swapOutBytes += freed;
       slot.lock.unlock();

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { geometryHash, type SessionGeometry } from '../../src/sessions/geometry.js';
@@ -46,4 +47,26 @@ test('sqlite session meta: a file that is not a database is TC_ERR_BACKEND; a cl
   const store = await openSessionMetaStore(`sqlite://${join(tempDir(t), 'ok.db')}`);
   await store.close();
   await assert.rejects(store.list(), (e: { code?: string }) => e.code === 'TC_ERR_SHUTTING_DOWN');
+});
+
+test('sqlite session meta: a write lock held past the call timeout is TC_ERR_BACKEND, and nothing changed', async (t) => {
+  const path = join(tempDir(t), 'locked.db');
+  const store = await openSessionMetaStore(`sqlite://${path}`, { callTimeoutMs: 50 });
+  await store.create('c', geometry, geometryHash(geometry));
+  const other = new Database(path);
+  try {
+    other.exec('BEGIN IMMEDIATE');
+    const error = await store.acquire('c', 'a', 60_000).then(
+      () => assert.fail('expected a rejection'),
+      (e: unknown) => e as { code?: string; retryable?: boolean },
+    );
+    assert.equal(error.code, 'TC_ERR_BACKEND');
+    assert.equal(error.retryable, true);
+    other.exec('ROLLBACK');
+    assert.equal((await store.get('c'))?.fence, 0);
+    assert.equal((await store.acquire('c', 'a', 60_000)).fence, 1);
+  } finally {
+    other.close();
+    await store.close();
+  }
 });

@@ -45,6 +45,11 @@ export async function openSessionMetaStore(url: string, options: OpenSessionMeta
       const { RedisSessionMetaStore } = await import('./redis-session-meta-store.js');
       return RedisSessionMetaStore.open(url, clusterOptions(options));
     }
+    case 'postgres':
+    case 'postgresql': {
+      const { PostgresSessionMetaStore } = await import('./postgres-session-meta-store.js');
+      return PostgresSessionMetaStore.open(url, clusterOptions(options));
+    }
     default:
       throw tcError(
         'TC_ERR_CONFIG',

@@ -28,7 +28,7 @@ export interface SessionMetaStore {
   /** @throws TC_ERR_CONFLICT when the id exists; TC_ERR_BACKEND */
   create(sessionId: string, geometry: SessionGeometry, geometryHash: string): Promise<SessionRecord>;
   get(sessionId: string): Promise<SessionRecord | undefined>;
-  /** Sessions ordered by id. */
+  /** Sessions ordered by id (byte order), at most `limit` (default 1000, at most 10000) after `after`. */
   list(options?: SessionListOptions): Promise<SessionRecord[]>;
   /**
    * Takes the session's lease for `owner` (re-entrant for the same owner: a fresh fence either way).
@@ -37,19 +37,22 @@ export interface SessionMetaStore {
    *   TC_ERR_NOT_FOUND
    */
   acquire(sessionId: string, owner: string, ttlMs: number): Promise<SessionLease>;
-  /** @throws TC_ERR_CONFLICT when `lease` is no longer the session's live lease */
+  /** Extends `lease` by `ttlMs` from now. @throws TC_ERR_CONFLICT when `lease` is not the session's current lease (see update) */
   renew(lease: SessionLease, ttlMs: number): Promise<SessionLease>;
   /** Gives the lease up (nothing when it is not live any more). */
   release(lease: SessionLease): Promise<void>;
   /**
-   * Replaces the session's entries if `lease` is its live lease and its version is `expectedVersion`.
+   * Replaces the session's entries if `lease` is its current lease and its version is `expectedVersion`. A lease
+   * is current while the record holds it with its fence: an expired lease nobody took over still is (no other
+   * writer can have written); one that was released, replaced (a re-entrant acquire) or taken over is stale. The
+   * entries must run contiguously from token 0 and `tokens` must be their end (TC_ERR_INVALID_ARGUMENT).
    *
    * @throws TC_ERR_CONFLICT (stale lease or version; nothing changed); TC_ERR_NOT_FOUND
    */
   update(lease: SessionLease, expectedVersion: number, change: SessionChange): Promise<SessionRecord>;
   /**
-   * Removes the session and returns its last record (to free its tiers), if `lease` is live (or no lease is
-   * given and none is held).
+   * Removes the session and returns its last record (to free its tiers), if `lease` is current (or no lease is
+   * given and no live lease is held); undefined when there is no such session.
    *
    * @throws TC_ERR_CONFLICT when another owner holds the lease
    */
