@@ -2,6 +2,7 @@
 // client.sessions()), the session model and the metadata stores.
 
 export { createSessionCache, SessionCache, type SessionCacheOptions } from './session-cache.js';
+export type { SwapEvent } from './swap.js';
 export type {
   AppendResult,
   CreateSessionOptions,

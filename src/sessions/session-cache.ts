@@ -28,7 +28,7 @@ import { checkAppend, checkHash, checkId, checkInto, checkRange, checkTokenCount
 import { SessionLru, type SessionSlot } from './session-lru.js';
 import { fillRange, streamRange, vanished } from './session-reads.js';
 import type { GcResult, SessionCacheStats, SessionEntry, SessionLease, SessionRecord, SessionStat, SwapResult } from './session-types.js';
-import { clearOwnMarks, markEntries, missingEntries, recordBytes, sameMarks, Swapper, type SwapCounters } from './swap.js';
+import { clearOwnMarks, markEntries, missingEntries, recordBytes, sameMarks, Swapper, type SwapCounters, type SwapEvent } from './swap.js';
 
 /** Options of {@link createSessionCache}. */
 export interface SessionCacheOptions {
@@ -46,6 +46,8 @@ export interface SessionCacheOptions {
   readonly gcGraceMs?: number;
   /** How long an operation waits for another one on the same session in this instance, ms (default 60000). */
   readonly lockTimeoutMs?: number;
+  /** Hears every finished swap (metrics); must not throw. */
+  readonly onSwap?: (event: SwapEvent) => void;
 }
 
 /** An append validated and holding its session (lease, lock, pin, room) until commit or abort. */
@@ -127,6 +129,7 @@ export class SessionCache implements SessionCacheEngine {
   private readonly leaseTtlMs: number;
   private readonly gcGraceMs: number;
   private readonly lockTimeoutMs: number;
+  private readonly onSwap: ((event: SwapEvent) => void) | undefined;
   private readonly startedAtMs = Date.now();
   /** Cold keys being written by this instance (gc never deletes them). */
   private readonly writing = new Set<string>();
@@ -149,6 +152,7 @@ export class SessionCache implements SessionCacheEngine {
     this.leaseTtlMs = positiveMs(options.leaseTtlMs, DEFAULT_LEASE_TTL_MS, 'leaseTtlMs');
     this.gcGraceMs = positiveMs(options.gcGraceMs, DEFAULT_GC_GRACE_MS, 'gcGraceMs');
     this.lockTimeoutMs = positiveMs(options.lockTimeoutMs, DEFAULT_LOCK_TIMEOUT_MS, 'lockTimeoutMs');
+    this.onSwap = options.onSwap;
     this.lru = new SessionLru(hot);
     this.swapper = new Swapper({
       owner: this.owner,
@@ -158,6 +162,7 @@ export class SessionCache implements SessionCacheEngine {
       lru: this.lru,
       leaseTtlMs: this.leaseTtlMs,
       counters: this.counters,
+      onSwap: this.onSwap,
     });
   }
 
@@ -302,6 +307,7 @@ export class SessionCache implements SessionCacheEngine {
       if (bytes > 0) {
         this.counters.swapsOut++;
         this.counters.swapOutBytes += bytes;
+        this.onSwap?.({ direction: 'out', sessionId, bytes, durationMs: performance.now() - started, reason: 'request' });
       }
       return { sessionId, bytes, durationMs: performance.now() - started };
     });

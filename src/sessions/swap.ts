@@ -27,6 +27,16 @@ export interface SwapCounters {
   leaseConflicts: number;
 }
 
+/** A finished swap, as `SessionCacheOptions.onSwap` hears it (the daemon's swap-duration histogram). */
+export interface SwapEvent {
+  readonly direction: 'in' | 'out';
+  readonly sessionId: string;
+  readonly bytes: number;
+  readonly durationMs: number;
+  /** 'lru': made room for other bytes; 'request': swapIn/swapOut, or a read or append of a cold session. */
+  readonly reason: 'lru' | 'request';
+}
+
 /** What the swapper works with: the parts of one cache instance. */
 export interface SwapParts {
   readonly owner: string;
@@ -36,6 +46,7 @@ export interface SwapParts {
   readonly lru: SessionLru;
   readonly leaseTtlMs: number;
   readonly counters: SwapCounters;
+  readonly onSwap?: ((event: SwapEvent) => void) | undefined;
 }
 
 /** Bytes of a record's entries. */
@@ -121,6 +132,7 @@ export class Swapper {
    * hot bytes. Unlocks the slot.
    */
   private async evictLocked(slot: SessionSlot): Promise<void> {
+    const started = performance.now();
     try {
       await this.clearMarks(slot.sessionId).catch(() => undefined);
     } finally {
@@ -128,6 +140,8 @@ export class Swapper {
       const freed = this.parts.lru.dropAll(slot, slot.pins === 0);
       this.parts.counters.swapsOut++;
       this.parts.counters.swapOutBytes += freed;
+      const durationMs = performance.now() - started;
+      this.parts.onSwap?.({ direction: 'out', sessionId: slot.sessionId, bytes: freed, durationMs, reason: 'lru' });
       slot.lock.unlock();
       this.parts.lru.forgetIfUnused(slot);
     }
@@ -158,6 +172,7 @@ export class Swapper {
   async copyIn(slot: SessionSlot, entries: readonly SessionEntry[]): Promise<number> {
     const { cold, hot, lru } = this.parts;
     if (entries.length === 0) return 0;
+    const started = performance.now();
     let pending = entries.reduce((sum, e) => sum + e.bytes, 0);
     const total = pending;
     let next = 0;
@@ -185,6 +200,8 @@ export class Swapper {
     }
     this.parts.counters.swapsIn++;
     this.parts.counters.swapInBytes += total;
+    const durationMs = performance.now() - started;
+    this.parts.onSwap?.({ direction: 'in', sessionId: slot.sessionId, bytes: total, durationMs, reason: 'request' });
     return total;
   }
 

@@ -11,6 +11,7 @@ import { openSessionMetaStore } from '../../sessions/meta/open-session-meta-stor
 import type { SessionMetaStore } from '../../sessions/meta/session-meta-store.js';
 import type { SessionCacheEngine } from '../../sessions/session-cache-api.js';
 import { createSessionCache } from '../../sessions/session-cache.js';
+import type { SwapEvent } from '../../sessions/swap.js';
 import type { DaemonConfig } from '../config.js';
 import { sessionInventory } from './session-inventory.js';
 
@@ -29,6 +30,7 @@ export type SessionCacheFactory = (options: {
   readonly owner: string;
   readonly budgetBytes: number;
   readonly leaseTtlMs: number;
+  readonly onSwap: (event: SwapEvent) => void;
 }) => Promise<SessionCacheEngine>;
 
 /**
@@ -54,15 +56,22 @@ export async function openSessionService(
     undo.push(() => cold.close());
     const meta = await openSessionMetaStore(config.sessionsMeta, { log });
     undo.push(() => meta.close());
+    // The metrics exist before the cache (it reports swaps as they finish); they read it only at a scrape.
+    const opened: { engine?: SessionCacheEngine } = {};
+    const sessionMetrics = metrics.enableSessions({
+      stats: () => (opened.engine === undefined ? Promise.reject(new Error('the session cache is not open')) : opened.engine.stats()),
+      inventory: sessionInventory(meta),
+    });
     const engine = await factory({
       cold,
       meta,
       owner: daemonId,
       budgetBytes: config.sessionsHotBudget,
       leaseTtlMs: config.sessionsLeaseTtlMs,
+      onSwap: (e) => sessionMetrics.observeSwap(e.direction, e.durationMs),
     });
+    opened.engine = engine;
     undo.push(() => engine.shutdown());
-    metrics.enableSessions({ stats: () => engine.stats(), inventory: sessionInventory(meta) });
     let closing: Promise<void> | undefined;
     return {
       engine,
@@ -98,4 +107,11 @@ function asConfigError(error: unknown, flag: string): Error {
 }
 
 const defaultFactory: SessionCacheFactory = (o) =>
-  createSessionCache({ hot: { budgetBytes: o.budgetBytes }, cold: o.cold, meta: o.meta, owner: o.owner, leaseTtlMs: o.leaseTtlMs });
+  createSessionCache({
+    hot: { budgetBytes: o.budgetBytes },
+    cold: o.cold,
+    meta: o.meta,
+    owner: o.owner,
+    leaseTtlMs: o.leaseTtlMs,
+    onSwap: o.onSwap,
+  });
