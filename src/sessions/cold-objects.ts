@@ -59,8 +59,8 @@ export async function readEntryInto(cold: Connector, sessionId: string, entry: S
   }
 }
 
-/** Bytes of one ranged read of a large entry. */
-const READ_PART_BYTES = 8 * 1024 * 1024;
+/** Bytes of one ranged read of a large entry (16 MiB parts, four at once, measured best on file://). */
+const READ_PART_BYTES = 16 * 1024 * 1024;
 /** Ranged reads of one entry in flight. */
 const READ_PARTS_IN_FLIGHT = 4;
 
