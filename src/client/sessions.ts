@@ -124,10 +124,11 @@ export class RemoteSessions implements SessionCacheApi {
     return this.ctx.control.json<SessionStat>('POST', truncatePath(sessionId), body, options.timeoutMs);
   }
 
-  /** Removes the session from every tier. @throws TC_ERR_NOT_FOUND, TC_ERR_CONFLICT */
+  /** Removes the session from every tier. @throws TC_ERR_NOT_FOUND, TC_ERR_CONFLICT, TC_ERR_INCOMPATIBLE (expectHash) */
   async close(sessionId: string, options: SessionOpOptions = {}): Promise<void> {
     checkId(sessionId);
-    await this.ctx.control.json('DELETE', sessionPath(sessionId), undefined, options.timeoutMs);
+    const q = options.expectHash === undefined ? '' : `?${new URLSearchParams({ expectHash: options.expectHash }).toString()}`;
+    await this.ctx.control.json('DELETE', `${sessionPath(sessionId)}${q}`, undefined, options.timeoutMs);
   }
 
   /** Sessions ordered by id, after `after`, at most `limit` (every page fetched). */

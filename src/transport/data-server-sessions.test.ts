@@ -420,3 +420,21 @@ test('sessions on the data plane: an append whose client goes silent is aborted 
   const ok = await w.sappend({ sessionId: 's', tokenOffset: 0 }, data);
   assert.ok(ok.ok, JSON.stringify(ok));
 });
+
+test('sessions on the data plane: an SDK append aborted by its signal rejects with the reason and records nothing', async (t) => {
+  const store = new MemorySessions();
+  store.add('s', BPT);
+  const address = await start(t, store);
+  const conn = await DataConnection.open(address, TOKEN);
+  t.after(() => conn.close());
+  let open!: () => void;
+  store.gate = new Promise((res) => (open = res));
+  const ac = new AbortController();
+  const append = conn.sessionAppend({ sessionId: 's', tokenOffset: 0, timeoutMs: 60_000 }, randomBytes(BPT * 100_000), ac.signal);
+  ac.abort(tcError('TC_ERR_ABORTED', 'the engine gave up'));
+  await assert.rejects(append, (e: unknown) => (e as Error).message === 'the engine gave up');
+  open();
+  await until('nothing reserved', () => store.reserved === 0);
+  assert.equal(store.sessions.get('s')!.tokens, 0);
+  assert.equal(conn.usable, false, 'the connection was closed with the request');
+});

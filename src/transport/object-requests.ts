@@ -136,7 +136,7 @@ export abstract class Exchange<T> implements ObjectExchange {
   protected settleHook(): void {}
 
   protected unexpected(h: FrameHeader): Error {
-    return tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} for object request ${this.id}`);
+    return tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} for request ${this.id}`);
   }
 }
 

@@ -25,7 +25,7 @@ import { Done, encodeError, End, Get, Hello, Info, Load, Put, PUT_EAGER_MAX_BYTE
 import type { GetBody } from '../protocol/messages.js';
 import { SAppend, SessionDone, SessionInfo, SRead, type SReadBody } from '../protocol/session-messages.js';
 import type { ConnectionOptions, FrameSink, LoadRequest } from './data-server.js';
-import { appendReceiver, framesOf, objectReceiver, serveOptions, SESSIONS_NOT_ENABLED, type Receiver } from './session-serving.js';
+import { appendReceiver, framesOf, objectReceiver, serveOptions, sessionsNotEnabled, type Receiver } from './session-serving.js';
 
 /** Failed PUTs a connection remembers, so DATA its client sent before hearing of the failure is dropped. */
 const FAILED_PUTS_KEPT = 64;
@@ -607,7 +607,7 @@ export class ServerConnection {
   private async serveSessionRead(req: GetPending & { readonly kind: 'sread' }): Promise<number> {
     const body = req.body;
     const handler = this.opts.sessions;
-    if (handler === undefined) throw tcError('TC_ERR_NOT_FOUND', SESSIONS_NOT_ENABLED);
+    if (handler === undefined) throw sessionsNotEnabled();
     const range = { tokenStart: body.tokenStart, tokenEnd: body.tokenEnd };
     const source = await handler.openRead(body.sessionId, range, serveOptions(body));
     try {

@@ -9,8 +9,10 @@ import { Done } from '../protocol/messages.js';
 import { SessionDone, type SAppendBody } from '../protocol/session-messages.js';
 import type { ObjectPutSession } from './data-server.js';
 
-/** What answers SAPPEND and SREAD on a daemon started without sessions (as the control routes do). */
-export const SESSIONS_NOT_ENABLED = SESSIONS_DISABLED_MESSAGE;
+/** The error SAPPEND and SREAD get from a daemon without sessions (message and `reason` as the control routes give them). */
+export function sessionsNotEnabled(): Error {
+  return tcError('TC_ERR_NOT_FOUND', SESSIONS_DISABLED_MESSAGE, { details: { reason: 'sessions_disabled' } });
+}
 
 /** Options the server passes to the cache with each request. */
 export interface SessionServeOptions {
@@ -86,7 +88,7 @@ export function objectReceiver(requestId: number, size: number, crc: number | un
  * @throws TC_ERR_NOT_FOUND (no sessions here), the cache's coded errors
  */
 export async function appendReceiver(handler: SessionHandler | undefined, requestId: number, body: SAppendBody): Promise<Receiver> {
-  if (handler === undefined) throw tcError('TC_ERR_NOT_FOUND', SESSIONS_NOT_ENABLED);
+  if (handler === undefined) throw sessionsNotEnabled();
   const pending = await handler.prepareAppend(body.sessionId, body.tokenOffset, body.size, serveOptions(body));
   if (pending.dest.length !== body.size) {
     pending.abort();

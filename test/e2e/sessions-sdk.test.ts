@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { connect, type RemoteSessions } from '../../src/client/index.js';
+import type { ErrorCode } from '../../src/core/error-codes.js';
 import { isTensorcastError } from '../../src/core/errors.js';
 import { SESSIONS_DISABLED_MESSAGE } from '../../src/protocol/http/sessions.js';
 import { startDaemon } from '../harness/daemon.js';
@@ -20,7 +21,7 @@ async function sessionsOf(t: TestContext, extraArgs: readonly string[]): Promise
   return client.sessions({ timeoutMs: 120_000 });
 }
 
-async function rejectsWith(p: Promise<unknown>, code: string, what: string, reason?: string): Promise<void> {
+async function rejectsWith(p: Promise<unknown>, code: ErrorCode, what: string, reason?: string): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(isTensorcastError(e, code), `${what}: expected ${code}, got ${String(e)}`);
     if (reason !== undefined) assert.equal(e.details['reason'], reason, `${what}: reason`);
@@ -107,7 +108,8 @@ test('sessions sdk: create, list, stat, append, read, truncate, swaps, stats, gc
   assert.ok(stats.hits > 0 && stats.misses > 0, JSON.stringify(stats));
 
   // Close frees every tier; gc finds nothing of ours to collect but answers its counts.
-  await s.close('sdk-a');
+  await rejectsWith(s.close('sdk-a', { expectHash: '0'.repeat(32) }), 'TC_ERR_INCOMPATIBLE', 'close, wrong hash');
+  await s.close('sdk-a', { expectHash: a.geometryHash });
   await rejectsWith(s.stat('sdk-a'), 'TC_ERR_NOT_FOUND', 'stat after close');
   await rejectsWith(s.read('sdk-a', { tokenStart: 0, tokenEnd: 1 }, { into: Buffer.alloc(BPT) }), 'TC_ERR_NOT_FOUND', 'read after close');
   const gc = await s.gc();
@@ -156,12 +158,17 @@ test('sessions sdk: bad input is a clear coded error that changes nothing; the c
 
 test('sessions sdk: on a daemon without --sessions-cold, appends and reads fail with TC_ERR_NOT_FOUND', async (t) => {
   const s = await sessionsOf(t, []);
-  for (const p of [
-    s.append('x', 0, kvBytes(1, 1)),
-    s.append('x', 0, kvBytes((2 << 20) / BPT, 1)),
-    s.read('x', { tokenStart: 0, tokenEnd: 1 }, { into: Buffer.alloc(BPT) }),
-    s.stat('x'),
-  ]) {
-    await assert.rejects(p, (e: unknown) => isTensorcastError(e, 'TC_ERR_NOT_FOUND') && e.message.includes(SESSIONS_DISABLED_MESSAGE));
+  const calls: (() => Promise<unknown>)[] = [
+    () => s.append('x', 0, kvBytes(1, 1)),
+    () => s.append('x', 0, kvBytes((2 << 20) / BPT, 1)),
+    () => s.read('x', { tokenStart: 0, tokenEnd: 1 }, { into: Buffer.alloc(BPT) }),
+    () => s.stat('x'),
+  ];
+  for (const call of calls) {
+    await assert.rejects(call(), (e: unknown) => {
+      assert.ok(isTensorcastError(e, 'TC_ERR_NOT_FOUND') && e.message.includes(SESSIONS_DISABLED_MESSAGE), String(e));
+      assert.equal(e.details['reason'], 'sessions_disabled');
+      return true;
+    });
   }
 });
