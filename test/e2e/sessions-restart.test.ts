@@ -5,6 +5,9 @@
 // under the cold tier's sessions/ is unreferenced.
 
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { connect, type RemoteSessions } from '../../src/client/index.js';
 import { createConnector } from '../../src/connectors/create-connector.js';
@@ -79,6 +82,10 @@ test('sessions restart: SIGKILL mid-swap and mid-append, restart on sqlite + fil
     }
   })();
   const loops = Promise.allSettled([swapLoop, growLoop, smallLoop]);
+  // What a crash between a cold write and its metadata update leaves: an object no session references.
+  const orphanDir = join(fileURLToPath(cold), 'sessions', 'big');
+  mkdirSync(orphanDir, { recursive: true });
+  writeFileSync(join(orphanDir, '0-1-leftover'), Buffer.alloc(BPT));
   await until(() => swaps >= 2 && grows >= 3, 'the churn ran a few rounds');
   // The kill lands while the loops run: a swap, an append and a read are in flight.
   await d1.stop('SIGKILL');
@@ -112,6 +119,7 @@ test('sessions restart: SIGKILL mid-swap and mid-append, restart on sqlite + fil
   const gc = await runCli(['sessions', 'gc', '--json', ...d2.clientArgs]);
   assert.equal(gc.code, 0, gc.stderr);
   t.diagnostic(`gc after the restart: ${gc.stdout.trim()}`);
+  assert.ok((JSON.parse(gc.stdout) as { deleted: number }).deleted >= 1, 'gc removed the leftover');
   await assertNoOrphans(d2, cold, [...models.keys()]);
   for (const [id, m] of models) {
     const into = Buffer.alloc(m.acked.length);
