@@ -68,6 +68,17 @@ export interface DaemonConfig {
   readonly objectSpill: boolean;
   /** An object transaction unused for this long is aborted and its bytes freed (ms); see docs/api.md, "Objects". */
   readonly objectTxnTtlMs: number;
+  /**
+   * The session KV cache's cold tier (docs/sessions.md): a connector URL (file://, redis://, s3://). Sessions
+   * are enabled only when it is set (--sessions-cold).
+   */
+  readonly sessionsCold: string | undefined;
+  /** The sessions' metadata store: memory, sqlite://, redis://, postgres:// (default sqlite://<dataDir>/sessions.db). */
+  readonly sessionsMeta: string;
+  /** Bytes of the sessions' hot tier (memory, outside memoryBudget; default a quarter of memoryBudget). */
+  readonly sessionsHotBudget: number;
+  /** A session writer's lease lasts this long unless renewed (ms). */
+  readonly sessionsLeaseTtlMs: number;
 }
 
 /** A listen address. */
@@ -157,6 +168,19 @@ const schema = z
     objectMemory: byteSize.optional(),
     objectSpill: flag,
     objectTxnTtlMs: duration,
+    sessionsCold: z
+      .string()
+      .regex(/^(file|redis|rediss|s3):\/\//, 'expected a connector URL like file:///var/kv, redis://host:6379/kv or s3://bucket/kv')
+      .optional(),
+    sessionsMeta: z
+      .string()
+      .regex(
+        /^(memory(:\/\/)?$|sqlite:\/\/|redis:\/\/|rediss:\/\/|postgres:\/\/|postgresql:\/\/)/,
+        'expected memory, sqlite:///path/sessions.db, redis://... or postgres://...',
+      )
+      .optional(),
+    sessionsHotBudget: byteSize.optional(),
+    sessionsLeaseTtlMs: duration,
   })
   .strict();
 
@@ -182,6 +206,7 @@ export function defaultConfig(): RawConfig {
     daemonTtlMs: '30s',
     objectSpill: false,
     objectTxnTtlMs: '60s',
+    sessionsLeaseTtlMs: '30s',
   };
 }
 
@@ -210,6 +235,10 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_OBJECT_MEMORY: 'objectMemory',
   TENSORCAST_OBJECT_SPILL: 'objectSpill',
   TENSORCAST_OBJECT_TXN_TTL: 'objectTxnTtlMs',
+  TENSORCAST_SESSIONS_COLD: 'sessionsCold',
+  TENSORCAST_SESSIONS_META: 'sessionsMeta',
+  TENSORCAST_SESSIONS_HOT_BUDGET: 'sessionsHotBudget',
+  TENSORCAST_SESSIONS_LEASE_TTL: 'sessionsLeaseTtlMs',
 };
 
 /** Settings from the environment. `TENSORCAST_IMPORT_ROOTS` is a path-delimiter-separated list. */
@@ -277,6 +306,10 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     objectMemory: c.objectMemory ?? c.memoryBudget,
     objectSpill: c.objectSpill,
     objectTxnTtlMs: c.objectTxnTtlMs,
+    sessionsCold: c.sessionsCold,
+    sessionsMeta: c.sessionsMeta ?? `sqlite://${join(dataDir, 'sessions.db')}`,
+    sessionsHotBudget: c.sessionsHotBudget ?? Math.floor(c.memoryBudget / 4),
+    sessionsLeaseTtlMs: c.sessionsLeaseTtlMs,
   };
   if (config.httpRequestTimeoutMs > 0 && config.httpRequestTimeoutMs < config.httpHeadersTimeoutMs) {
     throw tcError(

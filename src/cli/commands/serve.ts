@@ -25,6 +25,10 @@ interface ServeFlags {
   readonly objectMemory?: string;
   readonly objectSpill?: boolean;
   readonly objectTxnTtl?: string;
+  readonly sessionsCold?: string;
+  readonly sessionsMeta?: string;
+  readonly sessionsHotBudget?: string;
+  readonly sessionsLeaseTtl?: string;
 }
 
 /** Registers `serve`. */
@@ -57,6 +61,19 @@ export function registerServe(program: Command): void {
     .option('--object-memory <bytes>', 'bytes of objects held in memory and shared memory (default: the memory budget)')
     .option('--object-spill', 'objects that do not fit in memory go to <data-dir>/objects, journaled across restarts')
     .option('--object-txn-ttl <duration>', 'abort an object transaction unused for this long and free its bytes (default 60s)')
+    .option(
+      '--sessions-cold <url>',
+      'enable the session KV cache with this cold tier (file:///dir, redis://host:port/prefix, s3://bucket/prefix)',
+    )
+    .option(
+      '--sessions-meta <url>',
+      'session metadata: memory, sqlite:///path, redis://... or postgres://... (default sqlite://<data-dir>/sessions.db)',
+    )
+    .option('--sessions-hot-budget <bytes>', 'bytes of session KV held in memory (default a quarter of the memory budget)')
+    .option(
+      '--sessions-lease-ttl <duration>',
+      "a session writer's lease lasts this long if its holder dies (e.g. 30s or 5000 for ms; default 30s)",
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (flags: ServeFlags) => {
       const fromFlags: RawConfig = {
@@ -80,6 +97,10 @@ export function registerServe(program: Command): void {
         objectMemory: flags.objectMemory,
         objectSpill: flags.objectSpill,
         objectTxnTtlMs: flags.objectTxnTtl,
+        sessionsCold: flags.sessionsCold,
+        sessionsMeta: flags.sessionsMeta,
+        sessionsHotBudget: flags.sessionsHotBudget,
+        sessionsLeaseTtlMs: flags.sessionsLeaseTtl,
       };
       const env = configFromEnv(process.env);
       // A config file named by flag is read below the environment too: file < env < flags.
