@@ -277,3 +277,16 @@ test('session cache: a large entry is read from cold in parts, each checksummed'
   await assert.rejects(cache.read('s', { tokenStart: 0, tokenEnd: tokens }, { into }), { code: 'TC_ERR_CHECKSUM' });
   assert.equal((await cache.stats()).hotBytes, 0);
 });
+
+test('session cache: shutdown lets running operations finish and refuses new ones', async (t) => {
+  const cache = await openCache(t);
+  await cache.create({ sessionId: 's', geometry: GEOMETRY });
+  const pending = await cache.prepareAppend('s', 0, 2 * BPT);
+  const stopping = cache.shutdown();
+  await assert.rejects(cache.stat('s'), { code: 'TC_ERR_SHUTTING_DOWN' });
+  await assert.rejects(cache.append('s', 0, kvBytes(1, 1)), { code: 'TC_ERR_SHUTTING_DOWN' });
+  pending.dest.set(kvBytes(2, 1));
+  assert.equal((await pending.commit()).tokens, 2);
+  await stopping;
+  assert.equal((await cache.stats()).hotBytes, 0);
+});

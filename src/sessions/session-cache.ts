@@ -45,6 +45,8 @@ export interface SessionCacheOptions {
   readonly gcGraceMs?: number;
   /** How long an operation waits for another one on the same session in this instance, ms (default 60000). */
   readonly lockTimeoutMs?: number;
+  /** How long `shutdown` waits for operations running here, ms (default 10000). */
+  readonly shutdownTimeoutMs?: number;
   /** Hears every finished swap (metrics); must not throw. */
   readonly onSwap?: (event: SwapEvent) => void;
 }
@@ -52,6 +54,7 @@ export interface SessionCacheOptions {
 const DEFAULT_LEASE_TTL_MS = 30_000;
 const DEFAULT_GC_GRACE_MS = 600_000;
 const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 const positiveMs = (value: number | undefined, fallback: number, name: string): number => {
   if (value === undefined) return fallback;
@@ -113,6 +116,7 @@ export class SessionCache implements SessionCacheEngine {
   private readonly leaseTtlMs: number;
   private readonly gcGraceMs: number;
   private readonly lockTimeoutMs: number;
+  private readonly shutdownTimeoutMs: number;
   private readonly onSwap: ((event: SwapEvent) => void) | undefined;
   private readonly startedAtMs = Date.now();
   private readonly writer: SessionWriter;
@@ -132,6 +136,7 @@ export class SessionCache implements SessionCacheEngine {
     this.leaseTtlMs = positiveMs(options.leaseTtlMs, DEFAULT_LEASE_TTL_MS, 'leaseTtlMs');
     this.gcGraceMs = positiveMs(options.gcGraceMs, DEFAULT_GC_GRACE_MS, 'gcGraceMs');
     this.lockTimeoutMs = positiveMs(options.lockTimeoutMs, DEFAULT_LOCK_TIMEOUT_MS, 'lockTimeoutMs');
+    this.shutdownTimeoutMs = positiveMs(options.shutdownTimeoutMs, DEFAULT_SHUTDOWN_TIMEOUT_MS, 'shutdownTimeoutMs');
     this.onSwap = options.onSwap;
     this.lru = new SessionLru(hot);
     this.swapper = new Swapper({
@@ -374,9 +379,16 @@ export class SessionCache implements SessionCacheEngine {
     });
   }
 
+  /**
+   * Refuses new operations, waits for those running here (at most `shutdownTimeoutMs`; an append prepared
+   * and never committed or aborted is not waited for longer), drops the hot tier and closes what the cache
+   * opened from URLs.
+   */
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const deadline = Date.now() + this.shutdownTimeoutMs;
+    while (this.lru.pinned > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     // Hot copies go with the instance; their marks stay (advisory: no other instance reads another's hot tier).
     for (const slot of this.lru.hotSlots()) if (slot.idle) this.lru.dropAll(slot);
     for (const o of this.owned) await o.close().catch(() => undefined);

@@ -35,6 +35,9 @@ export class SessionLru {
 
   constructor(private readonly hot: HotTier) {}
 
+  /** Operations running here (pins of every session). */
+  pinned = 0;
+
   /** Sessions with hot copies here. */
   get hotSessions(): number {
     return this.order.size;
@@ -53,12 +56,14 @@ export class SessionLru {
       this.slots.set(sessionId, slot);
     }
     slot.pins++;
+    this.pinned++;
     return slot;
   }
 
   /** Undoes one `pin`; forgets the slot when nothing holds it. */
   unpin(slot: SessionSlot): void {
     slot.pins--;
+    this.pinned--;
     this.forgetIfUnused(slot);
   }
 
