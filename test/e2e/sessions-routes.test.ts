@@ -76,4 +76,7 @@ test('sessions routes: bad bodies, ids, queries and hashes are coded errors that
   } while (after2 !== null);
   assert.deepEqual(ids, ['p-0', 'p-1', 'p-2', 'p-3', 'p-4', 'r-1']);
   assert.equal(pages, 3);
+  const largest = (await controlRequest(d, 'GET', `${SESSIONS_PATH}?limit=10000`)).json as { sessions: SessionStat[]; next: string | null };
+  assert.deepEqual([largest.sessions.length, largest.next], [6, null], 'the largest page is accepted');
+  assert.equal(errorCode((await controlRequest(d, 'GET', `${SESSIONS_PATH}?limit=10001`)).json), 'TC_ERR_INVALID_ARGUMENT');
 });

@@ -10,6 +10,7 @@ import {
   createSessionRequest,
   DEFAULT_SESSION_LIST_LIMIT,
   listSessionsQuery,
+  MAX_SESSION_LIST_LIMIT,
   SESSION_CACHE_STATS_PATH,
   SESSION_GC_PATH,
   SESSIONS_DISABLED_MESSAGE,
@@ -83,10 +84,13 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = (app, { s
     const c = cache();
     const q = parseBody(listSessionsQuery, req.query, 'query');
     const limit = q.limit ?? DEFAULT_SESSION_LIST_LIMIT;
-    // One more than asked tells whether another page follows.
-    const page = await c.list({ ...(q.after === undefined ? {} : { after: q.after }), limit: limit + 1 });
+    // One more than asked tells whether another page follows (at the stores' largest page, a full page
+    // names a next one, which may be empty).
+    const ask = Math.min(limit + 1, MAX_SESSION_LIST_LIMIT);
+    const page = await c.list({ ...(q.after === undefined ? {} : { after: q.after }), limit: ask });
     const sessions = page.slice(0, limit);
-    return { sessions, next: page.length > limit ? sessions[sessions.length - 1]!.sessionId : null };
+    const more = page.length > limit || (ask === limit && page.length === limit);
+    return { sessions, next: more ? sessions[sessions.length - 1]!.sessionId : null };
   });
   app.post(SESSIONS_PATH, async (req): Promise<SessionStat> => {
     const c = cache();
