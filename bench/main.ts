@@ -1,6 +1,6 @@
 // `npm run bench -- [suite...] [--json FILE] [--repeats N]`: runs benchmark suites and prints ratios
 // against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli, remote, connectors,
-// first-load, features, handshake (default: all).
+// first-load, features, handshake, sessions (default: all).
 
 import { writeFileSync } from 'node:fs';
 import { activeKernel } from '../src/bytes/gather-kernel.js';
@@ -15,6 +15,7 @@ import { connectorsSuite } from './connectors.js';
 import { firstLoadSuite } from './first-load.js';
 import { featuresSuite } from './features.js';
 import { handshakeSuite } from './handshake.js';
+import { sessionsSuite } from './sessions.js';
 
 const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   gather: gatherSuite,
@@ -27,6 +28,7 @@ const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   'first-load': (repeats) => firstLoadSuite(repeats),
   features: featuresSuite,
   handshake: handshakeSuite,
+  sessions: sessionsSuite,
 };
 
 const args = process.argv.slice(2);

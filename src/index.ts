@@ -66,3 +66,31 @@ export type {
   RankMappingInput,
   EngineSummary,
 } from './handshake/index.js';
+export {
+  createSessionCache,
+  SessionCache,
+  bytesPerToken,
+  geometryHash,
+  openSessionMetaStore,
+  SESSION_ID_PATTERN,
+} from './sessions/index.js';
+export type {
+  SessionCacheOptions,
+  AppendResult,
+  CreateSessionOptions,
+  OpenRead,
+  PendingAppend,
+  ReadResult,
+  SessionCacheApi,
+  SessionCacheEngine,
+  SessionOpOptions,
+  TokenRange,
+  SessionGeometry,
+  GcResult,
+  SessionCacheStats,
+  SessionEntry,
+  SessionStat,
+  SwapResult,
+  SessionMetaStore,
+  SwapEvent,
+} from './sessions/index.js';

@@ -20,12 +20,13 @@ export const LAYERS = {
   routing: [...base, 'transport', 'catalog', 'connectors', 'store'],
   metrics: ['core'],
   // The daemon may run a handshake listener (--handshake-listen): it imports handshake's server side only.
-  daemon: [...base, 'transport', 'catalog', 'connectors', 'store', 'routing', 'metrics', 'handshake'],
+  daemon: [...base, 'transport', 'catalog', 'connectors', 'store', 'routing', 'metrics', 'handshake', 'sessions'],
   // The feature store is written against its own backend interface: the SDK gives it the daemon's object
   // API (client.features()), a connector gives it a remote backend; so client imports features, not back.
   features: [...base, 'transport', 'connectors'],
-  client: [...base, 'transport', 'connectors', 'metrics', 'features'],
-  sessions: [...base, 'transport', 'client', 'catalog', 'connectors', 'store'],
+  client: [...base, 'transport', 'connectors', 'metrics', 'features', 'sessions'],
+  // The session cache runs embedded (createSessionCache) or in the daemon; the SDK imports its types and API.
+  sessions: [...base, 'transport', 'catalog', 'connectors', 'metrics'],
   // The handshake service and its SDK: HTTP + msgpack of their own; stores reuse the catalog's URL parsing.
   handshake: [...base, 'transport', 'catalog'],
   cli: [...base, 'client', 'connectors', 'handshake'],

@@ -85,6 +85,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./commands/handshake.js')).registerHandshake,
   },
   {
+    name: 'sessions',
+    args: '',
+    summary: "the daemon's session KV cache: `sessions ls|stat|rm|swap-out|swap-in|gc`",
+    load: async () => (await import('./commands/sessions.js')).registerSessions,
+  },
+  {
     name: 'load',
     args: '<key>',
     summary: 'load a selection of an artifact from the daemon into a safetensors file',

@@ -11,6 +11,7 @@ export type { Progress, ProgressPhase } from '../protocol/http/progress.js';
 export { openUrlModel, weightsFromUrl, type UrlModel } from './url-model.js';
 export { ObjectsClient, SHM_MIN_BYTES, type GetItem, type PutItem } from './objects.js';
 export type * from './object-types.js';
+export { RemoteSessions, type SessionsOptions } from './sessions.js';
 export { DaemonFeatureBackend } from './feature-backend.js';
 export {
   FeatureStore,
@@ -29,3 +30,13 @@ export {
   type FeatureTensor,
   type FeatureLayout,
 } from '../features/index.js';
+export type { SessionGeometry } from '../sessions/geometry.js';
+export type {
+  SessionCacheApi,
+  CreateSessionOptions,
+  SessionOpOptions,
+  AppendResult,
+  TokenRange,
+  ReadResult,
+} from '../sessions/session-cache-api.js';
+export type { SessionEntry, SessionStat, SwapResult, GcResult, SessionCacheStats } from '../sessions/session-types.js';

@@ -28,6 +28,7 @@ import { ConnectionPool } from '../transport/connection-pool.js';
 import { ControlClient, LONG_MS } from '../transport/control-client.js';
 import { resolveConnect, withTokenSource, type ConnectOptions } from './connect-options.js';
 import { ObjectsClient } from './objects.js';
+import { RemoteSessions, type SessionsOptions } from './sessions.js';
 import type { ObjectsOptions } from './object-types.js';
 import { FeatureStore, type FeatureStoreOptions } from '../features/feature-store.js';
 import { DaemonFeatureBackend, type DaemonPlace } from './feature-backend.js';
@@ -559,6 +560,20 @@ export class TensorcastClient {
       { pool: this.pool, control: this.control, connections: this.defaultConnections, timeoutMs: this.defaultTimeoutMs, sameHost },
       options,
     );
+  }
+
+  /**
+   * The daemon's session KV cache (docs/sessions.md; the daemon runs with --sessions-cold): the same API as
+   * the embedded `createSessionCache`, appends and reads over this client's data-plane connections.
+   *
+   * @example
+   * const sessions = client.sessions();
+   * const s = await sessions.create({ geometry });
+   * await sessions.append(s.sessionId, 0, kvOfPrompt);
+   * await sessions.read(s.sessionId, { tokenStart: 0, tokenEnd: 512 }, { into: buffer });
+   */
+  sessions(options: SessionsOptions = {}): RemoteSessions {
+    return new RemoteSessions({ pool: this.pool, control: this.control, timeoutMs: this.defaultTimeoutMs }, options);
   }
 
   /**

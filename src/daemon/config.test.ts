@@ -74,3 +74,32 @@ test('config: objectTxnTtlMs is a duration, 60s by default, from TENSORCAST_OBJE
   assert.equal(resolveConfig([configFromEnv({ TENSORCAST_OBJECT_TXN_TTL: '2s' })]).objectTxnTtlMs, 2000);
   assert.throws(() => resolveConfig([{ objectTxnTtlMs: 'soon' }]), /objectTxnTtlMs/);
 });
+
+test('config: sessions are off without a cold tier; meta defaults to sqlite in the data dir, the hot budget to a quarter', (t) => {
+  const dir = tempDir(t);
+  const off = resolveConfig([{ dataDir: dir, memoryBudget: '4GiB' }]);
+  assert.equal(off.sessionsCold, undefined);
+  assert.equal(off.sessionsMeta, `sqlite://${join(dir, 'sessions.db')}`);
+  assert.equal(off.sessionsHotBudget, 1 << 30);
+  assert.equal(off.sessionsLeaseTtlMs, 30_000);
+  const env = configFromEnv({
+    TENSORCAST_SESSIONS_COLD: 'file:///var/kv',
+    TENSORCAST_SESSIONS_META: 'redis://127.0.0.1:6379?prefix=kv:',
+    TENSORCAST_SESSIONS_HOT_BUDGET: '256MiB',
+    TENSORCAST_SESSIONS_LEASE_TTL: '5s',
+  });
+  const on = resolveConfig([env, { sessionsLeaseTtlMs: '1500' }]);
+  assert.equal(on.sessionsCold, 'file:///var/kv');
+  assert.equal(on.sessionsMeta, 'redis://127.0.0.1:6379?prefix=kv:');
+  assert.equal(on.sessionsHotBudget, 256 << 20);
+  assert.equal(on.sessionsLeaseTtlMs, 1500);
+  assert.equal(resolveConfig([{ sessionsMeta: 'memory' }]).sessionsMeta, 'memory');
+  assert.throws(
+    () => resolveConfig([{ sessionsCold: 'ftp://x/y', sessionsMeta: 'mysql://db', sessionsHotBudget: 'lots', sessionsLeaseTtlMs: '0' }]),
+    (e: Error) =>
+      /sessionsCold/.test(e.message) &&
+      /sessionsMeta/.test(e.message) &&
+      /sessionsHotBudget/.test(e.message) &&
+      /sessionsLeaseTtlMs/.test(e.message),
+  );
+});

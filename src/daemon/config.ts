@@ -79,6 +79,17 @@ export interface DaemonConfig {
   readonly handshakeTlsCert: string | undefined;
   readonly handshakeTlsKey: string | undefined;
   readonly handshakeTlsClientCa: string | undefined;
+  /**
+   * The session KV cache's cold tier (docs/sessions.md): a connector URL (file://, redis://, s3://). Sessions
+   * are enabled only when it is set (--sessions-cold).
+   */
+  readonly sessionsCold: string | undefined;
+  /** The sessions' metadata store: memory, sqlite://, redis://, postgres:// (default sqlite://<dataDir>/sessions.db). */
+  readonly sessionsMeta: string;
+  /** Bytes of the sessions' hot tier (memory, outside memoryBudget; default a quarter of memoryBudget). */
+  readonly sessionsHotBudget: number;
+  /** A session writer's lease lasts this long unless renewed (ms). */
+  readonly sessionsLeaseTtlMs: number;
 }
 
 /** A listen address. */
@@ -184,6 +195,19 @@ const schema = z
     handshakeTlsCert: z.string().min(1).optional(),
     handshakeTlsKey: z.string().min(1).optional(),
     handshakeTlsClientCa: z.string().min(1).optional(),
+    sessionsCold: z
+      .string()
+      .regex(/^(file|redis|rediss|s3):\/\//, 'expected a connector URL like file:///var/kv, redis://host:6379/kv or s3://bucket/kv')
+      .optional(),
+    sessionsMeta: z
+      .string()
+      .regex(
+        /^(memory(:\/\/)?$|sqlite:\/\/|redis:\/\/|rediss:\/\/|postgres:\/\/|postgresql:\/\/)/,
+        'expected memory, sqlite:///path/sessions.db, redis://... or postgres://...',
+      )
+      .optional(),
+    sessionsHotBudget: byteSize.optional(),
+    sessionsLeaseTtlMs: duration,
   })
   .strict();
 
@@ -210,6 +234,7 @@ export function defaultConfig(): RawConfig {
     objectSpill: false,
     objectTxnTtlMs: '60s',
     handshakeTtlMs: '60',
+    sessionsLeaseTtlMs: '30s',
   };
 }
 
@@ -240,6 +265,10 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_OBJECT_TXN_TTL: 'objectTxnTtlMs',
   TENSORCAST_HANDSHAKE_LISTEN: 'handshakeListen',
   TENSORCAST_HANDSHAKE_TTL: 'handshakeTtlMs',
+  TENSORCAST_SESSIONS_COLD: 'sessionsCold',
+  TENSORCAST_SESSIONS_META: 'sessionsMeta',
+  TENSORCAST_SESSIONS_HOT_BUDGET: 'sessionsHotBudget',
+  TENSORCAST_SESSIONS_LEASE_TTL: 'sessionsLeaseTtlMs',
 };
 
 /** Settings from the environment. `TENSORCAST_IMPORT_ROOTS` is a path-delimiter-separated list. */
@@ -313,6 +342,10 @@ export function resolveConfig(layers: readonly RawConfig[]): DaemonConfig {
     handshakeTlsCert: c.handshakeTlsCert === undefined ? undefined : resolve(c.handshakeTlsCert),
     handshakeTlsKey: c.handshakeTlsKey === undefined ? undefined : resolve(c.handshakeTlsKey),
     handshakeTlsClientCa: c.handshakeTlsClientCa === undefined ? undefined : resolve(c.handshakeTlsClientCa),
+    sessionsCold: c.sessionsCold,
+    sessionsMeta: c.sessionsMeta ?? `sqlite://${join(dataDir, 'sessions.db')}`,
+    sessionsHotBudget: c.sessionsHotBudget ?? Math.floor(c.memoryBudget / 4),
+    sessionsLeaseTtlMs: c.sessionsLeaseTtlMs,
   };
   if ((config.handshakeTlsCert === undefined) !== (config.handshakeTlsKey === undefined)) {
     throw tcError('TC_ERR_CONFIG', 'invalid configuration:\n  handshakeTlsCert and handshakeTlsKey go together');

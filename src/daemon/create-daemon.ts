@@ -23,6 +23,7 @@ import { exportBuilder } from './control/export-routes.js';
 import type { DaemonConfig } from './config.js';
 import { DataServer } from '../transport/data-server.js';
 import { buildControlServer } from './control/control-server.js';
+import { redactUrl } from './control/cluster-routes.js';
 import type { Lifecycle } from './control/lifecycle.js';
 import { FRAME_BYTES, ViewLoadHandler } from './data-plane/load-handler.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
@@ -34,6 +35,7 @@ import { PooledObjectSegments } from './objects/pooled-segments.js';
 import { ShmObjectSegments } from '../store/objects/shm-segments.js';
 import { loadOrCreateToken } from './token.js';
 import { startDaemonHandshake, type DaemonHandshake } from './handshake-listener.js';
+import { openSessionService, type SessionService } from './sessions/session-service.js';
 
 /** Where a started daemon listens. */
 export interface DaemonAddresses {
@@ -81,6 +83,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
   let objects: ObjectStore | undefined;
   let handoff: ObjectShmHandoff | undefined;
   let handshake: DaemonHandshake | undefined;
+  let sessions: SessionService | undefined;
 
   let store: ArtifactStore | undefined;
   let views: ViewService | undefined;
@@ -226,6 +229,8 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         metrics.objectBytes.inc({ op: 'get', transport: 'shm' }, bytes);
       },
     });
+    // Sessions (--sessions-cold): a cache whose leases and hot marks name this daemon.
+    sessions = await openSessionService(config, daemonId, log, metrics);
     data = new DataServer({
       token,
       daemonId,
@@ -235,6 +240,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         delayMs: faults.peerServeDelayMs,
       }),
       objects: objectHandler(os),
+      ...(sessions === undefined ? {} : { sessions: sessions.engine }),
       frameBytes: FRAME_BYTES,
       draining: () => lifecycle.draining,
       onConnection: (delta) => metrics.connections.inc(delta),
@@ -244,6 +250,7 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         metrics.loadSeconds.observe({ transport: 'tcp' }, o.seconds);
         if (o.outcome === 'ok') metrics.bytesDelivered.inc({ transport: 'tcp' }, o.bytes);
       },
+      onSession: (o) => metrics.sessions?.observeRequest(o.op, o.outcome, o.bytes, o.seconds),
       onObject: (o) => {
         metrics.objectRequests.inc({ op: o.op, transport: 'tcp', outcome: o.outcome });
         if (o.outcome === 'ok') metrics.objectBytes.inc({ op: o.op, transport: 'tcp' }, o.bytes);
@@ -263,6 +270,8 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
       leases,
       objects: os,
       handoff,
+      sessions: sessions?.engine,
+      sessionMeta: sessions?.meta,
       metrics,
       log,
       lifecycle,
@@ -298,6 +307,10 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
         objectMemory: config.objectMemory,
         objectSpill: config.objectSpill,
         handshakeUrl: handshake?.url,
+        sessions:
+          sessions === undefined
+            ? 'off'
+            : { cold: redactUrl(config.sessionsCold ?? ''), meta: redactUrl(config.sessionsMeta), hotBudget: config.sessionsHotBudget },
       },
       'daemon ready',
     );
@@ -316,6 +329,9 @@ export function createDaemon(config: DaemonConfig, options: CreateDaemonOptions 
     await peers?.close();
     leases?.close();
     handoff?.close();
+    // After the data plane and the control API closed: no append or read is in flight any more.
+    await sessions?.close().catch((e: unknown) => log.warn({ err: e }, 'closing the session cache failed'));
+    sessions = undefined;
     await objects?.close();
     await views?.close();
     await store?.close();

@@ -2,6 +2,7 @@
 // own registry (no global state); GET /metrics serves it in the Prometheus text format.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { SessionMetrics, type SessionMetricsSource } from './session-metrics.js';
 
 /** The daemon's metrics. */
 export class DaemonMetrics {
@@ -31,6 +32,8 @@ export class DaemonMetrics {
   readonly exportBytes: Gauge<'state'>;
   readonly objectRequests: Counter<'op' | 'transport' | 'outcome'>;
   readonly objectBytes: Counter<'op' | 'transport'>;
+  /** The session cache's metrics, once enabled (a daemon with --sessions-cold). */
+  sessions: SessionMetrics | undefined = undefined;
 
   constructor(
     replicaBytes: () => Record<string, number>,
@@ -193,5 +196,11 @@ export class DaemonMetrics {
       labelNames: ['method', 'status'],
       registers,
     });
+  }
+
+  /** Registers the session cache's metrics, read from `source` at each scrape. */
+  enableSessions(source: SessionMetricsSource): SessionMetrics {
+    this.sessions ??= new SessionMetrics(this.registry, source);
+    return this.sessions;
   }
 }

@@ -31,8 +31,12 @@ export const FrameType = {
   GET: 10,
   /** The object a GET is about to send: its size and version (daemon -> client). */
   INFO: 11,
-  /** An object PUT or GET is complete (daemon -> client). */
+  /** An object PUT or GET, or a session SAPPEND or SREAD, is complete (daemon -> client). */
   DONE: 12,
+  /** Session append (client -> daemon); DATA frames follow within the daemon's CREDIT, as for PUT. */
+  SAPPEND: 13,
+  /** Session read (client -> daemon); answered with INFO, DATA within the client's credit, DONE, as for GET. */
+  SREAD: 14,
 } as const;
 /** One of the {@link FrameType} codes. */
 export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType];

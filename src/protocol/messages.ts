@@ -17,7 +17,8 @@ export interface MessageCodec<T> {
   decode(payload: Uint8Array): T;
 }
 
-function defineMessage<S extends z.ZodType>(type: FrameTypeCode, name: string, schema: S): MessageCodec<z.infer<S>> {
+/** Defines a control message from its frame type, name and schema. */
+export function defineMessage<S extends z.ZodType>(type: FrameTypeCode, name: string, schema: S): MessageCodec<z.infer<S>> {
   return {
     type,
     name,

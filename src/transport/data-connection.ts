@@ -22,8 +22,17 @@ import {
   type ObjectPutEnd,
   type ObjectPutRequest,
 } from './object-requests.js';
+import {
+  SessionAppendExchange,
+  SessionReadExchange,
+  type SessionAppendEnd,
+  type SessionAppendWire,
+  type SessionReadEnd,
+  type SessionReadWire,
+} from './session-requests.js';
 
 export type { ObjectGetEnd, ObjectGetRequest, ObjectPutEnd, ObjectPutRequest };
+export type { SessionAppendEnd, SessionAppendWire, SessionReadEnd, SessionReadWire };
 
 /** Credit granted per request: how many bytes the server may send ahead of what has landed. */
 const WINDOW_BYTES = 64 << 20;
@@ -220,6 +229,8 @@ export class DataConnection {
       case FrameType.GET:
       case FrameType.INFO:
       case FrameType.DONE:
+      case FrameType.SAPPEND:
+      case FrameType.SREAD:
         throw tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} from the peer`);
     }
   }
@@ -303,6 +314,40 @@ export class DataConnection {
     const refused = this.refuse(signal);
     if (refused) return refused;
     const x = new GetExchange(this.host(), this.nextId++, req, dest, signal);
+    this.exchange = x;
+    x.start();
+    return x.promise;
+  }
+
+  /**
+   * Appends `source` (whole tokens) to a session (one SAPPEND): DATA frames go straight from `source` (do not
+   * change it until the promise settles). Resolves only on the daemon's DONE: the bytes are then recorded.
+   *
+   * @throws the daemon's code (TC_ERR_INVALID_ARGUMENT gap/overlap/partial_token, TC_ERR_CONFLICT,
+   *   TC_ERR_INCOMPATIBLE, TC_ERR_NOT_FOUND), TC_ERR_CHECKSUM, TC_ERR_TIMEOUT, TC_ERR_UNAVAILABLE
+   * @example const { tokens } = await conn.sessionAppend({ sessionId: 's', tokenOffset: 0, timeoutMs: 60_000 }, kv);
+   */
+  sessionAppend(req: SessionAppendWire, source: Uint8Array, signal?: AbortSignal): Promise<SessionAppendEnd> {
+    const refused = this.refuse(signal);
+    if (refused) return refused;
+    const x = new SessionAppendExchange(this.host(), this.nextId++, req, source, signal);
+    this.exchange = x;
+    x.start();
+    return x.promise;
+  }
+
+  /**
+   * Reads a session's token range into `dest` (exactly the range's bytes, else TC_ERR_DESTINATION_SIZE before
+   * any byte moves). Resolves only once every byte landed and was checked.
+   *
+   * @throws TC_ERR_SOURCE_RANGE, TC_ERR_DESTINATION_SIZE, TC_ERR_INCOMPATIBLE, TC_ERR_NOT_FOUND, TC_ERR_CHECKSUM,
+   *   TC_ERR_TIMEOUT, TC_ERR_UNAVAILABLE
+   * @example const { hit } = await conn.sessionRead({ sessionId: 's', tokenStart: 0, tokenEnd: 16, timeoutMs: 60_000 }, buf);
+   */
+  sessionRead(req: SessionReadWire, dest: Uint8Array, signal?: AbortSignal): Promise<SessionReadEnd> {
+    const refused = this.refuse(signal);
+    if (refused) return refused;
+    const x = new SessionReadExchange(this.host(), this.nextId++, req, dest, signal);
     this.exchange = x;
     x.start();
     return x.promise;

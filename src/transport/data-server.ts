@@ -7,6 +7,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../core/logger.js';
 import type { EndBody, GetBody, LoadBody, PutBody } from '../protocol/messages.js';
+import type { SessionHandler, SessionOutcome } from './session-serving.js';
 import { ServerConnection } from './server-connection.js';
 
 /** One LOAD being served. */
@@ -114,6 +115,11 @@ export interface DataServerOptions {
   readonly handler: LoadHandler;
   /** Serves object PUTs and GETs; without it they fail with TC_ERR_UNAVAILABLE. */
   readonly objects?: ObjectHandler;
+  /**
+   * Serves session SAPPENDs and SREADs (the daemon's SessionCache: SessionCacheEngine has this shape); without
+   * it they fail with TC_ERR_NOT_FOUND (sessions are not enabled).
+   */
+  readonly sessions?: SessionHandler;
   readonly log: Logger;
   /** Payload bytes per DATA frame (default 4 MiB). */
   readonly frameBytes?: number;
@@ -136,11 +142,13 @@ export interface DataServerOptions {
   readonly onProtocolError?: () => void;
   readonly onLoad?: (outcome: LoadOutcome) => void;
   readonly onObject?: (outcome: ObjectOutcome) => void;
+  readonly onSession?: (outcome: SessionOutcome) => void;
 }
 
 /** The options every connection reads (defaults filled in). */
-export type ConnectionOptions = Required<Omit<DataServerOptions, 'onConnection' | 'maxConnections' | 'objects'>> & {
+export type ConnectionOptions = Required<Omit<DataServerOptions, 'onConnection' | 'maxConnections' | 'objects' | 'sessions'>> & {
   readonly objects: ObjectHandler | undefined;
+  readonly sessions: SessionHandler | undefined;
 };
 
 /**
@@ -166,6 +174,7 @@ export class DataServer {
       daemonId: opts.daemonId,
       handler: opts.handler,
       objects: opts.objects,
+      sessions: opts.sessions,
       log: opts.log,
       frameBytes: opts.frameBytes ?? 4 << 20,
       helloTimeoutMs: opts.helloTimeoutMs ?? 5000,
@@ -176,6 +185,7 @@ export class DataServer {
       onProtocolError: opts.onProtocolError ?? (() => undefined),
       onLoad: opts.onLoad ?? (() => undefined),
       onObject: opts.onObject ?? (() => undefined),
+      onSession: opts.onSession ?? (() => undefined),
     };
   }
 

@@ -10,8 +10,8 @@ import { tcError } from '../core/errors.js';
 import { encodeDataHeader, encodeHeader, FrameType, MAX_DATA_BYTES, type FrameHeader } from '../protocol/frames.js';
 import { decodeError, Done, Get, Info, Put, PUT_EAGER_MAX_BYTES, type PutBody } from '../protocol/messages.js';
 
-/** Credit a GET grants: how many bytes the daemon may send ahead of what has landed. */
-const GET_WINDOW_BYTES = 64 << 20;
+/** Credit a GET (or SREAD) grants: how many bytes the daemon may send ahead of what has landed. */
+export const GET_WINDOW_BYTES = 64 << 20;
 /** Largest DATA payload a PUT sends (the protocol's bound; the daemon's WELCOME frameBytes may be lower). */
 const PUT_FRAME_BYTES = 4 << 20;
 /** A PUT stops queueing frames while this much is buffered in the socket (then waits for 'drain'). */
@@ -66,7 +66,7 @@ export interface ObjectExchange {
 }
 
 /** Shared bookkeeping: one promise settled once, a deadline, an abort listener. */
-abstract class Exchange<T> implements ObjectExchange {
+export abstract class Exchange<T> implements ObjectExchange {
   readonly promise: Promise<T>;
   protected settled = false;
   private resolveFn!: (value: T) => void;
@@ -136,16 +136,15 @@ abstract class Exchange<T> implements ObjectExchange {
   protected settleHook(): void {}
 
   protected unexpected(h: FrameHeader): Error {
-    return tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} for object request ${this.id}`);
+    return tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} for request ${this.id}`);
   }
 }
 
 /**
- * An object PUT. Call {@link start} once; `promise` settles with the daemon's DONE or ERROR.
- *
- * @example const x = new PutExchange(host, id, req, bytes); x.start(); const { version } = await x.promise;
+ * A request that sends the caller's bytes within the daemon's CREDIT (PUT, SAPPEND): the subclass gives the
+ * request frame and reads the DONE. Call {@link start} once; `promise` settles with the DONE or ERROR.
  */
-export class PutExchange extends Exchange<ObjectPutEnd> {
+export abstract class SendExchange<E extends { readonly bytes: number }> extends Exchange<E> {
   private granted = 0;
   private sent = 0;
   private wake: (() => void) | undefined;
@@ -154,23 +153,28 @@ export class PutExchange extends Exchange<ObjectPutEnd> {
   constructor(
     host: ExchangeHost,
     id: number,
-    private readonly req: ObjectPutRequest,
+    timeoutMs: number,
+    what: string,
     private readonly source: Uint8Array,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
   ) {
-    super(host, id, req.timeoutMs, `put of ${source.length} bytes to '${req.key}'`, signal);
+    super(host, id, timeoutMs, what, signal);
   }
 
+  /** The request frame for `size` bytes of which the first `eager` follow at once. */
+  protected abstract requestFrame(size: number, eager: number): Buffer;
+  /** The request's end from its DONE payload. @throws TC_ERR_PROTOCOL */
+  protected abstract doneOf(payload: Uint8Array): E;
+
   /**
-   * Sends the PUT and starts the DATA pump: the first min(size, 1 MiB) bytes go at once (`eager`, counted as
-   * granted: a small put takes one round trip), the rest within the daemon's CREDIT.
+   * Sends the request and starts the DATA pump: the first min(size, 1 MiB) bytes go at once (`eager`, counted
+   * as granted: a small request takes one round trip), the rest within the daemon's CREDIT.
    */
   start(): void {
-    const { timeoutMs, ...rest } = this.req;
     const size = this.source.length;
     const eager = Math.min(size, PUT_EAGER_MAX_BYTES);
     this.granted = eager;
-    this.host.socket.write(Put.encode(this.id, { ...rest, size, timeoutMs, ...(eager > 0 ? { eager } : {}) }));
+    this.host.socket.write(this.requestFrame(size, eager));
     this.host.socket.on('drain', this.onDrain);
     this.pump().catch((error: unknown) => this.host.breakWith(error as Error));
   }
@@ -186,13 +190,13 @@ export class PutExchange extends Exchange<ObjectPutEnd> {
         this.poke();
         return;
       case FrameType.DONE: {
-        const done = Done.decode(payload);
+        const done = this.doneOf(payload);
         if (this.sent !== this.source.length || done.bytes !== this.source.length)
           throw tcError(
             'TC_ERR_PROTOCOL',
-            `data plane: DONE for a put of ${this.source.length} bytes after ${this.sent} were sent (daemon says ${done.bytes})`,
+            `data plane: DONE for a request of ${this.source.length} bytes after ${this.sent} were sent (daemon says ${done.bytes})`,
           );
-        this.resolve({ bytes: done.bytes, version: done.version });
+        this.resolve(done);
         return;
       }
       case FrameType.ERROR:
@@ -207,6 +211,8 @@ export class PutExchange extends Exchange<ObjectPutEnd> {
       case FrameType.PUT:
       case FrameType.GET:
       case FrameType.INFO:
+      case FrameType.SAPPEND:
+      case FrameType.SREAD:
         throw this.unexpected(h);
     }
   }
@@ -245,6 +251,33 @@ export class PutExchange extends Exchange<ObjectPutEnd> {
       socket.uncork();
       this.sent += n;
     }
+  }
+}
+
+/**
+ * An object PUT.
+ *
+ * @example const x = new PutExchange(host, id, req, bytes); x.start(); const { version } = await x.promise;
+ */
+export class PutExchange extends SendExchange<ObjectPutEnd> {
+  constructor(
+    host: ExchangeHost,
+    id: number,
+    private readonly req: ObjectPutRequest,
+    source: Uint8Array,
+    signal?: AbortSignal,
+  ) {
+    super(host, id, req.timeoutMs, `put of ${source.length} bytes to '${req.key}'`, source, signal);
+  }
+
+  protected requestFrame(size: number, eager: number): Buffer {
+    const { timeoutMs, ...rest } = this.req;
+    return Put.encode(this.id, { ...rest, size, timeoutMs, ...(eager > 0 ? { eager } : {}) });
+  }
+
+  protected doneOf(payload: Uint8Array): ObjectPutEnd {
+    const done = Done.decode(payload);
+    return { bytes: done.bytes, version: done.version };
   }
 }
 
@@ -327,6 +360,8 @@ export class GetExchange extends Exchange<ObjectGetEnd> {
       case FrameType.CANCEL:
       case FrameType.PUT:
       case FrameType.GET:
+      case FrameType.SAPPEND:
+      case FrameType.SREAD:
         throw this.unexpected(h);
     }
   }

@@ -4,6 +4,8 @@
 // socket backpressure, CANCEL and the request's deadline enforced in FrameSink.ready(). Object PUTs and GETs
 // (docs/protocol.md "Objects") go through the same queue: a PUT's DATA frames land straight in the pending
 // object's memory through the decoder's sink, within the CREDIT this side grants; a GET sends like a LOAD.
+// Session SAPPENDs and SREADs (docs/protocol.md "Sessions") are served the same way: an append as a PUT whose
+// bytes land in the session cache's reserved hot memory, a read as a GET of the range's chunks.
 
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -20,8 +22,10 @@ import {
   type FrameHeader,
 } from '../protocol/frames.js';
 import { Done, encodeError, End, Get, Hello, Info, Load, Put, PUT_EAGER_MAX_BYTES, Welcome } from '../protocol/messages.js';
-import type { GetBody, PutBody } from '../protocol/messages.js';
-import type { ConnectionOptions, FrameSink, LoadRequest, ObjectPutSession } from './data-server.js';
+import type { GetBody } from '../protocol/messages.js';
+import { SAppend, SessionDone, SessionInfo, SRead, type SReadBody } from '../protocol/session-messages.js';
+import type { ConnectionOptions, FrameSink, LoadRequest } from './data-server.js';
+import { appendReceiver, framesOf, objectReceiver, serveOptions, sessionsNotEnabled, type Receiver } from './session-serving.js';
 
 /** Failed PUTs a connection remembers, so DATA its client sent before hearing of the failure is dropped. */
 const FAILED_PUTS_KEPT = 64;
@@ -42,16 +46,19 @@ interface Common {
 interface LoadPending extends LoadRequest, Common {
   readonly kind: 'load';
 }
-/** A GET in the queue. */
-interface GetPending extends Common {
-  readonly kind: 'get';
-  readonly body: GetBody;
-}
-/** A PUT in the queue, and, once served, where its bytes stand. */
+/** A GET (or a session SREAD) in the queue. */
+type GetPending = Common & ({ readonly kind: 'get'; readonly body: GetBody } | { readonly kind: 'sread'; readonly body: SReadBody });
+/** A PUT (or a session SAPPEND) in the queue, and, once served, where its bytes stand. */
 interface PutPending extends Common {
   readonly kind: 'put';
-  readonly body: PutBody;
-  session: ObjectPutSession | undefined;
+  readonly op: 'put' | 'append';
+  /** Bytes that follow. */
+  readonly size: number;
+  /** Names the request in errors ("put of ns/a", "append to session s"). */
+  readonly label: string;
+  /** Validates and reserves room: where the bytes land and how the request ends. */
+  readonly begin: () => Promise<Receiver>;
+  session: Receiver | undefined;
   /** Accepting DATA (reserved, not failed, not complete). */
   active: boolean;
   /** Offset the next DATA frame must start at. */
@@ -180,28 +187,27 @@ export class ServerConnection {
       }
       case FrameType.PUT: {
         const body = Put.decode(payload);
-        // Eager bytes count as granted; they are accepted only for a put that is served at once (see sink).
-        this.enqueue({
-          kind: 'put',
-          body,
-          requestId: h.requestId,
-          deadline: deadlineOf(body.timeoutMs),
-          granted: body.eager ?? 0,
-          session: undefined,
-          active: (body.eager ?? 0) > 0,
-          expected: 0,
-          landed: 0,
-          mode: 'direct',
-          early: 0,
-          earlyLanded: 0,
-          writing: Promise.resolve(),
-          failed: undefined,
-        });
+        const id = h.requestId;
+        const deadline = deadlineOf(body.timeoutMs);
+        const begin = async (): Promise<Receiver> =>
+          objectReceiver(id, body.size, body.crc, await this.objects().beginPut({ ...body, requestId: id, deadline }));
+        this.enqueuePut('put', id, body, `put of ${body.key}`, deadline, begin);
+        return;
+      }
+      case FrameType.SAPPEND: {
+        const body = SAppend.decode(payload);
+        const begin = (): Promise<Receiver> => appendReceiver(this.opts.sessions, h.requestId, body);
+        this.enqueuePut('append', h.requestId, body, `append to session ${body.sessionId}`, deadlineOf(body.timeoutMs), begin);
         return;
       }
       case FrameType.GET: {
         const body = Get.decode(payload);
         this.enqueue({ kind: 'get', body, requestId: h.requestId, deadline: deadlineOf(body.timeoutMs), granted: body.credit });
+        return;
+      }
+      case FrameType.SREAD: {
+        const body = SRead.decode(payload);
+        this.enqueue({ kind: 'sread', body, requestId: h.requestId, deadline: deadlineOf(body.timeoutMs), granted: body.credit });
         return;
       }
       case FrameType.DATA:
@@ -226,6 +232,36 @@ export class ServerConnection {
       case FrameType.DONE:
         throw tcError('TC_ERR_PROTOCOL', `data plane: unexpected frame type ${h.type} from a client`);
     }
+  }
+
+  /** Queues a PUT or SAPPEND. Eager bytes count as granted; they are accepted only for one served at once (see sink). */
+  private enqueuePut(
+    op: PutPending['op'],
+    requestId: number,
+    body: { readonly size: number; readonly eager?: number | undefined },
+    label: string,
+    deadline: number,
+    begin: () => Promise<Receiver>,
+  ): void {
+    this.enqueue({
+      kind: 'put',
+      op,
+      size: body.size,
+      label,
+      begin,
+      requestId,
+      deadline,
+      granted: body.eager ?? 0,
+      session: undefined,
+      active: (body.eager ?? 0) > 0,
+      expected: 0,
+      landed: 0,
+      mode: 'direct',
+      early: 0,
+      earlyLanded: 0,
+      writing: Promise.resolve(),
+      failed: undefined,
+    });
   }
 
   private enqueue(req: Pending): void {
@@ -281,17 +317,30 @@ export class ServerConnection {
 
   private async serveObject(req: PutPending | GetPending): Promise<void> {
     const t0 = performance.now();
+    const report = (outcome: 'ok' | 'error' | 'cancelled', code: string | undefined, bytes: number): void => {
+      const o = { outcome, code, bytes, seconds: (performance.now() - t0) / 1000 };
+      if (req.kind === 'sread' || (req.kind === 'put' && req.op === 'append'))
+        this.opts.onSession({ ...o, op: req.kind === 'sread' ? 'read' : 'append' });
+      else this.opts.onObject({ ...o, op: req.kind });
+    };
     try {
       this.admit(req);
-      const done = req.kind === 'put' ? await this.servePut(req) : await this.serveGet(req);
-      this.socket.write(Done.encode(req.requestId, done));
-      this.opts.onObject({ op: req.kind, outcome: 'ok', code: undefined, bytes: done.bytes, seconds: (performance.now() - t0) / 1000 });
+      let done: { frame: Buffer; bytes: number };
+      if (req.kind === 'put') done = { frame: await this.servePut(req), bytes: req.size };
+      else if (req.kind === 'get') {
+        const r = await this.serveGet(req);
+        done = { frame: Done.encode(req.requestId, r), bytes: r.bytes };
+      } else {
+        const bytes = await this.serveSessionRead(req);
+        done = { frame: SessionDone.encode(req.requestId, { bytes }), bytes };
+      }
+      this.socket.write(done.frame);
+      report('ok', undefined, done.bytes);
     } catch (error) {
       const e = asCoded(error);
-      const outcome = e.code === 'TC_ERR_ABORTED' ? 'cancelled' : 'error';
-      this.opts.onObject({ op: req.kind, outcome, code: e.code, bytes: 0, seconds: (performance.now() - t0) / 1000 });
+      report(e.code === 'TC_ERR_ABORTED' ? 'cancelled' : 'error', e.code, 0);
       if (!this.isClosed) this.socket.write(encodeError(req.requestId, e));
-      if (e.category === 'Internal') this.opts.log.error({ err: e }, `data-plane object ${req.kind} failed`);
+      if (e.category === 'Internal') this.opts.log.error({ err: e }, `data-plane ${req.kind} failed`);
     }
   }
 
@@ -303,21 +352,20 @@ export class ServerConnection {
 
   /**
    * Reserves room, grants credit, waits until every byte landed (each DATA frame's bytes land through
-   * {@link sink} and {@link onData}), then commits. Any failure aborts the put; its later DATA is dropped.
+   * {@link sink} and {@link onData}), then commits; answers the DONE frame. Any failure aborts the put (or
+   * append); its later DATA is dropped.
    */
-  private async servePut(req: PutPending): Promise<{ bytes: number; version: number }> {
-    const body = req.body;
+  private async servePut(req: PutPending): Promise<Buffer> {
     try {
-      const session = await this.objects().beginPut({ ...body, requestId: req.requestId, deadline: req.deadline });
+      const session = await req.begin();
       req.session = session;
       if (this.isClosed) throw tcError('TC_ERR_ABORTED', 'connection closed');
       if (req.failed !== undefined) throw req.failed;
-      req.active = req.expected < body.size;
-      if (body.size > 0) this.grant(req, Math.min(body.size, PUT_WINDOW_BYTES) - req.granted);
+      req.active = req.expected < req.size;
+      if (req.size > 0) this.grant(req, Math.min(req.size, PUT_WINDOW_BYTES) - req.granted);
       this.landEarly(req, session);
       await this.untilLanded(req);
-      const { version } = await session.finish(body.crc);
-      return { bytes: body.size, version };
+      return await session.finish();
     } catch (error) {
       req.active = false;
       req.failed ??= asCoded(error);
@@ -335,7 +383,7 @@ export class ServerConnection {
   }
 
   /** Lands the eager DATA that arrived before the put's room was reserved (from the eager buffer). */
-  private landEarly(req: PutPending, session: ObjectPutSession): void {
+  private landEarly(req: PutPending, session: Receiver): void {
     const at = req.earlyLanded;
     const n = req.early - at;
     if (n <= 0) return;
@@ -372,25 +420,37 @@ export class ServerConnection {
 
   /** Grants the client `bytes` more of a PUT. */
   private grant(req: PutPending, bytes: number): void {
-    const n = Math.min(bytes, req.body.size - req.granted);
+    const n = Math.min(bytes, req.size - req.granted);
     if (n <= 0 || this.isClosed) return;
     req.granted += n;
     this.socket.write(encodeHeader(FrameType.CREDIT, req.requestId, 0, n));
   }
 
-  /** Waits until every byte of a PUT landed; bounded by its deadline, CANCEL and the connection. */
+  /**
+   * Waits until every byte of a PUT landed; bounded by its deadline, CANCEL and the connection. A session
+   * append also ends when its client sends no DATA for `stallTimeoutMs`: it holds the session (its lease and
+   * lock) while it waits, and a silent client must not keep every other writer out until its deadline.
+   */
   private async untilLanded(req: PutPending): Promise<void> {
+    let seen = req.landed;
+    let since = Date.now();
     for (;;) {
       if (req.failed !== undefined) throw req.failed;
       if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
       if (this.cancelled.has(req.requestId)) throw tcError('TC_ERR_ABORTED', `request ${req.requestId} cancelled`);
-      if (req.landed === req.body.size) return;
+      if (req.landed === req.size) return;
       const left = req.deadline - Date.now();
-      if (left <= 0)
-        throw tcError('TC_ERR_TIMEOUT', `put of ${req.body.key}: deadline passed after ${req.landed} of ${req.body.size} bytes`);
+      if (left <= 0) throw tcError('TC_ERR_TIMEOUT', `${req.label}: deadline passed after ${req.landed} of ${req.size} bytes`);
+      if (req.landed !== seen) [seen, since] = [req.landed, Date.now()];
+      const idle = Date.now() - since;
+      if (req.op === 'append' && idle >= this.opts.stallTimeoutMs)
+        throw tcError(
+          'TC_ERR_TIMEOUT',
+          `${req.label}: no DATA for ${idle} ms after ${req.landed} of ${req.size} bytes; the append was aborted`,
+        );
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        setTimeout(resolve, Math.min(left, 1000)).unref();
+        setTimeout(resolve, Math.max(1, Math.min(left, 1000, this.opts.stallTimeoutMs - idle))).unref();
       });
     }
   }
@@ -408,7 +468,7 @@ export class ServerConnection {
           `data plane: put ${h.requestId}: DATA up to ${h.offset + h.length} beyond the credit of ${p.granted}`,
         );
       p.expected += h.length;
-      if (p.expected === p.body.size) p.active = false;
+      if (p.expected === p.size) p.active = false;
       const target = p.session.target(h.offset, h.length);
       p.mode = target !== undefined ? 'direct' : 'write';
       return target ?? this.takeSpare(h.length);
@@ -421,7 +481,7 @@ export class ServerConnection {
           `data plane: put ${h.requestId}: DATA at [${h.offset}, +${h.length}) before any credit beyond its eager ${p.granted} bytes (or out of order)`,
         );
       p.expected += h.length;
-      if (p.expected === p.body.size) p.active = false;
+      if (p.expected === p.size) p.active = false;
       p.mode = 'early';
       this.eagerBuffer ??= Buffer.allocUnsafeSlow(PUT_EAGER_MAX_BYTES);
       return this.eagerBuffer.subarray(h.offset, h.offset + h.length);
@@ -455,7 +515,7 @@ export class ServerConnection {
     if (!checksumOk) {
       p.failed = tcError(
         'TC_ERR_CHECKSUM',
-        `put of ${p.body.key}: checksum mismatch at offset ${h.offset} (${h.length} bytes); the put was aborted`,
+        `${p.label}: checksum mismatch at offset ${h.offset} (${h.length} bytes); the request was aborted`,
       );
       p.active = false;
       this.poke();
@@ -501,7 +561,7 @@ export class ServerConnection {
   }
 
   /** Sends an object: INFO, DATA within the credit, then (by the caller) DONE. The lease ends on every path. */
-  private async serveGet(req: GetPending): Promise<{ bytes: number; version: number }> {
+  private async serveGet(req: GetPending & { readonly kind: 'get' }): Promise<{ bytes: number; version: number }> {
     const lease = this.objects().openRead({ ...req.body, requestId: req.requestId, deadline: req.deadline });
     try {
       const { size, version } = lease;
@@ -536,6 +596,49 @@ export class ServerConnection {
       return { bytes: size, version };
     } finally {
       lease.release();
+    }
+  }
+
+  /**
+   * Sends a session range: the cache validates and pins (swapping in when needed; errors before INFO), the
+   * caller's buffer size must be the range's, then INFO, DATA frames cut from the cache's chunks (views of
+   * hot copies, never copied here) within the credit, and (by the caller) DONE. The pin ends on every path.
+   */
+  private async serveSessionRead(req: GetPending & { readonly kind: 'sread' }): Promise<number> {
+    const body = req.body;
+    const handler = this.opts.sessions;
+    if (handler === undefined) throw sessionsNotEnabled();
+    const range = { tokenStart: body.tokenStart, tokenEnd: body.tokenEnd };
+    const source = await handler.openRead(body.sessionId, range, serveOptions(body));
+    try {
+      const size = source.bytes;
+      if (size !== body.expectBytes)
+        throw tcError(
+          'TC_ERR_DESTINATION_SIZE',
+          `session ${body.sessionId}: tokens [${body.tokenStart}, ${body.tokenEnd}) are ${size} bytes; the destination holds ${body.expectBytes}`,
+        );
+      if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
+      this.socket.write(SessionInfo.encode(req.requestId, { size, hit: source.hit }));
+      const sink = this.frameSink(req);
+      let at = 0;
+      // Socket writes complete in order: once the last one is flushed, every view may be let go.
+      let flushed: Promise<void> = Promise.resolve();
+      try {
+        for await (const payload of framesOf(source.chunks(), this.opts.frameBytes)) {
+          if (at + payload.length > size)
+            throw tcError('TC_ERR_INTERNAL', `session ${body.sessionId}: the read yields more than ${size} bytes`);
+          await sink.ready(at, payload.length);
+          flushed = sink.send(at, payload);
+          at += payload.length;
+        }
+      } finally {
+        await flushed;
+      }
+      if (at !== size) throw tcError('TC_ERR_INTERNAL', `session ${body.sessionId}: the read yielded ${at} of ${size} bytes`);
+      if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
+      return size;
+    } finally {
+      source.close();
     }
   }
 

@@ -1,21 +1,33 @@
-// A data-plane object client written from docs/protocol.md "Objects" alone (raw frames on a socket): PUT with
-// the daemon's credit, GET with credit given back as frames land. For tests of the server side; the SDK has
-// its own.
+// A data-plane object client written from docs/protocol.md "Objects" and "Sessions" alone (raw frames on a
+// socket): PUT and SAPPEND with the daemon's credit, GET and SREAD with credit given back as frames land. For
+// tests of the server side; the SDK has its own.
 
 import { connect, type Socket } from 'node:net';
 import { type TensorcastError } from '../../src/core/errors.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import { crc32c, encodeDataHeader, encodeHeader, FrameType, type FrameHeader } from '../../src/protocol/frames.js';
 import { decodeError, Done, Get, Hello, Info, Put, type GetBody, type PutBody } from '../../src/protocol/messages.js';
+import { SAppend, SessionDone, SessionInfo, SRead, type SAppendBody, type SReadBody } from '../../src/protocol/session-messages.js';
 
 /** What a request ended with. */
 export type WireResult =
-  | { readonly ok: true; readonly bytes: number; readonly version: number; readonly data?: Buffer }
+  | {
+      readonly ok: true;
+      readonly bytes: number;
+      readonly version: number;
+      readonly data?: Buffer;
+      /** SAPPEND: the session's tokens after it; SREAD: whether it was hot. */
+      readonly tokens?: number;
+      readonly hit?: boolean;
+    }
   | { readonly ok: false; readonly error: TensorcastError };
 
 interface Op {
   readonly id: number;
   readonly kind: 'put' | 'get';
+  /** A session request (SAPPEND/SREAD: INFO and DONE bodies of docs/protocol.md "Sessions"). */
+  readonly session: boolean;
+  hit?: boolean;
   readonly data: Uint8Array;
   sent: number;
   granted: number;
@@ -80,6 +92,21 @@ export class ObjectWire {
     );
   }
 
+  /** Appends `data` to a session (size filled in unless given; `eager` bytes sent at once). */
+  sappend(
+    body: Omit<SAppendBody, 'size'> & { size?: number },
+    data: Uint8Array,
+    opts: { frameBytes?: number; corruptFrame?: number } = {},
+  ): Promise<WireResult> {
+    const frame = SAppend.encode(0, { ...body, size: body.size ?? data.length });
+    return this.start('put', frame, data, opts.frameBytes ?? 1 << 20, opts.corruptFrame, body.eager ?? 0, true);
+  }
+
+  /** Reads a session range (credit 64 MiB unless given). */
+  sread(body: Omit<SReadBody, 'credit'> & { credit?: number }): Promise<WireResult> {
+    return this.start('get', SRead.encode(0, { ...body, credit: body.credit ?? 64 << 20 }), new Uint8Array(0), 0, undefined, 0, true);
+  }
+
   /** Gets an object (credit 64 MiB unless given). */
   get(body: Omit<GetBody, 'credit'> & { credit?: number }): Promise<WireResult> {
     return this.start('get', Get.encode(0, { ...body, credit: body.credit ?? 64 << 20 }), new Uint8Array(0), 0, undefined);
@@ -111,11 +138,12 @@ export class ObjectWire {
     frameBytes: number,
     corrupt: number | undefined,
     eager = 0,
+    session = false,
   ): Promise<WireResult> {
     const id = this.nextId++;
     frame.writeUInt32LE(id, 8);
     return new Promise((resolve) => {
-      const op: Op = { id, kind, data, sent: 0, granted: eager, received: undefined, frameBytes, corrupt, frames: 0, resolve };
+      const op: Op = { id, kind, session, data, sent: 0, granted: eager, received: undefined, frameBytes, corrupt, frames: 0, resolve };
       this.ops.set(id, op);
       this.socket.write(frame);
       // Eager bytes go right behind the PUT, before any CREDIT.
@@ -145,15 +173,33 @@ export class ObjectWire {
         this.pump(op);
         return;
       case FrameType.INFO:
-        op.received = Buffer.alloc(Info.decode(payload).size);
+        if (op.session) {
+          const info = SessionInfo.decode(payload);
+          op.hit = info.hit;
+          op.received = Buffer.alloc(info.size);
+        } else op.received = Buffer.alloc(Info.decode(payload).size);
         return;
       case FrameType.DATA:
         this.socket.write(encodeHeader(FrameType.CREDIT, op.id, 0, h.length));
         return;
       case FrameType.DONE: {
-        const d = Done.decode(payload);
         this.ops.delete(op.id);
-        op.resolve({ ok: true, bytes: d.bytes, version: d.version, ...(op.received === undefined ? {} : { data: op.received }) });
+        const data = op.received === undefined ? {} : { data: op.received };
+        if (op.session) {
+          const d = SessionDone.decode(payload);
+          const tokens = d.tokens === undefined ? {} : { tokens: d.tokens };
+          op.resolve({
+            ok: true,
+            bytes: d.bytes,
+            version: d.version ?? 0,
+            ...data,
+            ...tokens,
+            ...(op.hit === undefined ? {} : { hit: op.hit }),
+          });
+          return;
+        }
+        const d = Done.decode(payload);
+        op.resolve({ ok: true, bytes: d.bytes, version: d.version, ...data });
         return;
       }
       case FrameType.ERROR:
@@ -166,6 +212,8 @@ export class ObjectWire {
       case FrameType.CANCEL:
       case FrameType.PUT:
       case FrameType.GET:
+      case FrameType.SAPPEND:
+      case FrameType.SREAD:
         return;
     }
   }

@@ -31,6 +31,10 @@ interface ServeFlags {
   readonly handshakeTlsCert?: string;
   readonly handshakeTlsKey?: string;
   readonly handshakeTlsClientCa?: string;
+  readonly sessionsCold?: string;
+  readonly sessionsMeta?: string;
+  readonly sessionsHotBudget?: string;
+  readonly sessionsLeaseTtl?: string;
 }
 
 /** Registers `serve`. */
@@ -69,6 +73,19 @@ export function registerServe(program: Command): void {
     .option('--handshake-tls-cert <file>', 'serve the handshake listener over HTTPS with this certificate (PEM)')
     .option('--handshake-tls-key <file>', 'private key of --handshake-tls-cert (PEM)')
     .option('--handshake-tls-client-ca <file>', 'handshake clients must present a certificate signed by this CA (mTLS)')
+    .option(
+      '--sessions-cold <url>',
+      'enable the session KV cache with this cold tier (file:///dir, redis://host:port/prefix, s3://bucket/prefix)',
+    )
+    .option(
+      '--sessions-meta <url>',
+      'session metadata: memory, sqlite:///path, redis://... or postgres://... (default sqlite://<data-dir>/sessions.db)',
+    )
+    .option('--sessions-hot-budget <bytes>', 'bytes of session KV held in memory (default a quarter of the memory budget)')
+    .option(
+      '--sessions-lease-ttl <duration>',
+      "a session writer's lease lasts this long if its holder dies (e.g. 30s or 5000 for ms; default 30s)",
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (flags: ServeFlags) => {
       const fromFlags: RawConfig = {
@@ -98,6 +115,10 @@ export function registerServe(program: Command): void {
         handshakeTlsCert: flags.handshakeTlsCert,
         handshakeTlsKey: flags.handshakeTlsKey,
         handshakeTlsClientCa: flags.handshakeTlsClientCa,
+        sessionsCold: flags.sessionsCold,
+        sessionsMeta: flags.sessionsMeta,
+        sessionsHotBudget: flags.sessionsHotBudget,
+        sessionsLeaseTtlMs: flags.sessionsLeaseTtl,
       };
       const env = configFromEnv(process.env);
       // A config file named by flag is read below the environment too: file < env < flags.

@@ -31,6 +31,9 @@ import { objectRoutes } from './object-routes.js';
 import { planRoutes } from './plan-routes.js';
 import { pushRoutes } from './push-routes.js';
 import { systemRoutes } from './system-routes.js';
+import { sessionRoutes } from './session-routes.js';
+import type { SessionCacheEngine } from '../../sessions/session-cache-api.js';
+import type { SessionMetaStore } from '../../sessions/meta/session-meta-store.js';
 
 /** Routes reachable without a token. */
 const PUBLIC = new Set(['/healthz']);
@@ -46,6 +49,9 @@ export interface ControlServices {
   readonly leases: ShmLeases;
   readonly objects: ObjectStoreApi;
   readonly handoff: ObjectShmHandoff;
+  /** The session cache (undefined without --sessions-cold: the session routes answer TC_ERR_NOT_FOUND). */
+  readonly sessions?: SessionCacheEngine | undefined;
+  readonly sessionMeta?: SessionMetaStore | undefined;
   readonly metrics: DaemonMetrics;
   readonly log: Logger;
   readonly lifecycle: Lifecycle;
@@ -143,6 +149,7 @@ export function buildControlServer(s: ControlServices): FastifyInstance {
   void app.register(planRoutes, { catalog, views });
   void app.register(leaseRoutes, { views, leases: s.leases, metrics: s.metrics, lifecycle, log: s.log });
   void app.register(objectRoutes, { objects: s.objects, handoff: s.handoff, lifecycle });
+  void app.register(sessionRoutes, { sessions: s.sessions, meta: s.sessionMeta, lifecycle });
   void app.register(exportRoutes, { views, exports: s.exports, preparing: s.preparing, lifecycle });
   void app.register(clusterRoutes, {
     catalog,
