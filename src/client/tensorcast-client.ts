@@ -655,8 +655,15 @@ export class TensorcastClient {
     return this.control.json<ClusterInfo>('GET', '/v1/cluster');
   }
 
-  /** Closes pooled data-plane connections and the control connections. */
-  async close(): Promise<void> {
+  /** Closes pooled data-plane connections and the control connections. Idempotent: later calls wait for the first. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private closing: Promise<void> | undefined;
+
+  private async closeOnce(): Promise<void> {
     const peers = [...this.peers.values()];
     this.peers.clear();
     await Promise.all(peers.map((p) => p.then((c) => c.close()).catch(() => undefined)));

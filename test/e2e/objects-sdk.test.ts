@@ -183,3 +183,10 @@ test('objects sdk: an aborted put (waiting for room) is never reported done and 
   // The pool goes on working after the aborted connection was closed.
   assert.equal((await objects.put('small/after', Buffer.from('ok'), { transport: 'tcp' })).bytes, 2);
 });
+
+test('sdk: close() is idempotent (a second call, e.g. from a cleanup hook, resolves)', async (t) => {
+  const c = await client(t);
+  await c.objects().put('sdk/close', Buffer.from('x'));
+  await Promise.all([c.close(), c.close()]);
+  await c.close();
+});
