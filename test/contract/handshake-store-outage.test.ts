@@ -6,10 +6,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import type { CatalogLog } from '../../src/catalog/catalog-options.js';
 import type { HandshakeStore, PublishRecord } from '../../src/handshake/store/handshake-store.js';
 import { openHandshakeStore } from '../../src/handshake/store/open-handshake-store.js';
-import { privatePostgres, privateRedis } from '../harness/services.js';
+import { HANDSHAKE_LOCK_CLASS } from '../../src/handshake/store/postgres-handshake-schema.js';
+import { postgresCatalogUrl, privatePostgres, privateRedis } from '../harness/services.js';
 
 const PASSWORD = 'pw-Secret-83';
 const OUTAGE_TEST_TIMEOUT_MS = 120_000;
@@ -121,3 +123,30 @@ test(
     await rejectsBackend(openHandshakeStore(`${url}?schema=outage`, { callTimeoutMs: 2000 }), 'open while stopped');
   },
 );
+
+test('postgres handshake store: a connection lost inside a publish transaction is TC_ERR_BACKEND, not a crash', async (t) => {
+  const url = await postgresCatalogUrl(t);
+  if (url === undefined) return;
+  const s = await openHandshakeStore(url, { callTimeoutMs: 10_000 });
+  t.after(() => s.close());
+  const engineId = `mid-tx-${process.pid}-${Date.now()}`;
+  const record = { ...rank(0), engineId };
+  // Another session holds the engine's publish lock, so the publish waits inside its transaction.
+  const holder = new pg.Client({ connectionString: url.replace(/\?.*$/, '') });
+  await holder.connect();
+  t.after(() => holder.end());
+  await holder.query('SELECT pg_advisory_lock($1, hashtext($2))', [HANDSHAKE_LOCK_CLASS, engineId]);
+  const publishing = s.publish(record, LIMITS);
+  const waiting = `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = $1 AND objid = hashtext($2)::oid`;
+  const { rows } = await eventually(async () => {
+    const found = await holder.query<{ pid: number }>(waiting, [HANDSHAKE_LOCK_CLASS, engineId]);
+    if (found.rows.length === 0) throw new Error('the publish is not waiting for the lock yet');
+    return found;
+  });
+  await holder.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+  await rejectsBackend(publishing, 'publish cut mid-transaction');
+  await holder.query('SELECT pg_advisory_unlock_all()');
+  // The store carries on with a fresh connection.
+  await s.publish(record, LIMITS);
+  assert.equal((await s.rank(engineId, 0, 0)).state, 'live');
+});
