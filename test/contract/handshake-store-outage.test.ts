@@ -4,6 +4,7 @@
 // runs a server of its own to stop and start.
 
 import assert from 'node:assert/strict';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -11,7 +12,7 @@ import type { CatalogLog } from '../../src/catalog/catalog-options.js';
 import type { HandshakeStore, PublishRecord } from '../../src/handshake/store/handshake-store.js';
 import { openHandshakeStore } from '../../src/handshake/store/open-handshake-store.js';
 import { HANDSHAKE_LOCK_CLASS } from '../../src/handshake/store/postgres-handshake-schema.js';
-import { postgresCatalogUrl, privatePostgres, privateRedis } from '../harness/services.js';
+import { postgresCatalogUrl, privatePostgres, privateRedis, redisCatalogUrl } from '../harness/services.js';
 
 const PASSWORD = 'pw-Secret-83';
 const OUTAGE_TEST_TIMEOUT_MS = 120_000;
@@ -149,4 +150,51 @@ test('postgres handshake store: a connection lost inside a publish transaction i
   // The store carries on with a fresh connection.
   await s.publish(record, LIMITS);
   assert.equal((await s.rank(engineId, 0, 0)).state, 'live');
+});
+
+test('redis handshake store: a server that stops answering (no reset) fails calls with TC_ERR_BACKEND within the call timeout', async (t) => {
+  const base = await redisCatalogUrl(t);
+  if (base === undefined) return;
+  // A relay that can stall both directions without dropping a byte, as a partition or a stopped server does.
+  const stalled = { on: false };
+  const sockets = new Set<Socket>();
+  const relay = createServer((client) => {
+    const target = new URL(base);
+    const server = connect(Number(target.port || 6379), target.hostname);
+    for (const s of [client, server]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      if (stalled.on) s.pause();
+    }
+    client.pipe(server);
+    server.pipe(client);
+    client.on('close', () => server.destroy());
+    server.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    relay.close();
+  });
+  const url = new URL(base);
+  url.host = `127.0.0.1:${(relay.address() as AddressInfo).port}`;
+  const s = await openHandshakeStore(url.toString(), { callTimeoutMs: 500 });
+  t.after(() => s.close());
+  await s.publish(rank(0), LIMITS);
+  stalled.on = true;
+  for (const sock of sockets) sock.pause();
+  // Without a deadline of its own the call waited for the server for ever (node-redis' command timeout
+  // stops counting once the command is written).
+  const outcome = await Promise.race([
+    s.rank('prefill-0', 0, 0).then(
+      () => 'answered',
+      (e: Error & { code?: string }) => e.code,
+    ),
+    sleep(30_000).then(() => 'still waiting after 30 s'),
+  ]);
+  assert.equal(outcome, 'TC_ERR_BACKEND');
+  stalled.on = false;
+  for (const sock of sockets) sock.resume();
+  const back = await eventually(() => s.rank('prefill-0', 0, 0));
+  assert.equal(back.state, 'live');
 });

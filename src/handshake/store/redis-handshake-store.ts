@@ -101,6 +101,7 @@ export class RedisHandshakeStore implements HandshakeStore {
   #connected = true;
   #closed = false;
   readonly #bytes: BufferClient;
+  readonly #callTimeoutMs: number;
 
   private constructor(
     private readonly client: StoreClient,
@@ -110,6 +111,7 @@ export class RedisHandshakeStore implements HandshakeStore {
     callTimeoutMs: number,
   ) {
     this.#bytes = bufferClient(client, callTimeoutMs);
+    this.#callTimeoutMs = callTimeoutMs;
   }
 
   /**
@@ -257,7 +259,10 @@ export class RedisHandshakeStore implements HandshakeStore {
   async #call<T>(op: string, fn: (client: BufferClient) => Promise<T>): Promise<T> {
     if (this.#closed) throw tcError('TC_ERR_SHUTTING_DOWN', 'the handshake store is closed');
     try {
-      return await fn(this.#bytes);
+      // node-redis' command timeout stops counting once the command is written: a server that stops
+      // answering without resetting the connection (a partition, a stopped process) would hold the call for
+      // ever. Its answer, if it ever comes, is matched to this command and dropped.
+      return await withDeadline(fn(this.#bytes), this.#callTimeoutMs);
     } catch (error) {
       throw backendError(`handshake ${op}`, this.url.redacted, error, this.url.password);
     }
