@@ -152,7 +152,7 @@ test('postgres handshake store: a connection lost inside a publish transaction i
   assert.equal((await s.rank(engineId, 0, 0)).state, 'live');
 });
 
-test('redis handshake store: a server that stops answering (no reset) fails calls with TC_ERR_BACKEND within the call timeout', async (t) => {
+test('redis handshake store: a server that stops answering (no reset) fails calls with TC_ERR_BACKEND within the call timeout, and close() ends', async (t) => {
   const base = await redisCatalogUrl(t);
   if (base === undefined) return;
   // A relay that can stall both directions without dropping a byte, as a partition or a stopped server does.
@@ -197,4 +197,11 @@ test('redis handshake store: a server that stops answering (no reset) fails call
   for (const sock of sockets) sock.resume();
   const back = await eventually(() => s.rank('prefill-0', 0, 0));
   assert.equal(back.state, 'live');
+  // Closing while the server is silent with a call in flight ends too (a listener's SIGTERM must not hang).
+  stalled.on = true;
+  for (const sock of sockets) sock.pause();
+  const inFlight = s.engines().catch((e: Error & { code?: string }) => e.code);
+  const closed = await Promise.race([s.close().then(() => 'closed'), sleep(30_000).then(() => 'close still waiting after 30 s')]);
+  assert.equal(closed, 'closed');
+  assert.equal(await inFlight, 'TC_ERR_BACKEND');
 });

@@ -244,7 +244,7 @@ export class RedisHandshakeStore implements HandshakeStore {
     await this.#call('sweep', (c) => c.sweepEngines(this.k.engines, this.k.ranksPrefix, this.k.rankPrefix, String(this.graceMs)));
   }
 
-  /** Closes the connection; calls in flight finish first when the server answers. */
+  /** Closes the connection; calls in flight finish first when the server answers within the call timeout. */
   async close(): Promise<void> {
     this.#closed = true;
     if (!this.client.isOpen) return;
@@ -252,7 +252,10 @@ export class RedisHandshakeStore implements HandshakeStore {
       this.client.destroy();
       return;
     }
-    await this.client.close().catch(() => undefined);
+    // A server that stopped answering would hold a graceful close (and the listener's SIGTERM) for ever.
+    await withDeadline(this.client.close(), this.#callTimeoutMs).catch(() => {
+      if (this.client.isOpen) this.client.destroy();
+    });
   }
 
   /** Runs one call on the Buffer-typed client (bounded by the call timeout); failures become TC_ERR_BACKEND. */
