@@ -112,3 +112,23 @@ test('mapRanks refuses sizes that do not divide, ranks out of range and non-inte
   bad({ localTp: 2, localRank: 0, remoteTp: 2, numKvHeads: 2.5 });
   bad({ localTp: 2, localRank: 0, remoteTp: 2, numKvHeads: 2, headDim: 0 });
 });
+
+test('mapRanks refuses inputs no listener could serve or the caller did not mean: TP above 4096, a non-boolean mla, overflowing offsets', () => {
+  const refused = (input: unknown, pattern: RegExp): void =>
+    assert.throws(
+      () => mapRanks(input as RankMappingInput),
+      (e: Error & { code?: string }) => e.code === 'TC_ERR_INVALID_ARGUMENT' && pattern.test(e.message),
+      JSON.stringify(input),
+    );
+  // Remote ranks above 4095 cannot be published; and a huge TP used to loop over every remote rank (seconds).
+  refused({ localTp: 1, localRank: 0, remoteTp: 8192, numKvHeads: 8 }, /remoteTp must be .*4096/);
+  refused({ localTp: 1, localRank: 0, remoteTp: 2 ** 40, numKvHeads: 2 ** 40 }, /remoteTp must be .*4096/);
+  refused({ localTp: 8192, localRank: 0, remoteTp: 1, numKvHeads: 8 }, /localTp must be .*4096/);
+  assert.equal(mapRanks({ localTp: 1, localRank: 0, remoteTp: 4096, numKvHeads: 8 }).reads.length, 8);
+  // A string 'false' is truthy: it must not silently switch to the MLA rules.
+  refused({ localTp: 2, localRank: 1, remoteTp: 4, numKvHeads: 8, mla: 'false' }, /mla must be a boolean/);
+  // Element offsets must stay exact integers.
+  refused({ localTp: 2, localRank: 0, remoteTp: 4, numKvHeads: 8, headDim: 2 ** 52 }, /headDim/);
+  refused({ localTp: 2, localRank: '1', remoteTp: 4, numKvHeads: 8 }, /localRank must be an integer/);
+  refused(null, /input must be an object/);
+});

@@ -9,6 +9,7 @@
 // - MLA: every rank holds the whole latent cache, so a local rank reads one remote, r * remoteTp / localTp.
 
 import { tcError } from '../core/errors.js';
+import { MAX_HANDSHAKE_RANK } from '../protocol/http/handshake.js';
 
 /** What `mapRanks` needs. */
 export interface RankMappingInput {
@@ -64,21 +65,31 @@ export function headsOfRank(tp: number, rank: number, numKvHeads: number): HeadR
 /**
  * Which remote ranks `localRank` reads, and which heads of each.
  *
- * @throws TC_ERR_INVALID_ARGUMENT when a size is not a positive integer, the rank is out of range, neither TP
+ * @throws TC_ERR_INVALID_ARGUMENT when a size is not a positive integer (a TP at most 4096), `mla` is not a
+ * boolean, the rank is out of range, neither TP
  * divides the other, or a TP and the KV heads do not divide each other.
  * @example mapRanks({ localTp: 4, localRank: 3, remoteTp: 2, numKvHeads: 8 })
  * // { localHeads: {start: 6, count: 2}, reads: [{remoteRank: 1, heads: {start: 6, count: 2}, remoteHeadOffset: 2, ...}] }
  */
 export function mapRanks(input: RankMappingInput): RankMapping {
+  if (typeof input !== 'object' || input === null) {
+    throw tcError('TC_ERR_INVALID_ARGUMENT', `rank mapping: input must be an object, not ${String(input)}`);
+  }
   const { localTp, localRank, remoteTp, numKvHeads, headDim, mla = false } = input;
   const bad = (why: string): Error => tcError('TC_ERR_INVALID_ARGUMENT', `rank mapping: ${why}`, { details: { ...input } });
-  for (const [name, value] of Object.entries({ localTp, remoteTp, numKvHeads })) {
-    if (!Number.isSafeInteger(value) || value < 1) throw bad(`${name} must be a positive integer (got ${value})`);
+  // A TP above the largest rank a listener serves could only name ranks nobody can publish.
+  for (const [name, value] of Object.entries({ localTp, remoteTp })) {
+    if (!Number.isSafeInteger(value) || value < 1 || value > MAX_HANDSHAKE_RANK) {
+      throw bad(`${name} must be an integer in 1..${MAX_HANDSHAKE_RANK} (got ${String(value)})`);
+    }
   }
-  if (!Number.isSafeInteger(localRank) || localRank < 0 || localRank >= localTp)
-    throw bad(`localRank ${localRank} is outside 0..${localTp - 1}`);
-  if (headDim !== undefined && (!Number.isSafeInteger(headDim) || headDim < 1))
-    throw bad(`headDim must be a positive integer (got ${headDim})`);
+  if (!Number.isSafeInteger(numKvHeads) || numKvHeads < 1) throw bad(`numKvHeads must be a positive integer (got ${String(numKvHeads)})`);
+  if (!Number.isSafeInteger(localRank)) throw bad(`localRank must be an integer (got ${JSON.stringify(localRank)})`);
+  if (localRank < 0 || localRank >= localTp) throw bad(`localRank ${localRank} is outside 0..${localTp - 1}`);
+  if (typeof mla !== 'boolean') throw bad(`mla must be a boolean (got ${JSON.stringify(mla)})`);
+  if (headDim !== undefined && (!Number.isSafeInteger(headDim) || headDim < 1 || !Number.isSafeInteger(headDim * numKvHeads))) {
+    throw bad(`headDim must be a positive integer whose product with numKvHeads is exact (got ${String(headDim)})`);
+  }
   if (Math.max(localTp, remoteTp) % Math.min(localTp, remoteTp) !== 0) {
     throw bad(`local TP ${localTp} and remote TP ${remoteTp}: one must divide the other`);
   }

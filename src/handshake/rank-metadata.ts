@@ -115,7 +115,8 @@ function validate(raw: unknown): RankMetadata {
   }
   const map = raw as Record<string, unknown>;
   for (const key of Object.keys(map)) {
-    if (!(key in WIRE_KEYS)) throw malformed(`unknown key '${key.slice(0, 64)}'`);
+    // Own keys only: `in` would accept 'constructor' or 'toString' through Object.prototype.
+    if (!Object.hasOwn(WIRE_KEYS, key)) throw malformed(`unknown key '${key.slice(0, 64)}'`);
   }
   if (map.v !== RANK_METADATA_VERSION) throw malformed(`schema version ${String(map.v)} is not ${RANK_METADATA_VERSION}`);
   const id = (key: string): string => {
@@ -178,7 +179,13 @@ function validateExtra(extra: unknown): Record<string, unknown> {
   const keys = Object.keys(extra);
   if (keys.length > MAX_EXTRA_KEYS) throw malformed(`'extra' has ${keys.length} keys (at most ${MAX_EXTRA_KEYS})`);
   for (const key of keys) {
-    const size = encode((extra as Record<string, unknown>)[key], { useBigInt64: true }).byteLength;
+    let size: number;
+    try {
+      size = encode((extra as Record<string, unknown>)[key], { useBigInt64: true }).byteLength;
+    } catch (error) {
+      // The encoder refuses values nested deeper than 100 levels (the decoder reads any depth).
+      throw malformed(`'extra.${key.slice(0, 64)}' cannot be encoded: ${(error as Error).message}`, error);
+    }
     if (size > MAX_EXTRA_BYTES) throw malformed(`'extra.${key.slice(0, 64)}' is ${size} bytes (at most ${MAX_EXTRA_BYTES})`);
   }
   return extra as Record<string, unknown>;

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -215,6 +216,58 @@ test('bad input gets coded answers and the listener keeps serving', async (t) =>
   assert.deepEqual((await req('DELETE', '/v1/engines/prefill-9')).json, { removed: 1 });
   assert.equal((await req('GET', last.path)).status, 404);
   assert.equal(await hs.stop('SIGINT'), 0);
+});
+
+/** Writes `data` on a fresh connection; resolves with everything read until the server closes it. */
+function rawExchange(url: string, data: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let out = '';
+    socket.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? undefined : reject(error)));
+    socket.on('close', () => resolve(out));
+    socket.end(data);
+  });
+}
+
+/** The status and error code of a raw HTTP answer. */
+function rawStatusAndCode(answer: string): [number, unknown] {
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1]);
+  const body = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+  let code: unknown;
+  try {
+    code = (JSON.parse(body) as { error?: { code?: unknown } }).error?.code;
+  } catch {
+    code = `not JSON: ${body.slice(0, 120)}`;
+  }
+  return [status, code];
+}
+
+test('URLs the router refuses and requests the HTTP parser refuses still get coded error bodies', async (t) => {
+  const hs = await startHandshakeListener(t, { args: ['--token-file', tokenFile(t)] });
+  // An engine id far above 128 characters (past the router's parameter limit) and a broken percent-escape.
+  const long = await rawRequest(hs.url, 'GET', `/v1/engines/${'a'.repeat(2000)}/ranks/0/0`, { token: TOKEN });
+  assert.equal(long.status, 400, long.body.toString());
+  assert.equal(codeOf(long), 'TC_ERR_INVALID_ARGUMENT');
+  const badEscape = await rawRequest(hs.url, 'GET', '/v1/engines/%ZZ', { token: TOKEN });
+  assert.equal(badEscape.status, 400, badEscape.body.toString());
+  assert.equal(codeOf(badEscape), 'TC_ERR_INVALID_ARGUMENT');
+  // Without the token they are 401, like any other route.
+  const anonymous = await rawRequest(hs.url, 'GET', '/v1/engines/%ZZ');
+  assert.equal(anonymous.status, 401);
+  assert.equal(codeOf(anonymous), 'TC_ERR_AUTH');
+  // Headers above Node's limit, and a request the parser cannot read.
+  assert.deepEqual(
+    rawStatusAndCode(await rawExchange(hs.url, `GET /v1/engines HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(100_000)}\r\n\r\n`)),
+    [431, 'TC_ERR_TOO_LARGE'],
+  );
+  assert.deepEqual(rawStatusAndCode(await rawExchange(hs.url, 'PUT /v1/engines HTTP/1.1\r\nhost: x\r\ncontent-length: -1\r\n\r\n')), [
+    400,
+    'TC_ERR_MALFORMED',
+  ]);
+  assert.equal((await rawRequest(hs.url, 'GET', '/v1/health')).status, 200);
+  assert.equal(await hs.stop('SIGTERM'), 0);
 });
 
 test('a rank that is not renewed expires: 410 with when and which incarnation', async (t) => {

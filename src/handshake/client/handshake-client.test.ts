@@ -284,3 +284,20 @@ test('bad arguments and close(): coded errors, parked callers released', async (
   await hs.close();
   assert.equal(code(await parked), 'TC_ERR_ABORTED');
 });
+
+test('publisher: the default renewal period is a third of the listener TTL whatever the skew between the clocks', async (t) => {
+  // The store's clock runs 10 minutes ahead of this process (a listener on another host, Redis TIME): the
+  // answer's expiresAtMs minus the local clock is no measure of the TTL.
+  for (const skewMs of [10 * 60_000, -10 * 60_000]) {
+    const store = new MemoryHandshakeStore({ now: () => Date.now() + skewMs });
+    const server = await startHandshakeServer({ host: '127.0.0.1', port: 0, store, ttlMs: 60_000 });
+    t.after(() => server.close());
+    const hs = handshakes({ url: server.url });
+    t.after(() => hs.close());
+    const answer = await hs.publish(rankMeta('engine-skew', 0, 0));
+    assert.equal(answer.ttlMs, 60_000);
+    const publisher = await hs.publisher(rankMeta('engine-skew', 0, 0));
+    assert.equal(publisher.stats().renewEveryMs, 20_000, `skew ${skewMs} ms`);
+    await publisher.stop();
+  }
+});

@@ -61,6 +61,8 @@ export interface PublisherStats {
   /** Publishes after the first: the listener had lost the rank. */
   readonly republishes: number;
   readonly errors: number;
+  /** The renewal period in use (ms). */
+  readonly renewEveryMs: number;
 }
 
 /**
@@ -72,6 +74,7 @@ export class HandshakePublisher {
   private round: Promise<void> = Promise.resolve();
   private stopped = false;
   private counts = { publishes: 0, renewals: 0, republishes: 0, errors: 0 };
+  private renewEveryMs = 0;
 
   /** @internal use `HandshakeClient.publisher()` */
   constructor(
@@ -90,8 +93,12 @@ export class HandshakePublisher {
   async start(): Promise<PublishAnswer> {
     const answer = await putRank(this.http, this.rank, this.timeoutMs);
     this.counts.publishes++;
-    const ttlGuess = answer.expiresAtMs - Date.now();
-    const every = this.options.renewEveryMs ?? (ttlGuess > 0 ? Math.max(100, Math.floor(ttlGuess / 3)) : 20_000);
+    // The TTL as the listener states it: expiresAtMs is on the store's clock, which may be minutes off ours
+    // (a guess from it renewed too seldom, and the rank expired between renewals). An older listener
+    // states none: guess from the clocks then.
+    const ttlMs = typeof answer.ttlMs === 'number' && answer.ttlMs > 0 ? answer.ttlMs : answer.expiresAtMs - Date.now();
+    const every = this.options.renewEveryMs ?? (ttlMs > 0 ? Math.max(100, Math.floor(ttlMs / 3)) : 20_000);
+    this.renewEveryMs = every;
     this.timer = setInterval(() => {
       // One round at a time: a slow listener does not pile up renewals.
       this.round = this.round.then(() => this.tick());
@@ -102,7 +109,7 @@ export class HandshakePublisher {
 
   /** Counters so far. */
   stats(): PublisherStats {
-    return { ...this.counts };
+    return { ...this.counts, renewEveryMs: this.renewEveryMs };
   }
 
   /**

@@ -3,13 +3,14 @@
 // per-payload body cap enforced from content-length before a byte is read, HTTP timeouts like the control
 // API's, and a timer that sweeps long-expired entries from the store.
 
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { tcError, wrapIoError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { isLoopbackHost } from '../../core/net.js';
 import { tokenMatches } from '../../core/secrets.js';
 import { closeIfBodyUnread } from '../../protocol/http/early-answer.js';
-import { httpError } from '../../protocol/http/error-status.js';
+import { clientErrorAnswer, httpError } from '../../protocol/http/error-status.js';
 import { HANDSHAKE_HEALTH_PATH, MSGPACK_TYPE } from '../../protocol/http/handshake.js';
 import type { HandshakeStore } from '../store/handshake-store.js';
 import { engineRoutes } from './engine-routes.js';
@@ -169,11 +170,43 @@ function buildHandshakeApp(o: Checked): FastifyInstance {
     headersTimeout: t.headersTimeoutMs,
     connectionsCheckingInterval: Math.max(50, Math.min(5000, Math.floor(t.headersTimeoutMs / 10))),
   };
+  const token = o.token;
+  /** True (and the 401 sent) when a token is configured and the request does not carry it. */
+  const refuseUnauthenticated = async (req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    if (token === undefined) return false;
+    const header = req.headers.authorization;
+    const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
+    if (tokenMatches(presented, token)) return false;
+    const { body } = httpError(tcError('TC_ERR_AUTH', presented === undefined ? 'missing bearer token' : 'wrong token'));
+    closeIfBodyUnread(req, reply);
+    await reply.code(401).header('www-authenticate', 'Bearer').send(body);
+    return true;
+  };
   const serverOptions = {
     logger: false,
+    // URLs the router refuses before any hook runs (a broken percent-escape, a parameter above maxParamLength):
+    // the same coded answers as every route, 401 first without a valid token.
+    frameworkErrors: (error: Error, req: FastifyRequest, reply: FastifyReply) => {
+      void (async () => {
+        if (await refuseUnauthenticated(req, reply)) return;
+        const coded = tcError('TC_ERR_INVALID_ARGUMENT', `request path ${req.url.slice(0, 256)}: ${error.message.slice(0, 256)}`, {
+          cause: error,
+          details: { field: 'path' },
+        });
+        closeIfBodyUnread(req, reply);
+        await reply.code(httpError(coded).status).send(httpError(coded).body);
+      })();
+    },
+    // Requests Node's parser refuses (headers too large, a malformed length): a coded body, then close.
+    clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(clientErrorAnswer(error));
+      socket.destroy();
+    },
     bodyLimit: o.maxPayloadBytes,
     forceCloseConnections: true,
-    // Long enough that every malformed id still reaches the routes, which name the rule broken.
+    // Long enough that most malformed ids reach the routes, which name the rule broken; longer ones get
+    // the same coded 400 from frameworkErrors.
     routerOptions: { maxParamLength: 1024 },
     requestTimeout: t.requestTimeoutMs,
     keepAliveTimeout: t.keepAliveTimeoutMs,
@@ -203,17 +236,10 @@ function buildHandshakeApp(o: Checked): FastifyInstance {
     });
     return Promise.resolve();
   });
-  const token = o.token;
   if (token !== undefined) {
     app.addHook('onRequest', async (req, reply) => {
       if ((req.method === 'GET' || req.method === 'HEAD') && req.routeOptions.url === HANDSHAKE_HEALTH_PATH) return;
-      const header = req.headers.authorization;
-      const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
-      if (!tokenMatches(presented, token)) {
-        const { body } = httpError(tcError('TC_ERR_AUTH', presented === undefined ? 'missing bearer token' : 'wrong token'));
-        closeIfBodyUnread(req, reply);
-        await reply.code(401).header('www-authenticate', 'Bearer').send(body);
-      }
+      await refuseUnauthenticated(req, reply);
     });
   }
   // Refused from its declared length before it is read; a chunked body is cut at bodyLimit by the parser.

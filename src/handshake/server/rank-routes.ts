@@ -72,7 +72,7 @@ export const rankRoutes: FastifyPluginAsync<RankRoutesOptions> = (app, o) => {
       },
       { ttlMs: o.ttlMs, maxEngineBytes: o.maxEngineBytes },
     );
-    return { ...at, incarnation, expiresAtMs: result.expiresAtMs, replacedIncarnation: result.replacedIncarnation };
+    return { ...at, incarnation, expiresAtMs: result.expiresAtMs, ttlMs: o.ttlMs, replacedIncarnation: result.replacedIncarnation };
   });
 
   app.get(RANK_ROUTE, async (req, reply: FastifyReply) => {

@@ -284,6 +284,13 @@ export class PostgresHandshakeStore implements HandshakeStore {
       throw backendError(`handshake ${op}`, this.url.redacted, error, this.url.password);
     }
     let broken: unknown;
+    // pg-pool drops its own 'error' listener while a client is checked out: a connection lost mid-transaction
+    // would emit an unhandled 'error' and kill the process. Its queries fail on their own; note it here.
+    const onError = (error: unknown): void => {
+      broken = error;
+      this.#lost(error);
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(client);
@@ -295,7 +302,8 @@ export class PostgresHandshakeStore implements HandshakeStore {
       });
       throw backendError(`handshake ${op}`, this.url.redacted, error, this.url.password);
     } finally {
-      // A connection whose rollback failed is not given back to the pool.
+      client.off('error', onError);
+      // A connection that broke or whose rollback failed is not given back to the pool.
       client.release(broken === undefined ? undefined : true);
     }
   }

@@ -101,6 +101,7 @@ export class RedisHandshakeStore implements HandshakeStore {
   #connected = true;
   #closed = false;
   readonly #bytes: BufferClient;
+  readonly #callTimeoutMs: number;
 
   private constructor(
     private readonly client: StoreClient,
@@ -110,6 +111,7 @@ export class RedisHandshakeStore implements HandshakeStore {
     callTimeoutMs: number,
   ) {
     this.#bytes = bufferClient(client, callTimeoutMs);
+    this.#callTimeoutMs = callTimeoutMs;
   }
 
   /**
@@ -242,7 +244,7 @@ export class RedisHandshakeStore implements HandshakeStore {
     await this.#call('sweep', (c) => c.sweepEngines(this.k.engines, this.k.ranksPrefix, this.k.rankPrefix, String(this.graceMs)));
   }
 
-  /** Closes the connection; calls in flight finish first when the server answers. */
+  /** Closes the connection; calls in flight finish first when the server answers within the call timeout. */
   async close(): Promise<void> {
     this.#closed = true;
     if (!this.client.isOpen) return;
@@ -250,14 +252,20 @@ export class RedisHandshakeStore implements HandshakeStore {
       this.client.destroy();
       return;
     }
-    await this.client.close().catch(() => undefined);
+    // A server that stopped answering would hold a graceful close (and the listener's SIGTERM) for ever.
+    await withDeadline(this.client.close(), this.#callTimeoutMs).catch(() => {
+      if (this.client.isOpen) this.client.destroy();
+    });
   }
 
   /** Runs one call on the Buffer-typed client (bounded by the call timeout); failures become TC_ERR_BACKEND. */
   async #call<T>(op: string, fn: (client: BufferClient) => Promise<T>): Promise<T> {
     if (this.#closed) throw tcError('TC_ERR_SHUTTING_DOWN', 'the handshake store is closed');
     try {
-      return await fn(this.#bytes);
+      // node-redis' command timeout stops counting once the command is written: a server that stops
+      // answering without resetting the connection (a partition, a stopped process) would hold the call for
+      // ever. Its answer, if it ever comes, is matched to this command and dropped.
+      return await withDeadline(fn(this.#bytes), this.#callTimeoutMs);
     } catch (error) {
       throw backendError(`handshake ${op}`, this.url.redacted, error, this.url.password);
     }

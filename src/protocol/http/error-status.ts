@@ -44,3 +44,28 @@ function toTensorcastError(error: unknown): TensorcastError {
   }
   return tcError('TC_ERR_INTERNAL', `internal error: ${fastifyError.message ?? String(error)}`, { cause: error });
 }
+
+/**
+ * The raw HTTP answer to a request Node's parser refused before any route saw it (headers too large, a
+ * malformed request line or length, a request that timed out), with the coded error body: a client learns a
+ * code even from these. The status stays Node's (408, 431 or 400).
+ *
+ * @example socket.end(clientErrorAnswer(error));
+ */
+export function clientErrorAnswer(error: { code?: unknown }): string {
+  const [status, coded] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, tcError('TC_ERR_TIMEOUT', 'the request did not arrive in time')]
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, tcError('TC_ERR_TOO_LARGE', 'request headers are above the size limit')]
+        : [
+            400,
+            tcError(
+              'TC_ERR_MALFORMED',
+              `the request is not valid HTTP/1.1 (${typeof error.code === 'string' ? error.code : 'parse error'})`,
+            ),
+          ];
+  const body = JSON.stringify(httpError(coded).body);
+  const reason = status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+  return `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}

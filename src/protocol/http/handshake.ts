@@ -63,6 +63,9 @@ export interface PublishAnswer {
   readonly dpRank: number;
   readonly incarnation: string;
   readonly expiresAtMs: number;
+  /** The listener's TTL (ms): how long the rank lives unless renewed. A publisher renews from this, never from
+   * `expiresAtMs` minus its own clock (the store's clock may be skewed from the publisher's). */
+  readonly ttlMs: number;
   /** True when this publish replaced an older incarnation (whose ranks were all dropped). */
   readonly replacedIncarnation: string | null;
 }
