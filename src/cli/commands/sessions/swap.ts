@@ -28,7 +28,7 @@ export function registerSwap(
             ? `${JSON.stringify(r)}\n`
             : r.bytes === 0
               ? `${id} already ${direction === 'in' ? 'hot' : 'cold'} here\n`
-              : `swapped ${direction} ${id}: ${formatBytes(r.bytes)} (${r.bytes} bytes) in ${r.durationMs} ms\n`,
+              : `swapped ${direction} ${id}: ${formatBytes(r.bytes)} (${r.bytes} bytes) in ${r.durationMs.toFixed(1)} ms\n`,
         );
       } finally {
         await client.close();
