@@ -275,7 +275,7 @@ test('sessions hostile: SAPPEND and SREAD with lies (partial tokens, absurd size
   }
   assert.equal(code(await wire.sread({ sessionId: 'w', tokenStart: 0, tokenEnd: 16, expectBytes: 16 * BPT - 1 })), 'TC_ERR_DESTINATION_SIZE', 'expectBytes');
   assert.equal(code(await wire.sread({ sessionId: 'w', tokenStart: 0, tokenEnd: 17, expectBytes: 17 * BPT })), 'TC_ERR_SOURCE_RANGE', 'past the end');
-  assert.equal(code(await wire.sread({ sessionId: 'w', tokenStart: 8, tokenEnd: 4, expectBytes: 0 })), 'TC_ERR_INVALID_ARGUMENT', 'reversed range');
+  assert.equal(code(await wire.sread({ sessionId: 'w', tokenStart: 8, tokenEnd: 4, expectBytes: 0 })), 'TC_ERR_SOURCE_RANGE', 'reversed range (docs/protocol.md)');
   // The connection still works, the daemon too, and nothing is held.
   const ok = await wire.sread({ sessionId: 'w', tokenStart: 0, tokenEnd: 16, expectBytes: 16 * BPT });
   assert.ok(ok.ok && ok.data!.equals(kvBytes(16, 1)));
