@@ -283,3 +283,33 @@ test('sessions hostile: SAPPEND and SREAD with lies (partial tokens, absurd size
   assert.equal((await s.stat('w')).tokens, 20);
   assert.ok((await s.stats()).hotBytes <= BUDGET);
 });
+
+test('sessions hostile: reads racing truncates and swap-outs of the same session: the right bytes or TC_ERR_SOURCE_RANGE, never others', async (t) => {
+  const { s } = await daemonWithSessions(t);
+  for (let round = 0; round < 5; round++) {
+    const id = `rt-${round}`;
+    const kv = kvBytes(96, 40 + round);
+    await s.create({ sessionId: id, geometry: GEOMETRY });
+    for (let at = 0; at < 96; at += 16) await s.append(id, at, kv.subarray(at * BPT, (at + 16) * BPT));
+    const ops: Promise<void>[] = [];
+    for (let k = 0; k < 16; k++) {
+      const [a, b] = [k * 3, 50 + k * 3];
+      ops.push(
+        (async () => {
+          const into = Buffer.alloc((b - a) * BPT);
+          const r = await settle(s.read(id, { tokenStart: a, tokenEnd: b }, { into }), `read ${a}..${b}`);
+          if (r.ok) assert.ok(into.equals(kv.subarray(a * BPT, b * BPT)), `round ${round}: read ${a}..${b} bytes`);
+          else assert.equal(r.code, 'TC_ERR_SOURCE_RANGE', `round ${round}: read ${a}..${b}`);
+        })(),
+      );
+      if (k === 4) ops.push(settle(s.truncate(id, 70), 'truncate').then((r) => assert.ok(r.ok, JSON.stringify(r))));
+      if (k === 8) ops.push(settle(s.swapOut(id), 'swap-out').then(() => undefined));
+      if (k === 10) ops.push(settle(s.truncate(id, 55), 'truncate').then((r) => assert.ok(r.ok, JSON.stringify(r))));
+    }
+    await Promise.all(ops);
+    const into = Buffer.alloc(55 * BPT);
+    await s.read(id, { tokenStart: 0, tokenEnd: 55 }, { into });
+    assert.ok(into.equals(kv.subarray(0, 55 * BPT)), `round ${round}: after the truncates`);
+  }
+  assert.ok((await s.stats()).hotBytes <= BUDGET);
+});
