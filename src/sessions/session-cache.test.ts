@@ -188,6 +188,23 @@ test('session cache: prepareAppend lands the bytes in place; abort records nothi
   await assert.rejects(cache.prepareAppend('s', 4, BPT), { code: 'TC_ERR_INVALID_ARGUMENT' });
 });
 
+test('session cache: an append larger than one buffer can hold is TC_ERR_INVALID_ARGUMENT and leaves the session free', async (t) => {
+  const cache = await openCache(t, { lockTimeoutMs: 5_000 });
+  await cache.create({ sessionId: 's', geometry: GEOMETRY });
+  for (const size of [BPT * 2 ** 30, BPT * 2 ** 40]) {
+    await assert.rejects(cache.prepareAppend('s', 0, size), (e: unknown) => {
+      assert.equal((e as { code?: string }).code, 'TC_ERR_INVALID_ARGUMENT', String(e));
+      assert.equal((e as { details: Record<string, unknown> }).details['reason'], 'too_large');
+      return true;
+    });
+  }
+  // Not held: the next append goes through at once (it waited for the lock timeout when allocation threw).
+  const started = Date.now();
+  await cache.append('s', 0, kvBytes(2, 1));
+  assert.ok(Date.now() - started < 2_000, `the append waited ${Date.now() - started} ms`);
+  assert.equal((await cache.stats()).hotBytes, 2 * BPT);
+});
+
 test('session cache: two instances on one store and cold tier: one writer at a time, the other continues the session', async (t) => {
   const cold = coldDirUrl(t);
   const meta = new MemorySessionMetaStore();

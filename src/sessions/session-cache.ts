@@ -181,7 +181,14 @@ export class SessionCache implements SessionCacheEngine {
 
   async prepareAppend(sessionId: string, tokenOffset: number, size: number, options: SessionOpOptions = {}): Promise<PendingAppend> {
     const prepared = await this.writer.prepare(sessionId, tokenOffset, size, options);
-    const dest = prepared.hotDest ?? Buffer.allocUnsafeSlow(size);
+    let dest: Buffer;
+    try {
+      dest = prepared.hotDest ?? Buffer.allocUnsafeSlow(size);
+    } catch (error) {
+      // The session is held (lock, lease, pin): let it go, or its next append waits for the lock timeout.
+      await this.writer.finish(prepared);
+      throw error;
+    }
     return {
       dest,
       commit: () => this.writer.commit(prepared, dest, options),

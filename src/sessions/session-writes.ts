@@ -2,6 +2,7 @@
 // copy, one metadata update), the prefix object of a truncate, and the cleanup of objects no record names.
 // Keys being written are tracked so that gc never deletes them (docs/sessions.md "The cache instance").
 
+import { constants as bufferConstants } from 'node:buffer';
 import { crc32cAsync } from '../bytes/crc32c.js';
 import { isTensorcastError, tcError } from '../core/errors.js';
 import type { Connector } from '../connectors/connector.js';
@@ -14,6 +15,9 @@ import { checkAppend, checkId, checkTokenCount } from './session-checks.js';
 import type { SessionLru, SessionSlot } from './session-lru.js';
 import type { SessionEntry, SessionLease, SessionRecord } from './session-types.js';
 import { markEntries, missingEntries, recordBytes, type Swapper } from './swap.js';
+
+/** The most bytes one append can carry: they land in one buffer. */
+export const MAX_APPEND_BYTES: number = bufferConstants.MAX_LENGTH;
 
 /** Cold deletes in flight when objects are dropped. */
 const DELETE_CONCURRENCY = 8;
@@ -88,6 +92,12 @@ export class SessionWriter {
     checkId(sessionId);
     checkTokenCount(tokenOffset, 'tokenOffset');
     checkTokenCount(size, 'size');
+    if (size > MAX_APPEND_BYTES) {
+      // The bytes land in one buffer (hot, or for a cold-only append a fresh one): more cannot be allocated.
+      throw tcError('TC_ERR_INVALID_ARGUMENT', `append to session '${sessionId}': ${size} bytes is more than one append can carry (${MAX_APPEND_BYTES})`, {
+        details: { reason: 'too_large', size, maxBytes: MAX_APPEND_BYTES },
+      });
+    }
     this.parts.checkOpen();
     const slot = this.parts.lru.pin(sessionId);
     let locked = false;

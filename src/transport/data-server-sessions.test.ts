@@ -421,6 +421,24 @@ test('sessions on the data plane: an append whose client goes silent is aborted 
   assert.ok(ok.ok, JSON.stringify(ok));
 });
 
+test('sessions on the data plane: a read whose client grants no credit is ended after the stall timeout (the session is not pinned for its whole deadline)', async (t) => {
+  const store = new MemorySessions();
+  store.add('s', BPT);
+  const w = await wire(t, await start(t, store, undefined, 300));
+  const data = randomBytes(BPT * 64);
+  assert.ok((await w.sappend({ sessionId: 's', tokenOffset: 0 }, data)).ok);
+  // Credit 0 and none ever after: nothing is queued on the socket, so only a credit stall rule can end it.
+  const started = Date.now();
+  const r = await Promise.race([
+    w.sread({ sessionId: 's', tokenStart: 0, tokenEnd: 64, expectBytes: data.length, credit: 0 }),
+    new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), 5_000)),
+  ]);
+  assert.ok(r !== 'stuck' && !r.ok && r.error.code === 'TC_ERR_TIMEOUT', `after ${Date.now() - started} ms: ${JSON.stringify(r)}`);
+  await until('the pin is let go', () => store.pins === 0);
+  const ok = await w.sread({ sessionId: 's', tokenStart: 0, tokenEnd: 64, expectBytes: data.length });
+  assert.ok(ok.ok && ok.data!.equals(data));
+});
+
 test('sessions on the data plane: an SDK append aborted by its signal rejects with the reason and records nothing', async (t) => {
   const store = new MemorySessions();
   store.add('s', BPT);

@@ -694,6 +694,10 @@ export class ServerConnection {
    * up; bounded by the deadline.
    */
   private async ready(req: LoadPending | GetPending, sent: number, bytes: number): Promise<void> {
+    // A session read pins its session (no swap-out, its hot bytes not evictable) while it waits: a client that
+    // grants no credit for `stallTimeoutMs` ends it, as a silent append is ended (nothing is queued on the
+    // socket then, so the backpressure stall rule never fires).
+    const since = Date.now();
     for (;;) {
       // Destroyed but not yet reported closed (the 'close' event comes a turn later): stop now all the same.
       if (this.isClosed || this.socket.destroyed) throw tcError('TC_ERR_ABORTED', 'connection closed');
@@ -706,10 +710,14 @@ export class ServerConnection {
           `request ${req.requestId}: deadline passed after ${sent}${total === undefined ? '' : ` of ${total}`} bytes`,
         );
       }
-      if (req.granted - sent >= bytes && this.socket.writableLength < 2 * this.opts.frameBytes) return;
+      const credited = req.granted - sent >= bytes;
+      if (credited && this.socket.writableLength < 2 * this.opts.frameBytes) return;
+      const idle = Date.now() - since;
+      if (!credited && req.kind === 'sread' && idle >= this.opts.stallTimeoutMs)
+        throw tcError('TC_ERR_TIMEOUT', `request ${req.requestId}: no credit for ${idle} ms after ${sent} bytes; the session read was ended`);
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        setTimeout(resolve, Math.min(left, 1000)).unref();
+        setTimeout(resolve, Math.max(1, Math.min(left, 1000, credited ? 1000 : this.opts.stallTimeoutMs - idle))).unref();
       });
     }
   }
