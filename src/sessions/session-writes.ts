@@ -94,9 +94,13 @@ export class SessionWriter {
     checkTokenCount(size, 'size');
     if (size > MAX_APPEND_BYTES) {
       // The bytes land in one buffer (hot, or for a cold-only append a fresh one): more cannot be allocated.
-      throw tcError('TC_ERR_INVALID_ARGUMENT', `append to session '${sessionId}': ${size} bytes is more than one append can carry (${MAX_APPEND_BYTES})`, {
-        details: { reason: 'too_large', size, maxBytes: MAX_APPEND_BYTES },
-      });
+      throw tcError(
+        'TC_ERR_INVALID_ARGUMENT',
+        `append to session '${sessionId}': ${size} bytes is more than one append can carry (${MAX_APPEND_BYTES})`,
+        {
+          details: { reason: 'too_large', size, maxBytes: MAX_APPEND_BYTES },
+        },
+      );
     }
     this.parts.checkOpen();
     const slot = this.parts.lru.pin(sessionId);

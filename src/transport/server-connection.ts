@@ -714,7 +714,10 @@ export class ServerConnection {
       if (credited && this.socket.writableLength < 2 * this.opts.frameBytes) return;
       const idle = Date.now() - since;
       if (!credited && req.kind === 'sread' && idle >= this.opts.stallTimeoutMs)
-        throw tcError('TC_ERR_TIMEOUT', `request ${req.requestId}: no credit for ${idle} ms after ${sent} bytes; the session read was ended`);
+        throw tcError(
+          'TC_ERR_TIMEOUT',
+          `request ${req.requestId}: no credit for ${idle} ms after ${sent} bytes; the session read was ended`,
+        );
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         setTimeout(resolve, Math.max(1, Math.min(left, 1000, credited ? 1000 : this.opts.stallTimeoutMs - idle))).unref();

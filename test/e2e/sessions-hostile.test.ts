@@ -19,12 +19,23 @@ import { tempDir } from '../helpers/tmp.js';
 
 const BUDGET = 1024 * BPT;
 
-async function daemonWithSessions(t: Parameters<typeof startDaemon>[0], extra: readonly string[] = []): Promise<{ d: TestDaemon; s: RemoteSessions; cold: string }> {
+async function daemonWithSessions(
+  t: Parameters<typeof startDaemon>[0],
+  extra: readonly string[] = [],
+): Promise<{ d: TestDaemon; s: RemoteSessions; cold: string }> {
   const dir = tempDir(t, 'tc-sessions-hostile-');
   const cold = join(dir, 'cold');
   mkdirSync(cold);
   const d = await startDaemon(t, {
-    extraArgs: ['--sessions-cold', pathToFileURL(cold).href, '--sessions-meta', `sqlite://${join(dir, 's.db')}`, '--sessions-hot-budget', String(BUDGET), ...extra],
+    extraArgs: [
+      '--sessions-cold',
+      pathToFileURL(cold).href,
+      '--sessions-meta',
+      `sqlite://${join(dir, 's.db')}`,
+      '--sessions-hot-budget',
+      String(BUDGET),
+      ...extra,
+    ],
   });
   const client = await connect({ url: d.controlUrl, token: d.token });
   t.after(() => client.close());
@@ -75,7 +86,11 @@ test('sessions hostile: appends racing truncates, swap-outs and a close of one s
     await s.append(id, st.tokens, kvBytes(4, 7));
     // Then a close racing appends: afterwards the session is gone and leaves no objects once gc ran.
     const end = st.tokens + 4;
-    const closing = [settle(s.append(id, end, kvBytes(4, 8)), 'append before close'), settle(s.close(id), 'close'), settle(s.append(id, end + 4, kvBytes(4, 9)), 'append after close')];
+    const closing = [
+      settle(s.append(id, end, kvBytes(4, 8)), 'append before close'),
+      settle(s.close(id), 'close'),
+      settle(s.append(id, end + 4, kvBytes(4, 9)), 'append after close'),
+    ];
     const [, closed] = await Promise.all(closing);
     assert.equal(closed!.ok, true, `round ${round}: close ${JSON.stringify(closed)}`);
     const after = await settle(s.stat(id), 'stat after close');
@@ -166,7 +181,11 @@ test('sessions hostile: a client killed (SIGKILL) mid-append records nothing; th
 test('sessions hostile: many creates with bad ids and geometries over HTTP are coded 400s and leave nothing', async (t) => {
   const { d, s } = await daemonWithSessions(t);
   const post = (body: unknown): Promise<Response> =>
-    fetch(`${d.controlUrl}/v1/sessions`, { method: 'POST', headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${d.controlUrl}/v1/sessions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   const badIds: unknown[] = ['', 'a/b', 'x'.repeat(129), 'a b', 'é', 12, null, {}, [], 'a\u0000b', '%2E', '../../etc'];
   const badGeometries: unknown[] = [
     null,
@@ -186,7 +205,10 @@ test('sessions hostile: many creates with bad ids and geometries over HTTP are c
     'geometry',
   ];
   const answers: [string, number, string][] = [];
-  const bodies = [...badIds.map((sessionId) => ({ sessionId, geometry: GEOMETRY })), ...badGeometries.map((geometry, i) => ({ sessionId: `g-${i}`, geometry }))];
+  const bodies = [
+    ...badIds.map((sessionId) => ({ sessionId, geometry: GEOMETRY })),
+    ...badGeometries.map((geometry, i) => ({ sessionId: `g-${i}`, geometry })),
+  ];
   for (let rep = 0; rep < 4; rep++) {
     await Promise.all(
       bodies.map(async (b) => {
@@ -206,7 +228,14 @@ test('sessions hostile: a Redis metadata store going away: coded 503s (TC_ERR_BA
   if (redis === undefined) return;
   const dir = tempDir(t, 'tc-sessions-redis-');
   const d = await startDaemon(t, {
-    extraArgs: ['--sessions-cold', pathToFileURL(dir).href, '--sessions-meta', `${redis.url}?prefix=hostile:`, '--sessions-hot-budget', String(BUDGET)],
+    extraArgs: [
+      '--sessions-cold',
+      pathToFileURL(dir).href,
+      '--sessions-meta',
+      `${redis.url}?prefix=hostile:`,
+      '--sessions-hot-budget',
+      String(BUDGET),
+    ],
   });
   const client = await connect({ url: d.controlUrl, token: d.token });
   t.after(() => client.close());
@@ -251,7 +280,13 @@ test('sessions hostile: a Redis metadata store going away: coded 503s (TC_ERR_BA
   await s.read('r-1', { tokenStart: 0, tokenEnd: 20 }, { into });
   assert.ok(into.equals(Buffer.concat([kvBytes(16, 1), kvBytes(4, 3)])));
   await s.create({ sessionId: 'r-2', geometry: GEOMETRY });
-  assert.deepEqual((await s.list()).map((x) => [x.sessionId, x.tokens]), [['r-1', 20], ['r-2', 0]]);
+  assert.deepEqual(
+    (await s.list()).map((x) => [x.sessionId, x.tokens]),
+    [
+      ['r-1', 20],
+      ['r-2', 0],
+    ],
+  );
 });
 
 test('sessions hostile: SAPPEND and SREAD with lies (partial tokens, absurd sizes, wrong expectBytes): coded errors, the daemon lives, nothing held', async (t) => {
@@ -261,8 +296,16 @@ test('sessions hostile: SAPPEND and SREAD with lies (partial tokens, absurd size
   const wire = await ObjectWire.open(d.dataAddress, d.token);
   t.after(() => wire.close());
   const code = (r: Awaited<ReturnType<ObjectWire['sread']>>): string => (r.ok ? 'ok' : r.error.code);
-  assert.equal(code(await wire.sappend({ sessionId: 'w', tokenOffset: 16 }, Buffer.alloc(BPT + 1))), 'TC_ERR_INVALID_ARGUMENT', 'partial token');
-  assert.equal(code(await wire.sappend({ sessionId: 'w', tokenOffset: 16, size: 0 }, Buffer.alloc(0))), 'TC_ERR_INVALID_ARGUMENT', 'empty append');
+  assert.equal(
+    code(await wire.sappend({ sessionId: 'w', tokenOffset: 16 }, Buffer.alloc(BPT + 1))),
+    'TC_ERR_INVALID_ARGUMENT',
+    'partial token',
+  );
+  assert.equal(
+    code(await wire.sappend({ sessionId: 'w', tokenOffset: 16, size: 0 }, Buffer.alloc(0))),
+    'TC_ERR_INVALID_ARGUMENT',
+    'empty append',
+  );
   // Whole tokens, but more than a buffer can hold: refused as bad input, and the session is not left held (a
   // failed allocation once kept its lock and lease: the next append of the session waited for the lock timeout).
   for (const size of [BPT * 2 ** 30, BPT * 2 ** 40]) {
@@ -273,9 +316,21 @@ test('sessions hostile: SAPPEND and SREAD with lies (partial tokens, absurd size
     assert.notEqual(r, 'stuck', `an append of ${size} bytes got no answer within 10 s`);
     assert.equal(r !== 'stuck' && code(r), 'TC_ERR_INVALID_ARGUMENT', `an append of ${size} bytes`);
   }
-  assert.equal(code(await wire.sread({ sessionId: 'w', tokenStart: 0, tokenEnd: 16, expectBytes: 16 * BPT - 1 })), 'TC_ERR_DESTINATION_SIZE', 'expectBytes');
-  assert.equal(code(await wire.sread({ sessionId: 'w', tokenStart: 0, tokenEnd: 17, expectBytes: 17 * BPT })), 'TC_ERR_SOURCE_RANGE', 'past the end');
-  assert.equal(code(await wire.sread({ sessionId: 'w', tokenStart: 8, tokenEnd: 4, expectBytes: 0 })), 'TC_ERR_SOURCE_RANGE', 'reversed range (docs/protocol.md)');
+  assert.equal(
+    code(await wire.sread({ sessionId: 'w', tokenStart: 0, tokenEnd: 16, expectBytes: 16 * BPT - 1 })),
+    'TC_ERR_DESTINATION_SIZE',
+    'expectBytes',
+  );
+  assert.equal(
+    code(await wire.sread({ sessionId: 'w', tokenStart: 0, tokenEnd: 17, expectBytes: 17 * BPT })),
+    'TC_ERR_SOURCE_RANGE',
+    'past the end',
+  );
+  assert.equal(
+    code(await wire.sread({ sessionId: 'w', tokenStart: 8, tokenEnd: 4, expectBytes: 0 })),
+    'TC_ERR_SOURCE_RANGE',
+    'reversed range (docs/protocol.md)',
+  );
   // The connection still works, the daemon too, and nothing is held.
   const ok = await wire.sread({ sessionId: 'w', tokenStart: 0, tokenEnd: 16, expectBytes: 16 * BPT });
   assert.ok(ok.ok && ok.data!.equals(kvBytes(16, 1)));

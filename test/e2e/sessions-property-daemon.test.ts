@@ -41,7 +41,10 @@ function sample(text: string, name: string): number | undefined {
 }
 
 test('sessions property (daemon): random appends, reads and truncates by 4 workers match a model; hot bytes stay within the budget', async (t) => {
-  const seed = process.env['TC_SESSIONS_PROP_SEED'] !== undefined ? Number(process.env['TC_SESSIONS_PROP_SEED']) : (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
+  const seed =
+    process.env['TC_SESSIONS_PROP_SEED'] !== undefined
+      ? Number(process.env['TC_SESSIONS_PROP_SEED'])
+      : (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
   const tag = `seed ${seed} (replay: TC_SESSIONS_PROP_SEED=${seed})`;
   t.diagnostic(tag);
   const dir = tempDir(t, 'tc-sessions-prop-');
@@ -105,7 +108,9 @@ test('sessions property (daemon): random appends, reads and truncates by 4 worke
               if (!into.equals(have.subarray(a * BPT, b * BPT))) {
                 let k = 0;
                 while (into[k] === have[a * BPT + k]) k++;
-                assert.fail(`${tag}: read of ${id} [${a}, ${b}) of ${tokens} tokens differs from the model at byte ${k} (token ${a + Math.floor(k / BPT)})`);
+                assert.fail(
+                  `${tag}: read of ${id} [${a}, ${b}) of ${tokens} tokens differs from the model at byte ${k} (token ${a + Math.floor(k / BPT)})`,
+                );
               }
               reads++;
             } else {
@@ -154,7 +159,9 @@ test('sessions property (daemon): random appends, reads and truncates by 4 worke
     const stats = await apis[0]!.stats();
     assert.ok(stats.hotBytes <= BUDGET, `${tag}: final hot bytes ${stats.hotBytes}`);
     assert.ok(stats.swapsOut > 0 && stats.misses > 0, `${tag}: the LRU evicted (${JSON.stringify(stats)})`);
-    t.diagnostic(`${batches} batches, ${appended} bytes appended, ${live()} live, ${reads} reads, ${truncates} truncates, ${JSON.stringify(stats)}`);
+    t.diagnostic(
+      `${batches} batches, ${appended} bytes appended, ${live()} live, ${reads} reads, ${truncates} truncates, ${JSON.stringify(stats)}`,
+    );
   } catch (e) {
     console.error(`sessions property (daemon) failed with ${tag}`);
     throw e;
