@@ -182,19 +182,45 @@ export class SessionCache implements SessionCacheEngine {
   async prepareAppend(sessionId: string, tokenOffset: number, size: number, options: SessionOpOptions = {}): Promise<PendingAppend> {
     const prepared = await this.writer.prepare(sessionId, tokenOffset, size, options);
     let dest: Buffer;
+    let staged = 0;
     try {
-      dest = prepared.hotDest ?? Buffer.allocUnsafeSlow(size);
+      if (prepared.hotDest !== undefined) dest = prepared.hotDest;
+      else {
+        // A cold-only append (the session cannot be hot) lands in a buffer outside the hot tier: those in
+        // flight together stay within the hot budget (one alone may be larger), so clients cannot make the
+        // daemon allocate without bound.
+        if (this.stagingBytes > 0 && this.stagingBytes + size > this.hot.budgetBytes) {
+          throw tcError(
+            'TC_ERR_BUDGET',
+            `session ${sessionId}: cold-only appends in flight already hold ${this.stagingBytes} bytes; ${size} more would pass the hot budget of ${this.hot.budgetBytes}`,
+            { details: { stagingBytes: this.stagingBytes, size, budgetBytes: this.hot.budgetBytes } },
+          );
+        }
+        dest = Buffer.allocUnsafeSlow(size);
+        staged = size;
+        this.stagingBytes += staged;
+      }
     } catch (error) {
       // The session is held (lock, lease, pin): let it go, or its next append waits for the lock timeout.
       await this.writer.finish(prepared);
       throw error;
     }
+    const unstage = (): void => {
+      this.stagingBytes -= staged;
+      staged = 0;
+    };
     return {
       dest,
-      commit: () => this.writer.commit(prepared, dest, options),
-      abort: () => void this.writer.finish(prepared),
+      commit: () => this.writer.commit(prepared, dest, options).finally(unstage),
+      abort: () => {
+        unstage();
+        void this.writer.finish(prepared);
+      },
     };
   }
+
+  /** Bytes of cold-only appends in flight (buffers outside the hot tier). */
+  private stagingBytes = 0;
 
   async read(sessionId: string, range: TokenRange, options: SessionOpOptions & { readonly into: Uint8Array }): Promise<ReadResult> {
     checkId(sessionId);
