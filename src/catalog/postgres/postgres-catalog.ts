@@ -3,7 +3,7 @@
 // bounded by the call timeout, so during an outage every call fails fast with TC_ERR_BACKEND; the pool
 // drops broken connections and opens new ones once the server is back.
 
-import pg from 'pg';
+import type pg from 'pg';
 import { tcError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
 import type {
@@ -18,13 +18,11 @@ import type {
   ReplicaTier,
 } from '../catalog.js';
 import { backendError, checkFetchDelta } from '../catalog-checks.js';
-import { DEFAULT_CALL_TIMEOUT_MS, type CatalogLog, type OpenCatalogOptions } from '../catalog-options.js';
+import { DEFAULT_CALL_TIMEOUT_MS, type OpenCatalogOptions } from '../catalog-options.js';
+import { isConnectionFailure, openPostgresPool, sqlState, type PostgresConnectionState } from './postgres-connection.js';
 import { migrate } from './postgres-migrations.js';
 import { SQL, type Statement } from './postgres-statements.js';
 import { parsePostgresCatalogUrl, type PostgresCatalogUrl } from './postgres-url.js';
-
-/** Connections per daemon: catalog calls are short; a few in parallel are plenty. */
-const POOL_SIZE = 8;
 
 interface ArtifactRow {
   artifact_id: string;
@@ -95,30 +93,16 @@ const toDaemon = (r: DaemonRow): DaemonRecord => ({
 });
 const rowValues = (r: ReplicaKey): string[] => [r.artifactId, r.viewId ?? '', r.daemonId, r.tier];
 
-/** The SQLSTATE of a driver error, if the server sent one. */
-const sqlState = (error: unknown): string | undefined => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-};
-/** True when the failure is about reaching the server, not about the statement. */
-const isConnectionFailure = (error: unknown): boolean => {
-  const state = sqlState(error);
-  return state === undefined || state.startsWith('08') || state.startsWith('57P');
-};
-
 /**
  * A catalog in PostgreSQL (tables in one schema, default `tensorcast`).
  *
  * @example const catalog = await PostgresCatalog.open('postgres://tc:secret@db:5432/cluster?schema=prod');
  */
 export class PostgresCatalog implements Catalog {
-  private connected = true;
-  /** Set once open succeeded: a failing open reports through its rejection only. */
-  private log: CatalogLog | undefined;
-
   private constructor(
     private readonly pool: pg.Pool,
     private readonly url: PostgresCatalogUrl,
+    private readonly state: PostgresConnectionState,
   ) {}
 
   /**
@@ -129,57 +113,25 @@ export class PostgresCatalog implements Catalog {
    */
   static async open(url: string, options: OpenCatalogOptions = {}): Promise<PostgresCatalog> {
     const parsed = parsePostgresCatalogUrl(url);
-    const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const pool = new pg.Pool({
-      connectionString: parsed.connectionString,
-      max: POOL_SIZE,
-      connectionTimeoutMillis: callTimeoutMs,
-      idleTimeoutMillis: 30_000,
-      // The server cancels a statement that runs too long; the client gives up on one whose answer never comes.
-      statement_timeout: callTimeoutMs,
-      query_timeout: callTimeoutMs + 1000,
-      keepAlive: true,
-      application_name: 'tensorcast',
-      options: `-c search_path=${parsed.schema}`,
+    const { pool, state } = await openPostgresPool({
+      url: parsed,
+      callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+      applicationName: 'tensorcast',
+      names: { field: 'catalog', what: 'catalog' },
+      log: options.log,
+      setup: (client) => migrate(client, parsed.schema),
     });
-    const catalog = new PostgresCatalog(pool, parsed);
-    // An idle connection the server drops emits 'error' on the pool; the pool discards it, nothing crashes.
-    pool.on('error', (error) => catalog.lost(error));
-    try {
-      const client = await pool.connect();
-      try {
-        await migrate(client, parsed.schema);
-      } finally {
-        client.release();
-      }
-      catalog.log = options.log;
-      return catalog;
-    } catch (error) {
-      await pool.end().catch(() => undefined);
-      throw backendError('open', parsed.redacted, error, parsed.password);
-    }
-  }
-
-  private lost(error: unknown): void {
-    if (!this.connected) return;
-    this.connected = false;
-    this.log?.warn(
-      { catalog: this.url.redacted, err: backendError('connection', this.url.redacted, error, this.url.password).message },
-      'catalog connection lost',
-    );
+    return new PostgresCatalog(pool, parsed, state);
   }
 
   /** Runs one named statement; a failure becomes TC_ERR_BACKEND (callers map the SQLSTATEs they expect first). */
   private async query<R extends pg.QueryResultRow>(op: string, statement: Statement, values: unknown[] = []): Promise<pg.QueryResult<R>> {
     try {
       const result = await this.pool.query<R>({ name: statement.name, text: statement.text, values });
-      if (!this.connected) {
-        this.connected = true;
-        this.log?.info({ catalog: this.url.redacted }, 'catalog connection restored');
-      }
+      this.state.restored();
       return result;
     } catch (error) {
-      if (isConnectionFailure(error)) this.lost(error);
+      if (isConnectionFailure(error)) this.state.lost(error);
       throw Object.assign(backendError(op, this.url.redacted, error, this.url.password), { sqlState: sqlState(error) });
     }
   }

@@ -3,7 +3,6 @@
 // never queues commands while disconnected and reconnects by itself with capped backoff, so during an outage
 // every call fails fast with TC_ERR_BACKEND and the same object works again once the server is back.
 
-import { createClient } from 'redis';
 import { tcError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
 import type {
@@ -17,33 +16,14 @@ import type {
   ReplicaState,
   ReplicaTier,
 } from '../catalog.js';
-import { backendError, checkFetchDelta } from '../catalog-checks.js';
-import { DEFAULT_CALL_TIMEOUT_MS, type CatalogLog, type OpenCatalogOptions } from '../catalog-options.js';
+import { checkFetchDelta } from '../catalog-checks.js';
+import { DEFAULT_CALL_TIMEOUT_MS, type OpenCatalogOptions } from '../catalog-options.js';
 import { parseReplicaRowId, RedisKeys, REDIS_LAYOUT_VERSION, replicaRange, replicaRowId } from './redis-keys.js';
 import { CATALOG_SCRIPTS } from './redis-scripts.js';
+import { closeRedisConnection, openRedisConnection, redisCall, type RedisConnectionClient } from './redis-connection.js';
 import { parseRedisCatalogUrl, type RedisCatalogUrl } from './redis-url.js';
 
-/** Reconnection backoff: 100 ms doubling to at most this, with jitter. */
-const MAX_RECONNECT_DELAY_MS = 2000;
-
-const createCatalogClient = (url: RedisCatalogUrl, connectTimeoutMs: number, reconnect: (retries: number) => number | false) =>
-  createClient({
-    socket: {
-      host: url.host,
-      port: url.port,
-      // TLS checks the certificate against the host name (Node's default servername), with the system CAs.
-      ...(url.tls ? { tls: true as const } : {}),
-      connectTimeout: connectTimeoutMs,
-      reconnectStrategy: reconnect,
-    },
-    ...(url.username === undefined ? {} : { username: url.username }),
-    ...(url.password === undefined ? {} : { password: url.password }),
-    database: url.database,
-    // A call while the connection is down fails at once instead of waiting in a queue for the server.
-    disableOfflineQueue: true,
-    scripts: CATALOG_SCRIPTS,
-  });
-type CatalogClient = ReturnType<typeof createCatalogClient>;
+type CatalogClient = RedisConnectionClient<typeof CATALOG_SCRIPTS>;
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
 const strings = (reply: unknown): string[] => (Array.isArray(reply) ? reply.map(text) : []);
@@ -80,9 +60,6 @@ const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a
  * @example const catalog = await RedisCatalog.open('redis://:secret@10.0.0.5:6379/0?prefix=prod:tc:');
  */
 export class RedisCatalog implements Catalog {
-  private connected = true;
-  private log: CatalogLog | undefined;
-
   private constructor(
     private readonly client: CatalogClient,
     private readonly url: RedisCatalogUrl,
@@ -100,61 +77,23 @@ export class RedisCatalog implements Catalog {
   static async open(url: string, options: OpenCatalogOptions = {}): Promise<RedisCatalog> {
     const parsed = parseRedisCatalogUrl(url);
     const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    const k = new RedisKeys(parsed.prefix);
+    // Connection events are logged once open has succeeded.
     let opened = false;
-    // Until open succeeds a failed connection attempt ends it (false); afterwards the client retries forever.
-    const reconnect = (retries: number): number | false =>
-      opened ? Math.round(Math.min(100 * 2 ** Math.min(retries, 10), MAX_RECONNECT_DELAY_MS) * (0.5 + Math.random() / 2)) : false;
-    const client = createCatalogClient(parsed, callTimeoutMs, reconnect);
-    const catalog = new RedisCatalog(client, parsed, new RedisKeys(parsed.prefix), callTimeoutMs);
-    catalog.watch();
-    try {
-      await withDeadline(client.connect(), callTimeoutMs);
-      opened = true;
-      await withDeadline(catalog.checkLayout(), callTimeoutMs);
-      catalog.log = options.log;
-      return catalog;
-    } catch (error) {
-      if (client.isOpen) client.destroy();
-      throw backendError('open', parsed.redacted, error, parsed.password);
-    }
-  }
-
-  /** Handles the client's events: an 'error' never reaches the process; a lost connection is logged once. */
-  private watch(): void {
-    const where = { catalog: this.url.redacted };
-    this.client.on('error', (error: unknown) => {
-      if (!this.connected) return;
-      this.connected = false;
-      this.log?.warn(
-        { ...where, err: backendError('connection', this.url.redacted, error, this.url.password).message },
-        'catalog connection lost',
-      );
+    const client = await openRedisConnection({
+      url: parsed,
+      callTimeoutMs,
+      scripts: CATALOG_SCRIPTS,
+      names: { field: 'catalog', what: 'catalog', log: () => (opened ? options.log : undefined) },
+      check: (c) => checkLayout(c, k, parsed),
     });
-    this.client.on('ready', () => {
-      if (this.connected) return;
-      this.connected = true;
-      this.log?.info(where, 'catalog connection restored');
-    });
-  }
-
-  private async checkLayout(): Promise<void> {
-    await this.client.set(this.k.schema, String(REDIS_LAYOUT_VERSION), { condition: 'NX' });
-    const version = Number(await this.client.get(this.k.schema));
-    if (version !== REDIS_LAYOUT_VERSION) {
-      throw tcError(
-        'TC_ERR_BACKEND',
-        `catalog ${this.url.redacted}: key layout version ${version} under prefix '${this.url.prefix}' is not the one this tensorcast uses (${REDIS_LAYOUT_VERSION})`,
-      );
-    }
+    opened = true;
+    return new RedisCatalog(client, parsed, k, callTimeoutMs);
   }
 
   /** Runs one call: any failure, or no answer within the call timeout, becomes TC_ERR_BACKEND. */
-  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await withDeadline(fn(), this.callTimeoutMs);
-    } catch (error) {
-      throw backendError(op, this.url.redacted, error, this.url.password);
-    }
+  private call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    return redisCall(op, this.url, this.callTimeoutMs, fn);
   }
 
   upsertDaemon(d: DaemonRecord): Promise<void> {
@@ -335,21 +274,19 @@ export class RedisCatalog implements Catalog {
   }
 
   /** Closes the connection; calls in flight finish first when the server answers (bounded by the call timeout). */
-  async close(): Promise<void> {
-    if (!this.client.isOpen) return;
-    if (!this.client.isReady) {
-      this.client.destroy();
-      return;
-    }
-    await withDeadline(this.client.close(), this.callTimeoutMs).catch(() => undefined);
+  close(): Promise<void> {
+    return closeRedisConnection(this.client, this.callTimeoutMs);
   }
 }
 
-/** `promise`, or a rejection after `ms` milliseconds. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+/** Writes the key layout's version under the prefix if absent, and refuses another version. */
+async function checkLayout(client: CatalogClient, k: RedisKeys, url: RedisCatalogUrl): Promise<void> {
+  await client.set(k.schema, String(REDIS_LAYOUT_VERSION), { condition: 'NX' });
+  const version = Number(await client.get(k.schema));
+  if (version !== REDIS_LAYOUT_VERSION) {
+    throw tcError(
+      'TC_ERR_BACKEND',
+      `catalog ${url.redacted}: key layout version ${version} under prefix '${url.prefix}' is not the one this tensorcast uses (${REDIS_LAYOUT_VERSION})`,
+    );
+  }
 }

@@ -3,10 +3,16 @@
 // lock on its engine, so concurrent publishes of one engine from any number of listeners serialize; reads,
 // renews and removes are single statements. Time is the server's clock (ms since the epoch).
 
-import pg from 'pg';
+import type pg from 'pg';
 import { tcError } from '../../core/errors.js';
 import { backendError } from '../../catalog/catalog-checks.js';
-import { DEFAULT_CALL_TIMEOUT_MS, type CatalogLog } from '../../catalog/catalog-options.js';
+import { DEFAULT_CALL_TIMEOUT_MS } from '../../catalog/catalog-options.js';
+import {
+  isConnectionFailure,
+  openPostgresPool,
+  postgresCall,
+  type PostgresConnection,
+} from '../../catalog/postgres/postgres-connection.js';
 import { parsePostgresCatalogUrl, type PostgresCatalogUrl } from '../../catalog/postgres/postgres-url.js';
 import type { EngineSummary } from '../../protocol/http/handshake.js';
 import {
@@ -23,8 +29,6 @@ import { HANDSHAKE_LOCK_CLASS, migrateHandshakeTables } from './postgres-handsha
 import { summarizeRows, type RankRow } from './rank-rows.js';
 import { checkPublishLimits, checkRecordRanks, decidePublish } from './store-rules.js';
 
-/** Connections per listener: handshake calls are short; a few in parallel are plenty. */
-const POOL_SIZE = 8;
 /** The server's clock in ms. clock_timestamp, not now(): inside the publish transaction it is read after the lock wait. */
 const NOW_MS = 'floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
 const ROW_COLUMNS = 'r.engine_id, r.tp_rank, r.dp_rank, r.incarnation, r.compat_hash, r.tp_size, r.bytes, r.published_at, r.expires_at';
@@ -106,17 +110,6 @@ const toRow = (r: RowFields): RankRow => ({
   expiresAtMs: Number(r.expires_at),
 });
 
-/** The SQLSTATE of a driver error, if the server sent one. */
-const sqlState = (error: unknown): string | undefined => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-};
-/** True when the failure is about reaching the server, not about the statement. */
-const isConnectionFailure = (error: unknown): boolean => {
-  const state = sqlState(error);
-  return state === undefined || state.startsWith('08') || state.startsWith('57P');
-};
-
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
 /**
@@ -126,15 +119,17 @@ type Queryable = Pick<pg.PoolClient, 'query'>;
  */
 export class PostgresHandshakeStore implements HandshakeStore {
   readonly kind = 'postgres';
-  #connected = true;
   #closed = false;
-  #log: CatalogLog | undefined;
 
   private constructor(
-    private readonly pool: pg.Pool,
+    private readonly connection: PostgresConnection,
     private readonly url: PostgresCatalogUrl,
     private readonly graceMs: number,
   ) {}
+
+  private get pool(): pg.Pool {
+    return this.connection.pool;
+  }
 
   /**
    * Opens a pool on `url` and creates the handshake tables when missing.
@@ -144,34 +139,15 @@ export class PostgresHandshakeStore implements HandshakeStore {
    */
   static async open(url: string, options: OpenHandshakeStoreOptions = {}): Promise<PostgresHandshakeStore> {
     const parsed = parsePostgresCatalogUrl(url);
-    const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const pool = new pg.Pool({
-      connectionString: parsed.connectionString,
-      max: POOL_SIZE,
-      connectionTimeoutMillis: callTimeoutMs,
-      idleTimeoutMillis: 30_000,
-      statement_timeout: callTimeoutMs,
-      query_timeout: callTimeoutMs + 1000,
-      keepAlive: true,
-      application_name: 'tensorcast-handshake',
-      options: `-c search_path=${parsed.schema}`,
+    const connection = await openPostgresPool({
+      url: parsed,
+      callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+      applicationName: 'tensorcast-handshake',
+      names: { field: 'catalog', what: 'handshake store' },
+      log: options.log,
+      setup: (client) => migrateHandshakeTables(client, parsed.schema),
     });
-    const store = new PostgresHandshakeStore(pool, parsed, options.expiredGraceMs ?? DEFAULT_EXPIRED_GRACE_MS);
-    // An idle connection the server drops emits 'error' on the pool; the pool discards it, nothing crashes.
-    pool.on('error', (error) => store.#lost(error));
-    try {
-      const client = await pool.connect();
-      try {
-        await migrateHandshakeTables(client, parsed.schema);
-      } finally {
-        client.release();
-      }
-      store.#log = options.log;
-      return store;
-    } catch (error) {
-      await pool.end().catch(() => undefined);
-      throw backendError('open', parsed.redacted, error, parsed.password);
-    }
+    return new PostgresHandshakeStore(connection, parsed, options.expiredGraceMs ?? DEFAULT_EXPIRED_GRACE_MS);
   }
 
   async head(engineId: string): Promise<EngineHead | undefined> {
@@ -276,36 +252,7 @@ export class PostgresHandshakeStore implements HandshakeStore {
   /** Runs `fn` in one transaction on one pooled connection; a tensorcast error from `fn` rolls back and passes through. */
   async #transaction<T>(op: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.#open();
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      this.#lost(error);
-      throw backendError(`handshake ${op}`, this.url.redacted, error, this.url.password);
-    }
-    let broken: unknown;
-    // pg-pool drops its own 'error' listener while a client is checked out: a connection lost mid-transaction
-    // would emit an unhandled 'error' and kill the process. Its queries fail on their own; note it here.
-    const onError = (error: unknown): void => {
-      broken = error;
-      this.#lost(error);
-    };
-    client.on('error', onError);
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = rollbackError;
-      });
-      throw backendError(`handshake ${op}`, this.url.redacted, error, this.url.password);
-    } finally {
-      client.off('error', onError);
-      // A connection that broke or whose rollback failed is not given back to the pool.
-      client.release(broken === undefined ? undefined : true);
-    }
+    return postgresCall(this.connection, this.url, `handshake ${op}`, true, fn);
   }
 
   /** Runs one named statement; a driver failure becomes TC_ERR_BACKEND. */
@@ -317,24 +264,12 @@ export class PostgresHandshakeStore implements HandshakeStore {
     this.#open();
     try {
       const result = await on.query<R>({ name: statement.name, text: statement.text, values });
-      if (!this.#connected) {
-        this.#connected = true;
-        this.#log?.info({ catalog: this.url.redacted }, 'handshake store connection restored');
-      }
+      this.connection.state.restored();
       return result;
     } catch (error) {
-      if (isConnectionFailure(error)) this.#lost(error);
+      if (isConnectionFailure(error)) this.connection.state.lost(error);
       throw backendError(`handshake ${statement.name}`, this.url.redacted, error, this.url.password);
     }
-  }
-
-  #lost(error: unknown): void {
-    if (!this.#connected) return;
-    this.#connected = false;
-    this.#log?.warn(
-      { catalog: this.url.redacted, err: backendError('connection', this.url.redacted, error, this.url.password).message },
-      'handshake store connection lost',
-    );
   }
 
   #open(): void {

@@ -2,10 +2,10 @@
 // publish, renew and remove one Lua script (redis-handshake-scripts.ts) timed by the server's clock, so any
 // number of listeners share the state and a restarted listener loses nothing. Payloads travel as Buffers.
 
-import { createClient, RESP_TYPES } from 'redis';
+import { RESP_TYPES } from 'redis';
 import { tcError } from '../../core/errors.js';
-import { backendError } from '../../catalog/catalog-checks.js';
-import { DEFAULT_CALL_TIMEOUT_MS, type CatalogLog } from '../../catalog/catalog-options.js';
+import { DEFAULT_CALL_TIMEOUT_MS } from '../../catalog/catalog-options.js';
+import { closeRedisConnection, openRedisConnection, redisCall, type RedisConnectionClient } from '../../catalog/redis/redis-connection.js';
 import { parseRedisCatalogUrl, type RedisCatalogUrl } from '../../catalog/redis/redis-url.js';
 import type { EngineSummary } from '../../protocol/http/handshake.js';
 import {
@@ -22,26 +22,7 @@ import type { OpenHandshakeStoreOptions } from './open-handshake-store.js';
 import { checkPublishLimits, checkRecordRanks, engineTooLarge, incompatiblePublish, rankKey } from './store-rules.js';
 import { summarizeRows, type RankRow } from './rank-rows.js';
 
-/** Reconnection backoff: 100 ms doubling to at most this, with jitter. */
-const MAX_RECONNECT_DELAY_MS = 2000;
-
-const createStoreClient = (url: RedisCatalogUrl, connectTimeoutMs: number, reconnect: (retries: number) => number | false) =>
-  createClient({
-    socket: {
-      host: url.host,
-      port: url.port,
-      ...(url.tls ? { tls: true as const } : {}),
-      connectTimeout: connectTimeoutMs,
-      reconnectStrategy: reconnect,
-    },
-    ...(url.username === undefined ? {} : { username: url.username }),
-    ...(url.password === undefined ? {} : { password: url.password }),
-    database: url.database,
-    // A call while the connection is down fails at once instead of waiting in a queue for the server.
-    disableOfflineQueue: true,
-    scripts: HANDSHAKE_SCRIPTS,
-  });
-type StoreClient = ReturnType<typeof createStoreClient>;
+type StoreClient = RedisConnectionClient<typeof HANDSHAKE_SCRIPTS>;
 const bufferClient = (client: StoreClient, timeoutMs: number) =>
   client.withCommandOptions({ typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer }, timeout: timeoutMs });
 type BufferClient = ReturnType<typeof bufferClient>;
@@ -98,7 +79,6 @@ function readRows(flat: readonly unknown[], at: number, count: number): RankRow[
  */
 export class RedisHandshakeStore implements HandshakeStore {
   readonly kind = 'redis';
-  #connected = true;
   #closed = false;
   readonly #bytes: BufferClient;
   readonly #callTimeoutMs: number;
@@ -123,26 +103,19 @@ export class RedisHandshakeStore implements HandshakeStore {
   static async open(url: string, options: OpenHandshakeStoreOptions = {}): Promise<RedisHandshakeStore> {
     const parsed = parseRedisCatalogUrl(url);
     const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    let opened = false;
-    const reconnect = (retries: number): number | false =>
-      opened ? Math.round(Math.min(100 * 2 ** Math.min(retries, 10), MAX_RECONNECT_DELAY_MS) * (0.5 + Math.random() / 2)) : false;
-    const client = createStoreClient(parsed, callTimeoutMs, reconnect);
-    const store = new RedisHandshakeStore(
+    const client = await openRedisConnection({
+      url: parsed,
+      callTimeoutMs,
+      scripts: HANDSHAKE_SCRIPTS,
+      names: { field: 'catalog', what: 'handshake store', log: () => options.log },
+    });
+    return new RedisHandshakeStore(
       client,
       parsed,
       new HandshakeKeys(parsed.prefix),
       options.expiredGraceMs ?? DEFAULT_EXPIRED_GRACE_MS,
       callTimeoutMs,
     );
-    store.#watch(options.log);
-    try {
-      await withDeadline(client.connect(), callTimeoutMs);
-      opened = true;
-      return store;
-    } catch (error) {
-      if (client.isOpen) client.destroy();
-      throw backendError('open', parsed.redacted, error, parsed.password);
-    }
   }
 
   async head(engineId: string): Promise<EngineHead | undefined> {
@@ -247,54 +220,12 @@ export class RedisHandshakeStore implements HandshakeStore {
   /** Closes the connection; calls in flight finish first when the server answers within the call timeout. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (!this.client.isOpen) return;
-    if (!this.client.isReady) {
-      this.client.destroy();
-      return;
-    }
-    // A server that stopped answering would hold a graceful close (and the listener's SIGTERM) for ever.
-    await withDeadline(this.client.close(), this.#callTimeoutMs).catch(() => {
-      if (this.client.isOpen) this.client.destroy();
-    });
+    await closeRedisConnection(this.client, this.#callTimeoutMs);
   }
 
   /** Runs one call on the Buffer-typed client (bounded by the call timeout); failures become TC_ERR_BACKEND. */
   async #call<T>(op: string, fn: (client: BufferClient) => Promise<T>): Promise<T> {
     if (this.#closed) throw tcError('TC_ERR_SHUTTING_DOWN', 'the handshake store is closed');
-    try {
-      // node-redis' command timeout stops counting once the command is written: a server that stops
-      // answering without resetting the connection (a partition, a stopped process) would hold the call for
-      // ever. Its answer, if it ever comes, is matched to this command and dropped.
-      return await withDeadline(fn(this.#bytes), this.#callTimeoutMs);
-    } catch (error) {
-      throw backendError(`handshake ${op}`, this.url.redacted, error, this.url.password);
-    }
+    return redisCall(`handshake ${op}`, this.url, this.#callTimeoutMs, () => fn(this.#bytes));
   }
-
-  /** An 'error' never reaches the process; a lost connection is logged once, its return once. */
-  #watch(log: CatalogLog | undefined): void {
-    const where = { catalog: this.url.redacted };
-    this.client.on('error', (error: unknown) => {
-      if (!this.#connected) return;
-      this.#connected = false;
-      log?.warn(
-        { ...where, err: backendError('connection', this.url.redacted, error, this.url.password).message },
-        'handshake store connection lost',
-      );
-    });
-    this.client.on('ready', () => {
-      if (this.#connected) return;
-      this.#connected = true;
-      log?.info(where, 'handshake store connection restored');
-    });
-  }
-}
-
-/** `promise`, or a rejection after `ms` milliseconds. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -3,10 +3,10 @@
 // session's row (SELECT ... FOR UPDATE), reads the server's clock after the lock is granted, decides with the
 // shared steps (session-meta-steps.ts) and writes: servers sharing the database serialize per session.
 
-import pg from 'pg';
-import { isTensorcastError, tcError } from '../../core/errors.js';
-import { backendError } from '../../catalog/catalog-checks.js';
+import type pg from 'pg';
+import { tcError } from '../../core/errors.js';
 import { DEFAULT_CALL_TIMEOUT_MS, type CatalogLog } from '../../catalog/catalog-options.js';
+import { openPostgresPool, postgresCall, type PostgresConnection } from '../../catalog/postgres/postgres-connection.js';
 import { parsePostgresCatalogUrl, type PostgresCatalogUrl } from '../../catalog/postgres/postgres-url.js';
 import type { SessionGeometry } from '../geometry.js';
 import type { SessionLease, SessionRecord } from '../session-types.js';
@@ -15,7 +15,6 @@ import { SESSION_COLUMNS, recordValues, rowToRecord, type SessionRow } from './s
 import { acquireChange, releaseChange, removeChange, renewChange, updateChange, type MetaChange } from './session-meta-steps.js';
 import type { SessionChange, SessionListOptions, SessionMetaStore } from './session-meta-store.js';
 
-const POOL_SIZE = 8;
 /** First key of the schema advisory lock (the second is a hash of the schema name). */
 const LOCK_CLASS = 0x7473; // 'ts'
 
@@ -36,17 +35,6 @@ const SQL = {
   delete: 'DELETE FROM tc_sessions WHERE session_id = $1',
 } as const;
 
-/** The SQLSTATE of a driver error, if the server sent one. */
-const sqlState = (error: unknown): string | undefined => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-};
-/** True when the failure is about reaching the server, not about the statement. */
-const isConnectionFailure = (error: unknown): boolean => {
-  const state = sqlState(error);
-  return state === undefined || state.startsWith('08') || state.startsWith('57P');
-};
-
 /** Options of the PostgreSQL store. */
 export interface PostgresSessionMetaStoreOptions {
   readonly log?: CatalogLog;
@@ -61,14 +49,16 @@ export interface PostgresSessionMetaStoreOptions {
 export class PostgresSessionMetaStore implements SessionMetaStore {
   readonly kind = 'postgres';
   readonly shared = true;
-  #connected = true;
   #closed = false;
-  #log: CatalogLog | undefined;
 
   private constructor(
-    private readonly pool: pg.Pool,
+    private readonly connection: PostgresConnection,
     private readonly url: PostgresCatalogUrl,
   ) {}
+
+  private get pool(): pg.Pool {
+    return this.connection.pool;
+  }
 
   /**
    * Opens a pool on `url` and creates the schema and table when missing.
@@ -77,41 +67,26 @@ export class PostgresSessionMetaStore implements SessionMetaStore {
    */
   static async open(url: string, options: PostgresSessionMetaStoreOptions = {}): Promise<PostgresSessionMetaStore> {
     const parsed = parsePostgresCatalogUrl(url);
-    const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const pool = new pg.Pool({
-      connectionString: parsed.connectionString,
-      max: POOL_SIZE,
-      connectionTimeoutMillis: callTimeoutMs,
-      idleTimeoutMillis: 30_000,
-      statement_timeout: callTimeoutMs,
-      query_timeout: callTimeoutMs + 1000,
-      keepAlive: true,
-      application_name: 'tensorcast-sessions',
-      options: `-c search_path=${parsed.schema}`,
-    });
-    const store = new PostgresSessionMetaStore(pool, parsed);
-    // An idle connection the server drops emits 'error' on the pool; the pool discards it, nothing crashes.
-    pool.on('error', (error) => store.#lost(error));
-    try {
-      const client = await pool.connect();
-      try {
+    const connection = await openPostgresPool({
+      url: parsed,
+      callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+      applicationName: 'tensorcast-sessions',
+      names: { field: 'sessions', what: 'session metadata store' },
+      log: options.log,
+      setup: async (client) => {
         await client.query('BEGIN');
-        await client.query({ text: 'SELECT pg_advisory_xact_lock($1, hashtext($2))', values: [LOCK_CLASS, parsed.schema] });
-        await client.query(`CREATE SCHEMA IF NOT EXISTS "${parsed.schema}"`);
-        await client.query(TABLE);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.release();
-      }
-      store.#log = options.log;
-      return store;
-    } catch (error) {
-      await pool.end().catch(() => undefined);
-      throw backendError('open', parsed.redacted, error, parsed.password);
-    }
+        try {
+          await client.query({ text: 'SELECT pg_advisory_xact_lock($1, hashtext($2))', values: [LOCK_CLASS, parsed.schema] });
+          await client.query(`CREATE SCHEMA IF NOT EXISTS "${parsed.schema}"`);
+          await client.query(TABLE);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      },
+    });
+    return new PostgresSessionMetaStore(connection, parsed);
   }
 
   async create(sessionId: string, geometry: SessionGeometry, geometryHash: string): Promise<SessionRecord> {
@@ -168,56 +143,23 @@ export class PostgresSessionMetaStore implements SessionMetaStore {
 
   /** One change in one transaction: lock the row, read the clock, decide, write, commit. */
   #change<T>(op: string, change: MetaChange<T>): Promise<T> {
-    return this.#with(op, async (client) => {
-      await client.query('BEGIN');
-      try {
+    return this.#with(
+      op,
+      async (client) => {
         const locked = (await client.query<SessionRow & { now_ms: string }>(SQL.lock, [change.sessionId])).rows[0];
         const nowMs = Number(locked?.now_ms ?? (await client.query<{ now_ms: string }>(SQL.now)).rows[0]?.now_ms);
         const step = change.decide(locked === undefined ? undefined : rowToRecord(locked), nowMs);
         if (step.write === 'put') await client.query(SQL.put, recordValues(step.record));
         else if (step.write === 'delete') await client.query(SQL.delete, [change.sessionId]);
-        await client.query('COMMIT');
         return step.result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-    });
-  }
-
-  /** Runs `fn` on a pooled connection; driver failures become TC_ERR_BACKEND, a broken connection is dropped. */
-  async #with<T>(op: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    if (this.#closed) throw tcError('TC_ERR_SHUTTING_DOWN', 'the session metadata store is closed');
-    let client: pg.PoolClient | undefined;
-    let broken = false;
-    try {
-      client = await this.pool.connect();
-      const result = await fn(client);
-      this.#restored();
-      return result;
-    } catch (error) {
-      if (!isTensorcastError(error) && isConnectionFailure(error)) {
-        broken = true;
-        this.#lost(error);
-      }
-      throw backendError(`sessions ${op}`, this.url.redacted, error, this.url.password);
-    } finally {
-      client?.release(broken);
-    }
-  }
-
-  #lost(error: unknown): void {
-    if (!this.#connected) return;
-    this.#connected = false;
-    this.#log?.warn(
-      { sessions: this.url.redacted, err: backendError('connection', this.url.redacted, error, this.url.password).message },
-      'session metadata store connection lost',
+      },
+      true,
     );
   }
 
-  #restored(): void {
-    if (this.#connected) return;
-    this.#connected = true;
-    this.#log?.info({ sessions: this.url.redacted }, 'session metadata store connection restored');
+  /** Runs `fn` on a pooled connection (in one transaction when asked); driver failures become TC_ERR_BACKEND, a broken connection is dropped. */
+  async #with<T>(op: string, fn: (client: pg.PoolClient) => Promise<T>, transaction = false): Promise<T> {
+    if (this.#closed) throw tcError('TC_ERR_SHUTTING_DOWN', 'the session metadata store is closed');
+    return postgresCall(this.connection, this.url, `sessions ${op}`, transaction, fn);
   }
 }

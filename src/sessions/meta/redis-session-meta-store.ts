@@ -2,10 +2,9 @@
 // change one Lua script (redis-session-meta-scripts.ts) timed by the server's clock, so any number of servers
 // share the sessions and continue each other's. Records are hashes whose fields are the SQL stores' columns.
 
-import { createClient } from 'redis';
 import { tcError } from '../../core/errors.js';
-import { backendError } from '../../catalog/catalog-checks.js';
 import { DEFAULT_CALL_TIMEOUT_MS, type CatalogLog } from '../../catalog/catalog-options.js';
+import { closeRedisConnection, openRedisConnection, redisCall, type RedisConnectionClient } from '../../catalog/redis/redis-connection.js';
 import { parseRedisCatalogUrl, type RedisCatalogUrl } from '../../catalog/redis/redis-url.js';
 import type { SessionGeometry } from '../geometry.js';
 import type { SessionLease, SessionRecord } from '../session-types.js';
@@ -27,26 +26,7 @@ import { rowToRecord, type SessionRow } from './session-meta-rows.js';
 import { SESSION_SCRIPTS } from './redis-session-meta-scripts.js';
 import type { SessionChange, SessionListOptions, SessionMetaStore } from './session-meta-store.js';
 
-/** Reconnection backoff: 100 ms doubling to at most this, with jitter. */
-const MAX_RECONNECT_DELAY_MS = 2000;
-
-const createStoreClient = (url: RedisCatalogUrl, connectTimeoutMs: number, reconnect: (retries: number) => number | false) =>
-  createClient({
-    socket: {
-      host: url.host,
-      port: url.port,
-      ...(url.tls ? { tls: true as const } : {}),
-      connectTimeout: connectTimeoutMs,
-      reconnectStrategy: reconnect,
-    },
-    ...(url.username === undefined ? {} : { username: url.username }),
-    ...(url.password === undefined ? {} : { password: url.password }),
-    database: url.database,
-    // A call while the connection is down fails at once instead of waiting in a queue for the server.
-    disableOfflineQueue: true,
-    scripts: SESSION_SCRIPTS,
-  });
-type StoreClient = ReturnType<typeof createStoreClient>;
+type StoreClient = RedisConnectionClient<typeof SESSION_SCRIPTS>;
 const timedClient = (client: StoreClient, timeoutMs: number) => client.withCommandOptions({ timeout: timeoutMs });
 type TimedClient = ReturnType<typeof timedClient>;
 
@@ -108,9 +88,9 @@ export interface RedisSessionMetaStoreOptions {
 export class RedisSessionMetaStore implements SessionMetaStore {
   readonly kind = 'redis';
   readonly shared = true;
-  #connected = true;
   #closed = false;
   readonly #timed: TimedClient;
+  readonly #callTimeoutMs: number;
 
   private constructor(
     private readonly client: StoreClient,
@@ -119,6 +99,7 @@ export class RedisSessionMetaStore implements SessionMetaStore {
     callTimeoutMs: number,
   ) {
     this.#timed = timedClient(client, callTimeoutMs);
+    this.#callTimeoutMs = callTimeoutMs;
   }
 
   /**
@@ -130,20 +111,13 @@ export class RedisSessionMetaStore implements SessionMetaStore {
   static async open(url: string, options: RedisSessionMetaStoreOptions = {}): Promise<RedisSessionMetaStore> {
     const parsed = parseRedisCatalogUrl(url);
     const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    let opened = false;
-    const reconnect = (retries: number): number | false =>
-      opened ? Math.round(Math.min(100 * 2 ** Math.min(retries, 10), MAX_RECONNECT_DELAY_MS) * (0.5 + Math.random() / 2)) : false;
-    const client = createStoreClient(parsed, callTimeoutMs, reconnect);
-    const store = new RedisSessionMetaStore(client, parsed, new SessionKeys(parsed.prefix), callTimeoutMs);
-    store.#watch(options.log);
-    try {
-      await withDeadline(client.connect(), callTimeoutMs);
-      opened = true;
-      return store;
-    } catch (error) {
-      if (client.isOpen) client.destroy();
-      throw backendError('open', parsed.redacted, error, parsed.password);
-    }
+    const client = await openRedisConnection({
+      url: parsed,
+      callTimeoutMs,
+      scripts: SESSION_SCRIPTS,
+      names: { field: 'sessions', what: 'session metadata store', log: () => options.log },
+    });
+    return new RedisSessionMetaStore(client, parsed, new SessionKeys(parsed.prefix), callTimeoutMs);
   }
 
   async create(sessionId: string, geometry: SessionGeometry, geometryHash: string): Promise<SessionRecord> {
@@ -275,51 +249,15 @@ export class RedisSessionMetaStore implements SessionMetaStore {
     }
   }
 
-  /** Closes the connection; calls in flight finish first when the server answers. */
+  /** Closes the connection; calls in flight finish first when the server answers within the call timeout. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (!this.client.isOpen) return;
-    if (!this.client.isReady) {
-      this.client.destroy();
-      return;
-    }
-    await this.client.close().catch(() => undefined);
+    await closeRedisConnection(this.client, this.#callTimeoutMs);
   }
 
   /** Runs one call (bounded by the call timeout); failures become TC_ERR_BACKEND. */
   async #call<T>(op: string, fn: (client: TimedClient) => Promise<T>): Promise<T> {
     if (this.#closed) throw tcError('TC_ERR_SHUTTING_DOWN', 'the session metadata store is closed');
-    try {
-      return await fn(this.#timed);
-    } catch (error) {
-      throw backendError(`sessions ${op}`, this.url.redacted, error, this.url.password);
-    }
+    return redisCall(`sessions ${op}`, this.url, this.#callTimeoutMs, () => fn(this.#timed));
   }
-
-  /** An 'error' never reaches the process; a lost connection is logged once, its return once. */
-  #watch(log: CatalogLog | undefined): void {
-    const where = { sessions: this.url.redacted };
-    this.client.on('error', (error: unknown) => {
-      if (!this.#connected) return;
-      this.#connected = false;
-      log?.warn(
-        { ...where, err: backendError('connection', this.url.redacted, error, this.url.password).message },
-        'session metadata store connection lost',
-      );
-    });
-    this.client.on('ready', () => {
-      if (this.#connected) return;
-      this.#connected = true;
-      log?.info(where, 'session metadata store connection restored');
-    });
-  }
-}
-
-/** `promise`, or a rejection after `ms` milliseconds. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
