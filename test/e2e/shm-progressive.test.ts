@@ -89,17 +89,17 @@ test(
     const first = await lines(gone).next();
     assert.ok(first.value !== undefined && 'opened' in first.value);
     abort.abort();
+    // The lease went with the connection (404: released already), unless the whole answer reached the
+    // socket before the abort reached the daemon (200: a delivered lease is its client's until DELETE or
+    // expiry, like any other; seen once in CI). The build the client left may still hold the replica while
+    // it finishes: wait for that too.
+    const leaseId = (first.value as Extract<ShmLeaseLine, { opened: unknown }>).opened.leaseId;
     for (let i = 0; i < 100 && (await readers()) > 0; i++) await new Promise((r) => setTimeout(r, 50));
     if ((await readers()) > 0) {
-      // The build finished and the whole answer reached the socket before the abort reached the daemon (seen
-      // once in CI): that lease was delivered, and like any delivered lease it is its client's until DELETE or
-      // expiry. Only a client gone mid-answer loses its lease with the connection.
-      t.diagnostic('the answer completed before the client went: its lease was delivered');
-      const release = await fetch(
-        `${d.controlUrl}/v1/shm-leases/${(first.value as Extract<ShmLeaseLine, { opened: unknown }>).opened.leaseId}`,
-        { method: 'DELETE', headers },
-      );
-      assert.equal(release.status, 200);
+      const release = await fetch(`${d.controlUrl}/v1/shm-leases/${leaseId}`, { method: 'DELETE', headers });
+      assert.ok([200, 404].includes(release.status), `DELETE of the gone client's lease: ${release.status}`);
+      t.diagnostic(release.status === 200 ? 'the answer completed before the client went' : 'the left build still held the replica');
+      for (let i = 0; i < 600 && (await readers()) > 0; i++) await new Promise((r) => setTimeout(r, 50));
     }
     assert.equal(await readers(), 0, 'no lease left by the client that went');
     // The build the client left may still be finishing: this load joins it (materialized) or hits the replica.
