@@ -32,7 +32,7 @@ export interface ShmLeaseProgress {
 interface Lease {
   /** Undefined while the replica is being built (a progressive lease handed out early). */
   replica: Replica | undefined;
-  readonly timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout;
   /** Released (or expired) before its build finished; `discard` asked. */
   released: boolean;
   discard: boolean;
@@ -114,6 +114,21 @@ export class ShmLeases {
     this.views.cache.release(lease.replica);
   }
 
+  /**
+   * Extends a lease by the lease TTL from now (a client that keeps a lease file mapped renews it until its
+   * arrays are gone); returns the new expiry (Unix ms).
+   *
+   * @throws TC_ERR_LEASE_NOT_FOUND when unknown, released or expired.
+   */
+  renew(leaseId: string): number {
+    const lease = this.leases.get(leaseId);
+    if (lease === undefined || lease.released)
+      throw tcError('TC_ERR_LEASE_NOT_FOUND', `no lease '${leaseId}' (released or expired)`, { details: { leaseId } });
+    clearTimeout(lease.timer);
+    lease.timer = this.expiry(leaseId);
+    return Date.now() + this.ttlMs;
+  }
+
   /** Leases held (a progressive one from its opening). */
   get size(): number {
     let n = 0;
@@ -129,12 +144,17 @@ export class ShmLeases {
   /** A new lease on the file at `path`, its replica attached by {@link create}. */
   private open(path: string): { leaseId: string; path: string; expiresAt: number } {
     const leaseId = randomBytes(12).toString('base64url');
+    this.leases.set(leaseId, { replica: undefined, timer: this.expiry(leaseId), released: false, discard: false });
+    return { leaseId, path, expiresAt: Date.now() + this.ttlMs };
+  }
+
+  /** The timer that releases lease `leaseId` when its TTL runs out. */
+  private expiry(leaseId: string): NodeJS.Timeout {
     const timer = setTimeout(() => {
       if (this.leases.get(leaseId)?.released === false) this.release(leaseId);
     }, this.ttlMs);
     timer.unref();
-    this.leases.set(leaseId, { replica: undefined, timer, released: false, discard: false });
-    return { leaseId, path, expiresAt: Date.now() + this.ttlMs };
+    return timer;
   }
 
   /** Drops a lease whose build failed. */

@@ -2,8 +2,8 @@
 // and lease it: one JSON answer, or, with `accept: application/x-ndjson`, a progressive answer whose first
 // line hands out the lease as soon as the file exists and whose next lines announce chunks as they are
 // written (the client reads them while the rest is built). DELETE /v1/shm-leases/:id[?discard=1]: release it
-// (discard: the client found the file's bytes changed, drop the replica). (Loads over TCP go through the
-// data plane.)
+// (discard: the client found the file's bytes changed, drop the replica). POST /v1/shm-leases/:id/renew:
+// extend it by the lease TTL (a client keeping the file mapped). (Loads over TCP go through the data plane.)
 
 import { PassThrough } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
@@ -104,6 +104,10 @@ export const leaseRoutes: FastifyPluginAsync<LeaseRoutesOptions> = (app, { views
   app.delete<{ Params: { id: string }; Querystring: { discard?: string } }>('/v1/shm-leases/:id', (req) => {
     leases.release(req.params.id, req.query.discard === '1');
     return Promise.resolve({ released: true });
+  });
+  app.post<{ Params: { id: string } }>('/v1/shm-leases/:id/renew', (req) => {
+    const expiresAt = leases.renew(req.params.id);
+    return Promise.resolve({ leaseId: req.params.id, expiresAt });
   });
   return Promise.resolve();
 };

@@ -1,0 +1,83 @@
+"""The plan of a load (``POST /v1/plans``): which artifact, the normalized view, and where each tensor sits
+in the view's dense output (the bytes every transport delivers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+from ._http import HttpClient
+from .errors import tc_error
+
+
+@dataclass(frozen=True)
+class PlannedTensor:
+    name: str
+    dtype: str
+    shape: Tuple[int, ...]
+    #: Byte offset in the view's output.
+    offset: int
+    byte_length: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    artifact_id: str
+    #: ``{"key", "version"}`` when a key was resolved.
+    key: Optional[Dict[str, Any]]
+    #: The normalized view spec (None: the whole artifact) and its id, sent as they are with LOAD / leases.
+    view: Optional[Dict[str, Any]]
+    view_id: Optional[str]
+    total_bytes: int
+    tensors: Tuple[PlannedTensor, ...]
+    metadata: Dict[str, str]
+    files: Tuple[str, ...]
+
+    @staticmethod
+    def from_json(body: Any) -> "Plan":
+        try:
+            tensors = tuple(
+                PlannedTensor(t["name"], t["dtype"], tuple(int(d) for d in t["shape"]), int(t["offset"]), int(t["byteLength"]))
+                for t in body["tensors"]
+            )
+            return Plan(
+                body["artifactId"],
+                body.get("key"),
+                body.get("view"),
+                body.get("viewId"),
+                int(body["totalBytes"]),
+                tensors,
+                dict(body.get("metadata") or {}),
+                tuple(body.get("files") or ()),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise tc_error("TC_ERR_PROTOCOL", f"malformed plan answer: {e}") from e
+
+
+def request_plan(
+    http: HttpClient,
+    key: str,
+    tp: Optional[Tuple[int, int]] = None,
+    view: Optional[Dict[str, Any]] = None,
+    tensors: Optional[Sequence[str]] = None,
+    rules: Optional[Dict[str, Any]] = None,
+    timeout: Optional[float] = None,
+) -> Plan:
+    """Plans a load of ``key`` (a key or an artifact id): a TP rank ``tp=(size, rank)``, a view spec, or a
+    list of tensor names (at most one of them; none: the whole artifact)."""
+    if sum(x is not None for x in (tp, view, tensors)) > 1:
+        raise tc_error("TC_ERR_INVALID_ARGUMENT", "give at most one of tp, view and tensors")
+    body: Dict[str, Any] = {}
+    if key.startswith("tc") and ":" in key and (key.startswith("tcl:") or key[2 : key.index(":")].isdigit()):
+        body["artifactId"] = key
+    else:
+        body["key"] = key
+    if tp is not None:
+        if not (isinstance(tp, (tuple, list)) and len(tp) == 2 and all(isinstance(x, int) for x in tp)):
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"tp must be (size, rank), got {tp!r}")
+        body["tp"] = {"size": tp[0], "rank": tp[1], **({"rules": rules} if rules is not None else {})}
+    if view is not None:
+        body["view"] = view
+    if tensors is not None:
+        body["tensors"] = list(tensors)
+    return Plan.from_json(http.json("POST", "/v1/plans", body, timeout=timeout))
