@@ -5,5 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { ERROR_CODES } = await import(join(root, 'dist', 'src', 'core', 'error-codes.js'));
-writeFileSync(join(root, 'python', 'tensorcast', 'error_codes.json'), JSON.stringify(ERROR_CODES, null, 2) + '\n');
+/** @type {{ ERROR_CODES: Record<string, unknown> }} */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- a built module, untyped here
+const catalogue = await import(join(root, 'dist', 'src', 'core', 'error-codes.js'));
+writeFileSync(join(root, 'python', 'tensorcast', 'error_codes.json'), JSON.stringify(catalogue.ERROR_CODES, null, 2) + '\n');

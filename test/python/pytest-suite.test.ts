@@ -42,6 +42,12 @@ for (const file of files) {
     // pytest exits 5 when it collected nothing: a file whose tests all vanished is a failure too.
     if (code !== 0) throw new Error(`pytest ${file} exited ${code}:\n${output.slice(-12_000)}`);
     const skipped = /(\d+) skipped/.exec(output);
-    if (skipped !== null) t.diagnostic(`${skipped[1]} skipped:\n${output.split('\n').filter((l) => l.startsWith('SKIPPED')).join('\n')}`);
+    if (skipped !== null)
+      t.diagnostic(
+        `${skipped[1]} skipped:\n${output
+          .split('\n')
+          .filter((l) => l.startsWith('SKIPPED'))
+          .join('\n')}`,
+      );
   });
 }
