@@ -48,7 +48,7 @@ def write_model(folder: Path, total_mib: int) -> dict:
     with open(folder / "model.safetensors", "wb") as f:
         f.write(len(raw).to_bytes(8, "little"))
         f.write(raw)
-        for i in range(8):
+        for _ in range(8):
             f.write(rng.integers(0, 1 << 32, rows * 4096, dtype=np.uint32).tobytes())
     return {name: [[0, rows // 2], None] for name in header}
 
@@ -63,7 +63,8 @@ let into;
 for (let i = 0; i < Number(rounds); i++) {
   const r = await c.load(key, { view, transport: 'tcp', ...(into ? { into } : {}) });
   into = r.buffer;
-  out.push({ seconds: r.stats.timesMs.transfer / 1000, bytes: r.stats.bytesDelivered, connections: r.stats.connections });
+  const { timesMs, bytesDelivered, connections: used } = r.stats;
+  out.push({ seconds: timesMs.transfer / 1000, bytes: bytesDelivered, connections: used });
 }
 console.log(JSON.stringify(out));
 await c.close();
@@ -72,8 +73,23 @@ await c.close();
 
 def ts_loads(d: Daemon, key: str, view: dict, rounds: int, connections: int) -> list:
     script = TS_SCRIPT % json.dumps(str(REPO_ROOT / "dist" / "src" / "index.js"))
-    r = subprocess.run([NODE, "--input-type=module", "-e", script, d.url, d.token, key, json.dumps(view), str(rounds),
-                        str(connections)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            NODE,
+            "--input-type=module",
+            "-e",
+            script,
+            d.url,
+            d.token,
+            key,
+            json.dumps(view),
+            str(rounds),
+            str(connections),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
     return json.loads(r.stdout.strip().splitlines()[-1])

@@ -48,16 +48,19 @@ def cli_tensors(d, tmp_path: Path, *args: str) -> Dict[str, bytes]:
     d.cli("load", KEY, "--out", str(out), *args)
     raw = out.read_bytes()
     (n,) = struct.unpack_from("<Q", raw, 0)
-    header = json.loads(raw[8:8 + n])
+    header = json.loads(raw[8 : 8 + n])
     base = 8 + n
-    return {name: raw[base + t["data_offsets"][0]:base + t["data_offsets"][1]]
-            for name, t in header.items() if name != "__metadata__"}
+    return {
+        name: raw[base + t["data_offsets"][0] : base + t["data_offsets"][1]]
+        for name, t in header.items()
+        if name != "__metadata__"
+    }
 
 
 def assert_same_as_cli(plan, buf, expected: Dict[str, bytes]) -> None:
     assert set(expected) == {t.name for t in plan.tensors}
     for t in plan.tensors:
-        assert bytes(buf[t.offset:t.offset + t.byte_length]) == expected[t.name], t.name
+        assert bytes(buf[t.offset : t.offset + t.byte_length]) == expected[t.name], t.name
 
 
 @pytest.mark.parametrize("tp", [None, (2, 1)], ids=["whole", "tp2-rank1"])
@@ -89,13 +92,15 @@ def test_several_connections_ranges_and_reuse(daemon, small_parts):
         start, end = 12_345, plan.total_bytes - 999
         part = bytearray(end - start + 100)
         dp.load_into(plan.artifact_id, plan.view, plan.view_id, part, start, end, connections=3)
-        assert bytes(part[:end - start]) == whole[start:end].tobytes() and part[end - start:] == bytearray(100)
+        assert bytes(part[: end - start]) == whole[start:end].tobytes() and part[end - start :] == bytearray(100)
         big = np.zeros(plan.total_bytes + 10, np.uint8)
         dp.load_into(plan.artifact_id, plan.view, plan.view_id, memoryview(big)[10:], connections=2)
         assert np.array_equal(big[10:], whole)
         # Loads from several threads at once share the pool.
         outs = [np.zeros(plan.total_bytes, np.uint8) for _ in range(3)]
-        threads = [threading.Thread(target=dp.load_into, args=(plan.artifact_id, plan.view, plan.view_id, o)) for o in outs]
+        threads = [
+            threading.Thread(target=dp.load_into, args=(plan.artifact_id, plan.view, plan.view_id, o)) for o in outs
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -148,8 +153,9 @@ def test_deadline(daemon):
     with tensorcast.Client(daemon.url, token=daemon.token) as client:
         plan = client.plan(KEY, tp=(2, 1))
         with pytest.raises(tensorcast.TimeoutError) as e:
-            client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, np.zeros(plan.total_bytes, np.uint8),
-                                       timeout=1e-4)
+            client.dataplane.load_into(
+                plan.artifact_id, plan.view, plan.view_id, np.zeros(plan.total_bytes, np.uint8), timeout=1e-4
+            )
         assert e.value.code == "TC_ERR_TIMEOUT"
 
 
@@ -219,8 +225,15 @@ def _serve_load(corrupt: str):
     return script
 
 
-@pytest.mark.parametrize("corrupt,code", [("crc", "TC_ERR_CHECKSUM"), ("outside", "TC_ERR_PROTOCOL"),
-                                          ("error0", "TC_ERR_PROTOCOL"), ("truncated", "TC_ERR_UNAVAILABLE")])
+@pytest.mark.parametrize(
+    "corrupt,code",
+    [
+        ("crc", "TC_ERR_CHECKSUM"),
+        ("outside", "TC_ERR_PROTOCOL"),
+        ("error0", "TC_ERR_PROTOCOL"),
+        ("truncated", "TC_ERR_UNAVAILABLE"),
+    ],
+)
 def test_bad_frames_from_a_fake_server(corrupt, code):
     with FakeDataPlane(_serve_load(corrupt)) as srv:
         dp = DataPlane(srv.address, "t")
@@ -259,7 +272,11 @@ def test_first_failing_part_cancels_the_others(small_parts):
         h, load = p.read_control()
         barrier.wait()
         if load["start"] == 0:
-            p.send(F.encode_control(F.ERROR, h.request_id, {"code": "TC_ERR_NOT_FOUND", "message": "gone", "reason": "not_found"}))
+            p.send(
+                F.encode_control(
+                    F.ERROR, h.request_id, {"code": "TC_ERR_NOT_FOUND", "message": "gone", "reason": "not_found"}
+                )
+            )
         p.drain()
 
     with FakeDataPlane(script) as srv:

@@ -104,8 +104,9 @@ def test_store_token_and_namespace_limit(dp, daemon):
     assert code_of(lambda: dp.get_object("secure/a")) == "TC_ERR_AUTH"
     assert dp.get_object("secure/a", store_token="s3cret") == (bytearray(b"x" * 600), v)
     assert code_of(lambda: dp.put_object("secure/b", b"y" * 600, store_token="s3cret")) == "TC_ERR_BACKPRESSURE"
-    assert code_of(lambda: dp.put_object("secure/b", b"y" * 600, store_token="s3cret", wait_for_room=True,
-                                         timeout=0.5)) in ("TC_ERR_TIMEOUT", "TC_ERR_BACKPRESSURE")
+    assert code_of(
+        lambda: dp.put_object("secure/b", b"y" * 600, store_token="s3cret", wait_for_room=True, timeout=0.5)
+    ) in ("TC_ERR_TIMEOUT", "TC_ERR_BACKPRESSURE")
 
 
 def test_typescript_sees_what_python_wrote_and_back(dp, daemon):
@@ -113,19 +114,22 @@ def test_typescript_sees_what_python_wrote_and_back(dp, daemon):
     version = dp.put_object("cross/py", data)["version"]
     listed = json.loads(daemon.cli("objects", "ls", "cross/", "--json").stdout)["objects"]
     assert [(o["key"], o["size"], o["version"]) for o in listed] == [("cross/py", data.nbytes, version)]
-    req = urllib.request.Request(daemon.url + "/v1/objects/stat?key=cross%2Fpy", headers={"authorization": f"Bearer {daemon.token}"})
+    req = urllib.request.Request(
+        daemon.url + "/v1/objects/stat?key=cross%2Fpy", headers={"authorization": f"Bearer {daemon.token}"}
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         assert json.loads(r.read())["crc"] == F.crc32c(data)
     # The TS SDK reads the Python put and writes an object Python reads (over TCP both ways).
     script = f"""
-      const {{ connect }} = await import({json.dumps(str(REPO_ROOT / 'dist' / 'src' / 'index.js'))});
+      const {{ connect }} = await import({json.dumps(str(REPO_ROOT / "dist" / "src" / "index.js"))});
       const {{ createHash }} = await import('node:crypto');
       const c = await connect({{ url: {json.dumps(daemon.url)}, token: {json.dumps(daemon.token)} }});
       const o = c.objects();
       const got = await o.get('cross/py', {{ transport: 'tcp' }});
       const mine = Buffer.alloc(5 << 20); for (let i = 0; i < mine.length; i++) mine[i] = (i * 31) & 0xff;
       const put = await o.put('cross/ts', mine, {{ transport: 'tcp' }});
-      console.log(JSON.stringify({{ sha: createHash('sha256').update(got.data).digest('hex'), version: got.version, tsVersion: put.version }}));
+      const sha = createHash('sha256').update(got.data).digest('hex');
+      console.log(JSON.stringify({{ sha, version: got.version, tsVersion: put.version }}));
       await c.close();
     """
     r = subprocess.run([NODE, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=120)

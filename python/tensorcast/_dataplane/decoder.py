@@ -18,7 +18,16 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ..errors import tc_error
-from .frames import DATA, HEADER_BYTES, MAX_CONTROL_BYTES, MAX_DATA_BYTES, FrameHeader, crc32c, decode_header, protocol_error
+from .frames import (
+    DATA,
+    HEADER_BYTES,
+    MAX_CONTROL_BYTES,
+    MAX_DATA_BYTES,
+    FrameHeader,
+    crc32c,
+    decode_header,
+    protocol_error,
+)
 
 #: Reads smaller than this go through the scratch buffer even when a destination is pending.
 DIRECT_MIN_BYTES = 16 << 10
@@ -35,8 +44,15 @@ class FrameDecoder:
     A control payload handed to ``on_frame`` is only valid during the call.
     """
 
-    def __init__(self, on_frame: OnFrame, sink: Optional[Sink] = None, *, max_control_bytes: int = MAX_CONTROL_BYTES,
-                 max_data_bytes: int = MAX_DATA_BYTES, scratch_bytes: int = 256 << 10) -> None:
+    def __init__(
+        self,
+        on_frame: OnFrame,
+        sink: Optional[Sink] = None,
+        *,
+        max_control_bytes: int = MAX_CONTROL_BYTES,
+        max_data_bytes: int = MAX_DATA_BYTES,
+        scratch_bytes: int = 256 << 10,
+    ) -> None:
         self._on_frame = on_frame
         self._sink = sink
         self.max_control_bytes = max_control_bytes
@@ -80,7 +96,7 @@ class FrameDecoder:
             while at < size:
                 if self._current is None:
                     n = min(HEADER_BYTES - self._header_filled, size - at)
-                    self._header[self._header_filled:self._header_filled + n] = data[at:at + n]
+                    self._header[self._header_filled : self._header_filled + n] = data[at : at + n]
                     self._header_filled += n
                     at += n
                     if self._header_filled == HEADER_BYTES:
@@ -89,8 +105,8 @@ class FrameDecoder:
                     target = self._target
                     assert target is not None
                     n = min(len(target) - self._filled, size - at)
-                    piece = target[self._filled:self._filled + n]
-                    piece[:] = data[at:at + n]
+                    piece = target[self._filled : self._filled + n]
+                    piece[:] = data[at : at + n]
                     self._crc = crc32c(piece, self._crc)
                     self._filled += n
                     at += n
@@ -105,7 +121,7 @@ class FrameDecoder:
         target = self._target
         if self._current is not None and target is not None and len(target) - self._filled >= DIRECT_MIN_BYTES:
             self._last_direct = True
-            return target[self._filled:]
+            return target[self._filled :]
         self._last_direct = False
         return self._scratch
 
@@ -119,7 +135,7 @@ class FrameDecoder:
         target = self._target
         assert target is not None
         try:
-            self._crc = crc32c(target[self._filled:self._filled + n], self._crc)
+            self._crc = crc32c(target[self._filled : self._filled + n], self._crc)
             self._filled += n
             if self._filled == len(target):
                 self._finish_frame()
