@@ -152,12 +152,12 @@ class LeaseKeeper:
                 log.warning("tensorcast: renewing shm lease %s failed (retrying): %s", le.lease_id, e)
                 le.renewed_at = time.monotonic() - le.ttl * RENEW_FRACTION + 1.0
 
-    def _delete(self, lease_id: str, discard: bool) -> None:
+    def _delete(self, lease_id: str, discard: bool, quiet: bool = False) -> None:
         path = f"/v1/shm-leases/{segment(lease_id)}" + ("?discard=1" if discard else "")
         try:
             self.http.request("DELETE", path, timeout=REQUEST_TIMEOUT_S)
         except TensorcastError as e:
-            if e.code != "TC_ERR_LEASE_NOT_FOUND":
+            if e.code != "TC_ERR_LEASE_NOT_FOUND" and not quiet:
                 log.warning("tensorcast: releasing shm lease %s failed (it expires by itself): %s", lease_id, e)
 
     def release_all(self) -> None:
@@ -166,7 +166,7 @@ class LeaseKeeper:
             ids = [(i, False) for i in self._held] + self._dropped
             self._held, self._dropped = {}, []
         for lease_id, discard in ids:
-            self._delete(lease_id, discard)
+            self._delete(lease_id, discard, quiet=True)
 
 
 def keeper_of(client: Any) -> LeaseKeeper:
