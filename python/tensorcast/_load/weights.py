@@ -111,7 +111,7 @@ def iter_weights(
     as_torch: bool = True,
     max_in_flight_bytes: int = 256 << 20,
     timeout: Optional[float] = None,
-) -> Iterator[Tuple[str, Any]]:
+) -> "WeightIterator":
     """Yields ``(name, tensor)`` in plan order (see the module docstring).
 
     Arguments are checked, and the plan requested, on the call (not on the first ``next()``), so bad input
@@ -127,9 +127,41 @@ def iter_weights(
     chosen = choose_transport(client, transport)
     if chosen in ("shm", "files"):
         result = load(client, key, tp=tp, view=view, tensors=tensors, transport=chosen, as_torch=as_torch, timeout=timeout)
-        return _mapped(result)
+        return WeightIterator(chosen, result.plan, lambda it: _mapped(result))
     plan = request_plan(client.http, key, tp=tp, view=view, tensors=tensors, timeout=timeout)
-    return _streamed(client, plan, as_torch, max_in_flight_bytes, timeout)
+    return WeightIterator("tcp", plan, lambda it: _streamed(it, client, plan, as_torch, max_in_flight_bytes, timeout))
+
+
+class WeightIterator:
+    """The iterator ``iter_weights`` returns: ``(name, tensor)`` pairs; ``close()`` (or ``break`` in a
+    ``for`` loop over it, or dropping it) stops it. ``.plan`` is the load's plan, ``.transport`` the one
+    taken, ``.peak_in_flight`` (tcp) the most bytes that were fetched but not handed over."""
+
+    def __init__(self, transport: str, plan: Plan, make: Any) -> None:
+        self.transport = transport
+        self.plan = plan
+        self.peak_in_flight = 0
+        self._gen = make(self)
+
+    def __iter__(self) -> "WeightIterator":
+        return self
+
+    def __next__(self) -> Tuple[str, Any]:
+        return next(self._gen)
+
+    def close(self) -> None:
+        self._gen.close()
+
+    def __enter__(self) -> "WeightIterator":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        gen = getattr(self, "_gen", None)
+        if gen is not None:
+            gen.close()
 
 
 def _mapped(result: Any) -> Iterator[Tuple[str, Any]]:
@@ -177,7 +209,7 @@ class WeightStream:
             self.ready.get_nowait()
 
 
-def _streamed(client: Any, plan: Plan, as_torch: bool, max_in_flight: int, timeout: Optional[float]) -> Iterator[Tuple[str, Any]]:
+def _streamed(owner: WeightIterator, client: Any, plan: Plan, as_torch: bool, max_in_flight: int, timeout: Optional[float]) -> Iterator[Tuple[str, Any]]:
     stream = WeightStream(client, plan, as_torch, max_in_flight, timeout)
     held = 0
     try:
@@ -193,15 +225,9 @@ def _streamed(client: Any, plan: Plan, as_torch: bool, max_in_flight: int, timeo
                 raise item
             tensors, start, n, buf = item
             held = n
+            owner.peak_in_flight = stream.budget.peak
             for t in tensors:
                 a = mapped.tensor_on(buf, t.offset - start, t.dtype, t.shape)
                 yield t.name, (_as_torch(a, t.dtype) if as_torch else a)
     finally:
         stream.stop()
-
-
-def peak_in_flight(iterator: Any) -> Optional[int]:
-    """The most bytes a tcp ``iter_weights`` iterator had fetched but not handed over (for tests)."""
-    frame = getattr(iterator, "gi_frame", None)
-    stream = frame.f_locals.get("stream") if frame is not None else None
-    return None if stream is None else stream.budget.peak
