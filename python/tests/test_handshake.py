@@ -258,3 +258,61 @@ def test_client_handshakes_uses_the_daemon_listener(listener):
         with client.handshakes() as hs:
             hs.publish(rank_meta("eng-g", 0, tp_size=1))
             assert isinstance(hs.get("eng-g", 0, 0), RankMetadata)
+    # close() joined its threads
+    assert not [t for t in threading.enumerate() if t.name.startswith("tensorcast-handshake")]
+
+
+def _openssl(*args: str) -> None:
+    import subprocess
+
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _certs(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by it (test/helpers/tls-certs.ts)."""
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *key, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2", "-subj", "/CN=test-ca")
+    for name, ext in (("server", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        (d / f"{name}.ext").write_text(ext + "\n")
+        _openssl("req", *key, "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"), "-subj", f"/CN={name}")
+        _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
+                 "-CAcreateserial", "-out", str(d / f"{name}.pem"), "-days", "2", "-extfile", str(d / f"{name}.ext"))
+
+
+def test_https_with_client_certificates(tmp_path):
+    """`tensorcast handshake serve` over https requiring client certificates (mTLS): the client passes an
+    ssl.SSLContext with the CA and its certificate; without the certificate the listener refuses it."""
+    import shutil
+    import subprocess
+
+    from conftest import CLI, NODE, skip_or_fail
+
+    from tensorcast.handshake import tls_context
+
+    if shutil.which("openssl") is None:
+        skip_or_fail("openssl is not on PATH: cannot make test certificates")
+    _certs(tmp_path)
+    (tmp_path / "token").write_text("hs-token\n")
+    proc = subprocess.Popen(
+        [NODE, str(CLI), "handshake", "serve", "--listen", "127.0.0.1:0", "--token-file", str(tmp_path / "token"),
+         "--tls-cert", str(tmp_path / "server.pem"), "--tls-key", str(tmp_path / "server.key"),
+         "--tls-client-ca", str(tmp_path / "ca.pem")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("handshake listening on https://"), line
+        url = line.split()[3]
+        ctx = tls_context(str(tmp_path / "ca.pem"), str(tmp_path / "client.pem"), str(tmp_path / "client.key"))
+        with Handshakes(url, "hs-token", ssl_context=ctx) as hs:
+            hs.publish(rank_meta("tls-engine", 0, tp_size=1))
+            assert hs.get("tls-engine", 0, 0) == rank_meta("tls-engine", 0, tp_size=1)
+        with HandshakeClient(url, "hs-token", ssl_context=tls_context(str(tmp_path / "ca.pem"))) as no_cert:
+            with pytest.raises(tensorcast.TensorcastError) as info:
+                no_cert.engines()
+            assert info.value.code == "TC_ERR_UNAVAILABLE"
+    finally:
+        proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
