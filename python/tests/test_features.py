@@ -1,0 +1,198 @@
+"""The Python feature store against a real daemon: put/get/release, generations, exact byte counts, store tokens,
+dtypes (BF16, I64, BOOL, scalars, 0-size), zero-copy put sources and get destinations, refs as JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import tensorcast
+from tensorcast.features import SampleRef
+
+
+@pytest.fixture(scope="module")
+def client(shared_daemon):
+    with tensorcast.Client(shared_daemon.url, shared_daemon.token) as c:
+        yield c
+
+
+def _code(fn, *a, **kw):
+    with pytest.raises(tensorcast.TensorcastError) as info:
+        fn(*a, **kw)
+    return info.value.code
+
+
+def test_put_get_release_round_trip(client, shared_daemon):
+    store = client.features("train-basic")
+    hidden = np.arange(64 * 32, dtype=np.float32).reshape(64, 32)
+    ids = np.arange(64, dtype=np.int64) * 7 - 100
+    mask = (np.arange(64) % 3 == 0)
+    ref = store.put("s-1", {"hidden": hidden, "ids": ids, "loss_mask": mask})
+    d = ref.to_dict()
+    assert list(d) == ["storeId", "sampleId", "generation", "specs", "layout", "fences", "daemonId"]
+    assert d["storeId"] == "train-basic" and d["generation"] == 0 and d["layout"] == "per-tensor"
+    assert d["daemonId"] == shared_daemon.daemon_id
+    assert [s["name"] for s in d["specs"]] == ["hidden", "ids", "loss_mask"]
+    assert d["specs"][0] == {"name": "hidden", "dtype": "F32", "shape": [64, 32], "byteLength": 64 * 32 * 4}
+    assert d["specs"][1]["dtype"] == "I64" and d["specs"][2]["dtype"] == "BOOL"
+    got = store.get(ref)
+    assert np.array_equal(got["hidden"], hidden) and got["hidden"].dtype == np.float32 and got["hidden"].shape == (64, 32)
+    assert np.array_equal(got["ids"], ids) and np.array_equal(got["loss_mask"], mask)
+    # the ref crosses as JSON (any of the three forms)
+    text = ref.to_json()
+    assert json.loads(text) == d
+    assert SampleRef.from_json(text) == ref
+    assert np.array_equal(store.get(text)["ids"], ids)
+    assert np.array_equal(store.get(json.loads(text))["ids"], ids)
+    # the keys and the manifest, as the TypeScript store writes them
+    keys = [o["key"] for o in shared_daemon.request("GET", "/v1/objects?prefix=train-basic/s-1/")["objects"]]
+    assert sorted(keys) == ["train-basic/s-1/g0/hidden", "train-basic/s-1/g0/ids", "train-basic/s-1/g0/loss_mask",
+                            "train-basic/s-1/manifest"]
+    store.release(ref)
+    assert _code(store.get, ref) == "TC_ERR_NOT_FOUND"
+    assert store.latest("s-1") is None
+    # and on the daemon too, for any other process
+    assert _code(client.features("train-basic").get, text) == "TC_ERR_NOT_FOUND"
+    assert shared_daemon.request("GET", "/v1/objects?prefix=train-basic/s-1/")["objects"] == []
+
+
+def test_generations(client):
+    store = client.features("train-gen")
+    a = np.full(16, 1, dtype=np.int32)
+    b = np.full(16, 2, dtype=np.int32)
+    r0 = store.put("s", {"x": a})
+    r1 = store.put("s", {"x": b})
+    assert (r0.generation, r1.generation) == (0, 1)
+    assert store.latest("s") == r1
+    assert np.array_equal(store.get(r1)["x"], b)
+    # a ref to g0 never reads g1
+    assert _code(store.get, r0) == "TC_ERR_NOT_FOUND"
+    assert _code(client.features("train-gen").get, r0) == "TC_ERR_NOT_FOUND"
+    st = store.stat()
+    assert st["samples"] == 1 and st["generations"] == 1 and st["objects"] == 2 and st["backend"] == "daemon"
+    store.release(r1)
+    r2 = store.put("s", {"x": a})  # after a release: a fresh generation, never a reused key while it holds bytes
+    assert np.array_equal(store.get(r2)["x"], a)
+    store.release(r2)
+
+
+def test_dtypes_scalars_and_empty(client):
+    torch = pytest.importorskip("torch")
+    store = client.features("train-dtypes")
+    bf = torch.randn(3, 5).to(torch.bfloat16)
+    scalar = np.array(3.25, dtype=np.float64)
+    empty = np.zeros((0, 4), dtype=np.float16)
+    ids = torch.arange(10, dtype=torch.int64)
+    flags = torch.tensor([True, False, True])
+    ref = store.put("d", {"bf": bf, "scalar": scalar, "empty": empty, "ids": ids, "flags": flags,
+                          "raw_bf": (bf.view(torch.int16).numpy(), "BF16", [3, 5])})
+    specs = {s.name: s for s in ref.specs}
+    assert (specs["bf"].dtype, specs["bf"].shape, specs["bf"].byte_length) == ("BF16", (3, 5), 30)
+    assert (specs["scalar"].shape, specs["scalar"].byte_length) == ((), 8)
+    assert (specs["empty"].shape, specs["empty"].byte_length) == ((0, 4), 0)
+    got = store.get(ref, as_torch=True)
+    assert got["bf"].dtype == torch.bfloat16 and torch.equal(got["bf"], bf) and torch.equal(got["raw_bf"], bf)
+    assert got["scalar"].shape == () and float(got["scalar"]) == 3.25
+    assert got["empty"].shape == (0, 4) and got["empty"].dtype == torch.float16
+    assert torch.equal(got["ids"], ids) and torch.equal(got["flags"], flags)
+    n = store.get(ref)
+    assert n["bf"].dtype == np.int16 and np.array_equal(n["bf"], bf.view(torch.int16).numpy())
+    store.release(ref)
+
+
+def test_into_exact_byte_counts(client):
+    store = client.features("train-into")
+    x = np.arange(100, dtype=np.float32)
+    ref = store.put("s", {"x": x, "y": np.ones(3, dtype=np.int8)})
+    dest = np.zeros(100, dtype=np.float32)
+    got = store.get(ref, into={"x": dest})
+    assert np.shares_memory(got["x"], dest) and np.array_equal(dest, x)  # landed in the caller's buffer
+    buf = bytearray(400)
+    got = store.get(ref, into={"x": buf})
+    assert np.array_equal(np.frombuffer(buf, dtype=np.float32), x)
+    assert _code(store.get, ref, into={"x": np.zeros(101, dtype=np.float32)}) == "TC_ERR_SHORT_READ"
+    assert _code(store.get, ref, into={"x": np.zeros(99, dtype=np.float32)}) == "TC_ERR_DESTINATION_SIZE"
+    assert _code(store.get, ref, into={"nope": bytearray(4)}) == "TC_ERR_INVALID_ARGUMENT"
+    assert _code(store.get, ref, into={"x": bytes(400)}) == "TC_ERR_INVALID_ARGUMENT"  # read-only
+    store.release(ref)
+
+
+def test_bad_inputs(client):
+    store = client.features("train-bad")
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    cases = [
+        ("bad id", {"x": x}),
+        (".hidden", {"x": x}),
+        ("s", {}),
+        ("s", {"a/b": x}),
+        ("s", {"x": x.T}),  # not C-contiguous: no silent copy
+        ("s", {"x": x[:, ::2]}),
+        ("s", {"x": (x, "F32", [3, 5])}),  # byte count does not match
+        ("s", {"x": (x, "F99", [3, 4])}),
+        ("s", {"x": (x, "F32", [3, -4])}),
+        ("s", {"x": x.astype(">f4")}),
+        ("s", {"x": "not a tensor"}),
+    ]
+    for sample_id, tensors in cases:
+        assert _code(store.put, sample_id, tensors) == "TC_ERR_INVALID_ARGUMENT", (sample_id, list(tensors))
+    assert store.stat()["objects"] == 0  # nothing half-written
+    ref = store.put("s", {"x": x}).to_dict()
+    for change in ({"storeId": "other"}, {"generation": -1}, {"specs": []}, {"fences": [1, 2]}, {"layout": "zip"}):
+        assert _code(store.get, {**ref, **change}) == "TC_ERR_INVALID_ARGUMENT", change
+    assert _code(client.features, "bad/store") == "TC_ERR_INVALID_ARGUMENT"
+    store.release(ref)
+
+
+def test_put_sends_from_the_arrays_memory(client, monkeypatch):
+    """No intermediate copy: what reaches the data plane is a view of the caller's array."""
+    store = client.features("train-zero-copy")
+    x = np.arange(1 << 16, dtype=np.float32)
+    seen = []
+    real = client.dataplane.put_object
+
+    def spy(key, data, **kw):
+        seen.append((key, data))
+        return real(key, data, **kw)
+
+    monkeypatch.setattr(client.dataplane, "put_object", spy)
+    ref = store.put("s", {"x": x})
+    monkeypatch.undo()
+    tensor_data = [d for k, d in seen if k.endswith("/x")][0]
+    assert np.shares_memory(np.frombuffer(tensor_data, dtype=np.uint8), x)
+    store.release(ref)
+
+
+def test_store_token(client, shared_daemon):
+    owner = client.features("train-secret", token="s3cret", max_resident_bytes=1 << 20)
+    ref = owner.put("s", {"x": np.ones(8, dtype=np.float32)})
+    assert _code(client.features("train-secret", token="wrong").get, ref) == "TC_ERR_AUTH"
+    assert _code(client.features("train-secret").get, ref) == "TC_ERR_AUTH"
+    assert _code(client.features("train-secret", token="wrong").put, "t", {"x": np.ones(2)}) == "TC_ERR_AUTH"
+    assert np.array_equal(client.features("train-secret", token="s3cret").get(ref)["x"], np.ones(8, dtype=np.float32))
+    st = owner.stat()
+    assert st["maxResidentBytes"] == 1 << 20 and st["residentBytes"] > 0
+    # over the limit: backpressure, retryable
+    with pytest.raises(tensorcast.TensorcastError) as info:
+        owner.put("big", {"x": np.zeros(1 << 19, dtype=np.float32)})
+    assert info.value.code == "TC_ERR_BACKPRESSURE" and info.value.retryable
+    owner.release(ref)
+
+
+def test_retain_on_release_and_drain(client):
+    store = client.features("train-retain", retain_on_release=True)
+    x = np.arange(10, dtype=np.int16)
+    ref = store.put("s", {"x": x})
+    store.release(ref)
+    assert np.array_equal(store.get(ref)["x"], x)  # retained: still readable (another epoch)
+    assert store.stat()["retained"] == 1
+    report = store.drain()
+    assert report["retainedFreed"] == 1 and report["failed"] == []
+    assert _code(store.get, ref) == "TC_ERR_NOT_FOUND"
+    ref2 = store.put("t", {"x": x})
+    store.release(ref2, force=True)
+    assert _code(store.get, ref2) == "TC_ERR_NOT_FOUND"
+    assert store.gc() == {"freed": 0, "expired": 0, "failed": []}
+    store.close()
+    assert _code(store.get, ref2) == "TC_ERR_ABORTED"
