@@ -21,8 +21,12 @@ NEWER_KEYWORDS = {("zip", "strict"), ("dataclass", "slots"), ("dataclass", "kw_o
 def test_module_is_python39(path: Path):
     source = path.read_text("utf-8")
     tree = ast.parse(source, str(path), feature_version=(3, 9))
-    has_body = any(not isinstance(n, (ast.Expr, ast.ImportFrom, ast.Import)) for n in tree.body)
-    if has_body:
+    annotated = any(
+        isinstance(n, ast.AnnAssign)
+        or (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and (n.returns is not None or any(a.annotation for a in n.args.args)))
+        for n in ast.walk(tree)
+    )
+    if annotated:
         futures = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
         assert any(a.name == "annotations" for f in futures for a in f.names), f"{path}: add `from __future__ import annotations`"
     for node in ast.walk(tree):
