@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { cpSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -38,7 +39,10 @@ test('pip install ./python in a fresh venv: only numpy, msgpack, google-crc32c; 
   const deps = run(py, ['-m', 'pip', 'install', ...DEPENDENCIES, 'setuptools>=61'], dir);
   if (deps.code !== 0)
     return skipOrFail(t, `pip cannot install ${DEPENDENCIES.join(', ')} from the package index: ${deps.out.slice(-800)}`);
-  const pkg = run(py, ['-m', 'pip', 'install', join(REPO_ROOT, 'python')], dir);
+  // From a copy: setuptools builds in the source folder (build/, *.egg-info), which must not be the checkout.
+  const source = join(dir, 'python');
+  cpSync(join(REPO_ROOT, 'python'), source, { recursive: true, filter: (p) => !/\/(build|tests|__pycache__|[^/]*\.egg-info)$/.test(p) });
+  const pkg = run(py, ['-m', 'pip', 'install', source], dir);
   assert.equal(pkg.code, 0, `pip install ./python failed:\n${pkg.out.slice(-4000)}`);
 
   // Nothing but the three dependencies (and the venv's own pip/setuptools) came with it.
