@@ -18,7 +18,7 @@ from typing import Any, Dict
 
 import numpy as np
 import pytest
-from conftest import wait_until
+from conftest import require_module, wait_until
 from fake_dataplane import FakeDataPlane, Peer
 
 import tensorcast
@@ -289,3 +289,17 @@ def test_first_failing_part_cancels_the_others(small_parts):
         assert dp.idle_count == 1, "only the connection whose request failed cleanly is kept"
         assert buf == bytearray(len(buf)), "no byte landed"
         dp.close()
+
+
+def test_torch_tensor_destination(daemon):
+    torch = require_module("torch")
+    with tensorcast.Client(daemon.url, token=daemon.token) as client:
+        plan = client.plan(KEY, tp=(2, 1))
+        ref = np.zeros(plan.total_bytes, np.uint8)
+        client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, ref)
+        t = torch.zeros(plan.total_bytes // 2, dtype=torch.bfloat16)
+        client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, t)
+        assert t.view(torch.uint8).numpy().tobytes() == ref.tobytes()
+        with pytest.raises(tensorcast.TensorcastError) as e:
+            client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, t.view(-1, 2).t())
+        assert e.value.code == "TC_ERR_INVALID_ARGUMENT"

@@ -551,10 +551,17 @@ class DataConnection:
 
 
 def _byte_view(buf: Any, what: str) -> memoryview:
-    """A writable, contiguous byte memoryview over ``buf`` (bytearray, numpy array, memoryview, mmap...).
+    """A writable, contiguous byte memoryview over ``buf`` (bytearray, numpy array, memoryview, mmap, or a
+    contiguous CPU torch tensor of any dtype, viewed as its bytes: no copy).
 
     @raises TC_ERR_INVALID_ARGUMENT
     """
+    if type(buf).__module__.startswith("torch") and hasattr(buf, "is_contiguous"):
+        if buf.device.type != "cpu" or not buf.is_contiguous():
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} must be a contiguous CPU tensor")
+        import torch  # already imported by whoever made the tensor
+
+        buf = buf.reshape(-1).view(torch.uint8).numpy()
     try:
         mv = memoryview(buf)
     except TypeError:
