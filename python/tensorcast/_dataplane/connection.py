@@ -146,6 +146,24 @@ class DataConnection:
         """True while the connection can take a request (not broken, nothing in flight)."""
         return self._broken is None and self._request is None and self._abandoned is None
 
+    def alive(self) -> bool:
+        """True when the idle connection's peer has not closed it (a non-blocking peek: a daemon that
+        restarted or dropped the socket is noticed before a request is sent on it). Idle connections only."""
+        sock = self._sock
+        if sock is None or not self.usable:
+            return False
+        try:
+            sock.setblocking(False)
+            try:
+                data = sock.recv(1, socket.MSG_PEEK)
+            finally:
+                sock.setblocking(True)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+        return False  # closed (b"") or unexpected bytes between requests: drop it
+
     def close(self) -> None:
         """Closes the socket (idempotent)."""
         if self._broken is None:

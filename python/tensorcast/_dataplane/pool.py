@@ -70,7 +70,7 @@ class DataPlane:
                 raise tc_error("TC_ERR_CLOSED", "the data plane was closed")
             while self._idle:
                 c = self._idle.pop()
-                if c.usable:
+                if c.alive():
                     return c
                 c.close()
         return DataConnection.open(self.data_address, self._token, self._token_source, deadline)
