@@ -155,7 +155,7 @@ class DataConnection:
         try:
             sock.setblocking(False)
             try:
-                data = sock.recv(1, socket.MSG_PEEK)
+                sock.recv(1, socket.MSG_PEEK)
             finally:
                 sock.setblocking(True)
         except (BlockingIOError, InterruptedError):
