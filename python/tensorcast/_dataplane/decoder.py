@@ -76,19 +76,6 @@ class FrameDecoder:
         """True between frames (no header or payload partly read)."""
         return self._current is None and self._header_filled == 0
 
-    @property
-    def pending(self) -> Optional[FrameHeader]:
-        """The frame whose payload is being read, if any."""
-        return self._current
-
-    def detach_target(self) -> None:
-        """Stops writing the pending DATA payload into its sink's destination: the rest lands in a private
-        buffer and the frame is still delivered (a receiver that gave up on a request drops it)."""
-        if self._current is not None and self._current.type == DATA and self._target is not None:
-            spare = memoryview(bytearray(len(self._target)))
-            spare[: self._filled] = self._target[: self._filled]
-            self._target = spare
-
     def push(self, chunk: Any) -> None:
         """Feeds bytes. @raises TC_ERR_PROTOCOL; after one error every later call raises it again."""
         if self._failed is not None:
