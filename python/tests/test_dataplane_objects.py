@@ -15,7 +15,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import CLI, NODE, REPO_ROOT
+from conftest import CLI, NODE, REPO_ROOT, wait_until
 from fake_dataplane import FakeDataPlane, Peer
 
 import tensorcast
@@ -185,3 +185,17 @@ def test_corrupted_get_frame_is_a_checksum_error():
         with DataPlane(srv.address, "t") as plane:
             assert code_of(lambda: plane.get_object("ns/k", into=bytearray(100))) == "TC_ERR_CHECKSUM"
             assert plane.idle_count == 0
+
+
+def test_put_to_a_server_that_grants_nothing_times_out():
+    def script(p: Peer) -> None:
+        p.welcome()
+        p.read_control()  # the PUT; its eager DATA follows, then nothing is granted
+        p.drain()
+
+    with FakeDataPlane(script) as srv:
+        with DataPlane(srv.address, "t") as plane:
+            assert code_of(lambda: plane.put_object("ns/k", bytes(3 << 20), timeout=0.5)) == "TC_ERR_TIMEOUT"
+            assert plane.idle_count == 0
+        wait_until(lambda: not any(t.is_alive() for t in srv._threads), what="the fake server to read everything")
+        assert sum(h.length for _, h, _ in srv.frames_of(F.DATA)) == 1 << 20, "only the eager bytes went out"

@@ -287,11 +287,14 @@ class DataConnection:
             while sent < size and sent < req.granted and not req.done:
                 n = min(frame, req.granted - sent, size - sent)
                 payload = data[sent : sent + n]
+                self._bound_sends(deadline, what)
                 self._send(F.encode_data_header(req.id, sent, payload), payload)
                 sent += n
 
         what = f"put of {size} bytes to {key!r}"
-        self._guard(what, lambda: self._send(F.encode_control(F.PUT, req.id, body)))
+        self._guard(
+            what, lambda: (self._bound_sends(deadline, what), self._send(F.encode_control(F.PUT, req.id, body)))
+        )
         while True:
             self._guard(what, pump)
             granted = req.granted
@@ -350,7 +353,7 @@ class DataConnection:
         return req
 
     def _run(self, req: _Request, frame: bytes, deadline: float, what: str) -> Any:
-        self._guard(what, lambda: self._send(frame))
+        self._guard(what, lambda: (self._bound_sends(deadline, what), self._send(frame)))
         self._guard(what, lambda: self._pump(lambda: req.done, deadline, what))
         self._request = None
         if req.error is not None:
@@ -406,6 +409,14 @@ class DataConnection:
                     views.pop(0)
                 if views and n:
                     views[0] = views[0][n:]
+
+    def _bound_sends(self, deadline: float, what: str) -> None:
+        """Bounds the next blocking send by the deadline (a daemon that stops reading cannot hold a put)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise tc_error("TC_ERR_TIMEOUT", f"data plane {self.address}: {what} did not finish in time")
+        if self._sock is not None:
+            self._sock.settimeout(remaining)
 
     def _pump(self, until: Callable[[], bool], deadline: float, what: str) -> None:
         """Reads frames until ``until()`` holds. @raises socket.timeout / OSError / TensorcastError"""
