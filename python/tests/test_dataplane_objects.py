@@ -15,7 +15,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import CLI, NODE, REPO_ROOT, wait_until
+from conftest import CLI, NODE, REPO_ROOT, require_module, wait_until
 from fake_dataplane import FakeDataPlane, Peer
 
 import tensorcast
@@ -64,6 +64,20 @@ def test_put_sources_and_versions(dp):
     assert a["version"] < b["version"] < c["version"]
     got, v = dp.get_object("src/a")
     assert np.array_equal(np.frombuffer(got, np.float32), np.arange(10, dtype=np.float32)) and v == c["version"]
+
+
+def test_whole_object_crc_and_torch_sources(dp):
+    data = pattern(5 << 20, 3)
+    assert code_of(lambda: dp.put_object("crc/k", data, crc=F.crc32c(data) ^ 1)) == "TC_ERR_CHECKSUM"
+    assert code_of(lambda: dp.get_object("crc/k")) == "TC_ERR_NOT_FOUND", "a failed put leaves nothing"
+    v = dp.put_object("crc/k", data, crc=F.crc32c(data))["version"]
+    assert dp.get_object("crc/k") == (bytearray(data.tobytes()), v)
+    torch = require_module("torch")
+    t = torch.arange(1000, dtype=torch.bfloat16)
+    dp.put_object("crc/t", t)
+    back = torch.empty(1000, dtype=torch.bfloat16)
+    dp.get_object("crc/t", into=back)
+    assert torch.equal(back, t)
 
 
 def test_conditions(dp):

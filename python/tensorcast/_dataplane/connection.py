@@ -254,6 +254,7 @@ class DataConnection:
         ttl_ms: Optional[int] = None,
         wait_for_room: Optional[bool] = None,
         store_token: Optional[str] = None,
+        crc: Optional[int] = None,
     ) -> Dict[str, int]:
         """Stores ``data`` as the object ``key`` (one PUT). Returns the DONE: ``{bytes, version}``.
 
@@ -265,6 +266,8 @@ class DataConnection:
         req.key = key
         eager = min(size, PUT_EAGER_MAX_BYTES)
         body: Dict[str, Any] = {"key": key, "size": size}
+        if crc is not None:
+            body["crc"] = crc
         if txn is not None:
             body["txn"] = txn
         if if_version is not UNSET:
@@ -577,6 +580,22 @@ class DataConnection:
             err.args = (err.message,)
             err.details.setdefault("tokenSource", self.token_source)
         return err
+
+
+def _source_view(buf: Any, what: str) -> memoryview:
+    """A contiguous byte memoryview over a readable buffer (bytes, bytearray, memoryview, numpy array, or a
+    contiguous CPU torch tensor), no copy. @raises TC_ERR_INVALID_ARGUMENT"""
+    if type(buf).__module__.startswith("torch") and hasattr(buf, "is_contiguous"):
+        return _byte_view(buf, what)
+    try:
+        mv = memoryview(buf)
+    except TypeError:
+        raise tc_error(
+            "TC_ERR_INVALID_ARGUMENT", f"{what} must be a bytes-like buffer, got {type(buf).__name__}"
+        ) from None
+    if not mv.c_contiguous:
+        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} must be C-contiguous")
+    return mv.cast("B") if (mv.format != "B" or mv.ndim != 1) else mv
 
 
 def _byte_view(buf: Any, what: str) -> memoryview:
