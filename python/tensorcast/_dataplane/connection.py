@@ -44,10 +44,8 @@ UNSET: Any = object()
 
 
 def _unavailable(where: str, what: str, cause: Optional[BaseException] = None) -> TensorcastError:
-    detail = f"{type(cause).__name__}: {cause}" if cause is not None else what
-    return tc_error(
-        "TC_ERR_UNAVAILABLE", f"data plane {where}: {detail if cause is None else what + ' (' + detail + ')'}"
-    )
+    because = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+    return tc_error("TC_ERR_UNAVAILABLE", f"data plane {where}: {what}{because}")
 
 
 class _Request:
