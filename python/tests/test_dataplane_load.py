@@ -18,7 +18,7 @@ from typing import Any, Dict
 
 import numpy as np
 import pytest
-from conftest import wait_until
+from conftest import require_module, wait_until
 from fake_dataplane import FakeDataPlane, Peer
 
 import tensorcast
@@ -289,3 +289,35 @@ def test_first_failing_part_cancels_the_others(small_parts):
         assert dp.idle_count == 1, "only the connection whose request failed cleanly is kept"
         assert buf == bytearray(len(buf)), "no byte landed"
         dp.close()
+
+
+def test_torch_tensor_destination(daemon):
+    torch = require_module("torch")
+    with tensorcast.Client(daemon.url, token=daemon.token) as client:
+        plan = client.plan(KEY, tp=(2, 1))
+        ref = np.zeros(plan.total_bytes, np.uint8)
+        client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, ref)
+        t = torch.zeros(plan.total_bytes // 2, dtype=torch.bfloat16)
+        client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, t)
+        assert t.view(torch.uint8).numpy().tobytes() == ref.tobytes()
+        with pytest.raises(tensorcast.TensorcastError) as e:
+            client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, t.view(-1, 2).t())
+        assert e.value.code == "TC_ERR_INVALID_ARGUMENT"
+
+
+def test_a_pooled_connection_the_daemon_closed_is_not_reused(make_daemon, hf_model):
+    """An idle pooled connection whose daemon went away is noticed at checkout (a new one is dialled)."""
+    d = make_daemon()
+    d.import_model(hf_model, KEY)
+    with tensorcast.Client(d.url, token=d.token) as client:
+        plan = client.plan(KEY)
+        dp = client.dataplane
+        buf = np.zeros(plan.total_bytes, np.uint8)
+        dp.load_into(plan.artifact_id, plan.view, plan.view_id, buf)
+        stale = list(dp._idle)
+        assert stale and all(c.alive() for c in stale)
+        d.kill()
+        wait_until(lambda: not stale[0].alive(), what="the pooled connection to see the close")
+        with pytest.raises(tensorcast.TensorcastError) as e:
+            dp.load_into(plan.artifact_id, plan.view, plan.view_id, buf)
+        assert e.value.code == "TC_ERR_UNAVAILABLE" and "cannot connect" in str(e.value)

@@ -15,7 +15,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import CLI, NODE, REPO_ROOT
+from conftest import CLI, NODE, REPO_ROOT, require_module, wait_until
 from fake_dataplane import FakeDataPlane, Peer
 
 import tensorcast
@@ -64,6 +64,20 @@ def test_put_sources_and_versions(dp):
     assert a["version"] < b["version"] < c["version"]
     got, v = dp.get_object("src/a")
     assert np.array_equal(np.frombuffer(got, np.float32), np.arange(10, dtype=np.float32)) and v == c["version"]
+
+
+def test_whole_object_crc_and_torch_sources(dp):
+    data = pattern(5 << 20, 3)
+    assert code_of(lambda: dp.put_object("crc/k", data, crc=F.crc32c(data) ^ 1)) == "TC_ERR_CHECKSUM"
+    assert code_of(lambda: dp.get_object("crc/k")) == "TC_ERR_NOT_FOUND", "a failed put leaves nothing"
+    v = dp.put_object("crc/k", data, crc=F.crc32c(data))["version"]
+    assert dp.get_object("crc/k") == (bytearray(data.tobytes()), v)
+    torch = require_module("torch")
+    t = torch.arange(1000, dtype=torch.bfloat16)
+    dp.put_object("crc/t", t)
+    back = torch.empty(1000, dtype=torch.bfloat16)
+    dp.get_object("crc/t", into=back)
+    assert torch.equal(back, t)
 
 
 def test_conditions(dp):
@@ -185,3 +199,17 @@ def test_corrupted_get_frame_is_a_checksum_error():
         with DataPlane(srv.address, "t") as plane:
             assert code_of(lambda: plane.get_object("ns/k", into=bytearray(100))) == "TC_ERR_CHECKSUM"
             assert plane.idle_count == 0
+
+
+def test_put_to_a_server_that_grants_nothing_times_out():
+    def script(p: Peer) -> None:
+        p.welcome()
+        p.read_control()  # the PUT; its eager DATA follows, then nothing is granted
+        p.drain()
+
+    with FakeDataPlane(script) as srv:
+        with DataPlane(srv.address, "t") as plane:
+            assert code_of(lambda: plane.put_object("ns/k", bytes(3 << 20), timeout=0.5)) == "TC_ERR_TIMEOUT"
+            assert plane.idle_count == 0
+        wait_until(lambda: not any(t.is_alive() for t in srv._threads), what="the fake server to read everything")
+        assert sum(h.length for _, h, _ in srv.frames_of(F.DATA)) == 1 << 20, "only the eager bytes went out"

@@ -44,10 +44,8 @@ UNSET: Any = object()
 
 
 def _unavailable(where: str, what: str, cause: Optional[BaseException] = None) -> TensorcastError:
-    detail = f"{type(cause).__name__}: {cause}" if cause is not None else what
-    return tc_error(
-        "TC_ERR_UNAVAILABLE", f"data plane {where}: {detail if cause is None else what + ' (' + detail + ')'}"
-    )
+    because = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+    return tc_error("TC_ERR_UNAVAILABLE", f"data plane {where}: {what}{because}")
 
 
 class _Request:
@@ -146,6 +144,24 @@ class DataConnection:
         """True while the connection can take a request (not broken, nothing in flight)."""
         return self._broken is None and self._request is None and self._abandoned is None
 
+    def alive(self) -> bool:
+        """True when the idle connection's peer has not closed it (a non-blocking peek: a daemon that
+        restarted or dropped the socket is noticed before a request is sent on it). Idle connections only."""
+        sock = self._sock
+        if sock is None or not self.usable:
+            return False
+        try:
+            sock.setblocking(False)
+            try:
+                sock.recv(1, socket.MSG_PEEK)
+            finally:
+                sock.setblocking(True)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+        return False  # closed (b"") or unexpected bytes between requests: drop it
+
     def close(self) -> None:
         """Closes the socket (idempotent)."""
         if self._broken is None:
@@ -236,6 +252,7 @@ class DataConnection:
         ttl_ms: Optional[int] = None,
         wait_for_room: Optional[bool] = None,
         store_token: Optional[str] = None,
+        crc: Optional[int] = None,
     ) -> Dict[str, int]:
         """Stores ``data`` as the object ``key`` (one PUT). Returns the DONE: ``{bytes, version}``.
 
@@ -247,6 +264,8 @@ class DataConnection:
         req.key = key
         eager = min(size, PUT_EAGER_MAX_BYTES)
         body: Dict[str, Any] = {"key": key, "size": size}
+        if crc is not None:
+            body["crc"] = crc
         if txn is not None:
             body["txn"] = txn
         if if_version is not UNSET:
@@ -269,11 +288,14 @@ class DataConnection:
             while sent < size and sent < req.granted and not req.done:
                 n = min(frame, req.granted - sent, size - sent)
                 payload = data[sent : sent + n]
+                self._bound_sends(deadline, what)
                 self._send(F.encode_data_header(req.id, sent, payload), payload)
                 sent += n
 
         what = f"put of {size} bytes to {key!r}"
-        self._guard(what, lambda: self._send(F.encode_control(F.PUT, req.id, body)))
+        self._guard(
+            what, lambda: (self._bound_sends(deadline, what), self._send(F.encode_control(F.PUT, req.id, body)))
+        )
         while True:
             self._guard(what, pump)
             granted = req.granted
@@ -332,7 +354,7 @@ class DataConnection:
         return req
 
     def _run(self, req: _Request, frame: bytes, deadline: float, what: str) -> Any:
-        self._guard(what, lambda: self._send(frame))
+        self._guard(what, lambda: (self._bound_sends(deadline, what), self._send(frame)))
         self._guard(what, lambda: self._pump(lambda: req.done, deadline, what))
         self._request = None
         if req.error is not None:
@@ -388,6 +410,14 @@ class DataConnection:
                     views.pop(0)
                 if views and n:
                     views[0] = views[0][n:]
+
+    def _bound_sends(self, deadline: float, what: str) -> None:
+        """Bounds the next blocking send by the deadline (a daemon that stops reading cannot hold a put)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise tc_error("TC_ERR_TIMEOUT", f"data plane {self.address}: {what} did not finish in time")
+        if self._sock is not None:
+            self._sock.settimeout(remaining)
 
     def _pump(self, until: Callable[[], bool], deadline: float, what: str) -> None:
         """Reads frames until ``until()`` holds. @raises socket.timeout / OSError / TensorcastError"""
@@ -550,11 +580,34 @@ class DataConnection:
         return err
 
 
+def _source_view(buf: Any, what: str) -> memoryview:
+    """A contiguous byte memoryview over a readable buffer (bytes, bytearray, memoryview, numpy array, or a
+    contiguous CPU torch tensor), no copy. @raises TC_ERR_INVALID_ARGUMENT"""
+    if type(buf).__module__.startswith("torch") and hasattr(buf, "is_contiguous"):
+        return _byte_view(buf, what)
+    try:
+        mv = memoryview(buf)
+    except TypeError:
+        raise tc_error(
+            "TC_ERR_INVALID_ARGUMENT", f"{what} must be a bytes-like buffer, got {type(buf).__name__}"
+        ) from None
+    if not mv.c_contiguous:
+        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} must be C-contiguous")
+    return mv.cast("B") if (mv.format != "B" or mv.ndim != 1) else mv
+
+
 def _byte_view(buf: Any, what: str) -> memoryview:
-    """A writable, contiguous byte memoryview over ``buf`` (bytearray, numpy array, memoryview, mmap...).
+    """A writable, contiguous byte memoryview over ``buf`` (bytearray, numpy array, memoryview, mmap, or a
+    contiguous CPU torch tensor of any dtype, viewed as its bytes: no copy).
 
     @raises TC_ERR_INVALID_ARGUMENT
     """
+    if type(buf).__module__.startswith("torch") and hasattr(buf, "is_contiguous"):
+        if buf.device.type != "cpu" or not buf.is_contiguous():
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} must be a contiguous CPU tensor")
+        import torch  # already imported by whoever made the tensor
+
+        buf = buf.reshape(-1).view(torch.uint8).numpy()
     try:
         mv = memoryview(buf)
     except TypeError:

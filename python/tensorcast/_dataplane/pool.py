@@ -18,7 +18,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import TensorcastError, tc_error
-from .connection import UNSET, DataConnection, _byte_view
+from .connection import UNSET, DataConnection, _byte_view, _source_view
 
 #: Ranges below this are not split across connections.
 MIN_PART_BYTES = 16 << 20
@@ -70,7 +70,7 @@ class DataPlane:
                 raise tc_error("TC_ERR_CLOSED", "the data plane was closed")
             while self._idle:
                 c = self._idle.pop()
-                if c.usable:
+                if c.alive():
                     return c
                 c.close()
         return DataConnection.open(self.data_address, self._token, self._token_source, deadline)
@@ -241,13 +241,16 @@ class DataPlane:
         ttl_ms: Optional[int] = None,
         wait_for_room: Optional[bool] = None,
         store_token: Optional[str] = None,
+        crc: Optional[int] = None,
         timeout: Optional[float] = None,
     ) -> Dict[str, int]:
         """Stores ``data`` (bytes, bytearray, memoryview, numpy array: any C-contiguous buffer, sent without a
         copy; do not change it until the call returns) as the object ``key`` (``<namespace>/<name>``) with one
         PUT. ``if_version``: the key's current version must be this, ``None`` = the key must not exist (left
         out: no condition). ``txn``: park the object invisible in that transaction. ``ttl_ms``, ``wait_for_room``
-        (wait up to the deadline for namespace room), ``store_token`` (the namespace's), ``timeout`` (seconds).
+        (wait up to the deadline for namespace room), ``store_token`` (the namespace's), ``crc`` (the CRC32C of
+        the whole object, checked by the daemon before it commits: ``tensorcast._dataplane.crc32c(data)``),
+        ``timeout`` (seconds).
 
         Returns ``{"bytes", "version"}`` once the daemon answered DONE (``version``: the fencing token).
 
@@ -255,15 +258,9 @@ class DataPlane:
         TC_ERR_CHECKSUM, TC_ERR_TIMEOUT, TC_ERR_UNAVAILABLE, TC_ERR_PROTOCOL
         """
         deadline = self._deadline(timeout)
-        try:
-            mv = memoryview(data)
-        except TypeError:
-            raise tc_error(
-                "TC_ERR_INVALID_ARGUMENT", f"data must be a bytes-like buffer, got {type(data).__name__}"
-            ) from None
-        if not mv.c_contiguous:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", "data must be C-contiguous")
-        mv = mv.cast("B") if (mv.format != "B" or mv.ndim != 1) else mv
+        mv = _source_view(data, "data")
+        if crc is not None and (not isinstance(crc, int) or not 0 <= crc <= 0xFFFFFFFF):
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"crc must be a CRC32C (0..2^32-1), got {crc!r}")
         if if_version is not UNSET and if_version is not None and (not isinstance(if_version, int) or if_version < 0):
             raise tc_error(
                 "TC_ERR_INVALID_ARGUMENT", f"if_version must be a version (int >= 0) or None, got {if_version!r}"
@@ -279,6 +276,7 @@ class DataPlane:
                 ttl_ms=ttl_ms,
                 wait_for_room=wait_for_room,
                 store_token=store_token,
+                crc=crc,
             )
         finally:
             self._release(conn)
