@@ -74,7 +74,7 @@ def test_shm_arrays_are_views_of_one_mapping(env):
         assert len(bases) == 1
         base, mm = mapped_base(next(iter(r.values())))
         lo, hi = extent(base)
-        assert hi - lo == len(mm) == r.plan.total_bytes
+        assert hi - lo == r.plan.total_bytes <= len(mm)
         # At its planned offset, each tensor's first byte.
         for t in r.plan.tensors:
             assert extent(r[t.name])[0] == lo + t.offset

@@ -192,18 +192,19 @@ def _load_shm(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: boo
         # Copy once into the caller's buffer, then the lease goes at once.
         try:
             if dest is not None:
-                np.copyto(dest, shm.mapping.base)
+                np.copyto(dest, shm.base)
         finally:
             keeper.drop(shm.lease_id)
         buf = dest if dest is not None else np.empty(0, dtype=np.uint8)
         arrays = {t.name: mapped.tensor_on(buf, t.offset, t.dtype, t.shape) for t in plan.tensors}
         stats = LoadStats("shm", shm.route, shm.source, plan.total_bytes, mapped.now() - t0, 1 if dest is not None else 0)
         return LoadResult(plan, _finish(plan, arrays, as_torch), stats, keeper, buf)
-    keeper.hold(shm.lease_id, shm.expires_at, shm.mapping.mm)
-    base = shm.mapping.base
-    arrays = {t.name: mapped.tensor_on(base, t.offset, t.dtype, t.shape) for t in plan.tensors}
+    keeper.hold(shm.lease_id, shm.expires_at, shm.base)
+    arrays = {t.name: mapped.tensor_on(shm.base, t.offset, t.dtype, t.shape) for t in plan.tensors}
     stats = LoadStats("shm", shm.route, shm.source, plan.total_bytes, mapped.now() - t0, 0)
-    return LoadResult(plan, _finish(plan, arrays, as_torch), stats, keeper, shm.mapping)
+    owner = shm
+    del shm
+    return LoadResult(plan, _finish(plan, arrays, as_torch), stats, keeper, owner)
 
 
 def _load_files(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
