@@ -59,7 +59,21 @@ export async function pythonSuite(repeats: number): Promise<BenchResult[]> {
     }
     const r = spawnSync(
       python,
-      [SCRIPT, '--url', daemon.controlUrl, '--token-file', join(dataDir, 'token'), '--key', KEY, '--tp', '4', '--rank', '1', '--repeats', String(repeats)],
+      [
+        SCRIPT,
+        '--url',
+        daemon.controlUrl,
+        '--token-file',
+        join(dataDir, 'token'),
+        '--key',
+        KEY,
+        '--tp',
+        '4',
+        '--rank',
+        '1',
+        '--repeats',
+        String(repeats),
+      ],
       { encoding: 'utf8', maxBuffer: 16 << 20, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } },
     );
     if (r.status !== 0) throw new Error(`bench_load.py failed (${r.status}): ${r.stderr}`);
@@ -78,6 +92,8 @@ function toResults(bytes: number, t: Record<string, Timing>): BenchResult[] {
     ['shm', 'python load shm (mapped) + copy', 1],
     ['files', 'python load files (mapped) + copy', 1],
     ['tcp', 'python load tcp + copy', 0.5],
+    ['shm_into', 'python load shm into= params', 1],
+    ['files_into', 'python load files into= params', 1],
     ['tcp_into', 'python load tcp into= params', 0.5],
   ];
   for (const [key, ours, target] of cases) {

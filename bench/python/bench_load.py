@@ -9,7 +9,9 @@ loaded. Measured in one process, warm page cache for all (one warm-up run each),
   every chunk CRC32C-checked, tensors are views) + copy into the params.
 - ``files``: the same with ``transport="files"`` (the artifact's files mapped, strided views) + copy.
 - ``tcp``: ``transport="tcp"`` (data plane into a fresh torch buffer) + copy into the params.
-- ``tcp into``: ``into=`` a flat torch arena the params are views of (no second copy).
+- ``shm into`` / ``files into`` / ``tcp into``: ``into=`` a flat torch arena the params are views of (what
+  an engine that allocates its rank's parameters in one arena can pass): the mapped paths copy once into it
+  (shm: each 4 MiB chunk right after its CRC32C check), tcp receives straight into it.
 - baseline ``safe_open``: ``safetensors.safe_open(file, "pt").get_slice(name)[slices]`` for each tensor of the
   rank (slices from the plan's view boxes), on the same stored files, + copy into the params.
 - baseline ``page cache``: ``os.preadv`` of exactly the rank's byte runs of the same files (one run per row of
@@ -71,8 +73,14 @@ def main() -> None:
 
         return run
 
-    def ours_into() -> None:
-        client.load(a.key, tp=tp, transport="tcp", into=arena, as_torch=True).release()
+    # An engine that allocates its rank's parameters as views of one arena passes it as into=.
+    arena_params = {t.name: arena[t.offset : t.offset + t.byte_length].view(torch.bfloat16).view(t.shape) for t in plan.tensors}
+
+    def ours_into(transport: str) -> Callable[[], None]:
+        def run() -> None:
+            client.load(a.key, tp=tp, transport=transport, into=arena, as_torch=True).release()
+
+        return run
 
     # The stored files, as the daemon placed them; the slices of the rank from the plan's view.
     placement = client.http.json("GET", f"/v1/artifacts/{plan.artifact_id}/placement")
@@ -138,7 +146,9 @@ def main() -> None:
         "shm": ours("shm"),
         "files": ours("files"),
         "tcp": ours("tcp"),
-        "tcp_into": ours_into,
+        "shm_into": ours_into("shm"),
+        "files_into": ours_into("files"),
+        "tcp_into": ours_into("tcp"),
         "safe_open": safe_open_run,
         "page_cache": page_cache_run,
     }
@@ -151,16 +161,18 @@ def main() -> None:
     # The paths agree on the bytes (every path's result against the page-cache read).
     page_cache_run()
     ref = {n: p.clone() for n, p in params.items()}
-    for name in ("shm", "files", "tcp", "safe_open"):
+    for name in ("shm", "files", "tcp", "safe_open", "shm_into", "files_into", "tcp_into"):
         if "error" in results[name]:
             continue
         fn = paths[name]
         for p in params.values():
             p.zero_()
+        arena.zero_()
         fn()
+        got = arena_params if name.endswith("_into") else params
         for n in ref:
-            if not torch.equal(params[n].view(torch.int16), ref[n].view(torch.int16)):
-                raise SystemExit(f"bench: {n} differs between paths")
+            if not torch.equal(got[n].view(torch.int16), ref[n].view(torch.int16)):
+                raise SystemExit(f"bench: {n} differs between paths ({name})")
     client.close()
     print(json.dumps({"bytes": plan.total_bytes, "tensors": len(plan.tensors), "results": results}))
 

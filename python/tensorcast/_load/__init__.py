@@ -28,28 +28,42 @@ mapped ones copy once, and the shm lease is released before ``load`` returns) an
 
 Lifetime of mapped arrays (``shm`` and ``files`` without ``into=``)
 -------------------------------------------------------------------
-- The arrays are views of one ``mmap`` per file (a private mapping of the file opened read-only: reads share
-  the page cache, writes to an array copy that page privately and never reach the file). Every array, and
-  every torch tensor made from it (``torch.from_numpy`` keeps the array alive), keeps the ``mmap`` alive
-  through its ``.base`` chain; the ``LoadResult`` does too until ``release()``.
-- ``shm``: the lease is held exactly as long as the ``mmap`` lives, i.e. until the last array or tensor
-  made from this load is gone (and the result released or dropped). A per-client background thread (daemon
-  thread) renews held leases every third of their TTL (60 s by default). When the last reference goes, a
-  ``weakref.finalize`` on the ``mmap`` enqueues the lease, and the keeper thread sends
-  ``DELETE /v1/shm-leases/<id>`` (finalizers never do HTTP themselves).
+- The arrays are views of an ``mmap`` of the file: a private mapping (``MAP_PRIVATE``) of the file opened
+  read-only. Reads share the page cache (tmpfs pages for shm): no copy. The arrays are writable: a write
+  copies that one page privately and never reaches the file or other processes (no torch read-only warning,
+  no SIGSEGV). Within one process, loads of the same file may share a mapping: an array you write to may
+  show the write in another load's arrays of the same bytes; ``.copy()`` / ``.clone()`` first if that
+  matters. (A later shm load that finds such a private write fails its checksum on the shared mapping and
+  maps the file afresh, so the write never makes a load fail or blames the daemon.)
+- ``shm``: each load has one owner, a uint8 array over its view's bytes (``np.frombuffer`` of the mapping)
+  that every array of the load is a view of (``arr.base``), and every torch tensor made from them keeps
+  alive (``torch.from_numpy`` holds the array). The lease is held exactly as long as that owner lives: until
+  the last array or tensor of the load is gone and the result is released or dropped. A background thread
+  per client (daemon thread, ``tensorcast-lease-keeper``) renews held leases every third of their TTL
+  (60 s by default). When the owner goes, a ``weakref.finalize`` enqueues the lease and the keeper thread
+  sends ``DELETE /v1/shm-leases/<id>`` (finalizers never do HTTP themselves: they may run on any thread).
 - ``result.release()`` (idempotent; also at the end of ``with client.load(...) as r:``) drops the result's
-  references and sends the pending releases before returning. It does not invalidate arrays the caller
-  still holds: those keep the mapping and the lease until they are gone too. So no use-after-unmap (SIGBUS)
-  is possible: an array is always backed by a mapping whose lease is held. Using the result itself after
-  ``release()`` (``r["name"]``, ``len(r)``) raises TC_ERR_ABORTED.
-- ``Client.close()`` closes the connections and releases every lease whose arrays are gone; arrays still
-  alive keep working: their leases stay renewed by the keeper thread (which has its own connection) until the
-  arrays go, then are released, and the thread ends. At interpreter exit held leases are released (best
-  effort; the daemon expires any left after their TTL).
-- ``files``: no lease; the mapping is unmapped when the last array and the client's cache (8 artifacts,
-  cleared by ``close()``) let go of it.
-- A process stopped (SIGSTOP, a debugger) longer than the TTL loses its leases: the daemon may then reuse the
-  shm file for another view; the keeper logs a warning when a renew finds its lease gone.
+  references and sends the pending releases before returning: when the caller holds no array of the load,
+  its lease is gone when ``release()`` returns. Arrays the caller still holds are *not* invalidated: they
+  keep the mapping and the lease until they are gone too. So no use-after-unmap (SIGBUS) is possible: an
+  array is always backed by a mapping whose lease is held. Using the result itself after ``release()``
+  (``r["name"]``, ``len(r)``, iteration) raises TC_ERR_ABORTED.
+- The client keeps the mapping of an shm file for 5 s after the last load that used it (the TypeScript SDK
+  does too), so a view loaded again soon maps and faults nothing; its chunks are checked again all the same.
+  Such a cached mapping holds no lease (it is never handed out without a new lease and a new check).
+- ``Client.close()`` closes the connections, drops the cached mappings and releases every lease whose
+  arrays are gone. Arrays still alive keep working: their leases stay renewed by the keeper thread (which has
+  its own connection) until the arrays go; then they are released and the thread ends. At interpreter exit
+  held leases are released (best effort; the daemon expires any left after their TTL).
+- ``files``: no lease (stored artifacts are immutable). The mapping of each shard file is unmapped when the
+  last array made from it and the client's cache (8 artifacts, cleared by ``close()``) let go of it.
+- A process stopped (SIGSTOP, a debugger) longer than the TTL loses its leases: the daemon may then reuse
+  the shm file for another view (the mapped bytes change); the keeper logs a warning when a renew finds its
+  lease gone.
+- Checks: every shm load verifies each 4 MiB chunk's CRC32C against the lease's checksums (threads of a small
+  process-wide pool, ``tensorcast-crc``, for large views), so the mapped bytes have been read once when
+  ``load`` returns. ``files`` loads read nothing before the caller does (the files are the daemon's own,
+  checked when they were imported).
 """
 
 from __future__ import annotations
@@ -227,14 +241,10 @@ def load(
 
 def _load_shm(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
     keeper = keeper_of(client)
-    shm = mapped.open_shm(client, plan, timeout)
+    shm = mapped.open_shm(client, plan, timeout, dest)
     if dest is not None or plan.total_bytes == 0:
-        # Copy once into the caller's buffer, then the lease goes at once.
-        try:
-            if dest is not None:
-                np.copyto(dest, shm.base)
-        finally:
-            keeper.drop(shm.lease_id)
+        # Copied once into the caller's buffer (chunk by chunk as checked): the lease goes at once.
+        keeper.drop(shm.lease_id)
         buf = dest if dest is not None else np.empty(0, dtype=np.uint8)
         arrays = {t.name: mapped.tensor_on(buf, t.offset, t.dtype, t.shape) for t in plan.tensors}
         stats = LoadStats("shm", shm.route, shm.source, plan.total_bytes, mapped.now() - t0, 1 if dest is not None else 0)

@@ -95,12 +95,14 @@ class ShmLoad:
         return start, start + int(self.base.nbytes)
 
 
-def open_shm(client: Any, plan: Plan, timeout: Optional[float]) -> ShmLoad:
+def open_shm(client: Any, plan: Plan, timeout: Optional[float], dest: Optional[np.ndarray] = None) -> ShmLoad:
     """Takes a lease on the plan's view (``POST /v1/shm-leases``), maps its file and checks every chunk.
 
     A mapping of the same file (same device and inode) cached from a load of the last few seconds is used
     again (nothing to map or fault); the chunks are checked all the same. The lease is not yet held by the
     keeper: the caller either hands it the load's ``base`` (``keeper.hold``) or drops it (``keeper.drop``).
+    With ``dest`` (a uint8 array of the view's size) each chunk is copied there right after its check, while
+    it is still in the CPU cache.
 
     :raises TensorcastError: TC_ERR_FORBIDDEN (the file is not reachable from this process),
         TC_ERR_SHORT_READ (the file is shorter than the view), TC_ERR_CHECKSUM (a chunk differs: the lease is
@@ -133,7 +135,7 @@ def open_shm(client: Any, plan: Plan, timeout: Optional[float]) -> ShmLoad:
         if mapping is not None:
             base = np.frombuffer(mapping.mm, dtype=np.uint8, count=nbytes)
             try:
-                _check_chunks(base, lease.get("checksums") or {}, path)
+                _check_chunks(base, lease.get("checksums") or {}, path, dest)
             except TensorcastError as e:
                 if e.code != "TC_ERR_CHECKSUM":
                     raise
@@ -147,7 +149,7 @@ def open_shm(client: Any, plan: Plan, timeout: Optional[float]) -> ShmLoad:
             except OSError as e:
                 raise tc_error("TC_ERR_FORBIDDEN", f"cannot map the daemon's shm file {path}: {e}; use transport='tcp'", {"path": path}) from e
             base = np.frombuffer(mapping.mm, dtype=np.uint8, count=nbytes) if nbytes else np.empty(0, dtype=np.uint8)
-            _check_chunks(base, lease.get("checksums") or {}, path)
+            _check_chunks(base, lease.get("checksums") or {}, path, dest)
         if nbytes:
             keeper.put_map(key, mapping)
     except TensorcastError as e:
@@ -174,7 +176,7 @@ def _crc_pool() -> Any:
         return _pool
 
 
-def _check_chunks(base: np.ndarray, checksums: Dict[str, Any], path: str) -> None:
+def _check_chunks(base: np.ndarray, checksums: Dict[str, Any], path: str, dest: Optional[np.ndarray] = None) -> None:
     if checksums.get("algorithm") != "crc32c":
         raise tc_error("TC_ERR_PROTOCOL", f"unknown checksum algorithm {checksums.get('algorithm')!r}")
     chunk = int(checksums["chunkBytes"])
@@ -184,10 +186,17 @@ def _check_chunks(base: np.ndarray, checksums: Dict[str, Any], path: str) -> Non
     if len(crcs) != want_chunks:
         raise tc_error("TC_ERR_PROTOCOL", f"{len(crcs)} checksums for {want_chunks} chunks of {path}")
     spans = [(i * chunk, min(n, (i + 1) * chunk)) for i in range(want_chunks)]
+
+    def one(span: Tuple[int, int]) -> int:
+        crc = crc32c_of(base, span[0], span[1])
+        if dest is not None:
+            np.copyto(dest[span[0] : span[1]], base[span[0] : span[1]])
+        return crc
+
     if len(spans) >= _PARALLEL_CHUNKS and (os.cpu_count() or 1) > 1:
-        got = list(_crc_pool().map(lambda sp: crc32c_of(base, sp[0], sp[1]), spans))
+        got = list(_crc_pool().map(one, spans))
     else:
-        got = [crc32c_of(base, a, b) for a, b in spans]
+        got = [one(sp) for sp in spans]
     for i, (g, want) in enumerate(zip(got, crcs)):
         if g != want:
             a, b = spans[i]
