@@ -131,9 +131,19 @@ def iter_weights(
     chosen = choose_transport(client, transport)
     if chosen in ("shm", "files"):
         result = load(client, key, tp=tp, view=view, tensors=tensors, transport=chosen, as_torch=as_torch, timeout=timeout)
-        return WeightIterator(chosen, result.plan, lambda it: _mapped(result))
+        return WeightIterator(chosen, result.plan, lambda peak: _mapped(result))
     plan = request_plan(client.http, key, tp=tp, view=view, tensors=tensors, timeout=timeout)
-    return WeightIterator("tcp", plan, lambda it: _streamed(it, client, plan, as_torch, max_in_flight_bytes, timeout))
+    return WeightIterator("tcp", plan, lambda peak: _streamed(peak, client, plan, as_torch, max_in_flight_bytes, timeout))
+
+
+class _Peak:
+    """The most bytes fetched but not handed over (shared by an iterator and its generator, which must not
+    reference the iterator: dropping the iterator has to close it at once, without a reference cycle)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
 
 
 class WeightIterator:
@@ -144,8 +154,12 @@ class WeightIterator:
     def __init__(self, transport: str, plan: Plan, make: Any) -> None:
         self.transport = transport
         self.plan = plan
-        self.peak_in_flight = 0
-        self._gen = make(self)
+        self._peak = _Peak()
+        self._gen = make(self._peak)
+
+    @property
+    def peak_in_flight(self) -> int:
+        return self._peak.value
 
     def __iter__(self) -> "WeightIterator":
         return self
@@ -213,7 +227,7 @@ class WeightStream:
             self.ready.get_nowait()
 
 
-def _streamed(owner: WeightIterator, client: Any, plan: Plan, as_torch: bool, max_in_flight: int, timeout: Optional[float]) -> Iterator[Tuple[str, Any]]:
+def _streamed(peak: _Peak, client: Any, plan: Plan, as_torch: bool, max_in_flight: int, timeout: Optional[float]) -> Iterator[Tuple[str, Any]]:
     stream = WeightStream(client, plan, as_torch, max_in_flight, timeout)
     held = 0
     try:
@@ -229,7 +243,7 @@ def _streamed(owner: WeightIterator, client: Any, plan: Plan, as_torch: bool, ma
                 raise item
             tensors, start, n, buf = item
             held = n
-            owner.peak_in_flight = stream.budget.peak
+            peak.value = stream.budget.peak
             for t in tensors:
                 a = mapped.tensor_on(buf, t.offset - start, t.dtype, t.shape)
                 yield t.name, (_as_torch(a, t.dtype) if as_torch else a)
