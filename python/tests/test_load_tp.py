@@ -165,3 +165,22 @@ def test_whole_artifact_and_auto(env):
     with pytest.raises(tensorcast.TensorcastError) as e:
         r["model.norm.weight"]
     assert e.value.code == "TC_ERR_ABORTED"
+
+
+def test_fused_pieces_and_padding_are_gathered_once(env):
+    import torch
+
+    _d, client, _model, src = env
+    name = "model.layers.0.mlp.gate_proj.weight"
+    view = {name: {"pieces": [[[0, 16], [0, 256]], [[256, 8], [0, 256]]], "padDim0": 3}, "model.norm.weight": None}
+    t = src[name]
+    want = torch.cat([t[0:16], t[256:264], torch.zeros(3, 256, dtype=t.dtype)])
+    for transport in TRANSPORTS:
+        r = client.load("model:hf:v1", view=view, transport=transport, as_torch=True)
+        assert torch.equal(r[name], want), transport
+        assert torch.equal(r["model.norm.weight"], src["model.norm.weight"])
+        if transport == "files":
+            assert r.stats.copies == 1  # the fused tensor was gathered; the norm is still a view of the file
+            ranges = mapping_ranges(r)
+            assert any(inside(r["model.norm.weight"], lo, hi) for lo, hi in ranges)
+        r.release()
