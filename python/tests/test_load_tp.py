@@ -184,3 +184,14 @@ def test_fused_pieces_and_padding_are_gathered_once(env):
             ranges = mapping_ranges(r)
             assert any(inside(r["model.norm.weight"], lo, hi) for lo, hi in ranges)
         r.release()
+
+
+def test_timeout_bounds_the_whole_load(env):
+    _d, client, _model, _src = env
+    for transport in TRANSPORTS:
+        with pytest.raises(tensorcast.TensorcastError) as e:
+            client.load("model:hf:v1", tp=(2, 0), transport=transport, timeout=1e-9)
+        assert e.value.code == "TC_ERR_TIMEOUT"
+    with pytest.raises(tensorcast.InvalidArgumentError):
+        client.load("model:hf:v1", timeout=0)
+    assert client._leases is None or client._leases.held() == []

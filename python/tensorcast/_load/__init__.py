@@ -191,6 +191,25 @@ def _advise_fresh(buf: np.ndarray) -> None:
         _madvise(start, end - start, _MADV_POPULATE_WRITE)  # EINVAL before Linux 5.14: pages fault in as written
 
 
+class Deadline:
+    """The deadline of one load: ``timeout`` seconds (None: none) for all its steps together."""
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = timeout
+        self.end = None if timeout is None else mapped.now() + float(timeout)
+
+    def left(self) -> Optional[float]:
+        """Seconds left (None: no deadline). :raises TensorcastError: TC_ERR_TIMEOUT when none are."""
+        if self.end is None:
+            return None
+        left = self.end - mapped.now()
+        if left <= 0:
+            raise tc_error("TC_ERR_TIMEOUT", f"the load did not finish within {self.timeout:g} s", {"timeoutSeconds": self.timeout})
+        return left
+
+
 def _dp_stat(stats: Any, name: str) -> Optional[str]:
     if isinstance(stats, dict):
         v = stats.get(name)
@@ -219,6 +238,9 @@ def load(
 ) -> LoadResult:
     """Loads a TP rank (``tp=(size, rank)``), a view, a list of tensors or the whole artifact of ``key``.
 
+    ``timeout`` (seconds) bounds the whole load (plan, lease or placement, transfer); default: the client's
+    per-request timeout for each step.
+
     :returns: a ``LoadResult`` (see the module docstring for the lifetime of mapped arrays).
     :raises TensorcastError: TC_ERR_INVALID_ARGUMENT (unknown transport, malformed tp, several of
         tp/view/tensors), TC_ERR_DESTINATION_SIZE (``into`` of the wrong size), the daemon's plan errors
@@ -226,22 +248,23 @@ def load(
         from another host or user), TC_ERR_CHECKSUM, TC_ERR_SHORT_READ, and the data plane's errors.
     """
     check_transport(transport)
+    dl = Deadline(timeout)
     if as_torch:
         import_torch()
     t0 = mapped.now()
-    plan = request_plan(client.http, key, tp=tp, view=view, tensors=tensors, timeout=timeout)
+    plan = request_plan(client.http, key, tp=tp, view=view, tensors=tensors, timeout=dl.left())
     dest = destination(into, plan.total_bytes) if into is not None else None
     chosen = choose_transport(client, transport)
     if chosen == "shm":
-        return _load_shm(client, plan, dest, as_torch, timeout, t0)
+        return _load_shm(client, plan, dest, as_torch, dl, t0)
     if chosen == "files":
-        return _load_files(client, plan, dest, as_torch, timeout, t0)
-    return _load_tcp(client, plan, dest, as_torch, timeout, t0)
+        return _load_files(client, plan, dest, as_torch, dl, t0)
+    return _load_tcp(client, plan, dest, as_torch, dl, t0)
 
 
-def _load_shm(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
+def _load_shm(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, dl: Deadline, t0: float) -> LoadResult:
     keeper = keeper_of(client)
-    shm = mapped.open_shm(client, plan, timeout, dest)
+    shm = mapped.open_shm(client, plan, dl.left(), dest)
     if dest is not None or plan.total_bytes == 0:
         # Copied once into the caller's buffer (chunk by chunk as checked): the lease goes at once.
         keeper.drop(shm.lease_id)
@@ -257,8 +280,8 @@ def _load_shm(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: boo
     return LoadResult(plan, _finish(plan, arrays, as_torch), stats, keeper, owner)
 
 
-def _load_files(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
-    files = mapped.artifact_files(client, plan.artifact_id, timeout)
+def _load_files(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, dl: Deadline, t0: float) -> LoadResult:
+    files = mapped.artifact_files(client, plan.artifact_id, dl.left())
     view = plan.view
     arrays: Dict[str, np.ndarray] = {}
     gathered = False
@@ -280,11 +303,11 @@ def _load_files(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: b
     return LoadResult(plan, _finish(plan, arrays, as_torch), stats, None, dest if dest is not None else files)
 
 
-def _load_tcp(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
+def _load_tcp(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, dl: Deadline, t0: float) -> LoadResult:
     buf = dest if dest is not None else new_buffer(plan.total_bytes, as_torch)
     dp_stats: Any = None
     if plan.total_bytes:
-        dp_stats = client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, buf, 0, None, timeout=timeout)
+        dp_stats = client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, buf, 0, None, timeout=dl.left())
     arrays = {t.name: mapped.tensor_on(buf, t.offset, t.dtype, t.shape) for t in plan.tensors}
     stats = LoadStats("tcp", _dp_stat(dp_stats, "route"), _dp_stat(dp_stats, "source"), plan.total_bytes, mapped.now() - t0, 0)
     return LoadResult(plan, _finish(plan, arrays, as_torch), stats, None, buf)
