@@ -1,6 +1,6 @@
 // `npm run bench -- [suite...] [--json FILE] [--repeats N]`: runs benchmark suites and prints ratios
 // against baselines measured in the same run. Suites: gather, file, safetensors, daemon, cli, remote, connectors,
-// first-load, features, handshake, sessions (default: all).
+// first-load, features, handshake, sessions, python (default: all).
 
 import { writeFileSync } from 'node:fs';
 import { activeKernel } from '../src/bytes/gather-kernel.js';
@@ -16,6 +16,7 @@ import { firstLoadSuite } from './first-load.js';
 import { featuresSuite } from './features.js';
 import { handshakeSuite } from './handshake.js';
 import { sessionsSuite } from './sessions.js';
+import { pythonSuite } from './python.js';
 
 const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   gather: gatherSuite,
@@ -29,6 +30,7 @@ const SUITES: Record<string, (repeats: number) => Promise<BenchResult[]>> = {
   features: featuresSuite,
   handshake: handshakeSuite,
   sessions: sessionsSuite,
+  python: pythonSuite,
 };
 
 const args = process.argv.slice(2);

@@ -81,6 +81,11 @@ def test_break_stops_and_releases(env):
     it.close()
     wait_until(lambda: not weight_threads(), what="the prefetch thread ends after break")
 
+    # A break out of a loop over the call itself: the dropped iterator closes.
+    for _name, _t in client.iter_weights("model:hf:v1", tp=(2, 1), transport="tcp", max_in_flight_bytes=100_000):
+        break
+    wait_until(lambda: not weight_threads(), what="the prefetch thread ends after the iterator is dropped")
+
     it = client.iter_weights("model:hf:v1", tp=(2, 1), transport="shm")
     for _name, t in it:
         break

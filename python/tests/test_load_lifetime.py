@@ -18,7 +18,7 @@ import pytest
 import tensorcast
 from tensorcast._http import HttpClient
 from conftest import Daemon, require_module, wait_until
-from load_helpers import same, source_tensors, want_tp
+from load_helpers import mapped_base, same, source_tensors, want_tp
 
 TTL_MS = 1200
 
@@ -194,3 +194,24 @@ def test_files_mapping_lives_with_its_arrays_after_close(env):
     client.close()
     gc.collect()
     assert same(keep, want_tp(model, src, 2, 1)["model.layers.0.mlp.down_proj.weight"])
+
+
+def test_private_writes_never_reach_the_file_nor_fail_a_later_load(env):
+    d, model, src = env
+    want = want_tp(model, src, 2, 0)
+    name = "model.layers.1.self_attn.q_proj.weight"
+    with tensorcast.Client(d.url, d.token) as client:
+        r1 = client.load("model:hf:v1", tp=(2, 0), transport="shm")
+        a = r1[name]
+        a[0, 0] += 1  # a private page of this process's (cached) mapping
+        r2 = client.load("model:hf:v1", tp=(2, 0), transport="shm")
+        # The cached mapping failed its check (this process's write), the file was mapped afresh: r2 is right,
+        # on another mapping, and the daemon's replica was not discarded.
+        assert same(r2[name], want[name]) and not same(a, want[name])
+        assert mapped_base(r2[name])[1] is not mapped_base(a)[1]
+        assert r2.stats.source == "replica_hit"
+        r1.release()
+        r2.release()
+        del a
+        gc.collect()
+        wait_until(lambda: client._leases.held() == [], what="both leases released")

@@ -74,7 +74,7 @@ def test_shm_arrays_are_views_of_one_mapping(env):
         assert len(bases) == 1
         base, mm = mapped_base(next(iter(r.values())))
         lo, hi = extent(base)
-        assert hi - lo == len(mm) == r.plan.total_bytes
+        assert hi - lo == r.plan.total_bytes <= len(mm)
         # At its planned offset, each tensor's first byte.
         for t in r.plan.tensors:
             assert extent(r[t.name])[0] == lo + t.offset
@@ -165,3 +165,33 @@ def test_whole_artifact_and_auto(env):
     with pytest.raises(tensorcast.TensorcastError) as e:
         r["model.norm.weight"]
     assert e.value.code == "TC_ERR_ABORTED"
+
+
+def test_fused_pieces_and_padding_are_gathered_once(env):
+    import torch
+
+    _d, client, _model, src = env
+    name = "model.layers.0.mlp.gate_proj.weight"
+    view = {name: {"pieces": [[[0, 16], [0, 256]], [[256, 8], [0, 256]]], "padDim0": 3}, "model.norm.weight": None}
+    t = src[name]
+    want = torch.cat([t[0:16], t[256:264], torch.zeros(3, 256, dtype=t.dtype)])
+    for transport in TRANSPORTS:
+        r = client.load("model:hf:v1", view=view, transport=transport, as_torch=True)
+        assert torch.equal(r[name], want), transport
+        assert torch.equal(r["model.norm.weight"], src["model.norm.weight"])
+        if transport == "files":
+            assert r.stats.copies == 1  # the fused tensor was gathered; the norm is still a view of the file
+            ranges = mapping_ranges(r)
+            assert any(inside(r["model.norm.weight"], lo, hi) for lo, hi in ranges)
+        r.release()
+
+
+def test_timeout_bounds_the_whole_load(env):
+    _d, client, _model, _src = env
+    for transport in TRANSPORTS:
+        with pytest.raises(tensorcast.TensorcastError) as e:
+            client.load("model:hf:v1", tp=(2, 0), transport=transport, timeout=1e-9)
+        assert e.value.code == "TC_ERR_TIMEOUT"
+    with pytest.raises(tensorcast.InvalidArgumentError):
+        client.load("model:hf:v1", timeout=0)
+    assert client._leases is None or client._leases.held() == []

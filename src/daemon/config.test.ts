@@ -94,6 +94,7 @@ test('config: sessions are off without a cold tier; meta defaults to sqlite in t
   assert.equal(on.sessionsHotBudget, 256 << 20);
   assert.equal(on.sessionsLeaseTtlMs, 1500);
   assert.equal(resolveConfig([{ sessionsMeta: 'memory' }]).sessionsMeta, 'memory');
+  assert.equal(resolveConfig([configFromEnv({ TENSORCAST_LEASE_TTL_MS: '1500' })]).leaseTtlMs, 1500);
   assert.throws(
     () => resolveConfig([{ sessionsCold: 'ftp://x/y', sessionsMeta: 'mysql://db', sessionsHotBudget: 'lots', sessionsLeaseTtlMs: '0' }]),
     (e: Error) =>

@@ -28,34 +28,49 @@ mapped ones copy once, and the shm lease is released before ``load`` returns) an
 
 Lifetime of mapped arrays (``shm`` and ``files`` without ``into=``)
 -------------------------------------------------------------------
-- The arrays are views of one ``mmap`` per file (a private mapping of the file opened read-only: reads share
-  the page cache, writes to an array copy that page privately and never reach the file). Every array, and
-  every torch tensor made from it (``torch.from_numpy`` keeps the array alive), keeps the ``mmap`` alive
-  through its ``.base`` chain; the ``LoadResult`` does too until ``release()``.
-- ``shm``: the lease is held exactly as long as the ``mmap`` lives, i.e. until the last array or tensor
-  made from this load is gone (and the result released or dropped). A per-client background thread (daemon
-  thread) renews held leases every third of their TTL (60 s by default). When the last reference goes, a
-  ``weakref.finalize`` on the ``mmap`` enqueues the lease, and the keeper thread sends
-  ``DELETE /v1/shm-leases/<id>`` (finalizers never do HTTP themselves).
+- The arrays are views of an ``mmap`` of the file: a private mapping (``MAP_PRIVATE``) of the file opened
+  read-only. Reads share the page cache (tmpfs pages for shm): no copy. The arrays are writable: a write
+  copies that one page privately and never reaches the file or other processes (no torch read-only warning,
+  no SIGSEGV). Within one process, loads of the same file may share a mapping: an array you write to may
+  show the write in another load's arrays of the same bytes; ``.copy()`` / ``.clone()`` first if that
+  matters. (A later shm load that finds such a private write fails its checksum on the shared mapping and
+  maps the file afresh, so the write never makes a load fail or blames the daemon.)
+- ``shm``: each load has one owner, a uint8 array over its view's bytes (``np.frombuffer`` of the mapping)
+  that every array of the load is a view of (``arr.base``), and every torch tensor made from them keeps
+  alive (``torch.from_numpy`` holds the array). The lease is held exactly as long as that owner lives: until
+  the last array or tensor of the load is gone and the result is released or dropped. A background thread
+  per client (daemon thread, ``tensorcast-lease-keeper``) renews held leases every third of their TTL
+  (60 s by default). When the owner goes, a ``weakref.finalize`` enqueues the lease and the keeper thread
+  sends ``DELETE /v1/shm-leases/<id>`` (finalizers never do HTTP themselves: they may run on any thread).
 - ``result.release()`` (idempotent; also at the end of ``with client.load(...) as r:``) drops the result's
-  references and sends the pending releases before returning. It does not invalidate arrays the caller
-  still holds: those keep the mapping and the lease until they are gone too. So no use-after-unmap (SIGBUS)
-  is possible: an array is always backed by a mapping whose lease is held. Using the result itself after
-  ``release()`` (``r["name"]``, ``len(r)``) raises TC_ERR_ABORTED.
-- ``Client.close()`` closes the connections and releases every lease whose arrays are gone; arrays still
-  alive keep working: their leases stay renewed by the keeper thread (which has its own connection) until the
-  arrays go, then are released, and the thread ends. At interpreter exit held leases are released (best
-  effort; the daemon expires any left after their TTL).
-- ``files``: no lease; the mapping is unmapped when the last array and the client's cache (8 artifacts,
-  cleared by ``close()``) let go of it.
-- A process stopped (SIGSTOP, a debugger) longer than the TTL loses its leases: the daemon may then reuse the
-  shm file for another view; the keeper logs a warning when a renew finds its lease gone.
+  references and sends the pending releases before returning: when the caller holds no array of the load,
+  its lease is gone when ``release()`` returns. Arrays the caller still holds are *not* invalidated: they
+  keep the mapping and the lease until they are gone too. So no use-after-unmap (SIGBUS) is possible: an
+  array is always backed by a mapping whose lease is held. Using the result itself after ``release()``
+  (``r["name"]``, ``len(r)``, iteration) raises TC_ERR_ABORTED.
+- The client keeps the mapping of an shm file for 5 s after the last load that used it (the TypeScript SDK
+  does too), so a view loaded again soon maps and faults nothing; its chunks are checked again all the same.
+  Such a cached mapping holds no lease (it is never handed out without a new lease and a new check).
+- ``Client.close()`` closes the connections, drops the cached mappings and releases every lease whose
+  arrays are gone. Arrays still alive keep working: their leases stay renewed by the keeper thread (which has
+  its own connection) until the arrays go; then they are released and the thread ends. At interpreter exit
+  held leases are released (best effort; the daemon expires any left after their TTL).
+- ``files``: no lease (stored artifacts are immutable). The mapping of each shard file is unmapped when the
+  last array made from it and the client's cache (8 artifacts, cleared by ``close()``) let go of it.
+- A process stopped (SIGSTOP, a debugger) longer than the TTL loses its leases: the daemon may then reuse
+  the shm file for another view (the mapped bytes change); the keeper logs a warning when a renew finds its
+  lease gone.
+- Checks: every shm load verifies each 4 MiB chunk's CRC32C against the lease's checksums (threads of a small
+  process-wide pool, ``tensorcast-crc``, for large views), so the mapped bytes have been read once when
+  ``load`` returns. ``files`` loads read nothing before the caller does (the files are the daemon's own,
+  checked when they were imported).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
@@ -130,11 +145,69 @@ def destination(into: Any, total: int) -> np.ndarray:
 
 
 def new_buffer(total: int, as_torch: bool) -> np.ndarray:
-    """A fresh uint8 buffer of ``total`` bytes: torch-owned memory with ``as_torch`` (so the tensors are)."""
+    """A fresh uint8 buffer of ``total`` bytes: torch-owned memory with ``as_torch`` (so the tensors are).
+
+    A large buffer is fresh memory that would fault in page by page as the data plane writes it (a few
+    microseconds per 4 KiB page in a VM: more than the transfer itself); it is advised into transparent huge
+    pages and populated in one call first, where the OS allows (Linux ``madvise``; elsewhere a no-op)."""
     if as_torch:
         torch = import_torch()
-        return torch.empty(total, dtype=torch.uint8).numpy()
-    return np.empty(total, dtype=np.uint8)
+        buf = torch.empty(total, dtype=torch.uint8).numpy()
+    else:
+        buf = np.empty(total, dtype=np.uint8)
+    if total >= _ADVISE_MIN_BYTES:
+        _advise_fresh(buf)
+    return buf
+
+
+_ADVISE_MIN_BYTES = 4 << 20
+_MADV_HUGEPAGE = 14
+_MADV_POPULATE_WRITE = 23
+_madvise: Any = None
+
+
+def _advise_fresh(buf: np.ndarray) -> None:
+    global _madvise
+    if _madvise is None:
+        _madvise = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None, use_errno=True).madvise
+                fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+                fn.restype = ctypes.c_int
+                _madvise = fn
+            except (OSError, AttributeError):
+                pass
+    if not _madvise:
+        return
+    addr = int(buf.__array_interface__["data"][0])
+    # Only whole pages inside the buffer (the allocator's header page is not ours to advise).
+    start = (addr + 4095) & ~4095
+    end = (addr + buf.nbytes) & ~4095
+    if end > start:
+        _madvise(start, end - start, _MADV_HUGEPAGE)
+        _madvise(start, end - start, _MADV_POPULATE_WRITE)  # EINVAL before Linux 5.14: pages fault in as written
+
+
+class Deadline:
+    """The deadline of one load: ``timeout`` seconds (None: none) for all its steps together."""
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = timeout
+        self.end = None if timeout is None else mapped.now() + float(timeout)
+
+    def left(self) -> Optional[float]:
+        """Seconds left (None: no deadline). :raises TensorcastError: TC_ERR_TIMEOUT when none are."""
+        if self.end is None:
+            return None
+        left = self.end - mapped.now()
+        if left <= 0:
+            raise tc_error("TC_ERR_TIMEOUT", f"the load did not finish within {self.timeout:g} s", {"timeoutSeconds": self.timeout})
+        return left
 
 
 def _dp_stat(stats: Any, name: str) -> Optional[str]:
@@ -165,6 +238,9 @@ def load(
 ) -> LoadResult:
     """Loads a TP rank (``tp=(size, rank)``), a view, a list of tensors or the whole artifact of ``key``.
 
+    ``timeout`` (seconds) bounds the whole load (plan, lease or placement, transfer); default: the client's
+    per-request timeout for each step.
+
     :returns: a ``LoadResult`` (see the module docstring for the lifetime of mapped arrays).
     :raises TensorcastError: TC_ERR_INVALID_ARGUMENT (unknown transport, malformed tp, several of
         tp/view/tensors), TC_ERR_DESTINATION_SIZE (``into`` of the wrong size), the daemon's plan errors
@@ -172,42 +248,40 @@ def load(
         from another host or user), TC_ERR_CHECKSUM, TC_ERR_SHORT_READ, and the data plane's errors.
     """
     check_transport(transport)
+    dl = Deadline(timeout)
     if as_torch:
         import_torch()
     t0 = mapped.now()
-    plan = request_plan(client.http, key, tp=tp, view=view, tensors=tensors, timeout=timeout)
+    plan = request_plan(client.http, key, tp=tp, view=view, tensors=tensors, timeout=dl.left())
     dest = destination(into, plan.total_bytes) if into is not None else None
     chosen = choose_transport(client, transport)
     if chosen == "shm":
-        return _load_shm(client, plan, dest, as_torch, timeout, t0)
+        return _load_shm(client, plan, dest, as_torch, dl, t0)
     if chosen == "files":
-        return _load_files(client, plan, dest, as_torch, timeout, t0)
-    return _load_tcp(client, plan, dest, as_torch, timeout, t0)
+        return _load_files(client, plan, dest, as_torch, dl, t0)
+    return _load_tcp(client, plan, dest, as_torch, dl, t0)
 
 
-def _load_shm(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
+def _load_shm(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, dl: Deadline, t0: float) -> LoadResult:
     keeper = keeper_of(client)
-    shm = mapped.open_shm(client, plan, timeout)
+    shm = mapped.open_shm(client, plan, dl.left(), dest)
     if dest is not None or plan.total_bytes == 0:
-        # Copy once into the caller's buffer, then the lease goes at once.
-        try:
-            if dest is not None:
-                np.copyto(dest, shm.mapping.base)
-        finally:
-            keeper.drop(shm.lease_id)
+        # Copied once into the caller's buffer (chunk by chunk as checked): the lease goes at once.
+        keeper.drop(shm.lease_id)
         buf = dest if dest is not None else np.empty(0, dtype=np.uint8)
         arrays = {t.name: mapped.tensor_on(buf, t.offset, t.dtype, t.shape) for t in plan.tensors}
         stats = LoadStats("shm", shm.route, shm.source, plan.total_bytes, mapped.now() - t0, 1 if dest is not None else 0)
         return LoadResult(plan, _finish(plan, arrays, as_torch), stats, keeper, buf)
-    keeper.hold(shm.lease_id, shm.expires_at, shm.mapping.mm)
-    base = shm.mapping.base
-    arrays = {t.name: mapped.tensor_on(base, t.offset, t.dtype, t.shape) for t in plan.tensors}
+    keeper.hold(shm.lease_id, shm.expires_at, shm.base)
+    arrays = {t.name: mapped.tensor_on(shm.base, t.offset, t.dtype, t.shape) for t in plan.tensors}
     stats = LoadStats("shm", shm.route, shm.source, plan.total_bytes, mapped.now() - t0, 0)
-    return LoadResult(plan, _finish(plan, arrays, as_torch), stats, keeper, shm.mapping)
+    owner = shm
+    del shm
+    return LoadResult(plan, _finish(plan, arrays, as_torch), stats, keeper, owner)
 
 
-def _load_files(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
-    files = mapped.artifact_files(client, plan.artifact_id, timeout)
+def _load_files(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, dl: Deadline, t0: float) -> LoadResult:
+    files = mapped.artifact_files(client, plan.artifact_id, dl.left())
     view = plan.view
     arrays: Dict[str, np.ndarray] = {}
     gathered = False
@@ -229,11 +303,11 @@ def _load_files(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: b
     return LoadResult(plan, _finish(plan, arrays, as_torch), stats, None, dest if dest is not None else files)
 
 
-def _load_tcp(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
+def _load_tcp(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, dl: Deadline, t0: float) -> LoadResult:
     buf = dest if dest is not None else new_buffer(plan.total_bytes, as_torch)
     dp_stats: Any = None
     if plan.total_bytes:
-        dp_stats = client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, buf, 0, None, timeout=timeout)
+        dp_stats = client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, buf, 0, None, timeout=dl.left())
     arrays = {t.name: mapped.tensor_on(buf, t.offset, t.dtype, t.shape) for t in plan.tensors}
     stats = LoadStats("tcp", _dp_stat(dp_stats, "route"), _dp_stat(dp_stats, "source"), plan.total_bytes, mapped.now() - t0, 0)
     return LoadResult(plan, _finish(plan, arrays, as_torch), stats, None, buf)

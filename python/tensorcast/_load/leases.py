@@ -29,6 +29,9 @@ log = logging.getLogger("tensorcast")
 RENEW_FRACTION = 1 / 3
 #: Timeout of one renew or release request (seconds).
 REQUEST_TIMEOUT_S = 10.0
+#: How long a mapping of an shm file stays cached after the last load that used it (seconds): a view loaded
+#: again soon maps nothing and faults nothing (the TypeScript SDK keeps its mappings as long).
+MAP_KEEP_S = 5.0
 
 _KEEPERS: "weakref.WeakSet[LeaseKeeper]" = weakref.WeakSet()
 
@@ -54,6 +57,8 @@ class LeaseKeeper:
         self._dropped: List[Tuple[str, bool]] = []
         self._thread: Optional[threading.Thread] = None
         self._client_closed = False
+        #: (st_dev, st_ino) of an shm file -> (its mapping, monotonic time of last use).
+        self._maps: Dict[Tuple[int, int], Tuple[Any, float]] = {}
         _KEEPERS.add(self)
 
     # -- called by loads --------------------------------------------------------------------------
@@ -78,6 +83,36 @@ class LeaseKeeper:
         with self._cond:
             return list(self._held)
 
+    # -- the cache of shm mappings ----------------------------------------------------------------
+
+    def cached_map(self, key: Tuple[int, int], length: int) -> Optional[Any]:
+        """A cached mapping of the file ``key`` covering ``length`` bytes, or None."""
+        with self._cond:
+            hit = self._maps.get(key)
+            if hit is None or hit[0].length < length:
+                return None
+            self._maps[key] = (hit[0], time.monotonic())
+            return hit[0]
+
+    def put_map(self, key: Tuple[int, int], mapping: Any) -> None:
+        with self._cond:
+            if self._client_closed:
+                return
+            self._maps[key] = (mapping, time.monotonic())
+            self._ensure_thread()
+            self._cond.notify_all()
+
+    def forget_map(self, key: Tuple[int, int]) -> None:
+        with self._cond:
+            self._maps.pop(key, None)
+
+    def _trim_maps(self, now: float) -> Optional[float]:
+        # Under the lock: drops mappings unused for MAP_KEEP_S; returns when the next one is due.
+        for key, (_m, used) in list(self._maps.items()):
+            if used + MAP_KEEP_S <= now or self._client_closed:
+                del self._maps[key]
+        return min((used + MAP_KEEP_S for _m, used in self._maps.values()), default=None)
+
     def flush(self) -> None:
         """Sends the pending releases in the calling thread."""
         with self._cond:
@@ -89,6 +124,7 @@ class LeaseKeeper:
         """The client closed: release what is dropped; held leases stay renewed until their arrays go."""
         with self._cond:
             self._client_closed = True
+            self._maps.clear()
             self._cond.notify_all()
         self.flush()
 
@@ -113,21 +149,25 @@ class LeaseKeeper:
                 while True:
                     if self._dropped:
                         break
+                    now = time.monotonic()
+                    map_due = self._trim_maps(now)
                     if not self._held:
+                        if map_due is not None:
+                            self._cond.wait(map_due - now)
+                            continue
                         if self._client_closed:
                             self._thread = None
                             self.http.close()
                             return
                         # Nothing held: wait for work, then end after a while idle (a later hold restarts it).
-                        if not self._cond.wait(5.0) and not self._held and not self._dropped:
+                        if not self._cond.wait(5.0) and not self._held and not self._dropped and not self._maps:
                             self._thread = None
                             return
                         continue
-                    now = time.monotonic()
                     due = min(le.renewed_at + le.ttl * RENEW_FRACTION for le in self._held.values())
                     if due <= now:
                         break
-                    self._cond.wait(due - now)
+                    self._cond.wait(min(due, map_due if map_due is not None else due) - now)
                 dropped, self._dropped = self._dropped, []
                 now = time.monotonic()
                 to_renew = [le for le in self._held.values() if le.renewed_at + le.ttl * RENEW_FRACTION <= now]

@@ -27,13 +27,18 @@ from .leases import keeper_of
 _SUB_BYTE = {"F4", "F6_E2M3", "F6_E3M2"}
 #: Artifacts whose files a client keeps mapped (most recently used first out).
 FILE_CACHE_ARTIFACTS = 8
+#: madvise(MADV_POPULATE_READ) (Linux 5.14+): fills the page tables of a new mapping in one call, much
+#: faster than faulting page by page, and without breaking the sharing of a private mapping's pages.
+_MADV_POPULATE_READ = 22
+#: Check the chunks of a file in parallel threads (the CRC runs without the GIL) from this many chunks.
+_PARALLEL_CHUNKS = 4
 
 
 class Mapping:
     """A mapped file: the ``mmap`` (the object every array keeps alive through its ``.base`` chain) and
     one uint8 array over all of it that every array is a view of."""
 
-    def __init__(self, path: str, length: int) -> None:
+    def __init__(self, path: str, length: int, populate: bool = False) -> None:
         self.path = path
         self.length = length
         if length == 0:
@@ -44,6 +49,11 @@ class Mapping:
                 self.mm = mmap.mmap(fd, length, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
             finally:
                 os.close(fd)
+            if populate and hasattr(self.mm, "madvise"):
+                try:
+                    self.mm.madvise(_MADV_POPULATE_READ)
+                except OSError:
+                    pass  # an older kernel: pages fault in as they are touched
         self.base = np.frombuffer(self.mm, dtype=np.uint8)
 
     def address_range(self) -> Tuple[int, int]:
@@ -64,22 +74,35 @@ def tensor_on(base: np.ndarray, offset: int, dtype: str, shape: Sequence[int]) -
 
 
 class ShmLoad:
-    """A view's bytes in the daemon's shm file, mapped and checked. ``mapping`` is None for a view of 0 bytes."""
+    """A view's bytes in the daemon's shm file, mapped and checked, under a lease.
 
-    def __init__(self, lease_id: str, expires_at: float, mapping: Mapping, route: Optional[str], source: Optional[str]) -> None:
+    ``base`` is a uint8 array over the view's bytes made for this load alone (a fresh ``np.frombuffer`` of
+    the mapping, possibly a mapping cached from an earlier load of the same file): every array of the load
+    is a view of it, so the lease is held exactly while ``base`` lives."""
+
+    def __init__(self, lease_id: str, expires_at: float, path: str, mapping: Mapping, base: np.ndarray, route: Optional[str], source: Optional[str]) -> None:
         self.lease_id = lease_id
         #: Unix ms, as the daemon answered.
         self.expires_at = expires_at
+        self.path = path
         self.mapping = mapping
+        self.base = base
         self.route = route
         self.source = source
 
+    def address_range(self) -> Tuple[int, int]:
+        start = int(self.base.__array_interface__["data"][0]) if self.base.nbytes else 0
+        return start, start + int(self.base.nbytes)
 
-def open_shm(client: Any, plan: Plan, timeout: Optional[float]) -> ShmLoad:
+
+def open_shm(client: Any, plan: Plan, timeout: Optional[float], dest: Optional[np.ndarray] = None) -> ShmLoad:
     """Takes a lease on the plan's view (``POST /v1/shm-leases``), maps its file and checks every chunk.
 
-    The lease is not yet held by the keeper: the caller either hands it the mapping (``keeper.hold``) or
-    drops it (``keeper.drop``).
+    A mapping of the same file (same device and inode) cached from a load of the last few seconds is used
+    again (nothing to map or fault); the chunks are checked all the same. The lease is not yet held by the
+    keeper: the caller either hands it the load's ``base`` (``keeper.hold``) or drops it (``keeper.drop``).
+    With ``dest`` (a uint8 array of the view's size) each chunk is copied there right after its check, while
+    it is still in the CPU cache.
 
     :raises TensorcastError: TC_ERR_FORBIDDEN (the file is not reachable from this process),
         TC_ERR_SHORT_READ (the file is shorter than the view), TC_ERR_CHECKSUM (a chunk differs: the lease is
@@ -97,45 +120,89 @@ def open_shm(client: Any, plan: Plan, timeout: Optional[float]) -> ShmLoad:
         if nbytes != plan.total_bytes:
             raise tc_error("TC_ERR_PROTOCOL", f"the lease has {nbytes} bytes, the plan {plan.total_bytes}")
         try:
-            size = os.stat(path).st_size
+            st = os.stat(path)
         except OSError as e:
             raise tc_error(
                 "TC_ERR_FORBIDDEN",
                 f"cannot read the daemon's shm file {path} (is the daemon on this host, its shm dir readable by this user?): {e}; use transport='tcp'",
                 {"path": path},
             ) from e
-        if size < nbytes:
-            raise tc_error("TC_ERR_SHORT_READ", f"{path}: {size} bytes, the lease says {nbytes}", {"path": path})
-        try:
-            mapping = Mapping(path, nbytes)
-        except OSError as e:
-            raise tc_error("TC_ERR_FORBIDDEN", f"cannot map the daemon's shm file {path}: {e}; use transport='tcp'", {"path": path}) from e
-        _check_chunks(mapping, lease.get("checksums") or {}, path)
+        if st.st_size < nbytes:
+            raise tc_error("TC_ERR_SHORT_READ", f"{path}: {st.st_size} bytes, the lease says {nbytes}", {"path": path})
+        key = (st.st_dev, st.st_ino)
+        mapping = keeper.cached_map(key, nbytes) if nbytes else None
+        base: Optional[np.ndarray] = None
+        if mapping is not None:
+            base = np.frombuffer(mapping.mm, dtype=np.uint8, count=nbytes)
+            try:
+                _check_chunks(base, lease.get("checksums") or {}, path, dest)
+            except TensorcastError as e:
+                if e.code != "TC_ERR_CHECKSUM":
+                    raise
+                # This process may have written into arrays of an earlier load (private pages of the
+                # cached mapping): check a fresh mapping before blaming the daemon's file.
+                keeper.forget_map(key)
+                mapping, base = None, None
+        if mapping is None:
+            try:
+                mapping = Mapping(path, nbytes, populate=True)
+            except OSError as e:
+                raise tc_error("TC_ERR_FORBIDDEN", f"cannot map the daemon's shm file {path}: {e}; use transport='tcp'", {"path": path}) from e
+            base = np.frombuffer(mapping.mm, dtype=np.uint8, count=nbytes) if nbytes else np.empty(0, dtype=np.uint8)
+            _check_chunks(base, lease.get("checksums") or {}, path, dest)
+        if nbytes:
+            keeper.put_map(key, mapping)
     except TensorcastError as e:
         keeper.drop(lease_id, discard=e.code == "TC_ERR_CHECKSUM")
         raise
     except BaseException:
         keeper.drop(lease_id)
         raise
-    return ShmLoad(lease_id, float(lease["expiresAt"]), mapping, lease.get("route"), lease.get("source"))
+    assert base is not None
+    return ShmLoad(lease_id, float(lease["expiresAt"]), path, mapping, base, lease.get("route"), lease.get("source"))
 
 
-def _check_chunks(mapping: Mapping, checksums: Dict[str, Any], path: str) -> None:
+_pool: Any = None
+_pool_lock = threading.Lock()
+
+
+def _crc_pool() -> Any:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="tensorcast-crc")
+        return _pool
+
+
+def _check_chunks(base: np.ndarray, checksums: Dict[str, Any], path: str, dest: Optional[np.ndarray] = None) -> None:
     if checksums.get("algorithm") != "crc32c":
         raise tc_error("TC_ERR_PROTOCOL", f"unknown checksum algorithm {checksums.get('algorithm')!r}")
     chunk = int(checksums["chunkBytes"])
     crcs: List[int] = [int(c) for c in checksums["crcs"]]
-    n = mapping.length
+    n = int(base.nbytes)
     want_chunks = (n + chunk - 1) // chunk
     if len(crcs) != want_chunks:
         raise tc_error("TC_ERR_PROTOCOL", f"{len(crcs)} checksums for {want_chunks} chunks of {path}")
-    for i, want in enumerate(crcs):
-        start = i * chunk
-        got = crc32c_of(mapping.base, start, min(n, start + chunk))
-        if got != want:
+    spans = [(i * chunk, min(n, (i + 1) * chunk)) for i in range(want_chunks)]
+
+    def one(span: Tuple[int, int]) -> int:
+        crc = crc32c_of(base, span[0], span[1])
+        if dest is not None:
+            np.copyto(dest[span[0] : span[1]], base[span[0] : span[1]])
+        return crc
+
+    if len(spans) >= _PARALLEL_CHUNKS and (os.cpu_count() or 1) > 1:
+        got = list(_crc_pool().map(one, spans))
+    else:
+        got = [one(sp) for sp in spans]
+    for i, (g, want) in enumerate(zip(got, crcs)):
+        if g != want:
+            a, b = spans[i]
             raise tc_error(
                 "TC_ERR_CHECKSUM",
-                f"{path}: chunk {i} (bytes {start}..{min(n, start + chunk)}) has CRC32C {got:#010x}, the daemon wrote {want:#010x}",
+                f"{path}: chunk {i} (bytes {a}..{b}) has CRC32C {g:#010x}, the daemon wrote {want:#010x}",
                 {"path": path, "chunk": i},
             )
 

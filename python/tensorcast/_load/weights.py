@@ -13,13 +13,16 @@ tensorcast in by handing the model this iterator instead of one over safetensors
                 model.load_weights(client.iter_weights("model:llama3-8b", tp=(tp_size, tp_rank)))
 
 The names are the checkpoint's (``model.layers.0.self_attn.q_proj.weight``: the engine's
-``stacked_params_mapping`` still fuses q/k/v and gate/up into its own parameters), but each tensor is
-already this rank's slice. So the engine's loader must not slice again: its per-parameter ``weight_loader``
-narrows a full checkpoint tensor by ``tp_rank``; with tensorcast the tensors are pre-sharded, so use a
-weight loader that copies the tensor as is (``param.data.copy_(tensor)``, with the shard offset of a fused
-parameter: ``param.data.narrow(0, offset, tensor.shape[0]).copy_(tensor)``), e.g. by loading with
-``tp=None`` on a single-rank engine, or by installing a pass-through ``weight_loader`` on the parameters.
-Tensors of a view (``view=``) come the same way.
+``stacked_params_mapping`` still routes q/k/v and gate/up into its fused ``qkv_proj`` / ``gate_up_proj``
+parameters), but each tensor is already this rank's slice (a TP rank of size ``(tp_size, tp_rank)`` as vLLM
+slices it: column-parallel dim 0, row-parallel dim 1, KV heads replicated when tp > KV heads, the vocab
+padded). So the engine's loader must not slice again: the stock per-parameter ``weight_loader`` narrows a
+*full* checkpoint tensor by ``tp_rank``; with tensorcast the tensors are pre-sharded, as in vLLM's
+``sharded_state`` load format, and are copied as they are: ``param.data.copy_(tensor)``, or for a fused
+parameter into its shard, ``param.data.narrow(0, shard_offset, tensor.shape[0]).copy_(tensor)`` (offsets of
+q/k/v and gate/up in the rank's fused parameter). A custom loader does that by installing such a
+pass-through ``weight_loader`` on the parameters before calling ``model.load_weights``, or by walking the
+iterator itself. Tensors of a view (``view=``) come the same way.
 
 Memory bound, per transport:
 - ``tcp``: the plan's output is read in windows of whole tensors of about ``max_in_flight_bytes / 4`` each,
@@ -30,9 +33,10 @@ Memory bound, per transport:
 - ``shm`` / ``files``: the tensors are views of the mapped file (no copy, no bound needed: the pages are the
   page cache's); the shm lease is held while the iterator or any yielded tensor lives.
 
-Closing the generator (``break`` out of the loop, ``.close()``, or it being collected) stops the prefetch
-thread (a window being read finishes first, bounded by the window size), drops windows not yet consumed and
-releases the lease.
+Closing the iterator (``.close()``, the end of a ``with client.iter_weights(...) as it:`` block, or dropping
+it, which is what a ``break`` out of ``for name, t in client.iter_weights(...):`` does in CPython) stops the
+prefetch thread (a window being read finishes first, bounded by the window size), drops windows not yet
+consumed and releases the result's hold on the lease (tensors already yielded keep theirs).
 """
 
 from __future__ import annotations
@@ -127,9 +131,19 @@ def iter_weights(
     chosen = choose_transport(client, transport)
     if chosen in ("shm", "files"):
         result = load(client, key, tp=tp, view=view, tensors=tensors, transport=chosen, as_torch=as_torch, timeout=timeout)
-        return WeightIterator(chosen, result.plan, lambda it: _mapped(result))
+        return WeightIterator(chosen, result.plan, lambda peak: _mapped(result))
     plan = request_plan(client.http, key, tp=tp, view=view, tensors=tensors, timeout=timeout)
-    return WeightIterator("tcp", plan, lambda it: _streamed(it, client, plan, as_torch, max_in_flight_bytes, timeout))
+    return WeightIterator("tcp", plan, lambda peak: _streamed(peak, client, plan, as_torch, max_in_flight_bytes, timeout))
+
+
+class _Peak:
+    """The most bytes fetched but not handed over (shared by an iterator and its generator, which must not
+    reference the iterator: dropping the iterator has to close it at once, without a reference cycle)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
 
 
 class WeightIterator:
@@ -140,8 +154,12 @@ class WeightIterator:
     def __init__(self, transport: str, plan: Plan, make: Any) -> None:
         self.transport = transport
         self.plan = plan
-        self.peak_in_flight = 0
-        self._gen = make(self)
+        self._peak = _Peak()
+        self._gen = make(self._peak)
+
+    @property
+    def peak_in_flight(self) -> int:
+        return self._peak.value
 
     def __iter__(self) -> "WeightIterator":
         return self
@@ -209,7 +227,7 @@ class WeightStream:
             self.ready.get_nowait()
 
 
-def _streamed(owner: WeightIterator, client: Any, plan: Plan, as_torch: bool, max_in_flight: int, timeout: Optional[float]) -> Iterator[Tuple[str, Any]]:
+def _streamed(peak: _Peak, client: Any, plan: Plan, as_torch: bool, max_in_flight: int, timeout: Optional[float]) -> Iterator[Tuple[str, Any]]:
     stream = WeightStream(client, plan, as_torch, max_in_flight, timeout)
     held = 0
     try:
@@ -225,7 +243,7 @@ def _streamed(owner: WeightIterator, client: Any, plan: Plan, as_torch: bool, ma
                 raise item
             tensors, start, n, buf = item
             held = n
-            owner.peak_in_flight = stream.budget.peak
+            peak.value = stream.budget.peak
             for t in tensors:
                 a = mapped.tensor_on(buf, t.offset - start, t.dtype, t.shape)
                 yield t.name, (_as_torch(a, t.dtype) if as_torch else a)
