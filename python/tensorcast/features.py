@@ -13,8 +13,13 @@ a TypeScript producer's refs are read here and the reverse.
   TC_ERR_SHORT_READ, smaller: TC_ERR_DESTINATION_SIZE, both before any I/O).
 - release: a local tombstone at once, the physical delete after (failed deletes retried by gc(), drain()).
 
-Not in this port (the TypeScript SDK has them): the ``packed`` layout, and refs of another daemon of a cluster
-(``daemonId`` naming another daemon: TC_ERR_INVALID_ARGUMENT).
+- layout='packed': one safetensors object per sample (``{storeId}/{sampleId}/g{generation}.safetensors``, the
+  TypeScript header byte for byte). The data plane takes one buffer per object, so a packed put gathers the
+  tensors into one buffer (one copy, as the TypeScript daemon backend does) and a packed get reads the object whole
+  and copies each tensor out (one copy, as TypeScript does for whole-object backends).
+
+Not in this port: refs of another daemon of a cluster (``daemonId`` naming another daemon: TC_ERR_INVALID_ARGUMENT;
+the TypeScript store reads them there).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import re
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -47,6 +53,12 @@ STORE_TOKEN_HEADER = "x-tensorcast-store-token"
 #: Deadline of a put that may wait for room, past the wait itself, when no timeout is given (ms).
 _TRANSFER_MS = 60_000
 _DRAIN_PASSES = 3
+#: Reads and writes of one sample kept in flight at once (as TypeScript).
+_CONCURRENCY = 8
+#: safetensors dtypes in the reference crate's order; the packed header sorts by it, descending (src/core/dtypes.ts).
+_DTYPE_ORDER = ["BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ",
+                "F8_E5M2FNUZ", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "C64", "F64", "I64", "U64"]
+_MAX_HEADER_BYTES = 100_000_000
 
 # numpy dtype -> safetensors dtype (little-endian or byte-order-free only).
 _FROM_NUMPY = {
@@ -223,6 +235,9 @@ class SampleRef:
         return "\0".join([self.sample_id, str(self.generation), *(str(f) for f in (self.fences or ()))])
 
     def object_keys(self) -> List[str]:
+        """Every object key this generation owns (not the manifest)."""
+        if self.layout == "packed":
+            return [packed_key(self.store_id, self.sample_id, self.generation)]
         return [tensor_key(self.store_id, self.sample_id, self.generation, s.name) for s in self.specs]
 
 
@@ -231,6 +246,67 @@ RefLike = Union[SampleRef, Mapping[str, Any], str, bytes]
 
 def tensor_key(store_id: str, sample_id: str, generation: int, name: str) -> str:
     return f"{store_id}/{sample_id}/g{generation}/{name}"
+
+
+def packed_key(store_id: str, sample_id: str, generation: int) -> str:
+    return f"{store_id}/{sample_id}/g{generation}.safetensors"
+
+
+@dataclass(frozen=True)
+class _PackedPlan:
+    header: bytes
+    #: (name, dtype, shape, begin, end) in file order
+    tensors: Tuple[Tuple[str, str, Tuple[int, ...], int, int], ...]
+    data_bytes: int
+
+    @property
+    def total(self) -> int:
+        return len(self.header) + self.data_bytes
+
+
+def plan_packed(specs: Sequence[FeatureSpec]) -> _PackedPlan:
+    """The safetensors layout of a sample, exactly as src/format/safetensors-writer.ts plans it: tensors by dtype
+    descending then name (UTF-8 order), the header JSON padded with spaces to 8 bytes."""
+    ordered = sorted(specs, key=lambda s: (-_DTYPE_ORDER.index(s.dtype), s.name.encode("utf-8")))
+    cursor = 0
+    placed = []
+    parts = []
+    for t in ordered:
+        begin, cursor = cursor, cursor + t.byte_length
+        placed.append((t.name, t.dtype, tuple(t.shape), begin, cursor))
+        shape = ",".join(str(d) for d in t.shape)
+        parts.append(f'{json.dumps(t.name, ensure_ascii=False)}:{{"dtype":"{t.dtype}","shape":[{shape}],"data_offsets":[{begin},{cursor}]}}')
+    text = ("{" + ",".join(parts) + "}").encode("utf-8")
+    header_bytes = -(-(8 + len(text)) // 8) * 8 - 8
+    if header_bytes > _MAX_HEADER_BYTES:
+        raise tc_error("TC_ERR_FORMAT_HEADER_TOO_LARGE", f"header of {header_bytes} bytes exceeds {_MAX_HEADER_BYTES}")
+    header = header_bytes.to_bytes(8, "little") + text + b" " * (header_bytes - len(text))
+    return _PackedPlan(header, tuple(placed), cursor)
+
+
+def _check_packed_header(data: memoryview, plan: _PackedPlan, key: str) -> None:
+    """The stored header must describe exactly the planned tensors (else it is not the object the ref names)."""
+    def mismatch(why: str) -> TensorcastError:
+        return tc_error("TC_ERR_BACKEND", f"{key}: the packed object does not match its sample ref ({why})",
+                        {"key": key, "reason": "packed_mismatch"})
+
+    n = int.from_bytes(bytes(data[:8]), "little")
+    if n != len(plan.header) - 8:
+        raise mismatch("header length differs")
+    try:
+        parsed = json.loads(bytes(data[8:8 + n]).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise mismatch(f"header is not JSON: {e}") from e
+    if not isinstance(parsed, dict):
+        raise mismatch("header is not an object")
+    parsed.pop("__metadata__", None)
+    if len(parsed) != len(plan.tensors):
+        raise mismatch("tensor count differs")
+    for name, dtype, shape, begin, end in plan.tensors:
+        t = parsed.get(name)
+        if (not isinstance(t, dict) or t.get("dtype") != dtype or t.get("shape") != list(shape)
+                or t.get("data_offsets") != [begin, end]):
+            raise mismatch(f"tensor '{name}' differs")
 
 
 def manifest_key(store_id: str, sample_id: str) -> str:
@@ -376,7 +452,8 @@ class FeatureStore:
     namespace has one: TC_ERR_AUTH), ``max_resident_bytes`` (the namespace's limit: a put beyond it is
     TC_ERR_BACKPRESSURE, retryable), ``wait_for_room_ms`` (a put over the limit waits this long first),
     ``max_hold_age_ms`` (every object expires this long after its put), ``retain_on_release`` (release keeps the
-    bytes until drain() or a forced release), ``layout`` ('per-tensor' only here), ``timeout_ms`` (each call).
+    bytes until drain() or a forced release), ``layout`` ('per-tensor', default: one object per tensor, or
+    'packed': one safetensors object per sample), ``timeout_ms`` (each data-plane call).
 
     Thread-safe: several threads may put and get at once (the data plane pools its connections).
 
@@ -404,10 +481,7 @@ class FeatureStore:
                              ("max_hold_age_ms", max_hold_age_ms, 1), ("timeout_ms", timeout_ms, 1)):
             if v is not None and (not _safe_int(v) or v < low):
                 raise _bad(f"{name} must be an integer >= {low}, got {v}")
-        if layout == "packed":
-            raise _bad("layout 'packed' is not supported by the Python client yet: use 'per-tensor' (refs of packed "
-                       "samples put by TypeScript are not readable here either)")
-        if layout != "per-tensor":
+        if layout not in ("per-tensor", "packed"):
             raise _bad(f"layout must be 'per-tensor' or 'packed', got {json.dumps(layout, default=str)}")
         if token is not None and (not isinstance(token, str) or token == ""):
             raise _bad("token must be a non-empty string")
@@ -424,6 +498,7 @@ class FeatureStore:
         self._prepared = False
         self._closed = False
         self._daemon_id: Optional[str] = None
+        self._pool: Optional[ThreadPoolExecutor] = None
 
     # -- the daemon's objects --------------------------------------------------------------------------------
 
@@ -444,6 +519,22 @@ class FeatureStore:
         if self._timeout() is not None:
             kw["timeout"] = self._timeout()
         return self.client.http.json(method, path, body, **kw)
+
+    def _map(self, fn: Any, items: Sequence[Any]) -> List[Any]:
+        """``fn`` over ``items``, up to 8 at once (the data plane pools its connections); every call finishes
+        before an error is raised (a NOT_FOUND first, as TypeScript picks it), so nothing runs on after a failure."""
+        if len(items) <= 1:
+            return [fn(i) for i in items]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_CONCURRENCY, thread_name_prefix=f"tensorcast-features-{self.store_id}")
+            pool = self._pool
+        futures = [pool.submit(fn, i) for i in items]
+        errors = [f.exception() for f in futures]
+        failed = [e for e in errors if e is not None]
+        if failed:
+            raise next((e for e in failed if getattr(e, "code", None) == "TC_ERR_NOT_FOUND"), failed[0])
+        return [f.result() for f in futures]
 
     def _prepare(self) -> None:
         if self._prepared or (self.token is None and self.max_resident_bytes is None):
@@ -540,7 +631,18 @@ class FeatureStore:
         generation = current["generation"] + 1 if current is not None else self._fresh_generation(sample_id)
         base = {"v": 1, "sampleId": sample_id, "generation": generation, "layout": self.layout,
                 "specs": [s.to_dict() for s in specs], "createdAt": int(time.time() * 1000)}
-        fences = self._put_atomic(sample_id, specs, data, base, version)
+        if self.layout == "packed":
+            plan = plan_packed(specs)
+            whole = bytearray(plan.total)  # the one gather copy: the data plane sends one buffer per object
+            whole[: len(plan.header)] = plan.header
+            by_name = {s.name: d for s, d in zip(specs, data)}
+            at = len(plan.header)
+            for name, _, _, begin, end in plan.tensors:
+                whole[at + begin: at + end] = by_name[name]
+            items = [(packed_key(self.store_id, sample_id, generation), memoryview(whole))]
+        else:
+            items = [(tensor_key(self.store_id, sample_id, generation, s.name), d) for s, d in zip(specs, data)]
+        fences = self._put_atomic(sample_id, items, base, version)
         ref = SampleRef(self.store_id, sample_id, generation, tuple(specs), self.layout, tuple(fences), self.daemon_id)
         if current is not None:
             self._retire(self._ref_from_manifest(current))
@@ -552,14 +654,13 @@ class FeatureStore:
                     self._frees.retained.pop(old.identity, None)
         return ref
 
-    def _put_atomic(self, sample_id: str, specs: List[FeatureSpec], data: List[memoryview], base: Dict[str, Any],
+    def _put_atomic(self, sample_id: str, items: List[Tuple[str, Any]], base: Dict[str, Any],
                     manifest_version: Optional[int]) -> List[int]:
         """Tensors and manifest in one transaction, committed if the manifest is still the one read."""
         txn = f"txn-{uuid.uuid4()}"
         mkey = manifest_key(self.store_id, sample_id)
         try:
-            fences = [self._put_object(tensor_key(self.store_id, sample_id, base["generation"], s.name), d, txn, None)
-                      for s, d in zip(specs, data)]
+            fences = self._map(lambda item: self._put_object(item[0], item[1], txn, None), items)
             manifest = json.dumps({**base, "fences": fences}, separators=(",", ":"), ensure_ascii=False).encode()
             self._put_object(mkey, manifest, txn)
             self._control("POST", "/v1/objects/commit", {"txn": txn, "conditions": [{"key": mkey, "ifVersion": manifest_version}]})
@@ -636,14 +737,27 @@ class FeatureStore:
                 raise self._released(r)
         dests = self._destinations(r, into)
         fences = r.fences
+        def read(i: int, key: str, into: Any, size: int) -> None:
+            _, version = self.client.dataplane.get_object(
+                key, into=into, expect_bytes=size, store_token=self.token, timeout=self._timeout())
+            if fences is not None and version != fences[i]:
+                raise tc_error("TC_ERR_NOT_FOUND", f"{key}: stale or released sample (version {version}, the ref holds {fences[i]})",
+                               {"key": key, "reason": "stale"})
+
         try:
-            for i, s in enumerate(r.specs):
-                key = tensor_key(self.store_id, r.sample_id, r.generation, s.name)
-                _, version = self.client.dataplane.get_object(
-                    key, into=dests[s.name], expect_bytes=s.byte_length, store_token=self.token, timeout=self._timeout())
-                if fences is not None and version != fences[i]:
-                    raise tc_error("TC_ERR_NOT_FOUND", f"{key}: stale or released sample (version {version}, the ref holds {fences[i]})",
-                                   {"key": key, "reason": "stale"})
+            if r.layout == "packed":
+                plan = plan_packed(r.specs)
+                key = packed_key(self.store_id, r.sample_id, r.generation)
+                whole = memoryview(bytearray(plan.total))
+                read(0, key, whole, plan.total)
+                _check_packed_header(whole, plan, key)
+                at = len(plan.header)
+                for name, _, _, begin, end in plan.tensors:
+                    dests[name][:] = whole[at + begin: at + end]
+            else:
+                self._map(lambda a: read(*a), [
+                    (i, tensor_key(self.store_id, r.sample_id, r.generation, s.name), dests[s.name], s.byte_length)
+                    for i, s in enumerate(r.specs)])
         except TensorcastError as e:
             if e.code == "TC_ERR_NOT_FOUND":
                 raise tc_error(
@@ -882,8 +996,12 @@ class FeatureStore:
         }
 
     def close(self) -> None:
-        """The store is unusable afterwards (TC_ERR_ABORTED); the client stays open."""
+        """The store is unusable afterwards (TC_ERR_ABORTED); its threads are joined; the client stays open."""
         self._closed = True
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def __enter__(self) -> "FeatureStore":
         return self
@@ -907,8 +1025,6 @@ class FeatureStore:
         if r.daemon_id is not None and r.daemon_id != self.daemon_id:
             raise _bad(f"sample ref of daemon '{r.daemon_id}': the Python client reads refs of its own daemon "
                        f"('{self.daemon_id}') only; connect to that daemon")
-        if (r.layout or "per-tensor") == "packed":
-            raise _bad(f"sample '{r.sample_id}' has the packed layout, which the Python client does not read yet")
         return r
 
 

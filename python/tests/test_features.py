@@ -196,3 +196,39 @@ def test_retain_on_release_and_drain(client):
     assert store.gc() == {"freed": 0, "expired": 0, "failed": []}
     store.close()
     assert _code(store.get, ref2) == "TC_ERR_ABORTED"
+
+
+def test_packed_layout(client, shared_daemon):
+    store = client.features("train-packed", layout="packed")
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    ids = np.arange(5, dtype=np.int64)
+    ref = store.put("s", {"x": x, "ids": ids, "none": np.zeros(0, dtype=np.uint8)})
+    assert ref.layout == "packed" and len(ref.fences) == 1
+    keys = [o["key"] for o in shared_daemon.request("GET", "/v1/objects?prefix=train-packed/s/")["objects"]]
+    assert sorted(keys) == ["train-packed/s/g0.safetensors", "train-packed/s/manifest"]
+    got = store.get(ref)
+    assert np.array_equal(got["x"], x) and np.array_equal(got["ids"], ids) and got["none"].shape == (0,)
+    # the object is a safetensors file the safetensors package reads
+    safetensors = pytest.importorskip("safetensors.numpy")
+    data, _ = client.dataplane.get_object("train-packed/s/g0.safetensors")
+    loaded = safetensors.load(bytes(data))
+    assert np.array_equal(loaded["x"], x) and np.array_equal(loaded["ids"], ids)
+    # a per-tensor store reads packed refs too (the layout travels on the ref)
+    assert np.array_equal(client.features("train-packed").get(ref)["ids"], ids)
+    r1 = store.put("s", {"x": x})
+    assert _code(store.get, ref) == "TC_ERR_NOT_FOUND"
+    store.release(r1)
+    assert shared_daemon.request("GET", "/v1/objects?prefix=train-packed/s/")["objects"] == []
+
+
+def test_many_tensors_in_parallel(client):
+    store = client.features("train-many")
+    tensors = {f"t{i:03d}": np.full((64,), i, dtype=np.int32) for i in range(40)}
+    ref = store.put("s", tensors)
+    got = store.get(ref)
+    assert all(np.array_equal(got[n], a) for n, a in tensors.items())
+    store.release(ref)
+    store.close()
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name.startswith("tensorcast-features-train-many")]

@@ -108,3 +108,22 @@ def test_error_codes_are_equal(client, shared_daemon):
             store.put("p", {name: (bytes.fromhex(t["hex"]), t["dtype"], t["shape"])})
         assert info.value.code == ts_out.get("error") == "TC_ERR_INVALID_ARGUMENT"
     store.release(ref)
+
+
+def test_packed_objects_are_identical_across_languages(client, shared_daemon):
+    """The same tensors put packed by TypeScript and by Python give the same safetensors bytes; each side reads the
+    other's."""
+    tensors = _tensors()
+    wire = {n: {"hex": a.tobytes().hex(), "dtype": d, "shape": list(a.shape)} for n, (a, d) in tensors.items()}
+    ts_ref = _peer(shared_daemon, "fs-put", storeId="cross-packed", sampleId="ts", tensors=wire, layout="packed")["ref"]
+    store = client.features("cross-packed", layout="packed")
+    py_ref = store.put("py", {n: (a, d, list(a.shape)) for n, (a, d) in tensors.items()})
+    ts_bytes, _ = client.dataplane.get_object(f"cross-packed/ts/g{ts_ref['generation']}.safetensors")
+    py_bytes, _ = client.dataplane.get_object(f"cross-packed/py/g{py_ref.generation}.safetensors")
+    assert bytes(ts_bytes) == bytes(py_bytes)
+    got = store.get(ts_ref)
+    assert all(got[n].tobytes() == a.tobytes() for n, (a, d) in tensors.items())
+    out = _peer(shared_daemon, "fs-get", storeId="cross-packed", ref=py_ref.to_dict())
+    assert all(bytes.fromhex(out["tensors"][n]["hex"]) == a.tobytes() for n, (a, d) in tensors.items())
+    store.release(ts_ref)
+    store.release(py_ref)
