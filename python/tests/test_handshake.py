@@ -316,3 +316,35 @@ def test_https_with_client_certificates(tmp_path):
         proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_publisher_keeps_the_rank_published(tmp_path):
+    """A publisher against a listener with a 1 s TTL: the rank outlives many TTLs; removed, it is published again
+    by the next round; stop(remove=True) deletes it."""
+    from conftest import MODELS_ROOT, Daemon
+
+    d = Daemon(tmp_path / "d", ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0", "--handshake-ttl", "1"])
+    try:
+        with Handshakes(d.handshake_url, d.token) as hs:
+            p = hs.publisher(rank_meta("kept", 0, tp_size=1), renew_every_ms=100)
+            assert p.answer["ttlMs"] == 1000
+            wait_for(lambda: p.stats()["renewals"] >= 15, what="15 renewals (1.5 s, past the 1 s TTL)")
+            assert hs.fetch_rank("kept", 0, 0).meta.engine_id == "kept"
+            hs.remove("kept")
+            wait_for(lambda: p.stats()["republishes"] >= 1, what="a republish after the rank was removed")
+            wait_for(lambda: _has(hs, "kept"), what="the rank back")
+            p.stop(remove=True)
+            with pytest.raises(tensorcast.NotFoundError):
+                hs.fetch_rank("kept", 0, 0)
+            hs.publisher(rank_meta("left-running", 0, tp_size=1), renew_every_ms=100)  # close() stops it
+        assert not [t for t in threading.enumerate() if t.name.startswith("tensorcast-publisher")]
+    finally:
+        d.kill()
+
+
+def _has(hs, engine):
+    try:
+        hs.fetch_rank(engine, 0, 0)
+        return True
+    except tensorcast.NotFoundError:
+        return False

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import TensorcastError, tc_error
 from .client import HandshakeClient, RankAnswer, check_id, check_rank, is_retryable, positive_ms
+from .publisher import HandshakePublisher
 from .rank_metadata import RankMetadata
 
 Key = Tuple[int, int]
@@ -143,6 +144,7 @@ class Handshakes:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._slots: Dict[str, _Slot] = {}
+        self._publishers: List[HandshakePublisher] = []
         self._counters = {"handshakes_started": 0, "rank_requests": 0, "retries": 0, "failures": 0, "cache_hits": 0, "parked": 0}
         self._flights = ThreadPoolExecutor(max_workers, thread_name_prefix="tensorcast-handshake")
         self._gets = ThreadPoolExecutor(max_workers * 4, thread_name_prefix="tensorcast-handshake-get")
@@ -156,6 +158,14 @@ class Handshakes:
     def publish(self, meta: Union[RankMetadata, bytes]) -> Dict[str, Any]:
         """``HandshakeClient.publish``."""
         return self.client.publish(meta)
+
+    def publisher(self, meta: Union[RankMetadata, bytes], renew_every_ms: Optional[float] = None) -> "HandshakePublisher":
+        """Publishes one rank and keeps it published (renewals; published again when the listener lost it) until
+        the returned publisher's ``stop()``; ``close()`` stops the publishers still running (ranks kept)."""
+        p = HandshakePublisher(self.client, meta, renew_every_ms)
+        with self._lock:
+            self._publishers.append(p)
+        return p
 
     def fetch_rank(self, engine_id: str, tp_rank: int, dp_rank: int, expect_hash: Optional[str] = None) -> RankAnswer:
         """One GET, bypassing the cache and the failure policy (``HandshakeClient.fetch_rank``)."""
@@ -268,7 +278,8 @@ class Handshakes:
 
     def close(self) -> None:
         """Fails every waiting future (TC_ERR_ABORTED), stops the handshakes (a GET in flight ends within its
-        deadline) and joins the threads; closes the connections. Idempotent."""
+        deadline) and the publishers (their ranks stay published until their TTL) and joins the threads; closes
+        the connections. Idempotent."""
         with self._lock:
             if self._closed.is_set():
                 return
@@ -279,9 +290,12 @@ class Handshakes:
                 slot.queued = []
                 if slot.flight is not None:
                     waiting.extend(slot.flight.remaining.values())
+            publishers, self._publishers = self._publishers, []
         closed = tc_error("TC_ERR_ABORTED", "the handshake client was closed")
         for f in waiting:
             _settle(f, closed)
+        for p in publishers:
+            p.stop()
         self._flights.shutdown(wait=True)
         self._gets.shutdown(wait=True)
         self.client.close()
