@@ -91,7 +91,9 @@ def check_sample_id(sample_id: Any) -> str:
 def check_tensor_name(name: Any) -> str:
     """1-200 of ``[A-Za-z0-9._:+=@,-]`` (no '/'), not starting with '.'. Raises TC_ERR_INVALID_ARGUMENT."""
     if not isinstance(name, str) or not _TENSOR_NAME.fullmatch(name):
-        raise _bad(f"bad tensor name {json.dumps(name)}: use 1-200 of [A-Za-z0-9._:+=@,-] (no '/'), not starting with '.'")
+        raise _bad(
+            f"bad tensor name {json.dumps(name)}: use 1-200 of [A-Za-z0-9._:+=@,-] (no '/'), not starting with '.'"
+        )
     return name
 
 
@@ -109,7 +111,8 @@ def spec_byte_length(name: str, dtype: Any, shape: Any) -> int:
         raise _bad(f"tensor '{name}': unknown dtype {json.dumps(dtype)}")
     if (not isinstance(shape, (list, tuple)) or len(shape) > MAX_RANK
             or not all(_safe_int(d) and d >= 0 for d in shape)):
-        raise _bad(f"tensor '{name}': shape must be at most {MAX_RANK} non-negative integers, got {json.dumps(shape, default=str)}")
+        got = json.dumps(shape, default=str)
+        raise _bad(f"tensor '{name}': shape must be at most {MAX_RANK} non-negative integers, got {got}")
     elements = 1
     for d in shape:
         elements *= d
@@ -275,7 +278,8 @@ def plan_packed(specs: Sequence[FeatureSpec]) -> _PackedPlan:
         begin, cursor = cursor, cursor + t.byte_length
         placed.append((t.name, t.dtype, tuple(t.shape), begin, cursor))
         shape = ",".join(str(d) for d in t.shape)
-        parts.append(f'{json.dumps(t.name, ensure_ascii=False)}:{{"dtype":"{t.dtype}","shape":[{shape}],"data_offsets":[{begin},{cursor}]}}')
+        entry = f'{{"dtype":"{t.dtype}","shape":[{shape}],"data_offsets":[{begin},{cursor}]}}'
+        parts.append(f"{json.dumps(t.name, ensure_ascii=False)}:{entry}")
     text = ("{" + ",".join(parts) + "}").encode("utf-8")
     header_bytes = -(-(8 + len(text)) // 8) * 8 - 8
     if header_bytes > _MAX_HEADER_BYTES:
@@ -368,7 +372,9 @@ def _tensor_input(name: str, value: Any) -> Tuple[memoryview, str, Tuple[int, ..
         if not isinstance(shape, (list, tuple)):
             raise _bad(f"tensor '{name}': shape must be a list of integers, got {shape!r}")
         return _bytes_of(name, data), dtype, tuple(shape)
-    raise _bad(f"tensor '{name}': give a numpy array, a torch tensor or (buffer, dtype, shape), not {type(value).__name__}")
+    raise _bad(
+        f"tensor '{name}': give a numpy array, a torch tensor or (buffer, dtype, shape), not {type(value).__name__}"
+    )
 
 
 def _bytes_of(name: str, data: Any) -> memoryview:
@@ -574,7 +580,9 @@ class FeatureStore:
         out: List[Dict[str, Any]] = []
         after: Optional[str] = None
         while True:
-            q = f"/v1/objects?prefix={segment(prefix)}&limit=1000" + ("" if after is None else f"&after={segment(after)}")
+            q = f"/v1/objects?prefix={segment(prefix)}&limit=1000"
+            if after is not None:
+                q += f"&after={segment(after)}"
             page = self._control("GET", q)
             out.extend(page["objects"])
             if page.get("next") is None or not page["objects"]:
@@ -589,7 +597,8 @@ class FeatureStore:
         for at in range(0, len(keys), 10_000):
             r = self._control("POST", "/v1/objects/delete", {"keys": list(keys[at:at + 10_000])})
             for x in r["results"]:
-                out.append(None if x.get("ok") else from_wire({"error": {"code": x.get("code"), "message": x.get("message")}}))
+                error = {"code": x.get("code"), "message": x.get("message")}
+                out.append(None if x.get("ok") else from_wire({"error": error}))
         return out
 
     # -- put -------------------------------------------------------------------------------------------------
@@ -621,7 +630,8 @@ class FeatureStore:
             n = spec_byte_length(name, dtype, list(shape))
             if mv.nbytes != n:
                 raise _bad(
-                    f"tensor '{name}': shape [{', '.join(str(d) for d in shape)}] of {dtype} needs {n} bytes, data has {mv.nbytes}",
+                    f"tensor '{name}': shape [{', '.join(str(d) for d in shape)}] of {dtype} needs {n} bytes, "
+                    f"data has {mv.nbytes}",
                     {"tensor": name, "expected": n, "actual": mv.nbytes},
                 )
             specs.append(FeatureSpec(name, dtype, tuple(shape), n))
@@ -663,7 +673,8 @@ class FeatureStore:
             fences = self._map(lambda item: self._put_object(item[0], item[1], txn, None), items)
             manifest = json.dumps({**base, "fences": fences}, separators=(",", ":"), ensure_ascii=False).encode()
             self._put_object(mkey, manifest, txn)
-            self._control("POST", "/v1/objects/commit", {"txn": txn, "conditions": [{"key": mkey, "ifVersion": manifest_version}]})
+            conditions = [{"key": mkey, "ifVersion": manifest_version}]
+            self._control("POST", "/v1/objects/commit", {"txn": txn, "conditions": conditions})
             return fences
         except TensorcastError as e:
             try:
@@ -687,7 +698,11 @@ class FeatureStore:
                 raise
         key = manifest_key(self.store_id, sample_id)
         listed = self._list(f"{self.store_id}/{sample_id}/")
-        lost = [o["key"] for o in listed if o["key"] != key and (parse_sample_key(self.store_id, o["key"]) or ("",))[0] == sample_id]
+        lost = [
+            o["key"]
+            for o in listed
+            if o["key"] != key and (parse_sample_key(self.store_id, o["key"]) or ("",))[0] == sample_id
+        ]
         version = next((o["version"] for o in listed if o["key"] == key), None)
         return None, version, lost
 
@@ -741,8 +756,11 @@ class FeatureStore:
             _, version = self.client.dataplane.get_object(
                 key, into=into, expect_bytes=size, store_token=self.token, timeout=self._timeout())
             if fences is not None and version != fences[i]:
-                raise tc_error("TC_ERR_NOT_FOUND", f"{key}: stale or released sample (version {version}, the ref holds {fences[i]})",
-                               {"key": key, "reason": "stale"})
+                raise tc_error(
+                    "TC_ERR_NOT_FOUND",
+                    f"{key}: stale or released sample (version {version}, the ref holds {fences[i]})",
+                    {"key": key, "reason": "stale"},
+                )
 
         try:
             if r.layout == "packed":
@@ -798,7 +816,8 @@ class FeatureStore:
             if mv.nbytes > s.byte_length:
                 raise tc_error(
                     "TC_ERR_SHORT_READ",
-                    f"tensor '{s.name}' has {s.byte_length} bytes; into['{s.name}'] holds {mv.nbytes} and would not be filled",
+                    f"tensor '{s.name}' has {s.byte_length} bytes; into['{s.name}'] holds {mv.nbytes} "
+                    "and would not be filled",
                     {"tensor": s.name, "expected": s.byte_length, "actual": mv.nbytes},
                 )
             if mv.nbytes < s.byte_length:
@@ -839,7 +858,8 @@ class FeatureStore:
             current = self._read_manifest(r.sample_id)
         except TensorcastError:
             current = None
-        if current is not None and current[0]["generation"] == r.generation and not _same_fences(current[0].get("fences"), r.fences):
+        if (current is not None and current[0]["generation"] == r.generation
+                and not _same_fences(current[0].get("fences"), r.fences)):
             with self._lock:
                 self._frees.tombstone(r, [])
             return 0  # put again at the same generation since: nothing here is ours to free
@@ -885,7 +905,8 @@ class FeatureStore:
                 continue
             try:
                 current = self._read_manifest(f.sample_id)
-                if current is not None and current[0]["generation"] == f.generation and _same_fences(current[0].get("fences"), f.fences):
+                if (current is not None and current[0]["generation"] == f.generation
+                        and _same_fences(current[0].get("fences"), f.fences)):
                     err = self._delete([f.key])[0]
                     if err is not None:
                         raise err
@@ -941,8 +962,14 @@ class FeatureStore:
 
     def _failures(self) -> List[Dict[str, str]]:
         with self._lock:
-            return [{"key": f.key, "code": f.last_error.code if f.last_error else "TC_ERR_INTERNAL",
-                     "message": f.last_error.message if f.last_error else "not freed yet"} for f in self._frees.pending.values()]
+            return [
+                {
+                    "key": f.key,
+                    "code": f.last_error.code if f.last_error else "TC_ERR_INTERNAL",
+                    "message": f.last_error.message if f.last_error else "not freed yet",
+                }
+                for f in self._frees.pending.values()
+            ]
 
     # -- latest, stat, close -----------------------------------------------------------------------------------
 
@@ -1036,7 +1063,8 @@ def _same_fences(a: Optional[Sequence[Any]], b: Optional[Sequence[Any]]) -> bool
 
 def _decode_manifest(data: bytes, key: str) -> Dict[str, Any]:
     def bad(why: str) -> TensorcastError:
-        return tc_error("TC_ERR_BACKEND", f"{key} is not a feature-store manifest: {why}", {"key": key, "reason": "bad_manifest"})
+        details = {"key": key, "reason": "bad_manifest"}
+        return tc_error("TC_ERR_BACKEND", f"{key} is not a feature-store manifest: {why}", details)
 
     try:
         m = json.loads(data.decode("utf-8"))

@@ -38,7 +38,8 @@ def test_put_get_release_round_trip(client, shared_daemon):
     assert d["specs"][0] == {"name": "hidden", "dtype": "F32", "shape": [64, 32], "byteLength": 64 * 32 * 4}
     assert d["specs"][1]["dtype"] == "I64" and d["specs"][2]["dtype"] == "BOOL"
     got = store.get(ref)
-    assert np.array_equal(got["hidden"], hidden) and got["hidden"].dtype == np.float32 and got["hidden"].shape == (64, 32)
+    assert np.array_equal(got["hidden"], hidden)
+    assert got["hidden"].dtype == np.float32 and got["hidden"].shape == (64, 32)
     assert np.array_equal(got["ids"], ids) and np.array_equal(got["loss_mask"], mask)
     # the ref crosses as JSON (any of the three forms)
     text = ref.to_json()

@@ -56,7 +56,8 @@ def test_typescript_puts_python_gets(client, shared_daemon):
     # a re-put from Python supersedes the TypeScript generation
     r1 = store.put("s-1", {"ids": tensors["ids"][0]})
     assert r1.generation == ref.generation + 1
-    assert _peer(shared_daemon, "fs-get", storeId="cross-ts", ref=json.loads(ref_json)).get("error") == "TC_ERR_NOT_FOUND"
+    stale = _peer(shared_daemon, "fs-get", storeId="cross-ts", ref=json.loads(ref_json))
+    assert stale.get("error") == "TC_ERR_NOT_FOUND"
     store.release(r1)
 
 

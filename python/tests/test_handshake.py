@@ -24,7 +24,8 @@ from tensorcast.handshake import (
 def listener(tmp_path_factory):
     from conftest import MODELS_ROOT, Daemon
 
-    d = Daemon(tmp_path_factory.mktemp("daemon"), ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0"])
+    flags = ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0"]
+    d = Daemon(tmp_path_factory.mktemp("daemon"), flags)
     yield d
     d.kill()
 
@@ -117,7 +118,10 @@ def test_errors_carry_the_codes(listener):
         # the listener's own check of a payload sent around the client's validation
         with pytest.raises(tensorcast.TensorcastError) as info:
             hs.http.request("PUT", "/v1/engines/eng-b/ranks/0/0", b"\x81\xa1v\x01", headers={
-                "content-type": "application/msgpack", "x-tensorcast-compat-hash": "h", "x-tensorcast-incarnation": "i"})
+                "content-type": "application/msgpack",
+                "x-tensorcast-compat-hash": "h",
+                "x-tensorcast-incarnation": "i",
+            })
         assert info.value.code == "TC_ERR_MALFORMED"
         for bad_args in (("bad id", 0, 0), ("eng-b", -1, 0), ("eng-b", 0, 4096)):
             with pytest.raises(tensorcast.InvalidArgumentError):
@@ -269,9 +273,11 @@ def _openssl(*args: str) -> None:
 
 
 def _certs(d):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by it (test/helpers/tls-certs.ts)."""
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by it (as
+    test/helpers/tls-certs.ts makes them)."""
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *key, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2", "-subj", "/CN=test-ca")
+    _openssl("req", "-x509", *key, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2",
+             "-subj", "/CN=test-ca")
     for name, ext in (("server", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
                       ("client", "extendedKeyUsage=clientAuth")):
         (d / f"{name}.ext").write_text(ext + "\n")
@@ -323,7 +329,8 @@ def test_publisher_keeps_the_rank_published(tmp_path):
     by the next round; stop(remove=True) deletes it."""
     from conftest import MODELS_ROOT, Daemon
 
-    d = Daemon(tmp_path / "d", ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0", "--handshake-ttl", "1"])
+    flags = ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0", "--handshake-ttl", "1"]
+    d = Daemon(tmp_path / "d", flags)
     try:
         with Handshakes(d.handshake_url, d.token) as hs:
             p = hs.publisher(rank_meta("kept", 0, tp_size=1), renew_every_ms=100)

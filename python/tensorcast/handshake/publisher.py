@@ -25,7 +25,9 @@ class HandshakePublisher:
     >>> p.stop(remove=True)             # the engine's ranks of this incarnation are deleted
     """
 
-    def __init__(self, client: HandshakeClient, meta: Union[RankMetadata, bytes], renew_every_ms: Optional[float] = None) -> None:
+    def __init__(
+        self, client: HandshakeClient, meta: Union[RankMetadata, bytes], renew_every_ms: Optional[float] = None
+    ) -> None:
         self.client = client
         self.meta, self._payload = encoded_rank(meta)
         if renew_every_ms is not None:
@@ -36,9 +38,11 @@ class HandshakePublisher:
         self._counts["publishes"] += 1
         ttl = answer.get("ttlMs")
         ttl_ms = ttl if isinstance(ttl, (int, float)) and ttl > 0 else answer.get("expiresAtMs", 0) - time.time() * 1000
-        self.renew_every_ms = float(renew_every_ms if renew_every_ms is not None else (max(100, ttl_ms // 3) if ttl_ms > 0 else 20_000))
+        default = max(100, ttl_ms // 3) if ttl_ms > 0 else 20_000
+        self.renew_every_ms = float(renew_every_ms if renew_every_ms is not None else default)
         self.answer: Dict[str, Any] = answer
-        self._thread = threading.Thread(target=self._loop, name=f"tensorcast-publisher-{self.meta.engine_id}", daemon=True)
+        name = f"tensorcast-publisher-{self.meta.engine_id}"
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     def stats(self) -> Dict[str, Any]:
@@ -64,8 +68,10 @@ class HandshakePublisher:
             if e.code == "TC_ERR_NOT_FOUND":
                 return False
             raise
-        return summary.get("incarnation") == self.meta.incarnation and any(
-            r.get("tpRank") == self.meta.tp_rank and r.get("dpRank") == self.meta.dp_rank for r in summary.get("ranks", [])
+        m = self.meta
+        ranks = summary.get("ranks", [])
+        return summary.get("incarnation") == m.incarnation and any(
+            r.get("tpRank") == m.tp_rank and r.get("dpRank") == m.dp_rank for r in ranks
         )
 
     def _tick(self) -> None:

@@ -39,7 +39,9 @@ def resolve_retry(retry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     r = dict(DEFAULT_RETRY)
     for k, v in (retry or {}).items():
         if k not in r:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"unknown retry option {k!r} (max_attempts, base_delay_ms, max_delay_ms)")
+            raise tc_error(
+                "TC_ERR_INVALID_ARGUMENT", f"unknown retry option {k!r} (max_attempts, base_delay_ms, max_delay_ms)"
+            )
         if v is not None:
             r[k] = v
     ok = (
@@ -51,7 +53,10 @@ def resolve_retry(retry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         and 0 <= r["base_delay_ms"] <= r["max_delay_ms"]
     )
     if not ok:
-        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"retry options {r}: need max_attempts >= 1 and 0 <= base_delay_ms <= max_delay_ms")
+        raise tc_error(
+            "TC_ERR_INVALID_ARGUMENT",
+            f"retry options {r}: need max_attempts >= 1 and 0 <= base_delay_ms <= max_delay_ms",
+        )
     return r
 
 
@@ -127,7 +132,9 @@ class Handshakes:
         max_workers: int = 4,
     ) -> None:
         if failure_policy not in ("retry", "fail"):
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"failure_policy must be 'retry' or 'fail', not {failure_policy!r}")
+            raise tc_error(
+                "TC_ERR_INVALID_ARGUMENT", f"failure_policy must be 'retry' or 'fail', not {failure_policy!r}"
+            )
         self.max_age_ms = None if max_age_ms is None else positive_ms("max_age_ms", max_age_ms)
         self.retry = resolve_retry(retry)
         self.failure_policy = failure_policy
@@ -145,7 +152,9 @@ class Handshakes:
         self._closed = threading.Event()
         self._slots: Dict[str, _Slot] = {}
         self._publishers: List[HandshakePublisher] = []
-        self._counters = {"handshakes_started": 0, "rank_requests": 0, "retries": 0, "failures": 0, "cache_hits": 0, "parked": 0}
+        self._counters = dict.fromkeys(
+            ("handshakes_started", "rank_requests", "retries", "failures", "cache_hits", "parked"), 0
+        )
         self._flights = ThreadPoolExecutor(max_workers, thread_name_prefix="tensorcast-handshake")
         self._gets = ThreadPoolExecutor(max_workers * 4, thread_name_prefix="tensorcast-handshake-get")
 
@@ -159,7 +168,9 @@ class Handshakes:
         """``HandshakeClient.publish``."""
         return self.client.publish(meta)
 
-    def publisher(self, meta: Union[RankMetadata, bytes], renew_every_ms: Optional[float] = None) -> "HandshakePublisher":
+    def publisher(
+        self, meta: Union[RankMetadata, bytes], renew_every_ms: Optional[float] = None
+    ) -> "HandshakePublisher":
         """Publishes one rank and keeps it published (renewals; published again when the listener lost it) until
         the returned publisher's ``stop()``; ``close()`` stops the publishers still running (ranks kept)."""
         p = HandshakePublisher(self.client, meta, renew_every_ms)
@@ -265,7 +276,8 @@ class Handshakes:
 
     def stats(self) -> Dict[str, Any]:
         """Counters: handshakes_started, rank_requests, retries, failures, cache_hits, parked,
-        max_in_flight_per_engine (1 unless single-flight broke) and per engine {handshakes, in_flight, max_in_flight}."""
+        max_in_flight_per_engine (1 unless single-flight broke) and per engine
+        {handshakes, in_flight, max_in_flight}."""
         with self._lock:
             engines = {
                 eid: {"handshakes": s.handshakes, "in_flight": s.in_flight, "max_in_flight": s.max_in_flight}
@@ -362,7 +374,8 @@ class Handshakes:
                         continue
                 self._counters["parked"] += 1
                 flight = slot.flight
-                if flight is not None and flight.group == group and flight.generation == slot.generation and key in flight.remaining:
+                joinable = flight is not None and flight.group == group and flight.generation == slot.generation
+                if flight is not None and joinable and key in flight.remaining:
                     out.append(flight.remaining[key])  # joins the handshake in flight
                     continue
                 same = [p for p in slot.queued if p.key == key and p.group == group and not p.future.done()]
@@ -437,7 +450,9 @@ class Handshakes:
         last_error: List[Optional[TensorcastError]] = [None]
 
         def out_of_time() -> TensorcastError:
-            return tc_error("TC_ERR_TIMEOUT", f"the handshake with engine '{engine_id}' did not complete in {self.timeout_ms:g} ms")
+            return tc_error(
+                "TC_ERR_TIMEOUT", f"the handshake with engine '{engine_id}' did not complete in {self.timeout_ms:g} ms"
+            )
 
         def finish(key: Key, result: Union[RankMetadata, BaseException]) -> None:
             with self._lock:
@@ -468,7 +483,8 @@ class Handshakes:
                     asked = list(flight.remaining.keys())
                     self._counters["rank_requests"] += len(asked)
                 gets = [
-                    self._gets.submit(self.client.fetch_rank, engine_id, tp, dp, flight.expect_hash, left) for tp, dp in asked
+                    self._gets.submit(self.client.fetch_rank, engine_id, tp, dp, flight.expect_hash, left)
+                    for tp, dp in asked
                 ]
                 answers: Dict[Key, RankAnswer] = {}
                 errors: Dict[Key, TensorcastError] = {}
@@ -483,7 +499,8 @@ class Handshakes:
                 incarnations = {a.meta.incarnation for a in answers.values()}
                 if len(incarnations) > 1:
                     # The engine restarted between two of these GETs: ask again for every rank of this attempt.
-                    conflict = tc_error("TC_ERR_CONFLICT", f"engine '{engine_id}' answered with {len(incarnations)} incarnations at once")
+                    n = len(incarnations)
+                    conflict = tc_error("TC_ERR_CONFLICT", f"engine '{engine_id}' answered with {n} incarnations")
                     for key in answers:
                         errors[key] = conflict
                     answers = {}
