@@ -98,6 +98,9 @@ def test_dtypes_scalars_and_empty(client):
     assert got["scalar"].shape == () and float(got["scalar"]) == 3.25
     assert got["empty"].shape == (0, 4) and got["empty"].dtype == torch.float16
     assert torch.equal(got["ids"], ids) and torch.equal(got["flags"], flags)
+    dest = torch.empty(3, 5, dtype=torch.bfloat16)
+    into = store.get(ref, into={"bf": dest}, as_torch=True)["bf"]
+    assert into.data_ptr() == dest.data_ptr() and torch.equal(dest, bf)  # landed in the caller's tensor
     n = store.get(ref)
     assert n["bf"].dtype == np.int16 and np.array_equal(n["bf"], bf.view(torch.int16).numpy())
     store.release(ref)

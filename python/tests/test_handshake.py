@@ -172,6 +172,7 @@ def test_one_handshake_in_flight_per_engine(listener):
         with Handshakes(relay.url, listener.token, timeout_ms=30000, max_workers=4) as hs:
             first = hs.handshake("eng-c", [(0, 0), (1, 0)])
             wait_for(lambda: relay.held("eng-c") == 2, what="the first handshake's two GETs at the relay")
+            assert hs.handshake("eng-c", [(0, 0), (1, 0)]) is first  # the handshake in flight, joined
             joined = hs.get_async("eng-c", 1, 0)  # rank 1 is in flight: the same future
             parked = [hs.get_async("eng-c", 2, 0), hs.get_async("eng-c", 3, 0), hs.get_async("eng-c", 2, 0)]
             other = hs.get_async("eng-d", 0, 0)  # another engine is not held back

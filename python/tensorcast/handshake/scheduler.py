@@ -19,6 +19,7 @@ import random
 import ssl
 import threading
 import time
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -152,6 +153,7 @@ class Handshakes:
         self._closed = threading.Event()
         self._slots: Dict[str, _Slot] = {}
         self._publishers: List[HandshakePublisher] = []
+        self._aggregates: "weakref.WeakValueDictionary[Any, Future]" = weakref.WeakValueDictionary()
         self._counters = dict.fromkeys(
             ("handshakes_started", "rank_requests", "retries", "failures", "cache_hits", "parked"), 0
         )
@@ -243,10 +245,17 @@ class Handshakes:
         """An explicit handshake: the given ``(tp_rank, dp_rank)`` ranks fetched afresh (one handshake, ranks in
         parallel; joined with the engine's handshake in flight when that one fetches them), refreshing the cache.
         Returns a ``concurrent.futures.Future`` of the ``RankMetadata`` list in the order given; its exception is
-        the first rank's error (as ``get``)."""
+        the first rank's error (as ``get``). A second call for the same ranks while they are in flight (or parked)
+        returns the same future."""
         futures = self._request(engine_id, list(ranks), expect_hash, incarnation, True)
-        out: Future = Future()
-        out.set_running_or_notify_cancel()
+        key = (engine_id, tuple(id(f) for f in futures))
+        with self._lock:
+            same = self._aggregates.get(key)
+            if same is not None and not same.done():
+                return same
+            out: Future = Future()
+            out.set_running_or_notify_cancel()
+            self._aggregates[key] = out  # weak: gone with the caller's future (which keeps the rank futures alive)
         left = [len(futures)]
         lock = threading.Lock()
 
