@@ -236,3 +236,35 @@ def test_many_tensors_in_parallel(client):
     import threading
 
     assert not [t for t in threading.enumerate() if t.name.startswith("tensorcast-features-train-many")]
+
+
+def test_wait_for_room(client):
+    """A put over max_resident_bytes with wait_for_room_ms waits: without a release it ends in TC_ERR_BACKPRESSURE
+    after the wait; with a release by another process meanwhile it lands."""
+    import threading
+
+    owner = client.features("train-room", max_resident_bytes=8192)
+    first = owner.put("a", {"x": np.zeros(1500, dtype=np.float32)})  # 6000 bytes + manifest
+    short = client.features("train-room", wait_for_room_ms=200, timeout_ms=300)  # waits 0.5 s in all
+    # The daemon's wait and the client's deadline end together: whichever reports first names the failure.
+    assert _code(short.put, "b", {"x": np.ones(1500, dtype=np.float32)}) in ("TC_ERR_BACKPRESSURE", "TC_ERR_TIMEOUT")
+    assert short.stat()["samples"] == 1  # nothing of it visible
+    waiting = client.features("train-room", wait_for_room_ms=30000)
+    started = threading.Event()
+    result = {}
+
+    def put():
+        started.set()
+        try:
+            result["ref"] = waiting.put("b", {"x": np.ones(1500, dtype=np.float32)})
+        except tensorcast.TensorcastError as e:
+            result["error"] = e
+
+    t = threading.Thread(target=put)
+    t.start()
+    started.wait(10)
+    owner.release(first)
+    t.join(60)
+    assert "error" not in result, result
+    assert np.array_equal(waiting.get(result["ref"])["x"], np.ones(1500, dtype=np.float32))
+    waiting.release(result["ref"])
