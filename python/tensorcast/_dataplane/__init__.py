@@ -8,5 +8,14 @@ from .decoder import FrameDecoder
 from .frames import FrameHeader, crc32c, decode_header, encode_control, encode_header
 from .pool import DataPlane
 
-__all__ = ["UNSET", "DataConnection", "DataPlane", "FrameDecoder", "FrameHeader", "crc32c", "decode_header",
-           "encode_control", "encode_header"]
+__all__ = [
+    "UNSET",
+    "DataConnection",
+    "DataPlane",
+    "FrameDecoder",
+    "FrameHeader",
+    "crc32c",
+    "decode_header",
+    "encode_control",
+    "encode_header",
+]

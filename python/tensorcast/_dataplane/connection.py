@@ -44,8 +44,8 @@ UNSET: Any = object()
 
 
 def _unavailable(where: str, what: str, cause: Optional[BaseException] = None) -> TensorcastError:
-    detail = f"{type(cause).__name__}: {cause}" if cause is not None else what
-    return tc_error("TC_ERR_UNAVAILABLE", f"data plane {where}: {detail if cause is None else what + ' (' + detail + ')'}")
+    because = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+    return tc_error("TC_ERR_UNAVAILABLE", f"data plane {where}: {what}{because}")
 
 
 class _Request:
@@ -92,14 +92,20 @@ class DataConnection:
         self._welcomed = False
         self._broken: Optional[TensorcastError] = None
         self._abandoned: Optional[TensorcastError] = None
-        self._decoder = FrameDecoder(self._on_frame, self._sink, max_control_bytes=F.MAX_CONTROL_BYTES,
-                                     max_data_bytes=F.MAX_DATA_BYTES, scratch_bytes=64 << 10)
+        self._decoder = FrameDecoder(
+            self._on_frame,
+            self._sink,
+            max_control_bytes=F.MAX_CONTROL_BYTES,
+            max_data_bytes=F.MAX_DATA_BYTES,
+            scratch_bytes=64 << 10,
+        )
 
     # -- opening and closing --------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, address: str, token: str, token_source: str, deadline: float,
-             client_name: str = CLIENT_NAME) -> "DataConnection":
+    def open(
+        cls, address: str, token: str, token_source: str, deadline: float, client_name: str = CLIENT_NAME
+    ) -> "DataConnection":
         """Connects and authenticates (HELLO -> WELCOME) before ``deadline`` (``time.monotonic()``).
 
         @raises TC_ERR_INVALID_ARGUMENT (bad address), TC_ERR_UNAVAILABLE, TC_ERR_AUTH, TC_ERR_TIMEOUT
@@ -138,6 +144,24 @@ class DataConnection:
         """True while the connection can take a request (not broken, nothing in flight)."""
         return self._broken is None and self._request is None and self._abandoned is None
 
+    def alive(self) -> bool:
+        """True when the idle connection's peer has not closed it (a non-blocking peek: a daemon that
+        restarted or dropped the socket is noticed before a request is sent on it). Idle connections only."""
+        sock = self._sock
+        if sock is None or not self.usable:
+            return False
+        try:
+            sock.setblocking(False)
+            try:
+                sock.recv(1, socket.MSG_PEEK)
+            finally:
+                sock.setblocking(True)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+        return False  # closed (b"") or unexpected bytes between requests: drop it
+
     def close(self) -> None:
         """Closes the socket (idempotent)."""
         if self._broken is None:
@@ -175,9 +199,18 @@ class DataConnection:
 
     # -- requests ---------------------------------------------------------------------------------------
 
-    def load(self, artifact_id: str, view: Optional[Dict[str, Any]], view_id: Optional[str], start: int, end: int,
-             dest: memoryview, deadline: float, route: str = "auto",
-             peer: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    def load(
+        self,
+        artifact_id: str,
+        view: Optional[Dict[str, Any]],
+        view_id: Optional[str],
+        start: int,
+        end: int,
+        dest: memoryview,
+        deadline: float,
+        route: str = "auto",
+        peer: Optional[Dict[str, str]] = None,
+    ) -> Dict[str, Any]:
         """Loads bytes ``[start, end)`` of a view's output into ``dest`` (a writable byte memoryview of
         exactly ``end - start`` bytes). Returns the END: ``{bytes, route, source, viewId, fallback?,
         sourceDaemon?, wireBytes?, readBytes?}``.
@@ -186,21 +219,41 @@ class DataConnection:
         daemon's code (TC_ERR_NOT_FOUND, TC_ERR_INVALID_ARGUMENT, ...)
         """
         if len(dest) != end - start:
-            raise tc_error("TC_ERR_DESTINATION_SIZE", f"destination of {len(dest)} bytes does not match the range [{start}, {end})")
+            raise tc_error(
+                "TC_ERR_DESTINATION_SIZE", f"destination of {len(dest)} bytes does not match the range [{start}, {end})"
+            )
         req = self._begin("load")
         req.dest, req.start, req.granted = dest, start, WINDOW_BYTES
-        body: Dict[str, Any] = {"artifactId": artifact_id, "view": view, "viewId": view_id, "start": start, "end": end,
-                                "credit": WINDOW_BYTES, "timeoutMs": self._timeout_ms(deadline)}
+        body: Dict[str, Any] = {
+            "artifactId": artifact_id,
+            "view": view,
+            "viewId": view_id,
+            "start": start,
+            "end": end,
+            "credit": WINDOW_BYTES,
+            "timeoutMs": self._timeout_ms(deadline),
+        }
         if route != "auto":
             body["route"] = route
         if peer is not None:
             body["peer"] = peer
-        return self._run(req, F.encode_control(F.LOAD, req.id, body), deadline,
-                         f"load of {end - start} bytes of {artifact_id}")
+        return self._run(
+            req, F.encode_control(F.LOAD, req.id, body), deadline, f"load of {end - start} bytes of {artifact_id}"
+        )
 
-    def put(self, key: str, data: memoryview, deadline: float, *, txn: Optional[str] = None, if_version: Any = UNSET,
-            ttl_ms: Optional[int] = None, wait_for_room: Optional[bool] = None,
-            store_token: Optional[str] = None) -> Dict[str, int]:
+    def put(
+        self,
+        key: str,
+        data: memoryview,
+        deadline: float,
+        *,
+        txn: Optional[str] = None,
+        if_version: Any = UNSET,
+        ttl_ms: Optional[int] = None,
+        wait_for_room: Optional[bool] = None,
+        store_token: Optional[str] = None,
+        crc: Optional[int] = None,
+    ) -> Dict[str, int]:
         """Stores ``data`` as the object ``key`` (one PUT). Returns the DONE: ``{bytes, version}``.
 
         @raises the daemon's code (TC_ERR_INVALID_ARGUMENT, TC_ERR_AUTH, TC_ERR_BACKPRESSURE, TC_ERR_BUDGET,
@@ -211,6 +264,8 @@ class DataConnection:
         req.key = key
         eager = min(size, PUT_EAGER_MAX_BYTES)
         body: Dict[str, Any] = {"key": key, "size": size}
+        if crc is not None:
+            body["crc"] = crc
         if txn is not None:
             body["txn"] = txn
         if if_version is not UNSET:
@@ -232,16 +287,19 @@ class DataConnection:
             nonlocal sent
             while sent < size and sent < req.granted and not req.done:
                 n = min(frame, req.granted - sent, size - sent)
-                payload = data[sent:sent + n]
+                payload = data[sent : sent + n]
+                self._bound_sends(deadline, what)
                 self._send(F.encode_data_header(req.id, sent, payload), payload)
                 sent += n
 
         what = f"put of {size} bytes to {key!r}"
-        self._guard(what, lambda: self._send(F.encode_control(F.PUT, req.id, body)))
+        self._guard(
+            what, lambda: (self._bound_sends(deadline, what), self._send(F.encode_control(F.PUT, req.id, body)))
+        )
         while True:
             self._guard(what, pump)
             granted = req.granted
-            self._guard(what, lambda: self._pump(lambda: req.done or req.granted > granted, deadline, what))
+            self._guard(what, lambda g=granted: self._pump(lambda: req.done or req.granted > g, deadline, what))
             if req.done:
                 break
         self._request = None
@@ -249,12 +307,21 @@ class DataConnection:
             raise req.error
         done = req.result
         if sent != size or done["bytes"] != size:
-            self._break(F.protocol_error(f"DONE for a put of {size} bytes after {sent} were sent (daemon says {done['bytes']})"))
+            self._break(
+                F.protocol_error(f"DONE for a put of {size} bytes after {sent} were sent (daemon says {done['bytes']})")
+            )
             raise self._broken  # type: ignore[misc]
         return done
 
-    def get(self, key: str, into: Any, deadline: float, *, expect_bytes: Optional[int] = None,
-            store_token: Optional[str] = None) -> Tuple[Any, int]:
+    def get(
+        self,
+        key: str,
+        into: Any,
+        deadline: float,
+        *,
+        expect_bytes: Optional[int] = None,
+        store_token: Optional[str] = None,
+    ) -> Tuple[Any, int]:
         """Reads the object ``key`` into ``into`` (a writable buffer of exactly the object's size) or into a
         new bytearray. Returns ``(buffer, version)``; on failure nothing more lands in ``into``.
 
@@ -287,7 +354,7 @@ class DataConnection:
         return req
 
     def _run(self, req: _Request, frame: bytes, deadline: float, what: str) -> Any:
-        self._guard(what, lambda: self._send(frame))
+        self._guard(what, lambda: (self._bound_sends(deadline, what), self._send(frame)))
         self._guard(what, lambda: self._pump(lambda: req.done, deadline, what))
         self._request = None
         if req.error is not None:
@@ -302,7 +369,10 @@ class DataConnection:
             self._break(self._abandoned or e)
             raise self._broken from None  # type: ignore[misc]
         except socket.timeout:
-            self._break(self._abandoned or tc_error("TC_ERR_TIMEOUT", f"data plane {self.address}: {what} did not finish in time"))
+            self._break(
+                self._abandoned
+                or tc_error("TC_ERR_TIMEOUT", f"data plane {self.address}: {what} did not finish in time")
+            )
             raise self._broken from None  # type: ignore[misc]
         except OSError as e:
             self._break(self._abandoned or _unavailable(self.address, f"{what}: connection lost", e))
@@ -341,6 +411,14 @@ class DataConnection:
                 if views and n:
                     views[0] = views[0][n:]
 
+    def _bound_sends(self, deadline: float, what: str) -> None:
+        """Bounds the next blocking send by the deadline (a daemon that stops reading cannot hold a put)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise tc_error("TC_ERR_TIMEOUT", f"data plane {self.address}: {what} did not finish in time")
+        if self._sock is not None:
+            self._sock.settimeout(remaining)
+
     def _pump(self, until: Callable[[], bool], deadline: float, what: str) -> None:
         """Reads frames until ``until()`` holds. @raises socket.timeout / OSError / TensorcastError"""
         sock = self._sock
@@ -374,7 +452,7 @@ class DataConnection:
                 return None
             at = h.offset
         req.announced += h.length
-        return req.dest[at:at + h.length]
+        return req.dest[at : at + h.length]
 
     def _on_frame(self, h: F.FrameHeader, payload: memoryview, ok: bool) -> None:
         if not self._welcomed:
@@ -409,8 +487,11 @@ class DataConnection:
     def _on_load_frame(self, req: _Request, h: F.FrameHeader, payload: memoryview, ok: bool) -> None:
         if h.type == F.DATA:
             if not ok:
-                raise tc_error("TC_ERR_CHECKSUM", f"data plane {self.address}: checksum mismatch at offset {h.offset} "
-                                                  f"({h.length} bytes); the load failed")
+                raise tc_error(
+                    "TC_ERR_CHECKSUM",
+                    f"data plane {self.address}: checksum mismatch at offset {h.offset} "
+                    f"({h.length} bytes); the load failed",
+                )
             req.received += h.length
             self._grant(req, h.length)
             return
@@ -442,17 +523,25 @@ class DataConnection:
             req.info = info
             size = int(info["size"])
             if req.dest is not None and size < len(req.dest):
-                raise tc_error("TC_ERR_SHORT_READ", f"{req.key!r} is {size} bytes; the destination holds {len(req.dest)}")
+                raise tc_error(
+                    "TC_ERR_SHORT_READ", f"{req.key!r} is {size} bytes; the destination holds {len(req.dest)}"
+                )
             if req.dest is not None and size > len(req.dest):
-                raise tc_error("TC_ERR_DESTINATION_SIZE", f"{req.key!r} is {size} bytes; the destination holds only {len(req.dest)}")
+                raise tc_error(
+                    "TC_ERR_DESTINATION_SIZE",
+                    f"{req.key!r} is {size} bytes; the destination holds only {len(req.dest)}",
+                )
             if req.dest is None:
                 req.buffer = bytearray(size)
                 req.dest = memoryview(req.buffer)
             return
         if h.type == F.DATA:
             if not ok:
-                raise tc_error("TC_ERR_CHECKSUM", f"data plane {self.address}: checksum mismatch at offset {h.offset} "
-                                                  f"({h.length} bytes) of {req.key!r}")
+                raise tc_error(
+                    "TC_ERR_CHECKSUM",
+                    f"data plane {self.address}: checksum mismatch at offset {h.offset} "
+                    f"({h.length} bytes) of {req.key!r}",
+                )
             req.received += h.length
             self._grant(req, h.length)
             return
@@ -462,10 +551,15 @@ class DataConnection:
                 raise F.protocol_error(f"DONE before INFO for {req.key!r}")
             size = int(req.info["size"])
             if req.received != size or done.get("bytes") != size:
-                req.error = tc_error("TC_ERR_SHORT_READ", f"get of {req.key!r}: {req.received} of {size} bytes landed "
-                                                          f"(the daemon reported {done.get('bytes')}); nothing returned")
+                req.error = tc_error(
+                    "TC_ERR_SHORT_READ",
+                    f"get of {req.key!r}: {req.received} of {size} bytes landed "
+                    f"(the daemon reported {done.get('bytes')}); nothing returned",
+                )
             elif done.get("version") != req.info.get("version"):
-                raise F.protocol_error(f"DONE version {done.get('version')} differs from INFO version {req.info.get('version')}")
+                raise F.protocol_error(
+                    f"DONE version {done.get('version')} differs from INFO version {req.info.get('version')}"
+                )
             else:
                 req.result = (req.into if req.into is not None else req.buffer, int(done["version"]))
             req.done = True
@@ -486,16 +580,41 @@ class DataConnection:
         return err
 
 
-def _byte_view(buf: Any, what: str) -> memoryview:
-    """A writable, contiguous byte memoryview over ``buf`` (bytearray, numpy array, memoryview, mmap...).
-
-    @raises TC_ERR_INVALID_ARGUMENT
-    """
+def _source_view(buf: Any, what: str) -> memoryview:
+    """A contiguous byte memoryview over a readable buffer (bytes, bytearray, memoryview, numpy array, or a
+    contiguous CPU torch tensor), no copy. @raises TC_ERR_INVALID_ARGUMENT"""
+    if type(buf).__module__.startswith("torch") and hasattr(buf, "is_contiguous"):
+        return _byte_view(buf, what)
     try:
         mv = memoryview(buf)
     except TypeError:
-        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} must be a writable buffer (bytearray, numpy array, ...), "
-                                                  f"got {type(buf).__name__}") from None
+        raise tc_error(
+            "TC_ERR_INVALID_ARGUMENT", f"{what} must be a bytes-like buffer, got {type(buf).__name__}"
+        ) from None
+    if not mv.c_contiguous:
+        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} must be C-contiguous")
+    return mv.cast("B") if (mv.format != "B" or mv.ndim != 1) else mv
+
+
+def _byte_view(buf: Any, what: str) -> memoryview:
+    """A writable, contiguous byte memoryview over ``buf`` (bytearray, numpy array, memoryview, mmap, or a
+    contiguous CPU torch tensor of any dtype, viewed as its bytes: no copy).
+
+    @raises TC_ERR_INVALID_ARGUMENT
+    """
+    if type(buf).__module__.startswith("torch") and hasattr(buf, "is_contiguous"):
+        if buf.device.type != "cpu" or not buf.is_contiguous():
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} must be a contiguous CPU tensor")
+        import torch  # already imported by whoever made the tensor
+
+        buf = buf.reshape(-1).view(torch.uint8).numpy()
+    try:
+        mv = memoryview(buf)
+    except TypeError:
+        raise tc_error(
+            "TC_ERR_INVALID_ARGUMENT",
+            f"{what} must be a writable buffer (bytearray, numpy array, ...), got {type(buf).__name__}",
+        ) from None
     if mv.readonly:
         raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} is read-only")
     if not mv.c_contiguous:

@@ -3,8 +3,9 @@
 Fed through ``push(chunk)`` (any chunks), or as a socket's read target through ``read_buffer()`` /
 ``commit(n)``: while a DATA payload is pending and the sink gave it a destination, ``read_buffer()`` returns
 the rest of that destination, so ``sock.recv_into`` lands the bytes where they belong (no intermediate
-copy, no payload-sized allocation). The payload's CRC32C is extended as each read lands (its bytes are
-still in cache) and compared when the frame is complete. The Python twin of
+copy, no payload-sized allocation). The payload's CRC32C is extended as the reads land, in spans of 1 MiB
+(recent bytes, still in cache; google_crc32c releases the GIL for spans that large, so several connections'
+threads hash in parallel) and compared when the frame is complete. The Python twin of
 ``src/protocol/frame-decoder.ts``.
 
 Errors: a bad magic, version, unknown type, oversized length, or a control frame whose CRC32C does not
@@ -18,10 +19,21 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ..errors import tc_error
-from .frames import DATA, HEADER_BYTES, MAX_CONTROL_BYTES, MAX_DATA_BYTES, FrameHeader, crc32c, decode_header, protocol_error
+from .frames import (
+    DATA,
+    HEADER_BYTES,
+    MAX_CONTROL_BYTES,
+    MAX_DATA_BYTES,
+    FrameHeader,
+    crc32c,
+    decode_header,
+    protocol_error,
+)
 
 #: Reads smaller than this go through the scratch buffer even when a destination is pending.
 DIRECT_MIN_BYTES = 16 << 10
+#: The running CRC32C is extended in spans of this much (google_crc32c releases the GIL from 1 MiB on).
+CRC_SPAN_BYTES = 1 << 20
 
 OnFrame = Callable[[FrameHeader, memoryview, bool], None]
 Sink = Callable[[FrameHeader], Optional[memoryview]]
@@ -35,8 +47,15 @@ class FrameDecoder:
     A control payload handed to ``on_frame`` is only valid during the call.
     """
 
-    def __init__(self, on_frame: OnFrame, sink: Optional[Sink] = None, *, max_control_bytes: int = MAX_CONTROL_BYTES,
-                 max_data_bytes: int = MAX_DATA_BYTES, scratch_bytes: int = 256 << 10) -> None:
+    def __init__(
+        self,
+        on_frame: OnFrame,
+        sink: Optional[Sink] = None,
+        *,
+        max_control_bytes: int = MAX_CONTROL_BYTES,
+        max_data_bytes: int = MAX_DATA_BYTES,
+        scratch_bytes: int = 256 << 10,
+    ) -> None:
         self._on_frame = on_frame
         self._sink = sink
         self.max_control_bytes = max_control_bytes
@@ -47,6 +66,7 @@ class FrameDecoder:
         self._target: Optional[memoryview] = None
         self._filled = 0
         self._crc = 0
+        self._hashed = 0  # payload bytes the running CRC covers
         self._scratch = memoryview(bytearray(scratch_bytes))
         self._last_direct = False
         self._failed: Optional[BaseException] = None
@@ -55,19 +75,6 @@ class FrameDecoder:
     def idle(self) -> bool:
         """True between frames (no header or payload partly read)."""
         return self._current is None and self._header_filled == 0
-
-    @property
-    def pending(self) -> Optional[FrameHeader]:
-        """The frame whose payload is being read, if any."""
-        return self._current
-
-    def detach_target(self) -> None:
-        """Stops writing the pending DATA payload into its sink's destination: the rest lands in a private
-        buffer and the frame is still delivered (a receiver that gave up on a request drops it)."""
-        if self._current is not None and self._current.type == DATA and self._target is not None:
-            spare = memoryview(bytearray(len(self._target)))
-            spare[: self._filled] = self._target[: self._filled]
-            self._target = spare
 
     def push(self, chunk: Any) -> None:
         """Feeds bytes. @raises TC_ERR_PROTOCOL; after one error every later call raises it again."""
@@ -80,7 +87,7 @@ class FrameDecoder:
             while at < size:
                 if self._current is None:
                     n = min(HEADER_BYTES - self._header_filled, size - at)
-                    self._header[self._header_filled:self._header_filled + n] = data[at:at + n]
+                    self._header[self._header_filled : self._header_filled + n] = data[at : at + n]
                     self._header_filled += n
                     at += n
                     if self._header_filled == HEADER_BYTES:
@@ -89,10 +96,9 @@ class FrameDecoder:
                     target = self._target
                     assert target is not None
                     n = min(len(target) - self._filled, size - at)
-                    piece = target[self._filled:self._filled + n]
-                    piece[:] = data[at:at + n]
-                    self._crc = crc32c(piece, self._crc)
+                    target[self._filled : self._filled + n] = data[at : at + n]
                     self._filled += n
+                    self._hash()
                     at += n
                     if self._filled == len(target):
                         self._finish_frame()
@@ -105,7 +111,7 @@ class FrameDecoder:
         target = self._target
         if self._current is not None and target is not None and len(target) - self._filled >= DIRECT_MIN_BYTES:
             self._last_direct = True
-            return target[self._filled:]
+            return target[self._filled :]
         self._last_direct = False
         return self._scratch
 
@@ -119,13 +125,23 @@ class FrameDecoder:
         target = self._target
         assert target is not None
         try:
-            self._crc = crc32c(target[self._filled:self._filled + n], self._crc)
             self._filled += n
+            self._hash()
             if self._filled == len(target):
                 self._finish_frame()
         except BaseException as error:
             self._failed = error
             raise
+
+    def _hash(self) -> None:
+        """Extends the payload's CRC32C over the bytes landed since the last extension, once they are
+        ``CRC_SPAN_BYTES`` (recent, so still in cache; large enough that google_crc32c releases the GIL) or the
+        payload is complete."""
+        target = self._target
+        assert target is not None
+        if self._filled - self._hashed >= CRC_SPAN_BYTES or self._filled == len(target):
+            self._crc = crc32c(target[self._hashed : self._filled], self._crc)
+            self._hashed = self._filled
 
     def _start_frame(self) -> None:
         h = decode_header(self._header, self.max_control_bytes, self.max_data_bytes)
@@ -133,6 +149,7 @@ class FrameDecoder:
         self._header_filled = 0
         self._filled = 0
         self._crc = 0
+        self._hashed = 0
         if h.type == DATA and self._sink is not None:
             dest = self._sink(h)
             if dest is None:

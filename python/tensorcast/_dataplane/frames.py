@@ -34,8 +34,20 @@ _MAX_SAFE_INTEGER = (1 << 53) - 1
 
 HELLO, WELCOME, LOAD, DATA, END, ERROR, CREDIT, CANCEL, PUT, GET, INFO, DONE, SAPPEND, SREAD = range(1, 15)
 FRAME_NAMES = {
-    HELLO: "HELLO", WELCOME: "WELCOME", LOAD: "LOAD", DATA: "DATA", END: "END", ERROR: "ERROR", CREDIT: "CREDIT",
-    CANCEL: "CANCEL", PUT: "PUT", GET: "GET", INFO: "INFO", DONE: "DONE", SAPPEND: "SAPPEND", SREAD: "SREAD",
+    HELLO: "HELLO",
+    WELCOME: "WELCOME",
+    LOAD: "LOAD",
+    DATA: "DATA",
+    END: "END",
+    ERROR: "ERROR",
+    CREDIT: "CREDIT",
+    CANCEL: "CANCEL",
+    PUT: "PUT",
+    GET: "GET",
+    INFO: "INFO",
+    DONE: "DONE",
+    SAPPEND: "SAPPEND",
+    SREAD: "SREAD",
 }
 
 _HEADER = struct.Struct("<IBBHIIQII")  # magic, version, type, flags, request id, length, offset, crc, reserved
@@ -87,11 +99,18 @@ def encode_control(ftype: int, request_id: int, body: Any, offset: int = 0) -> b
 
 def encode_data_header(request_id: int, offset: int, payload: Any) -> bytes:
     """The header of a DATA frame carrying ``payload`` at ``offset`` (its CRC32C computed here)."""
-    return encode_header(DATA, request_id, len(payload) if not isinstance(payload, memoryview) else payload.nbytes,
-                         offset, crc32c(payload))
+    return encode_header(
+        DATA,
+        request_id,
+        len(payload) if not isinstance(payload, memoryview) else payload.nbytes,
+        offset,
+        crc32c(payload),
+    )
 
 
-def decode_header(buf: Any, max_control_bytes: int = MAX_CONTROL_BYTES, max_data_bytes: int = MAX_DATA_BYTES) -> FrameHeader:
+def decode_header(
+    buf: Any, max_control_bytes: int = MAX_CONTROL_BYTES, max_data_bytes: int = MAX_DATA_BYTES
+) -> FrameHeader:
     """Parses and checks the 32 bytes at the start of ``buf``. @raises TC_ERR_PROTOCOL"""
     magic, version, ftype, _flags, request_id, length, offset, crc, _reserved = _HEADER.unpack_from(buf, 0)
     if magic != MAGIC:

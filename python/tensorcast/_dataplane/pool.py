@@ -18,7 +18,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import TensorcastError, tc_error
-from .connection import UNSET, DataConnection, _byte_view
+from .connection import UNSET, DataConnection, _byte_view, _source_view
 
 #: Ranges below this are not split across connections.
 MIN_PART_BYTES = 16 << 20
@@ -40,8 +40,16 @@ class DataPlane:
         stats = dp.load_into(plan.artifact_id, plan.view, plan.view_id, buf)
     """
 
-    def __init__(self, data_address: str, token: str, token_source: str = "the token argument", connections: int = 4,
-                 *, timeout: float = DEFAULT_TIMEOUT_S, max_idle: int = 16) -> None:
+    def __init__(
+        self,
+        data_address: str,
+        token: str,
+        token_source: str = "the token argument",
+        connections: int = 4,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        max_idle: int = 16,
+    ) -> None:
         if not isinstance(connections, int) or not 1 <= connections <= 64:
             raise tc_error("TC_ERR_INVALID_ARGUMENT", f"connections must be 1..64, got {connections!r}")
         self.data_address = data_address
@@ -62,7 +70,7 @@ class DataPlane:
                 raise tc_error("TC_ERR_CLOSED", "the data plane was closed")
             while self._idle:
                 c = self._idle.pop()
-                if c.usable:
+                if c.alive():
                     return c
                 c.close()
         return DataConnection.open(self.data_address, self._token, self._token_source, deadline)
@@ -102,9 +110,19 @@ class DataPlane:
 
     # -- loads ------------------------------------------------------------------------------------------
 
-    def load_into(self, artifact_id: str, view: Optional[Dict[str, Any]], view_id: Optional[str], dest: Any,
-                  start: int = 0, end: Optional[int] = None, *, timeout: Optional[float] = None, route: str = "auto",
-                  connections: Optional[int] = None) -> Dict[str, Any]:
+    def load_into(
+        self,
+        artifact_id: str,
+        view: Optional[Dict[str, Any]],
+        view_id: Optional[str],
+        dest: Any,
+        start: int = 0,
+        end: Optional[int] = None,
+        *,
+        timeout: Optional[float] = None,
+        route: str = "auto",
+        connections: Optional[int] = None,
+    ) -> Dict[str, Any]:
         """Loads bytes ``[start, end)`` of a view's output (the plan's ``artifact_id``, normalized ``view`` and
         ``view_id``; ``None``/``None`` for the whole artifact) into ``dest``: any writable C-contiguous buffer
         (bytearray, numpy array, ``torch_tensor.numpy()``, memoryview, mmap) of at least ``end - start``
@@ -132,7 +150,9 @@ class DataPlane:
             raise tc_error("TC_ERR_INVALID_ARGUMENT", f"bad range [{start}, {end})")
         total = end - start
         if len(mv) < total:
-            raise tc_error("TC_ERR_DESTINATION_SIZE", f"dest holds {len(mv)} bytes; the range [{start}, {end}) is {total}")
+            raise tc_error(
+                "TC_ERR_DESTINATION_SIZE", f"dest holds {len(mv)} bytes; the range [{start}, {end}) is {total}"
+            )
         parts = self.connections if connections is None else connections
         if not isinstance(parts, int) or not 1 <= parts <= 64:
             raise tc_error("TC_ERR_INVALID_ARGUMENT", f"connections must be 1..64, got {connections!r}")
@@ -153,7 +173,7 @@ class DataPlane:
                     if failure:
                         return
                     active[i] = conn
-                ends[i] = conn.load(artifact_id, view, view_id, s, e, mv[s - start:e - start], deadline, route)
+                ends[i] = conn.load(artifact_id, view, view_id, s, e, mv[s - start : e - start], deadline, route)
             except TensorcastError as err:
                 with lock:
                     first = not failure
@@ -179,8 +199,10 @@ class DataPlane:
             if len(ranges) == 1:
                 part(0)
             else:
-                threads = [threading.Thread(target=part, args=(i,), name=f"tensorcast-load-{i}", daemon=True)
-                           for i in range(1, len(ranges))]
+                threads = [
+                    threading.Thread(target=part, args=(i,), name=f"tensorcast-load-{i}", daemon=True)
+                    for i in range(1, len(ranges))
+                ]
                 for t in threads:
                     t.start()
                 part(0)
@@ -194,7 +216,11 @@ class DataPlane:
         return {
             "bytes": total,
             "route": max(routes, key=lambda r: ROUTE_KINDS.index(r) if r in ROUTE_KINDS else -1) if routes else "local",
-            "source": "materialized" if "materialized" in sources else "streamed" if "streamed" in sources else "replica_hit",
+            "source": "materialized"
+            if "materialized" in sources
+            else "streamed"
+            if "streamed" in sources
+            else "replica_hit",
             "seconds": time.monotonic() - began,
             "connections": len(ranges) if total > 0 else 0,
             "fallback": next((x["fallback"] for x in done if x.get("fallback")), None),
@@ -205,14 +231,26 @@ class DataPlane:
 
     # -- objects ----------------------------------------------------------------------------------------
 
-    def put_object(self, key: str, data: Any, *, txn: Optional[str] = None, if_version: Any = UNSET,
-                   ttl_ms: Optional[int] = None, wait_for_room: Optional[bool] = None, store_token: Optional[str] = None,
-                   timeout: Optional[float] = None) -> Dict[str, int]:
+    def put_object(
+        self,
+        key: str,
+        data: Any,
+        *,
+        txn: Optional[str] = None,
+        if_version: Any = UNSET,
+        ttl_ms: Optional[int] = None,
+        wait_for_room: Optional[bool] = None,
+        store_token: Optional[str] = None,
+        crc: Optional[int] = None,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, int]:
         """Stores ``data`` (bytes, bytearray, memoryview, numpy array: any C-contiguous buffer, sent without a
         copy; do not change it until the call returns) as the object ``key`` (``<namespace>/<name>``) with one
         PUT. ``if_version``: the key's current version must be this, ``None`` = the key must not exist (left
         out: no condition). ``txn``: park the object invisible in that transaction. ``ttl_ms``, ``wait_for_room``
-        (wait up to the deadline for namespace room), ``store_token`` (the namespace's), ``timeout`` (seconds).
+        (wait up to the deadline for namespace room), ``store_token`` (the namespace's), ``crc`` (the CRC32C of
+        the whole object, checked by the daemon before it commits: ``tensorcast._dataplane.crc32c(data)``),
+        ``timeout`` (seconds).
 
         Returns ``{"bytes", "version"}`` once the daemon answered DONE (``version``: the fencing token).
 
@@ -220,24 +258,38 @@ class DataPlane:
         TC_ERR_CHECKSUM, TC_ERR_TIMEOUT, TC_ERR_UNAVAILABLE, TC_ERR_PROTOCOL
         """
         deadline = self._deadline(timeout)
-        try:
-            mv = memoryview(data)
-        except TypeError:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"data must be a bytes-like buffer, got {type(data).__name__}") from None
-        if not mv.c_contiguous:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", "data must be C-contiguous")
-        mv = mv.cast("B") if (mv.format != "B" or mv.ndim != 1) else mv
+        mv = _source_view(data, "data")
+        if crc is not None and (not isinstance(crc, int) or not 0 <= crc <= 0xFFFFFFFF):
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"crc must be a CRC32C (0..2^32-1), got {crc!r}")
         if if_version is not UNSET and if_version is not None and (not isinstance(if_version, int) or if_version < 0):
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"if_version must be a version (int >= 0) or None, got {if_version!r}")
+            raise tc_error(
+                "TC_ERR_INVALID_ARGUMENT", f"if_version must be a version (int >= 0) or None, got {if_version!r}"
+            )
         conn = self._acquire(deadline)
         try:
-            return conn.put(key, mv, deadline, txn=txn, if_version=if_version, ttl_ms=ttl_ms, wait_for_room=wait_for_room,
-                            store_token=store_token)
+            return conn.put(
+                key,
+                mv,
+                deadline,
+                txn=txn,
+                if_version=if_version,
+                ttl_ms=ttl_ms,
+                wait_for_room=wait_for_room,
+                store_token=store_token,
+                crc=crc,
+            )
         finally:
             self._release(conn)
 
-    def get_object(self, key: str, *, into: Any = None, expect_bytes: Optional[int] = None,
-                   store_token: Optional[str] = None, timeout: Optional[float] = None) -> Tuple[Any, int]:
+    def get_object(
+        self,
+        key: str,
+        *,
+        into: Any = None,
+        expect_bytes: Optional[int] = None,
+        store_token: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Tuple[Any, int]:
         """Reads the object ``key`` with one GET: into ``into`` (a writable buffer of exactly the object's
         size; its size is sent as ``expectBytes``, so the daemon refuses a mismatch before any byte moves:
         ``into`` larger -> TC_ERR_SHORT_READ, smaller -> TC_ERR_DESTINATION_SIZE), else into a new bytearray
