@@ -268,3 +268,21 @@ def test_wait_for_room(client):
     assert "error" not in result, result
     assert np.array_equal(waiting.get(result["ref"])["x"], np.ones(1500, dtype=np.float32))
     waiting.release(result["ref"])
+
+
+def test_a_concurrent_put_that_committed_first_is_a_conflict(client, shared_daemon, monkeypatch):
+    """The manifest compare-and-swap on the daemon: a put that read the manifest before another put committed fails
+    with TC_ERR_CONFLICT and leaves nothing visible (its transaction aborted)."""
+    store = client.features("train-cas")
+    winner = store.put("s", {"x": np.ones(4, dtype=np.float32)})
+    # this put saw the sample as it was before the winner (no manifest yet)
+    monkeypatch.setattr(store, "_manifest_for_put", lambda sample_id: (None, None, []))
+    monkeypatch.setattr(store, "_fresh_generation", lambda sample_id: 7)
+    assert _code(store.put, "s", {"x": np.zeros(4, dtype=np.float32)}) == "TC_ERR_CONFLICT"
+    monkeypatch.undo()
+    assert store.latest("s") == winner
+    assert np.array_equal(store.get(winner)["x"], np.ones(4, dtype=np.float32))
+    keys = [o["key"] for o in shared_daemon.request("GET", "/v1/objects?prefix=train-cas/s/")["objects"]]
+    assert sorted(keys) == ["train-cas/s/g0/x", "train-cas/s/manifest"]  # nothing of g7
+    assert shared_daemon.request("GET", "/v1/namespaces/train-cas")["openTxns"] == 0
+    store.release(winner)
