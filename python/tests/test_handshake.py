@@ -356,3 +356,23 @@ def _has(hs, engine):
         return True
     except tensorcast.NotFoundError:
         return False
+
+
+def test_incarnations_and_hashes(listener):
+    """A caller that knows the engine restarted (its incarnation) is not served the old one from the cache or the
+    listener: it waits for the new one; an incompatible hash is final (never retried)."""
+    fast = {"base_delay_ms": 20, "max_delay_ms": 50, "max_attempts": 1000}
+    with Handshakes(listener.handshake_url, listener.token, timeout_ms=20000, retry=fast) as hs:
+        hs.publish(rank_meta("eng-h", 0, tp_size=1, incarnation="inc-1"))
+        assert hs.get("eng-h", 0, 0).incarnation == "inc-1"
+        assert hs.get("eng-h", 0, 0, incarnation="inc-1").incarnation == "inc-1"  # cached
+        fut = hs.get_async("eng-h", 0, 0, incarnation="inc-2")
+        wait_for(lambda: hs.stats()["retries"] >= 2, what="retries while the listener still has inc-1")
+        assert not fut.done()
+        hs.publish(rank_meta("eng-h", 0, tp_size=1, incarnation="inc-2"))
+        assert fut.result(20).incarnation == "inc-2"
+        assert hs.get("eng-h", 0, 0).incarnation == "inc-2"  # the cache moved to the new incarnation
+        retries = hs.stats()["retries"]
+        with pytest.raises(tensorcast.TensorcastError) as info:
+            hs.get("eng-h", 0, 0, expect_hash="other-hash")
+        assert info.value.code == "TC_ERR_INCOMPATIBLE" and hs.stats()["retries"] == retries
