@@ -18,8 +18,9 @@ a TypeScript producer's refs are read here and the reverse.
   tensors into one buffer (one copy, as the TypeScript daemon backend does) and a packed get reads the object whole
   and copies each tensor out (one copy, as TypeScript does for whole-object backends).
 
-Not in this port: refs of another daemon of a cluster (``daemonId`` naming another daemon: TC_ERR_INVALID_ARGUMENT;
-the TypeScript store reads them there).
+- cluster: a ref names the daemon that holds its objects (``daemonId``); a store whose client is connected to
+  another daemon of the same cluster reads and releases it there (found in ``GET /v1/cluster``, connected with this
+  client's token, as the TypeScript store does). That daemon unknown or down: TC_ERR_UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -505,6 +506,12 @@ class FeatureStore:
         self._closed = False
         self._daemon_id: Optional[str] = None
         self._pool: Optional[ThreadPoolExecutor] = None
+        self._options: Dict[str, Any] = dict(
+            token=token, max_resident_bytes=max_resident_bytes, wait_for_room_ms=wait_for_room_ms,
+            max_hold_age_ms=max_hold_age_ms, retain_on_release=retain_on_release, layout=layout, timeout_ms=timeout_ms,
+        )
+        #: Stores on other daemons of the cluster (refs put there), by daemon id, each with its own client.
+        self._peers: Dict[str, "FeatureStore"] = {}
 
     # -- the daemon's objects --------------------------------------------------------------------------------
 
@@ -745,6 +752,9 @@ class FeatureStore:
         """
         self._check_open()
         r = self._ref(ref)
+        peer = self._peer_of(r)
+        if peer is not None:
+            return self._on_peer(peer, lambda: peer.get(r, into=into, as_torch=as_torch))
         if as_torch:
             _dtypes.import_torch()
         with self._lock:
@@ -844,6 +854,9 @@ class FeatureStore:
         ref stays readable) until drain() or ``force=True``."""
         self._check_open()
         r = self._ref(ref)
+        peer = self._peer_of(r)
+        if peer is not None:
+            return self._on_peer(peer, lambda: peer.release(r, force=force))
         if self.retain_on_release and not force:
             with self._lock:
                 if r.identity not in self._frees.tombs:
@@ -941,7 +954,12 @@ class FeatureStore:
         with self._lock:
             pending = list(self._frees.pending.values())
         freed = self._free_keys(pending)
-        return {"freed": freed, "expired": 0, "failed": self._failures()}
+        failed = self._failures()
+        for peer in self._peer_list():
+            r = peer.gc()
+            freed += r["freed"]
+            failed.extend(r["failed"])
+        return {"freed": freed, "expired": 0, "failed": failed}
 
     def drain(self) -> Dict[str, Any]:
         """Shutdown: frees every retained sample and retries every pending free (a few passes):
@@ -958,7 +976,18 @@ class FeatureStore:
             if not pending:
                 break
             freed += self._free_keys(pending)
-        return {"freed": freed, "retainedFreed": len(retained), "failed": self._failures()}
+        retained_freed = len(retained)
+        failed = self._failures()
+        for peer in self._peer_list():
+            r = peer.drain()
+            freed += r["freed"]
+            retained_freed += r["retainedFreed"]
+            failed.extend(r["failed"])
+        return {"freed": freed, "retainedFreed": retained_freed, "failed": failed}
+
+    def _peer_list(self) -> List["FeatureStore"]:
+        with self._lock:
+            return list(self._peers.values())
 
     def _failures(self) -> List[Dict[str, str]]:
         with self._lock:
@@ -1023,12 +1052,16 @@ class FeatureStore:
         }
 
     def close(self) -> None:
-        """The store is unusable afterwards (TC_ERR_ABORTED); its threads are joined; the client stays open."""
+        """The store is unusable afterwards (TC_ERR_ABORTED); its threads are joined and its connections to other
+        daemons of the cluster closed; the client stays open."""
         self._closed = True
         with self._lock:
             pool, self._pool = self._pool, None
+            peers, self._peers = list(self._peers.values()), {}
         if pool is not None:
             pool.shutdown(wait=True)
+        for peer in peers:
+            peer._close_with_client()
 
     def __enter__(self) -> "FeatureStore":
         return self
@@ -1049,10 +1082,66 @@ class FeatureStore:
             r = SampleRef.from_dict(ref)
         if r.store_id != self.store_id:
             raise _bad(f"sample ref of store '{r.store_id}' given to store '{self.store_id}'")
-        if r.daemon_id is not None and r.daemon_id != self.daemon_id:
-            raise _bad(f"sample ref of daemon '{r.daemon_id}': the Python client reads refs of its own daemon "
-                       f"('{self.daemon_id}') only; connect to that daemon")
         return r
+
+    def _peer_of(self, r: SampleRef) -> Optional["FeatureStore"]:
+        """The store on the daemon that holds ``r`` when that is another daemon of the cluster, else None.
+        Raises TC_ERR_UNAVAILABLE when the cluster lists no live daemon of that id or it does not answer."""
+        daemon_id = r.daemon_id
+        if daemon_id is None or daemon_id == self.daemon_id:
+            return None
+        with self._lock:
+            peer = self._peers.get(daemon_id)
+        if peer is not None:
+            return peer
+        cluster = self.client.http.json("GET", "/v1/cluster")
+        d = next((x for x in cluster.get("daemons", []) if x.get("daemonId") == daemon_id), None)
+        if d is None or not d.get("alive"):
+            why = "unknown_daemon" if d is None else "not_alive"
+            raise tc_error(
+                "TC_ERR_UNAVAILABLE",
+                f"daemon '{daemon_id}' is not in the cluster of daemon '{self.daemon_id}'"
+                if d is None
+                else f"daemon '{daemon_id}' is not alive (last heartbeat {d.get('heartbeatAt')})",
+                {"daemonId": daemon_id, "reason": why},
+            )
+        from .client import Client
+
+        peer_client = Client(d["controlUrl"], self.client.token, connections=self.client.connections,
+                             timeout=self.client.timeout)
+        try:
+            peer_client.info()
+        except TensorcastError as e:
+            peer_client.close()
+            raise tc_error("TC_ERR_UNAVAILABLE", f"daemon '{daemon_id}' at {d['controlUrl']}: {e.message}",
+                           {"daemonId": daemon_id, "reason": "unreachable"}) from e
+        peer = FeatureStore(peer_client, self.store_id, **self._options)
+        with self._lock:
+            if daemon_id in self._peers:  # another thread was first
+                other = self._peers[daemon_id]
+            else:
+                self._peers[daemon_id] = peer
+                return peer
+        peer_client.close()
+        return other
+
+    def _on_peer(self, peer: "FeatureStore", op: Any) -> Any:
+        """Runs ``op`` on a peer store; a peer whose connection failed is forgotten (it may have moved)."""
+        try:
+            return op()
+        except TensorcastError as e:
+            if e.code == "TC_ERR_UNAVAILABLE":
+                with self._lock:
+                    gone = [k for k, v in self._peers.items() if v is peer]
+                    for k in gone:
+                        del self._peers[k]
+                if gone:
+                    peer._close_with_client()
+            raise
+
+    def _close_with_client(self) -> None:
+        self.close()
+        self.client.close()
 
 
 def _same_fences(a: Optional[Sequence[Any]], b: Optional[Sequence[Any]]) -> bool:
