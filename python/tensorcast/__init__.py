@@ -7,6 +7,8 @@
 See the README's Python section and docs/python.md.
 """
 
+from __future__ import annotations
+
 from .client import Client
 from .errors import (
     ERROR_CODES,

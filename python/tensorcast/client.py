@@ -171,14 +171,22 @@ class Client:
             raise tc_error("TC_ERR_ABORTED", "the client is closed")
 
     def close(self) -> None:
-        """Closes the connections. Arrays still mapped keep their leases until they are released."""
+        """Closes the connections and releases the shm leases whose arrays are gone. Arrays still alive keep
+        working: their leases stay renewed (by the lease keeper thread) until the arrays go, then are
+        released. See ``tensorcast._load`` for the lifetime of mapped arrays."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             dp, self._dataplane = self._dataplane, None
+            leases = self._leases
         if dp is not None:
             dp.close()
+        if leases is not None:
+            leases.client_closed()
+        from ._load.mapped import forget_files
+
+        forget_files(self)
         self.http.close()
 
     def __enter__(self) -> "Client":

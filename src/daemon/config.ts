@@ -269,6 +269,8 @@ const ENV: Record<string, keyof DaemonConfig> = {
   TENSORCAST_SESSIONS_META: 'sessionsMeta',
   TENSORCAST_SESSIONS_HOT_BUDGET: 'sessionsHotBudget',
   TENSORCAST_SESSIONS_LEASE_TTL: 'sessionsLeaseTtlMs',
+  // Hidden (no flag): the shm lease TTL in ms, shortened by tests of lease renewal (default 60 s).
+  TENSORCAST_LEASE_TTL_MS: 'leaseTtlMs',
 };
 
 /** Settings from the environment. `TENSORCAST_IMPORT_ROOTS` is a path-delimiter-separated list. */

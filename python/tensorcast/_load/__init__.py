@@ -1,0 +1,257 @@
+"""Loads: a TP rank, a view or a whole artifact as named numpy arrays or torch tensors.
+
+``client.load(key, tp=(size, rank))`` plans the load (``POST /v1/plans``), moves the bytes over one
+transport and returns a ``LoadResult`` (a read-only mapping name -> array in plan order, with ``.plan``,
+``.stats`` and ``.release()``). ``client.iter_weights(...)`` yields ``(name, tensor)`` with bounded memory
+(see ``tensorcast._load.weights``).
+
+Transports
+----------
+- ``"shm"`` (same host): the daemon writes the view into a file in its shm folder and leases it
+  (``POST /v1/shm-leases``); the client maps the file, checks every 4 MiB chunk's CRC32C, and the arrays are
+  views on the mapping (no copy).
+- ``"files"`` (same host, the daemon's data directory readable by this process): the artifact's own
+  safetensors files are mapped (``GET /v1/artifacts/<id>/placement``; the mappings are cached per client:
+  stored artifacts are immutable, so no lease is needed). A tensor whose view is one box is a strided numpy
+  view of the stored tensor (no copy; *not* C-contiguous when the box cuts an inner dimension, e.g. a
+  row-parallel dim-1 split: numpy and ``torch.from_numpy`` handle that; call ``.contiguous()`` if a kernel
+  needs dense rows). Fused tensors (several pieces) and padded ones (vocab padding) are gathered into new
+  arrays: one copy, counted in ``stats.copies``.
+- ``"tcp"``: the binary data plane (``tensorcast._dataplane``), several connections, ``recv_into`` a new
+  buffer of the plan's size (torch-owned memory with ``as_torch=True``), CRC32C checked per frame.
+- ``"auto"`` (default): ``shm`` when the daemon is on this host (its control URL is a loopback address and
+  the ``shmDir`` it reports in ``/v1/info`` exists here), else ``tcp``.
+
+``into=``: a writable, C-contiguous buffer (numpy array, ``bytearray``, CPU torch tensor) of exactly the
+plan's ``total_bytes`` (else TC_ERR_DESTINATION_SIZE before any data moves). Every transport fills it (the
+mapped ones copy once, and the shm lease is released before ``load`` returns) and the arrays are views on it.
+
+Lifetime of mapped arrays (``shm`` and ``files`` without ``into=``)
+-------------------------------------------------------------------
+- The arrays are views of one ``mmap`` per file (a private mapping of the file opened read-only: reads share
+  the page cache, writes to an array copy that page privately and never reach the file). Every array, and
+  every torch tensor made from it (``torch.from_numpy`` keeps the array alive), keeps the ``mmap`` alive
+  through its ``.base`` chain; the ``LoadResult`` does too until ``release()``.
+- ``shm``: the lease is held exactly as long as the ``mmap`` lives, i.e. until the last array or tensor
+  made from this load is gone (and the result released or dropped). A per-client background thread (daemon
+  thread) renews held leases every third of their TTL (60 s by default). When the last reference goes, a
+  ``weakref.finalize`` on the ``mmap`` enqueues the lease, and the keeper thread sends
+  ``DELETE /v1/shm-leases/<id>`` (finalizers never do HTTP themselves).
+- ``result.release()`` (idempotent; also at the end of ``with client.load(...) as r:``) drops the result's
+  references and sends the pending releases before returning. It does not invalidate arrays the caller
+  still holds: those keep the mapping and the lease until they are gone too. So no use-after-unmap (SIGBUS)
+  is possible: an array is always backed by a mapping whose lease is held. Using the result itself after
+  ``release()`` (``r["name"]``, ``len(r)``) raises TC_ERR_ABORTED.
+- ``Client.close()`` closes the connections and releases every lease whose arrays are gone; arrays still
+  alive keep working: their leases stay renewed by the keeper thread (which has its own connection) until the
+  arrays go, then are released, and the thread ends. At interpreter exit held leases are released (best
+  effort; the daemon expires any left after their TTL).
+- ``files``: no lease; the mapping is unmapped when the last array and the client's cache (8 artifacts,
+  cleared by ``close()``) let go of it.
+- A process stopped (SIGSTOP, a debugger) longer than the TTL loses its leases: the daemon may then reuse the
+  shm file for another view; the keeper logs a warning when a renew finds its lease gone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from .._dtypes import as_torch as _as_torch
+from .._dtypes import import_torch
+from .._plan import Plan, request_plan
+from ..errors import tc_error
+from . import mapped
+from .leases import LeaseKeeper, keeper_of
+from .result import LoadResult, LoadStats
+
+__all__ = ["load", "iter_weights", "LoadResult", "LoadStats", "LeaseKeeper"]
+
+TRANSPORTS = ("auto", "shm", "tcp", "files")
+
+
+def check_transport(transport: Any) -> None:
+    if transport not in TRANSPORTS:
+        raise tc_error(
+            "TC_ERR_INVALID_ARGUMENT", f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}", {"transport": repr(transport)}
+        )
+
+
+def choose_transport(client: Any, transport: str) -> str:
+    """``auto``: ``shm`` when the daemon runs on this host (loopback URL and its shm dir exists here), else ``tcp``."""
+    if transport != "auto":
+        return transport
+    host = urlsplit(client.url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        shm_dir = client.info().get("shmDir")
+        if shm_dir and os.path.isdir(shm_dir):
+            return "shm"
+    return "tcp"
+
+
+def destination(into: Any, total: int) -> np.ndarray:
+    """``into`` as a flat writable uint8 numpy array over the same memory.
+
+    :raises TensorcastError: TC_ERR_DESTINATION_SIZE (not exactly ``total`` bytes), TC_ERR_INVALID_ARGUMENT
+        (read-only, not contiguous, not on the CPU, or not a buffer).
+    """
+    if isinstance(into, np.ndarray):
+        if not into.flags.c_contiguous or not into.flags.writeable:
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", "into= must be a writable C-contiguous array")
+        flat = into.reshape(-1).view(np.uint8)
+    elif type(into).__module__.startswith("torch"):
+        torch = import_torch()
+        if not isinstance(into, torch.Tensor) or into.device.type != "cpu" or not into.is_contiguous():
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", "into= must be a contiguous CPU torch tensor")
+        flat = into.detach().reshape(-1).view(torch.uint8).numpy()
+    else:
+        try:
+            mv = memoryview(into)
+        except TypeError as e:
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"into= must be a numpy array, a bytearray or a torch tensor, got {type(into).__name__}") from e
+        if mv.readonly or not mv.c_contiguous:
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", "into= must be a writable contiguous buffer")
+        flat = np.frombuffer(mv.cast("B"), dtype=np.uint8)
+    if flat.nbytes != total:
+        raise tc_error(
+            "TC_ERR_DESTINATION_SIZE",
+            f"into= has {flat.nbytes} bytes, the load needs exactly {total}",
+            {"destinationBytes": int(flat.nbytes), "totalBytes": total},
+        )
+    return flat
+
+
+def new_buffer(total: int, as_torch: bool) -> np.ndarray:
+    """A fresh uint8 buffer of ``total`` bytes: torch-owned memory with ``as_torch`` (so the tensors are)."""
+    if as_torch:
+        torch = import_torch()
+        return torch.empty(total, dtype=torch.uint8).numpy()
+    return np.empty(total, dtype=np.uint8)
+
+
+def _dp_stat(stats: Any, name: str) -> Optional[str]:
+    if isinstance(stats, dict):
+        v = stats.get(name)
+    else:
+        v = getattr(stats, name, None)
+    return None if v is None else str(v)
+
+
+def _finish(plan: Plan, arrays: Dict[str, np.ndarray], as_torch: bool) -> Dict[str, Any]:
+    if not as_torch:
+        return arrays
+    by_name = {t.name: t.dtype for t in plan.tensors}
+    return {name: _as_torch(a, by_name[name]) for name, a in arrays.items()}
+
+
+def load(
+    client: Any,
+    key: str,
+    tp: Optional[Tuple[int, int]] = None,
+    view: Optional[Dict[str, Any]] = None,
+    tensors: Optional[Sequence[str]] = None,
+    transport: str = "auto",
+    into: Any = None,
+    as_torch: bool = False,
+    timeout: Optional[float] = None,
+) -> LoadResult:
+    """Loads a TP rank (``tp=(size, rank)``), a view, a list of tensors or the whole artifact of ``key``.
+
+    :returns: a ``LoadResult`` (see the module docstring for the lifetime of mapped arrays).
+    :raises TensorcastError: TC_ERR_INVALID_ARGUMENT (unknown transport, malformed tp, several of
+        tp/view/tensors), TC_ERR_DESTINATION_SIZE (``into`` of the wrong size), the daemon's plan errors
+        (TC_ERR_NOT_FOUND, TC_ERR_VIEW_*, TC_ERR_LAYOUT_*, TC_ERR_AUTH), TC_ERR_FORBIDDEN (``files``/``shm``
+        from another host or user), TC_ERR_CHECKSUM, TC_ERR_SHORT_READ, and the data plane's errors.
+    """
+    check_transport(transport)
+    if as_torch:
+        import_torch()
+    t0 = mapped.now()
+    plan = request_plan(client.http, key, tp=tp, view=view, tensors=tensors, timeout=timeout)
+    dest = destination(into, plan.total_bytes) if into is not None else None
+    chosen = choose_transport(client, transport)
+    if chosen == "shm":
+        return _load_shm(client, plan, dest, as_torch, timeout, t0)
+    if chosen == "files":
+        return _load_files(client, plan, dest, as_torch, timeout, t0)
+    return _load_tcp(client, plan, dest, as_torch, timeout, t0)
+
+
+def _load_shm(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
+    keeper = keeper_of(client)
+    shm = mapped.open_shm(client, plan, timeout)
+    if dest is not None or plan.total_bytes == 0:
+        # Copy once into the caller's buffer, then the lease goes at once.
+        try:
+            if dest is not None:
+                np.copyto(dest, shm.mapping.base)
+        finally:
+            keeper.drop(shm.lease_id)
+        buf = dest if dest is not None else np.empty(0, dtype=np.uint8)
+        arrays = {t.name: mapped.tensor_on(buf, t.offset, t.dtype, t.shape) for t in plan.tensors}
+        stats = LoadStats("shm", shm.route, shm.source, plan.total_bytes, mapped.now() - t0, 1 if dest is not None else 0)
+        return LoadResult(plan, _finish(plan, arrays, as_torch), stats, keeper, buf)
+    keeper.hold(shm.lease_id, shm.expires_at, shm.mapping.mm)
+    base = shm.mapping.base
+    arrays = {t.name: mapped.tensor_on(base, t.offset, t.dtype, t.shape) for t in plan.tensors}
+    stats = LoadStats("shm", shm.route, shm.source, plan.total_bytes, mapped.now() - t0, 0)
+    return LoadResult(plan, _finish(plan, arrays, as_torch), stats, keeper, shm.mapping)
+
+
+def _load_files(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
+    files = mapped.artifact_files(client, plan.artifact_id, timeout)
+    view = plan.view
+    arrays: Dict[str, np.ndarray] = {}
+    gathered = False
+    for t in plan.tensors:
+        spec = None if view is None else view.get(t.name)
+        if view is not None and t.name not in view:
+            raise tc_error("TC_ERR_INTERNAL", f"the plan's view lacks tensor '{t.name}'")
+        a, copied = mapped.file_tensor(files, t, spec)
+        if tuple(a.shape) != tuple(t.shape) and t.dtype not in mapped._SUB_BYTE:
+            raise tc_error("TC_ERR_INTERNAL", f"{t.name}: mapped shape {a.shape}, the plan says {t.shape}")
+        if dest is not None:
+            out = mapped.tensor_on(dest, t.offset, t.dtype, t.shape)
+            np.copyto(out, a)
+            a = out
+        gathered = gathered or copied
+        arrays[t.name] = a
+    copies = 1 if dest is not None or gathered else 0
+    stats = LoadStats("files", files.route, "client_materialized", plan.total_bytes, mapped.now() - t0, copies)
+    return LoadResult(plan, _finish(plan, arrays, as_torch), stats, None, dest if dest is not None else files)
+
+
+def _load_tcp(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, timeout: Optional[float], t0: float) -> LoadResult:
+    buf = dest if dest is not None else new_buffer(plan.total_bytes, as_torch)
+    dp_stats: Any = None
+    if plan.total_bytes:
+        dp_stats = client.dataplane.load_into(plan.artifact_id, plan.view, plan.view_id, buf, 0, None, timeout=timeout)
+    arrays = {t.name: mapped.tensor_on(buf, t.offset, t.dtype, t.shape) for t in plan.tensors}
+    stats = LoadStats("tcp", _dp_stat(dp_stats, "route"), _dp_stat(dp_stats, "source"), plan.total_bytes, mapped.now() - t0, 0)
+    return LoadResult(plan, _finish(plan, arrays, as_torch), stats, None, buf)
+
+
+def iter_weights(
+    client: Any,
+    key: str,
+    tp: Optional[Tuple[int, int]] = None,
+    view: Optional[Dict[str, Any]] = None,
+    tensors: Optional[Sequence[str]] = None,
+    transport: str = "auto",
+    as_torch: bool = True,
+    max_in_flight_bytes: int = 256 << 20,
+    timeout: Optional[float] = None,
+) -> Iterator[Tuple[str, Any]]:
+    """See ``tensorcast._load.weights.iter_weights``."""
+    from .weights import iter_weights as _iter
+
+    return _iter(client, key, tp=tp, view=view, tensors=tensors, transport=transport, as_torch=as_torch,
+                 max_in_flight_bytes=max_in_flight_bytes, timeout=timeout)

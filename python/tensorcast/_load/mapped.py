@@ -1,0 +1,256 @@
+"""The same-host transports: the daemon's shm hand-off file and the artifact's own files, mapped with ``mmap``.
+
+Both map files with ``mmap.ACCESS_COPY`` (a private mapping of a file opened read-only): reads share the
+page cache (tmpfs pages for shm), nothing is copied, and the arrays are writable without touching the file
+(a write copies that one page, privately) and without torch's read-only warning.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .._dtypes import byte_length, numpy_dtype
+from .._http import segment
+from .._plan import Plan, PlannedTensor
+from ..errors import TensorcastError, tc_error
+from .crc import crc32c_of
+from .leases import keeper_of
+
+#: Sub-byte dtypes come as raw bytes (numpy has no such dtype).
+_SUB_BYTE = {"F4", "F6_E2M3", "F6_E3M2"}
+#: Artifacts whose files a client keeps mapped (most recently used first out).
+FILE_CACHE_ARTIFACTS = 8
+
+
+class Mapping:
+    """A mapped file: the ``mmap`` (the object every array keeps alive through its ``.base`` chain) and
+    one uint8 array over all of it that every array is a view of."""
+
+    def __init__(self, path: str, length: int) -> None:
+        self.path = path
+        self.length = length
+        if length == 0:
+            self.mm: Any = bytearray(0)
+        else:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                self.mm = mmap.mmap(fd, length, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+            finally:
+                os.close(fd)
+        self.base = np.frombuffer(self.mm, dtype=np.uint8)
+
+    def address_range(self) -> Tuple[int, int]:
+        start = int(self.base.__array_interface__["data"][0]) if self.length else 0
+        return start, start + self.length
+
+
+def tensor_on(base: np.ndarray, offset: int, dtype: str, shape: Sequence[int]) -> np.ndarray:
+    """``dtype``/``shape`` at ``offset`` of the uint8 array ``base``: a view, no copy."""
+    n = byte_length(dtype, shape)
+    raw = base[offset : offset + n]
+    if dtype in _SUB_BYTE:
+        return raw
+    return raw.view(numpy_dtype(dtype)).reshape(tuple(int(d) for d in shape))
+
+
+# -- shm ----------------------------------------------------------------------------------------------
+
+
+class ShmLoad:
+    """A view's bytes in the daemon's shm file, mapped and checked. ``mapping`` is None for a view of 0 bytes."""
+
+    def __init__(self, lease_id: str, expires_at: float, mapping: Mapping, route: Optional[str], source: Optional[str]) -> None:
+        self.lease_id = lease_id
+        #: Unix ms, as the daemon answered.
+        self.expires_at = expires_at
+        self.mapping = mapping
+        self.route = route
+        self.source = source
+
+
+def open_shm(client: Any, plan: Plan, timeout: Optional[float]) -> ShmLoad:
+    """Takes a lease on the plan's view (``POST /v1/shm-leases``), maps its file and checks every chunk.
+
+    The lease is not yet held by the keeper: the caller either hands it the mapping (``keeper.hold``) or
+    drops it (``keeper.drop``).
+
+    :raises TensorcastError: TC_ERR_FORBIDDEN (the file is not reachable from this process),
+        TC_ERR_SHORT_READ (the file is shorter than the view), TC_ERR_CHECKSUM (a chunk differs: the lease is
+        released with ``discard=1`` so the daemon rebuilds the replica), and the daemon's lease errors
+        (TC_ERR_BUDGET, TC_ERR_TIMEOUT, ...).
+    """
+    body: Dict[str, Any] = {"artifactId": plan.artifact_id, "view": plan.view, "viewId": plan.view_id}
+    if timeout is not None:
+        body["timeoutMs"] = int(timeout * 1000)
+    lease = client.http.json("POST", "/v1/shm-leases", body, timeout=timeout)
+    keeper = keeper_of(client)
+    lease_id = str(lease["leaseId"])
+    try:
+        path, nbytes = str(lease["path"]), int(lease["bytes"])
+        if nbytes != plan.total_bytes:
+            raise tc_error("TC_ERR_PROTOCOL", f"the lease has {nbytes} bytes, the plan {plan.total_bytes}")
+        try:
+            size = os.stat(path).st_size
+        except OSError as e:
+            raise tc_error(
+                "TC_ERR_FORBIDDEN",
+                f"cannot read the daemon's shm file {path} (is the daemon on this host, its shm dir readable by this user?): {e}; use transport='tcp'",
+                {"path": path},
+            ) from e
+        if size < nbytes:
+            raise tc_error("TC_ERR_SHORT_READ", f"{path}: {size} bytes, the lease says {nbytes}", {"path": path})
+        try:
+            mapping = Mapping(path, nbytes)
+        except OSError as e:
+            raise tc_error("TC_ERR_FORBIDDEN", f"cannot map the daemon's shm file {path}: {e}; use transport='tcp'", {"path": path}) from e
+        _check_chunks(mapping, lease.get("checksums") or {}, path)
+    except TensorcastError as e:
+        keeper.drop(lease_id, discard=e.code == "TC_ERR_CHECKSUM")
+        raise
+    except BaseException:
+        keeper.drop(lease_id)
+        raise
+    return ShmLoad(lease_id, float(lease["expiresAt"]), mapping, lease.get("route"), lease.get("source"))
+
+
+def _check_chunks(mapping: Mapping, checksums: Dict[str, Any], path: str) -> None:
+    if checksums.get("algorithm") != "crc32c":
+        raise tc_error("TC_ERR_PROTOCOL", f"unknown checksum algorithm {checksums.get('algorithm')!r}")
+    chunk = int(checksums["chunkBytes"])
+    crcs: List[int] = [int(c) for c in checksums["crcs"]]
+    n = mapping.length
+    want_chunks = (n + chunk - 1) // chunk
+    if len(crcs) != want_chunks:
+        raise tc_error("TC_ERR_PROTOCOL", f"{len(crcs)} checksums for {want_chunks} chunks of {path}")
+    for i, want in enumerate(crcs):
+        start = i * chunk
+        got = crc32c_of(mapping.base, start, min(n, start + chunk))
+        if got != want:
+            raise tc_error(
+                "TC_ERR_CHECKSUM",
+                f"{path}: chunk {i} (bytes {start}..{min(n, start + chunk)}) has CRC32C {got:#010x}, the daemon wrote {want:#010x}",
+                {"path": path, "chunk": i},
+            )
+
+
+# -- files --------------------------------------------------------------------------------------------
+
+
+class ArtifactFiles:
+    """An artifact's shard files, mapped, with each tensor's dtype, shape, shard and file position."""
+
+    def __init__(self, artifact_id: str, route: Optional[str], shards: List[Mapping], tensors: Dict[str, Tuple[str, Tuple[int, ...], int, int]]) -> None:
+        self.artifact_id = artifact_id
+        self.route = route
+        self.shards = shards
+        #: name -> (dtype, shape, shard, file position)
+        self.tensors = tensors
+
+    def source(self, name: str) -> np.ndarray:
+        """The whole stored tensor ``name``, a view on its shard's mapping."""
+        entry = self.tensors.get(name)
+        if entry is None:
+            raise tc_error("TC_ERR_INTERNAL", f"the daemon's placement lacks tensor '{name}'")
+        dtype, shape, shard, position = entry
+        return tensor_on(self.shards[shard].base, position, dtype, shape)
+
+
+_files_lock = threading.Lock()
+
+
+def artifact_files(client: Any, artifact_id: str, timeout: Optional[float]) -> ArtifactFiles:
+    """The mapped files of ``artifact_id`` (cached per client: stored artifacts are immutable).
+
+    :raises TensorcastError: TC_ERR_FORBIDDEN when this process cannot read the daemon's files (another
+        host, another user): use ``shm`` or ``tcp`` then; TC_ERR_INVALID_ARGUMENT for a lazy artifact.
+    """
+    with _files_lock:
+        cache: "OrderedDict[str, ArtifactFiles]" = client.__dict__.setdefault("_file_maps", OrderedDict())
+        hit = cache.get(artifact_id)
+        if hit is not None:
+            cache.move_to_end(artifact_id)
+            return hit
+    aid = segment(artifact_id)
+    placement = client.http.json("GET", f"/v1/artifacts/{aid}/placement", timeout=timeout)
+    detail = client.http.json("GET", f"/v1/artifacts/{aid}", timeout=timeout)
+    shards: List[Mapping] = []
+    for s in placement["shards"]:
+        path = os.path.join(placement["dir"], s["file"])
+        try:
+            size = os.stat(path).st_size
+            if size != int(s["bytes"]):
+                raise tc_error("TC_ERR_INTERNAL", f"{path}: {size} bytes on disk, the daemon says {s['bytes']}")
+            shards.append(Mapping(path, size))
+        except OSError as e:
+            raise tc_error(
+                "TC_ERR_FORBIDDEN",
+                f"cannot read the daemon's file {path} (is the daemon on this host, readable by this user?): {e}; use transport='shm' or 'tcp'",
+                {"path": path},
+            ) from e
+    kinds = {t[0]: (str(t[1]), tuple(int(d) for d in t[2])) for t in detail["index"]["tensors"]}
+    tensors = {name: (*kinds[name], int(shard), int(pos)) for name, shard, pos in placement["tensors"]}
+    files = ArtifactFiles(artifact_id, placement.get("route"), shards, tensors)  # type: ignore[arg-type]
+    with _files_lock:
+        cache[artifact_id] = files
+        while len(cache) > FILE_CACHE_ARTIFACTS:
+            cache.popitem(last=False)
+    return files
+
+
+def forget_files(client: Any) -> None:
+    """Drops the client's cached mappings (arrays made from them keep theirs)."""
+    with _files_lock:
+        client.__dict__.pop("_file_maps", None)
+
+
+def _box(src: np.ndarray, box: Sequence[Any], name: str) -> np.ndarray:
+    index = []
+    for d, r in enumerate(box):
+        if r is None:
+            index.append(slice(None))
+            continue
+        start, length = int(r[0]), int(r[1])
+        if start < 0:
+            start += src.shape[d]
+        if start < 0 or length < 0 or start + length > src.shape[d]:
+            raise tc_error("TC_ERR_VIEW_OUT_OF_RANGE", f"{name}: [{r[0]}, {r[1]}] outside dimension {d} of {src.shape[d]}")
+        index.append(slice(start, start + length))
+    return src[tuple(index)]
+
+
+def file_tensor(files: ArtifactFiles, t: PlannedTensor, spec: Any) -> Tuple[np.ndarray, bool]:
+    """Tensor ``t`` of a plan as an array over the mapped files, and whether it had to be gathered (copied).
+
+    ``spec`` is the plan's normalized view entry: None (whole), a box, or ``{"pieces", "padDim0"}``. One
+    box is a strided view of the stored tensor (no copy; not C-contiguous when it cuts an inner dimension);
+    several pieces or padding rows are gathered into a new array (one copy).
+    """
+    src = files.source(t.name)
+    dtype = files.tensors[t.name][0]
+    if spec is None:
+        return src, False
+    if dtype in _SUB_BYTE:
+        raise tc_error(
+            "TC_ERR_VIEW_MISALIGNED",
+            f"{t.name}: slices of {dtype} tensors are not mapped in place by the Python client; use transport='shm' or 'tcp'",
+        )
+    if isinstance(spec, dict):
+        pieces = [_box(src, box, t.name) for box in spec.get("pieces", [])]
+        pad = int(spec.get("padDim0") or 0)
+        if len(pieces) == 1 and pad == 0:
+            return pieces[0], False
+        if pad:
+            pieces.append(np.zeros((pad, *src.shape[1:]), dtype=src.dtype))
+        return np.concatenate(pieces, axis=0), True
+    return _box(src, spec, t.name), False
+
+
+def now() -> float:
+    return time.perf_counter()
