@@ -18,7 +18,7 @@ Transports
   needs dense rows). Fused tensors (several pieces) and padded ones (vocab padding) are gathered into new
   arrays: one copy, counted in ``stats.copies``.
 - ``"tcp"``: the binary data plane (``tensorcast._dataplane``), several connections, ``recv_into`` a new
-  buffer of the plan's size (torch-owned memory with ``as_torch=True``), CRC32C checked per frame.
+  buffer of the plan's size (``new_buffer``: populated huge pages when large), CRC32C checked per frame.
 - ``"auto"`` (default): ``shm`` when the daemon is on this host (its control URL is a loopback address and
   the ``shmDir`` it reports in ``/v1/info`` exists here), else ``tcp``.
 
@@ -69,6 +69,7 @@ Lifetime of mapped arrays (``shm`` and ``files`` without ``into=``)
 from __future__ import annotations
 
 import ipaddress
+import mmap
 import os
 import sys
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
@@ -145,50 +146,37 @@ def destination(into: Any, total: int) -> np.ndarray:
 
 
 def new_buffer(total: int, as_torch: bool) -> np.ndarray:
-    """A fresh uint8 buffer of ``total`` bytes: torch-owned memory with ``as_torch`` (so the tensors are).
+    """A fresh uint8 buffer of ``total`` bytes for the data plane to write (torch tensors made from it share it).
 
     A large buffer is fresh memory that would fault in page by page as the data plane writes it (a few
-    microseconds per 4 KiB page in a VM: more than the transfer itself); it is advised into transparent huge
-    pages and populated in one call first, where the OS allows (Linux ``madvise``; elsewhere a no-op)."""
+    microseconds per 4 KiB page in a VM: more than the transfer itself). So from ``_ADVISE_MIN_BYTES`` it is
+    a private anonymous ``mmap`` advised into transparent huge pages and populated in one call
+    (``mmap.madvise``; ``MADV_POPULATE_WRITE`` needs Linux 5.14, else pages fault in as written; elsewhere no
+    advice). Measured for 78 MiB, 2 cores: 6.5 ms to map and populate + 2.8 ms to write it all, against 42 ms
+    to write fresh 4 KiB pages. The arrays (and ``torch.from_numpy`` tensors) keep the mapping alive; it is
+    unmapped when the last of them goes. Smaller buffers: ``torch.empty`` with ``as_torch``, else ``np.empty``.
+    """
+    if total >= _ADVISE_MIN_BYTES:
+        mm = mmap.mmap(-1, total, flags=mmap.MAP_PRIVATE) if hasattr(mmap, "MAP_PRIVATE") else mmap.mmap(-1, total)
+        for advice in _FRESH_ADVICE:
+            try:
+                mm.madvise(advice)
+            except (OSError, ValueError):
+                pass  # an older kernel or another OS: pages fault in as written
+        return np.frombuffer(mm, dtype=np.uint8)
     if as_torch:
         torch = import_torch()
-        buf = torch.empty(total, dtype=torch.uint8).numpy()
-    else:
-        buf = np.empty(total, dtype=np.uint8)
-    if total >= _ADVISE_MIN_BYTES:
-        _advise_fresh(buf)
-    return buf
+        return torch.empty(total, dtype=torch.uint8).numpy()
+    return np.empty(total, dtype=np.uint8)
 
 
 _ADVISE_MIN_BYTES = 4 << 20
-_MADV_HUGEPAGE = 14
-_MADV_POPULATE_WRITE = 23
-_madvise: Any = None
-
-
-def _advise_fresh(buf: np.ndarray) -> None:
-    global _madvise
-    if _madvise is None:
-        _madvise = False
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-
-                fn = ctypes.CDLL(None, use_errno=True).madvise
-                fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-                fn.restype = ctypes.c_int
-                _madvise = fn
-            except (OSError, AttributeError):
-                pass
-    if not _madvise:
-        return
-    addr = int(buf.__array_interface__["data"][0])
-    # Only whole pages inside the buffer (the allocator's header page is not ours to advise).
-    start = (addr + 4095) & ~4095
-    end = (addr + buf.nbytes) & ~4095
-    if end > start:
-        _madvise(start, end - start, _MADV_HUGEPAGE)
-        _madvise(start, end - start, _MADV_POPULATE_WRITE)  # EINVAL before Linux 5.14: pages fault in as written
+#: Linux: transparent huge pages, then populate writable (MADV_POPULATE_WRITE = 23, no stdlib constant yet).
+_FRESH_ADVICE = (
+    (getattr(mmap, "MADV_HUGEPAGE"), getattr(mmap, "MADV_POPULATE_WRITE", 23))
+    if sys.platform.startswith("linux") and hasattr(mmap.mmap, "madvise") and hasattr(mmap, "MADV_HUGEPAGE")
+    else ()
+)
 
 
 class Deadline:

@@ -19,8 +19,8 @@ import numpy as np
 from .._dtypes import byte_length, numpy_dtype
 from .._http import segment
 from .._plan import Plan, PlannedTensor
+from .._crc import crc32c
 from ..errors import TensorcastError, tc_error
-from .crc import crc32c_of
 from .leases import keeper_of
 
 #: Sub-byte dtypes come as raw bytes (numpy has no such dtype).
@@ -188,7 +188,7 @@ def _check_chunks(base: np.ndarray, checksums: Dict[str, Any], path: str, dest: 
     spans = [(i * chunk, min(n, (i + 1) * chunk)) for i in range(want_chunks)]
 
     def one(span: Tuple[int, int]) -> int:
-        crc = crc32c_of(base, span[0], span[1])
+        crc = crc32c(base[span[0] : span[1]])
         if dest is not None:
             np.copyto(dest[span[0] : span[1]], base[span[0] : span[1]])
         return crc
