@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
+from ._args import check_connections, positive_seconds
 from ._config import resolve_connect
 from ._http import HttpClient
 from ._plan import Plan, request_plan
@@ -37,8 +38,8 @@ class Client:
         connections: int = DEFAULT_CONNECTIONS,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        if not isinstance(connections, int) or not 1 <= connections <= 64:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"connections must be 1..64, got {connections!r}")
+        check_connections(connections)
+        positive_seconds("timeout", timeout)
         resolved = resolve_connect(url, token, token_file)
         self.url = resolved.url
         self.token = resolved.token

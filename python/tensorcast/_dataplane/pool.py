@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from .._args import check_connections, positive_seconds
 from ..errors import TensorcastError, tc_error
 from .connection import UNSET, DataConnection, _byte_view, _source_view
 
@@ -50,8 +51,8 @@ class DataPlane:
         timeout: float = DEFAULT_TIMEOUT_S,
         max_idle: int = 16,
     ) -> None:
-        if not isinstance(connections, int) or not 1 <= connections <= 64:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"connections must be 1..64, got {connections!r}")
+        check_connections(connections)
+        positive_seconds("timeout", timeout)
         self.data_address = data_address
         self.connections = connections
         self.timeout = float(timeout)
@@ -103,10 +104,7 @@ class DataPlane:
         self.close()
 
     def _deadline(self, timeout: Optional[float]) -> float:
-        t = self.timeout if timeout is None else float(timeout)
-        if not t > 0:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"timeout must be a positive number of seconds, got {timeout!r}")
-        return time.monotonic() + t
+        return time.monotonic() + (self.timeout if timeout is None else positive_seconds("timeout", timeout))
 
     # -- loads ------------------------------------------------------------------------------------------
 
@@ -153,9 +151,7 @@ class DataPlane:
             raise tc_error(
                 "TC_ERR_DESTINATION_SIZE", f"dest holds {len(mv)} bytes; the range [{start}, {end}) is {total}"
             )
-        parts = self.connections if connections is None else connections
-        if not isinstance(parts, int) or not 1 <= parts <= 64:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"connections must be 1..64, got {connections!r}")
+        parts = self.connections if connections is None else check_connections(connections)
         n = max(1, min(parts, math.ceil(total / MIN_PART_BYTES)))
         step = max(4096, math.ceil(total / n / 4096) * 4096)
         ranges: List[Tuple[int, int]] = [(s, min(end, s + step)) for s in range(start, end, step)] or [(start, end)]

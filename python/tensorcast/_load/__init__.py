@@ -72,11 +72,12 @@ import ipaddress
 import mmap
 import os
 import sys
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 import numpy as np
 
+from .._args import positive_seconds
 from .._dtypes import as_torch as _as_torch
 from .._dtypes import import_torch
 from .._plan import Plan, request_plan
@@ -183,10 +184,8 @@ class Deadline:
     """The deadline of one load: ``timeout`` seconds (None: none) for all its steps together."""
 
     def __init__(self, timeout: Optional[float]) -> None:
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.timeout = timeout
-        self.end = None if timeout is None else mapped.now() + float(timeout)
+        self.timeout = None if timeout is None else positive_seconds("timeout", timeout)
+        self.end = None if self.timeout is None else mapped.now() + self.timeout
 
     def left(self) -> Optional[float]:
         """Seconds left (None: no deadline). :raises TensorcastError: TC_ERR_TIMEOUT when none are."""
@@ -301,19 +300,5 @@ def _load_tcp(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: boo
     return LoadResult(plan, _finish(plan, arrays, as_torch), stats, None, buf)
 
 
-def iter_weights(
-    client: Any,
-    key: str,
-    tp: Optional[Tuple[int, int]] = None,
-    view: Optional[Dict[str, Any]] = None,
-    tensors: Optional[Sequence[str]] = None,
-    transport: str = "auto",
-    as_torch: bool = True,
-    max_in_flight_bytes: int = 256 << 20,
-    timeout: Optional[float] = None,
-) -> Iterator[Tuple[str, Any]]:
-    """See ``tensorcast._load.weights.iter_weights``."""
-    from .weights import iter_weights as _iter
-
-    return _iter(client, key, tp=tp, view=view, tensors=tensors, transport=transport, as_torch=as_torch,
-                 max_in_flight_bytes=max_in_flight_bytes, timeout=timeout)
+# At the end: weights imports this module's helpers (check_transport, choose_transport, load, new_buffer).
+from .weights import iter_weights  # noqa: E402
