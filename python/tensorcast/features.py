@@ -13,8 +13,14 @@ a TypeScript producer's refs are read here and the reverse.
   TC_ERR_SHORT_READ, smaller: TC_ERR_DESTINATION_SIZE, both before any I/O).
 - release: a local tombstone at once, the physical delete after (failed deletes retried by gc(), drain()).
 
-Not in this port (the TypeScript SDK has them): the ``packed`` layout, and refs of another daemon of a cluster
-(``daemonId`` naming another daemon: TC_ERR_INVALID_ARGUMENT).
+- layout='packed': one safetensors object per sample (``{storeId}/{sampleId}/g{generation}.safetensors``, the
+  TypeScript header byte for byte). The data plane takes one buffer per object, so a packed put gathers the
+  tensors into one buffer (one copy, as the TypeScript daemon backend does) and a packed get reads the object whole
+  and copies each tensor out (one copy, as TypeScript does for whole-object backends).
+
+- cluster: a ref names the daemon that holds its objects (``daemonId``); a store whose client is connected to
+  another daemon of the same cluster reads and releases it there (found in ``GET /v1/cluster``, connected with this
+  client's token, as the TypeScript store does). That daemon unknown or down: TC_ERR_UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import re
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -47,6 +54,12 @@ STORE_TOKEN_HEADER = "x-tensorcast-store-token"
 #: Deadline of a put that may wait for room, past the wait itself, when no timeout is given (ms).
 _TRANSFER_MS = 60_000
 _DRAIN_PASSES = 3
+#: Reads and writes of one sample kept in flight at once (as TypeScript).
+_CONCURRENCY = 8
+#: safetensors dtypes in the reference crate's order; the packed header sorts by it, descending (src/core/dtypes.ts).
+_DTYPE_ORDER = ["BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ",
+                "F8_E5M2FNUZ", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "C64", "F64", "I64", "U64"]
+_MAX_HEADER_BYTES = 100_000_000
 
 # numpy dtype -> safetensors dtype (little-endian or byte-order-free only).
 _FROM_NUMPY = {
@@ -79,7 +92,9 @@ def check_sample_id(sample_id: Any) -> str:
 def check_tensor_name(name: Any) -> str:
     """1-200 of ``[A-Za-z0-9._:+=@,-]`` (no '/'), not starting with '.'. Raises TC_ERR_INVALID_ARGUMENT."""
     if not isinstance(name, str) or not _TENSOR_NAME.fullmatch(name):
-        raise _bad(f"bad tensor name {json.dumps(name)}: use 1-200 of [A-Za-z0-9._:+=@,-] (no '/'), not starting with '.'")
+        raise _bad(
+            f"bad tensor name {json.dumps(name)}: use 1-200 of [A-Za-z0-9._:+=@,-] (no '/'), not starting with '.'"
+        )
     return name
 
 
@@ -97,7 +112,8 @@ def spec_byte_length(name: str, dtype: Any, shape: Any) -> int:
         raise _bad(f"tensor '{name}': unknown dtype {json.dumps(dtype)}")
     if (not isinstance(shape, (list, tuple)) or len(shape) > MAX_RANK
             or not all(_safe_int(d) and d >= 0 for d in shape)):
-        raise _bad(f"tensor '{name}': shape must be at most {MAX_RANK} non-negative integers, got {json.dumps(shape, default=str)}")
+        got = json.dumps(shape, default=str)
+        raise _bad(f"tensor '{name}': shape must be at most {MAX_RANK} non-negative integers, got {got}")
     elements = 1
     for d in shape:
         elements *= d
@@ -223,6 +239,9 @@ class SampleRef:
         return "\0".join([self.sample_id, str(self.generation), *(str(f) for f in (self.fences or ()))])
 
     def object_keys(self) -> List[str]:
+        """Every object key this generation owns (not the manifest)."""
+        if self.layout == "packed":
+            return [packed_key(self.store_id, self.sample_id, self.generation)]
         return [tensor_key(self.store_id, self.sample_id, self.generation, s.name) for s in self.specs]
 
 
@@ -231,6 +250,68 @@ RefLike = Union[SampleRef, Mapping[str, Any], str, bytes]
 
 def tensor_key(store_id: str, sample_id: str, generation: int, name: str) -> str:
     return f"{store_id}/{sample_id}/g{generation}/{name}"
+
+
+def packed_key(store_id: str, sample_id: str, generation: int) -> str:
+    return f"{store_id}/{sample_id}/g{generation}.safetensors"
+
+
+@dataclass(frozen=True)
+class _PackedPlan:
+    header: bytes
+    #: (name, dtype, shape, begin, end) in file order
+    tensors: Tuple[Tuple[str, str, Tuple[int, ...], int, int], ...]
+    data_bytes: int
+
+    @property
+    def total(self) -> int:
+        return len(self.header) + self.data_bytes
+
+
+def plan_packed(specs: Sequence[FeatureSpec]) -> _PackedPlan:
+    """The safetensors layout of a sample, exactly as src/format/safetensors-writer.ts plans it: tensors by dtype
+    descending then name (UTF-8 order), the header JSON padded with spaces to 8 bytes."""
+    ordered = sorted(specs, key=lambda s: (-_DTYPE_ORDER.index(s.dtype), s.name.encode("utf-8")))
+    cursor = 0
+    placed = []
+    parts = []
+    for t in ordered:
+        begin, cursor = cursor, cursor + t.byte_length
+        placed.append((t.name, t.dtype, tuple(t.shape), begin, cursor))
+        shape = ",".join(str(d) for d in t.shape)
+        entry = f'{{"dtype":"{t.dtype}","shape":[{shape}],"data_offsets":[{begin},{cursor}]}}'
+        parts.append(f"{json.dumps(t.name, ensure_ascii=False)}:{entry}")
+    text = ("{" + ",".join(parts) + "}").encode("utf-8")
+    header_bytes = -(-(8 + len(text)) // 8) * 8 - 8
+    if header_bytes > _MAX_HEADER_BYTES:
+        raise tc_error("TC_ERR_FORMAT_HEADER_TOO_LARGE", f"header of {header_bytes} bytes exceeds {_MAX_HEADER_BYTES}")
+    header = header_bytes.to_bytes(8, "little") + text + b" " * (header_bytes - len(text))
+    return _PackedPlan(header, tuple(placed), cursor)
+
+
+def _check_packed_header(data: memoryview, plan: _PackedPlan, key: str) -> None:
+    """The stored header must describe exactly the planned tensors (else it is not the object the ref names)."""
+    def mismatch(why: str) -> TensorcastError:
+        return tc_error("TC_ERR_BACKEND", f"{key}: the packed object does not match its sample ref ({why})",
+                        {"key": key, "reason": "packed_mismatch"})
+
+    n = int.from_bytes(bytes(data[:8]), "little")
+    if n != len(plan.header) - 8:
+        raise mismatch("header length differs")
+    try:
+        parsed = json.loads(bytes(data[8:8 + n]).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise mismatch(f"header is not JSON: {e}") from e
+    if not isinstance(parsed, dict):
+        raise mismatch("header is not an object")
+    parsed.pop("__metadata__", None)
+    if len(parsed) != len(plan.tensors):
+        raise mismatch("tensor count differs")
+    for name, dtype, shape, begin, end in plan.tensors:
+        t = parsed.get(name)
+        if (not isinstance(t, dict) or t.get("dtype") != dtype or t.get("shape") != list(shape)
+                or t.get("data_offsets") != [begin, end]):
+            raise mismatch(f"tensor '{name}' differs")
 
 
 def manifest_key(store_id: str, sample_id: str) -> str:
@@ -292,7 +373,9 @@ def _tensor_input(name: str, value: Any) -> Tuple[memoryview, str, Tuple[int, ..
         if not isinstance(shape, (list, tuple)):
             raise _bad(f"tensor '{name}': shape must be a list of integers, got {shape!r}")
         return _bytes_of(name, data), dtype, tuple(shape)
-    raise _bad(f"tensor '{name}': give a numpy array, a torch tensor or (buffer, dtype, shape), not {type(value).__name__}")
+    raise _bad(
+        f"tensor '{name}': give a numpy array, a torch tensor or (buffer, dtype, shape), not {type(value).__name__}"
+    )
 
 
 def _bytes_of(name: str, data: Any) -> memoryview:
@@ -376,7 +459,8 @@ class FeatureStore:
     namespace has one: TC_ERR_AUTH), ``max_resident_bytes`` (the namespace's limit: a put beyond it is
     TC_ERR_BACKPRESSURE, retryable), ``wait_for_room_ms`` (a put over the limit waits this long first),
     ``max_hold_age_ms`` (every object expires this long after its put), ``retain_on_release`` (release keeps the
-    bytes until drain() or a forced release), ``layout`` ('per-tensor' only here), ``timeout_ms`` (each call).
+    bytes until drain() or a forced release), ``layout`` ('per-tensor', default: one object per tensor, or
+    'packed': one safetensors object per sample), ``timeout_ms`` (each data-plane call).
 
     Thread-safe: several threads may put and get at once (the data plane pools its connections).
 
@@ -404,10 +488,7 @@ class FeatureStore:
                              ("max_hold_age_ms", max_hold_age_ms, 1), ("timeout_ms", timeout_ms, 1)):
             if v is not None and (not _safe_int(v) or v < low):
                 raise _bad(f"{name} must be an integer >= {low}, got {v}")
-        if layout == "packed":
-            raise _bad("layout 'packed' is not supported by the Python client yet: use 'per-tensor' (refs of packed "
-                       "samples put by TypeScript are not readable here either)")
-        if layout != "per-tensor":
+        if layout not in ("per-tensor", "packed"):
             raise _bad(f"layout must be 'per-tensor' or 'packed', got {json.dumps(layout, default=str)}")
         if token is not None and (not isinstance(token, str) or token == ""):
             raise _bad("token must be a non-empty string")
@@ -424,6 +505,13 @@ class FeatureStore:
         self._prepared = False
         self._closed = False
         self._daemon_id: Optional[str] = None
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._options: Dict[str, Any] = dict(
+            token=token, max_resident_bytes=max_resident_bytes, wait_for_room_ms=wait_for_room_ms,
+            max_hold_age_ms=max_hold_age_ms, retain_on_release=retain_on_release, layout=layout, timeout_ms=timeout_ms,
+        )
+        #: Stores on other daemons of the cluster (refs put there), by daemon id, each with its own client.
+        self._peers: Dict[str, "FeatureStore"] = {}
 
     # -- the daemon's objects --------------------------------------------------------------------------------
 
@@ -444,6 +532,22 @@ class FeatureStore:
         if self._timeout() is not None:
             kw["timeout"] = self._timeout()
         return self.client.http.json(method, path, body, **kw)
+
+    def _map(self, fn: Any, items: Sequence[Any]) -> List[Any]:
+        """``fn`` over ``items``, up to 8 at once (the data plane pools its connections); every call finishes
+        before an error is raised (a NOT_FOUND first, as TypeScript picks it), so nothing runs on after a failure."""
+        if len(items) <= 1:
+            return [fn(i) for i in items]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_CONCURRENCY, thread_name_prefix=f"tensorcast-features-{self.store_id}")
+            pool = self._pool
+        futures = [pool.submit(fn, i) for i in items]
+        errors = [f.exception() for f in futures]
+        failed = [e for e in errors if e is not None]
+        if failed:
+            raise next((e for e in failed if getattr(e, "code", None) == "TC_ERR_NOT_FOUND"), failed[0])
+        return [f.result() for f in futures]
 
     def _prepare(self) -> None:
         if self._prepared or (self.token is None and self.max_resident_bytes is None):
@@ -483,7 +587,9 @@ class FeatureStore:
         out: List[Dict[str, Any]] = []
         after: Optional[str] = None
         while True:
-            q = f"/v1/objects?prefix={segment(prefix)}&limit=1000" + ("" if after is None else f"&after={segment(after)}")
+            q = f"/v1/objects?prefix={segment(prefix)}&limit=1000"
+            if after is not None:
+                q += f"&after={segment(after)}"
             page = self._control("GET", q)
             out.extend(page["objects"])
             if page.get("next") is None or not page["objects"]:
@@ -498,7 +604,8 @@ class FeatureStore:
         for at in range(0, len(keys), 10_000):
             r = self._control("POST", "/v1/objects/delete", {"keys": list(keys[at:at + 10_000])})
             for x in r["results"]:
-                out.append(None if x.get("ok") else from_wire({"error": {"code": x.get("code"), "message": x.get("message")}}))
+                error = {"code": x.get("code"), "message": x.get("message")}
+                out.append(None if x.get("ok") else from_wire({"error": error}))
         return out
 
     # -- put -------------------------------------------------------------------------------------------------
@@ -530,7 +637,8 @@ class FeatureStore:
             n = spec_byte_length(name, dtype, list(shape))
             if mv.nbytes != n:
                 raise _bad(
-                    f"tensor '{name}': shape [{', '.join(str(d) for d in shape)}] of {dtype} needs {n} bytes, data has {mv.nbytes}",
+                    f"tensor '{name}': shape [{', '.join(str(d) for d in shape)}] of {dtype} needs {n} bytes, "
+                    f"data has {mv.nbytes}",
                     {"tensor": name, "expected": n, "actual": mv.nbytes},
                 )
             specs.append(FeatureSpec(name, dtype, tuple(shape), n))
@@ -540,7 +648,18 @@ class FeatureStore:
         generation = current["generation"] + 1 if current is not None else self._fresh_generation(sample_id)
         base = {"v": 1, "sampleId": sample_id, "generation": generation, "layout": self.layout,
                 "specs": [s.to_dict() for s in specs], "createdAt": int(time.time() * 1000)}
-        fences = self._put_atomic(sample_id, specs, data, base, version)
+        if self.layout == "packed":
+            plan = plan_packed(specs)
+            whole = bytearray(plan.total)  # the one gather copy: the data plane sends one buffer per object
+            whole[: len(plan.header)] = plan.header
+            by_name = {s.name: d for s, d in zip(specs, data)}
+            at = len(plan.header)
+            for name, _, _, begin, end in plan.tensors:
+                whole[at + begin: at + end] = by_name[name]
+            items = [(packed_key(self.store_id, sample_id, generation), memoryview(whole))]
+        else:
+            items = [(tensor_key(self.store_id, sample_id, generation, s.name), d) for s, d in zip(specs, data)]
+        fences = self._put_atomic(sample_id, items, base, version)
         ref = SampleRef(self.store_id, sample_id, generation, tuple(specs), self.layout, tuple(fences), self.daemon_id)
         if current is not None:
             self._retire(self._ref_from_manifest(current))
@@ -552,17 +671,17 @@ class FeatureStore:
                     self._frees.retained.pop(old.identity, None)
         return ref
 
-    def _put_atomic(self, sample_id: str, specs: List[FeatureSpec], data: List[memoryview], base: Dict[str, Any],
+    def _put_atomic(self, sample_id: str, items: List[Tuple[str, Any]], base: Dict[str, Any],
                     manifest_version: Optional[int]) -> List[int]:
         """Tensors and manifest in one transaction, committed if the manifest is still the one read."""
         txn = f"txn-{uuid.uuid4()}"
         mkey = manifest_key(self.store_id, sample_id)
         try:
-            fences = [self._put_object(tensor_key(self.store_id, sample_id, base["generation"], s.name), d, txn, None)
-                      for s, d in zip(specs, data)]
+            fences = self._map(lambda item: self._put_object(item[0], item[1], txn, None), items)
             manifest = json.dumps({**base, "fences": fences}, separators=(",", ":"), ensure_ascii=False).encode()
             self._put_object(mkey, manifest, txn)
-            self._control("POST", "/v1/objects/commit", {"txn": txn, "conditions": [{"key": mkey, "ifVersion": manifest_version}]})
+            conditions = [{"key": mkey, "ifVersion": manifest_version}]
+            self._control("POST", "/v1/objects/commit", {"txn": txn, "conditions": conditions})
             return fences
         except TensorcastError as e:
             try:
@@ -586,7 +705,11 @@ class FeatureStore:
                 raise
         key = manifest_key(self.store_id, sample_id)
         listed = self._list(f"{self.store_id}/{sample_id}/")
-        lost = [o["key"] for o in listed if o["key"] != key and (parse_sample_key(self.store_id, o["key"]) or ("",))[0] == sample_id]
+        lost = [
+            o["key"]
+            for o in listed
+            if o["key"] != key and (parse_sample_key(self.store_id, o["key"]) or ("",))[0] == sample_id
+        ]
         version = next((o["version"] for o in listed if o["key"] == key), None)
         return None, version, lost
 
@@ -629,6 +752,9 @@ class FeatureStore:
         """
         self._check_open()
         r = self._ref(ref)
+        peer = self._peer_of(r)
+        if peer is not None:
+            return self._on_peer(peer, lambda: peer.get(r, into=into, as_torch=as_torch))
         if as_torch:
             _dtypes.import_torch()
         with self._lock:
@@ -636,14 +762,30 @@ class FeatureStore:
                 raise self._released(r)
         dests = self._destinations(r, into)
         fences = r.fences
+        def read(i: int, key: str, into: Any, size: int) -> None:
+            _, version = self.client.dataplane.get_object(
+                key, into=into, expect_bytes=size, store_token=self.token, timeout=self._timeout())
+            if fences is not None and version != fences[i]:
+                raise tc_error(
+                    "TC_ERR_NOT_FOUND",
+                    f"{key}: stale or released sample (version {version}, the ref holds {fences[i]})",
+                    {"key": key, "reason": "stale"},
+                )
+
         try:
-            for i, s in enumerate(r.specs):
-                key = tensor_key(self.store_id, r.sample_id, r.generation, s.name)
-                _, version = self.client.dataplane.get_object(
-                    key, into=dests[s.name], expect_bytes=s.byte_length, store_token=self.token, timeout=self._timeout())
-                if fences is not None and version != fences[i]:
-                    raise tc_error("TC_ERR_NOT_FOUND", f"{key}: stale or released sample (version {version}, the ref holds {fences[i]})",
-                                   {"key": key, "reason": "stale"})
+            if r.layout == "packed":
+                plan = plan_packed(r.specs)
+                key = packed_key(self.store_id, r.sample_id, r.generation)
+                whole = memoryview(bytearray(plan.total))
+                read(0, key, whole, plan.total)
+                _check_packed_header(whole, plan, key)
+                at = len(plan.header)
+                for name, _, _, begin, end in plan.tensors:
+                    dests[name][:] = whole[at + begin: at + end]
+            else:
+                self._map(lambda a: read(*a), [
+                    (i, tensor_key(self.store_id, r.sample_id, r.generation, s.name), dests[s.name], s.byte_length)
+                    for i, s in enumerate(r.specs)])
         except TensorcastError as e:
             if e.code == "TC_ERR_NOT_FOUND":
                 raise tc_error(
@@ -684,7 +826,8 @@ class FeatureStore:
             if mv.nbytes > s.byte_length:
                 raise tc_error(
                     "TC_ERR_SHORT_READ",
-                    f"tensor '{s.name}' has {s.byte_length} bytes; into['{s.name}'] holds {mv.nbytes} and would not be filled",
+                    f"tensor '{s.name}' has {s.byte_length} bytes; into['{s.name}'] holds {mv.nbytes} "
+                    "and would not be filled",
                     {"tensor": s.name, "expected": s.byte_length, "actual": mv.nbytes},
                 )
             if mv.nbytes < s.byte_length:
@@ -711,6 +854,9 @@ class FeatureStore:
         ref stays readable) until drain() or ``force=True``."""
         self._check_open()
         r = self._ref(ref)
+        peer = self._peer_of(r)
+        if peer is not None:
+            return self._on_peer(peer, lambda: peer.release(r, force=force))
         if self.retain_on_release and not force:
             with self._lock:
                 if r.identity not in self._frees.tombs:
@@ -725,7 +871,8 @@ class FeatureStore:
             current = self._read_manifest(r.sample_id)
         except TensorcastError:
             current = None
-        if current is not None and current[0]["generation"] == r.generation and not _same_fences(current[0].get("fences"), r.fences):
+        if (current is not None and current[0]["generation"] == r.generation
+                and not _same_fences(current[0].get("fences"), r.fences)):
             with self._lock:
                 self._frees.tombstone(r, [])
             return 0  # put again at the same generation since: nothing here is ours to free
@@ -771,7 +918,8 @@ class FeatureStore:
                 continue
             try:
                 current = self._read_manifest(f.sample_id)
-                if current is not None and current[0]["generation"] == f.generation and _same_fences(current[0].get("fences"), f.fences):
+                if (current is not None and current[0]["generation"] == f.generation
+                        and _same_fences(current[0].get("fences"), f.fences)):
                     err = self._delete([f.key])[0]
                     if err is not None:
                         raise err
@@ -806,7 +954,12 @@ class FeatureStore:
         with self._lock:
             pending = list(self._frees.pending.values())
         freed = self._free_keys(pending)
-        return {"freed": freed, "expired": 0, "failed": self._failures()}
+        failed = self._failures()
+        for peer in self._peer_list():
+            r = peer.gc()
+            freed += r["freed"]
+            failed.extend(r["failed"])
+        return {"freed": freed, "expired": 0, "failed": failed}
 
     def drain(self) -> Dict[str, Any]:
         """Shutdown: frees every retained sample and retries every pending free (a few passes):
@@ -823,12 +976,29 @@ class FeatureStore:
             if not pending:
                 break
             freed += self._free_keys(pending)
-        return {"freed": freed, "retainedFreed": len(retained), "failed": self._failures()}
+        retained_freed = len(retained)
+        failed = self._failures()
+        for peer in self._peer_list():
+            r = peer.drain()
+            freed += r["freed"]
+            retained_freed += r["retainedFreed"]
+            failed.extend(r["failed"])
+        return {"freed": freed, "retainedFreed": retained_freed, "failed": failed}
+
+    def _peer_list(self) -> List["FeatureStore"]:
+        with self._lock:
+            return list(self._peers.values())
 
     def _failures(self) -> List[Dict[str, str]]:
         with self._lock:
-            return [{"key": f.key, "code": f.last_error.code if f.last_error else "TC_ERR_INTERNAL",
-                     "message": f.last_error.message if f.last_error else "not freed yet"} for f in self._frees.pending.values()]
+            return [
+                {
+                    "key": f.key,
+                    "code": f.last_error.code if f.last_error else "TC_ERR_INTERNAL",
+                    "message": f.last_error.message if f.last_error else "not freed yet",
+                }
+                for f in self._frees.pending.values()
+            ]
 
     # -- latest, stat, close -----------------------------------------------------------------------------------
 
@@ -882,8 +1052,16 @@ class FeatureStore:
         }
 
     def close(self) -> None:
-        """The store is unusable afterwards (TC_ERR_ABORTED); the client stays open."""
+        """The store is unusable afterwards (TC_ERR_ABORTED); its threads are joined and its connections to other
+        daemons of the cluster closed; the client stays open."""
         self._closed = True
+        with self._lock:
+            pool, self._pool = self._pool, None
+            peers, self._peers = list(self._peers.values()), {}
+        if pool is not None:
+            pool.shutdown(wait=True)
+        for peer in peers:
+            peer._close_with_client()
 
     def __enter__(self) -> "FeatureStore":
         return self
@@ -904,12 +1082,66 @@ class FeatureStore:
             r = SampleRef.from_dict(ref)
         if r.store_id != self.store_id:
             raise _bad(f"sample ref of store '{r.store_id}' given to store '{self.store_id}'")
-        if r.daemon_id is not None and r.daemon_id != self.daemon_id:
-            raise _bad(f"sample ref of daemon '{r.daemon_id}': the Python client reads refs of its own daemon "
-                       f"('{self.daemon_id}') only; connect to that daemon")
-        if (r.layout or "per-tensor") == "packed":
-            raise _bad(f"sample '{r.sample_id}' has the packed layout, which the Python client does not read yet")
         return r
+
+    def _peer_of(self, r: SampleRef) -> Optional["FeatureStore"]:
+        """The store on the daemon that holds ``r`` when that is another daemon of the cluster, else None.
+        Raises TC_ERR_UNAVAILABLE when the cluster lists no live daemon of that id or it does not answer."""
+        daemon_id = r.daemon_id
+        if daemon_id is None or daemon_id == self.daemon_id:
+            return None
+        with self._lock:
+            peer = self._peers.get(daemon_id)
+        if peer is not None:
+            return peer
+        cluster = self.client.http.json("GET", "/v1/cluster")
+        d = next((x for x in cluster.get("daemons", []) if x.get("daemonId") == daemon_id), None)
+        if d is None or not d.get("alive"):
+            why = "unknown_daemon" if d is None else "not_alive"
+            raise tc_error(
+                "TC_ERR_UNAVAILABLE",
+                f"daemon '{daemon_id}' is not in the cluster of daemon '{self.daemon_id}'"
+                if d is None
+                else f"daemon '{daemon_id}' is not alive (last heartbeat {d.get('heartbeatAt')})",
+                {"daemonId": daemon_id, "reason": why},
+            )
+        from .client import Client
+
+        peer_client = Client(d["controlUrl"], self.client.token, connections=self.client.connections,
+                             timeout=self.client.timeout)
+        try:
+            peer_client.info()
+        except TensorcastError as e:
+            peer_client.close()
+            raise tc_error("TC_ERR_UNAVAILABLE", f"daemon '{daemon_id}' at {d['controlUrl']}: {e.message}",
+                           {"daemonId": daemon_id, "reason": "unreachable"}) from e
+        peer = FeatureStore(peer_client, self.store_id, **self._options)
+        with self._lock:
+            if daemon_id in self._peers:  # another thread was first
+                other = self._peers[daemon_id]
+            else:
+                self._peers[daemon_id] = peer
+                return peer
+        peer_client.close()
+        return other
+
+    def _on_peer(self, peer: "FeatureStore", op: Any) -> Any:
+        """Runs ``op`` on a peer store; a peer whose connection failed is forgotten (it may have moved)."""
+        try:
+            return op()
+        except TensorcastError as e:
+            if e.code == "TC_ERR_UNAVAILABLE":
+                with self._lock:
+                    gone = [k for k, v in self._peers.items() if v is peer]
+                    for k in gone:
+                        del self._peers[k]
+                if gone:
+                    peer._close_with_client()
+            raise
+
+    def _close_with_client(self) -> None:
+        self.close()
+        self.client.close()
 
 
 def _same_fences(a: Optional[Sequence[Any]], b: Optional[Sequence[Any]]) -> bool:
@@ -920,7 +1152,8 @@ def _same_fences(a: Optional[Sequence[Any]], b: Optional[Sequence[Any]]) -> bool
 
 def _decode_manifest(data: bytes, key: str) -> Dict[str, Any]:
     def bad(why: str) -> TensorcastError:
-        return tc_error("TC_ERR_BACKEND", f"{key} is not a feature-store manifest: {why}", {"key": key, "reason": "bad_manifest"})
+        details = {"key": key, "reason": "bad_manifest"}
+        return tc_error("TC_ERR_BACKEND", f"{key} is not a feature-store manifest: {why}", details)
 
     try:
         m = json.loads(data.decode("utf-8"))

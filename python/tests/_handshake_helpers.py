@@ -47,7 +47,10 @@ def as_ts(meta: RankMetadata) -> Dict[str, Any]:
 
 def ts(op: str, **args: Any) -> Dict[str, Any]:
     """Runs one command of the TypeScript peer (the built SDK); its JSON result."""
-    r = subprocess.run([NODE, str(TS_PEER), json.dumps({"op": op, **args})], capture_output=True, text=True, timeout=120)
+    if not TS_PEER.exists():
+        raise RuntimeError(f"{TS_PEER} is missing: run `npm run build` first")
+    cmd = [NODE, str(TS_PEER), json.dumps({"op": op, **args})]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise RuntimeError(f"ts_peer {op} exited {r.returncode}: {r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])

@@ -38,7 +38,8 @@ def test_put_get_release_round_trip(client, shared_daemon):
     assert d["specs"][0] == {"name": "hidden", "dtype": "F32", "shape": [64, 32], "byteLength": 64 * 32 * 4}
     assert d["specs"][1]["dtype"] == "I64" and d["specs"][2]["dtype"] == "BOOL"
     got = store.get(ref)
-    assert np.array_equal(got["hidden"], hidden) and got["hidden"].dtype == np.float32 and got["hidden"].shape == (64, 32)
+    assert np.array_equal(got["hidden"], hidden)
+    assert got["hidden"].dtype == np.float32 and got["hidden"].shape == (64, 32)
     assert np.array_equal(got["ids"], ids) and np.array_equal(got["loss_mask"], mask)
     # the ref crosses as JSON (any of the three forms)
     text = ref.to_json()
@@ -97,6 +98,9 @@ def test_dtypes_scalars_and_empty(client):
     assert got["scalar"].shape == () and float(got["scalar"]) == 3.25
     assert got["empty"].shape == (0, 4) and got["empty"].dtype == torch.float16
     assert torch.equal(got["ids"], ids) and torch.equal(got["flags"], flags)
+    dest = torch.empty(3, 5, dtype=torch.bfloat16)
+    into = store.get(ref, into={"bf": dest}, as_torch=True)["bf"]
+    assert into.data_ptr() == dest.data_ptr() and torch.equal(dest, bf)  # landed in the caller's tensor
     n = store.get(ref)
     assert n["bf"].dtype == np.int16 and np.array_equal(n["bf"], bf.view(torch.int16).numpy())
     store.release(ref)
@@ -196,3 +200,89 @@ def test_retain_on_release_and_drain(client):
     assert store.gc() == {"freed": 0, "expired": 0, "failed": []}
     store.close()
     assert _code(store.get, ref2) == "TC_ERR_ABORTED"
+
+
+def test_packed_layout(client, shared_daemon):
+    store = client.features("train-packed", layout="packed")
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    ids = np.arange(5, dtype=np.int64)
+    ref = store.put("s", {"x": x, "ids": ids, "none": np.zeros(0, dtype=np.uint8)})
+    assert ref.layout == "packed" and len(ref.fences) == 1
+    keys = [o["key"] for o in shared_daemon.request("GET", "/v1/objects?prefix=train-packed/s/")["objects"]]
+    assert sorted(keys) == ["train-packed/s/g0.safetensors", "train-packed/s/manifest"]
+    got = store.get(ref)
+    assert np.array_equal(got["x"], x) and np.array_equal(got["ids"], ids) and got["none"].shape == (0,)
+    # the object is a safetensors file the safetensors package reads
+    safetensors = pytest.importorskip("safetensors.numpy")
+    data, _ = client.dataplane.get_object("train-packed/s/g0.safetensors")
+    loaded = safetensors.load(bytes(data))
+    assert np.array_equal(loaded["x"], x) and np.array_equal(loaded["ids"], ids)
+    # a per-tensor store reads packed refs too (the layout travels on the ref)
+    assert np.array_equal(client.features("train-packed").get(ref)["ids"], ids)
+    r1 = store.put("s", {"x": x})
+    assert _code(store.get, ref) == "TC_ERR_NOT_FOUND"
+    store.release(r1)
+    assert shared_daemon.request("GET", "/v1/objects?prefix=train-packed/s/")["objects"] == []
+
+
+def test_many_tensors_in_parallel(client):
+    store = client.features("train-many")
+    tensors = {f"t{i:03d}": np.full((64,), i, dtype=np.int32) for i in range(40)}
+    ref = store.put("s", tensors)
+    got = store.get(ref)
+    assert all(np.array_equal(got[n], a) for n, a in tensors.items())
+    store.release(ref)
+    store.close()
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name.startswith("tensorcast-features-train-many")]
+
+
+def test_wait_for_room(client):
+    """A put over max_resident_bytes with wait_for_room_ms waits: without a release it ends in TC_ERR_BACKPRESSURE
+    after the wait; with a release by another process meanwhile it lands."""
+    import threading
+
+    owner = client.features("train-room", max_resident_bytes=8192)
+    first = owner.put("a", {"x": np.zeros(1500, dtype=np.float32)})  # 6000 bytes + manifest
+    short = client.features("train-room", wait_for_room_ms=200, timeout_ms=300)  # waits 0.5 s in all
+    # The daemon's wait and the client's deadline end together: whichever reports first names the failure.
+    assert _code(short.put, "b", {"x": np.ones(1500, dtype=np.float32)}) in ("TC_ERR_BACKPRESSURE", "TC_ERR_TIMEOUT")
+    assert short.stat()["samples"] == 1  # nothing of it visible
+    waiting = client.features("train-room", wait_for_room_ms=30000)
+    started = threading.Event()
+    result = {}
+
+    def put():
+        started.set()
+        try:
+            result["ref"] = waiting.put("b", {"x": np.ones(1500, dtype=np.float32)})
+        except tensorcast.TensorcastError as e:
+            result["error"] = e
+
+    t = threading.Thread(target=put)
+    t.start()
+    started.wait(10)
+    owner.release(first)
+    t.join(60)
+    assert "error" not in result, result
+    assert np.array_equal(waiting.get(result["ref"])["x"], np.ones(1500, dtype=np.float32))
+    waiting.release(result["ref"])
+
+
+def test_a_concurrent_put_that_committed_first_is_a_conflict(client, shared_daemon, monkeypatch):
+    """The manifest compare-and-swap on the daemon: a put that read the manifest before another put committed fails
+    with TC_ERR_CONFLICT and leaves nothing visible (its transaction aborted)."""
+    store = client.features("train-cas")
+    winner = store.put("s", {"x": np.ones(4, dtype=np.float32)})
+    # this put saw the sample as it was before the winner (no manifest yet)
+    monkeypatch.setattr(store, "_manifest_for_put", lambda sample_id: (None, None, []))
+    monkeypatch.setattr(store, "_fresh_generation", lambda sample_id: 7)
+    assert _code(store.put, "s", {"x": np.zeros(4, dtype=np.float32)}) == "TC_ERR_CONFLICT"
+    monkeypatch.undo()
+    assert store.latest("s") == winner
+    assert np.array_equal(store.get(winner)["x"], np.ones(4, dtype=np.float32))
+    keys = [o["key"] for o in shared_daemon.request("GET", "/v1/objects?prefix=train-cas/s/")["objects"]]
+    assert sorted(keys) == ["train-cas/s/g0/x", "train-cas/s/manifest"]  # nothing of g7
+    assert shared_daemon.request("GET", "/v1/namespaces/train-cas")["openTxns"] == 0
+    store.release(winner)

@@ -56,7 +56,8 @@ def test_typescript_puts_python_gets(client, shared_daemon):
     # a re-put from Python supersedes the TypeScript generation
     r1 = store.put("s-1", {"ids": tensors["ids"][0]})
     assert r1.generation == ref.generation + 1
-    assert _peer(shared_daemon, "fs-get", storeId="cross-ts", ref=json.loads(ref_json)).get("error") == "TC_ERR_NOT_FOUND"
+    stale = _peer(shared_daemon, "fs-get", storeId="cross-ts", ref=json.loads(ref_json))
+    assert stale.get("error") == "TC_ERR_NOT_FOUND"
     store.release(r1)
 
 
@@ -108,3 +109,60 @@ def test_error_codes_are_equal(client, shared_daemon):
             store.put("p", {name: (bytes.fromhex(t["hex"]), t["dtype"], t["shape"])})
         assert info.value.code == ts_out.get("error") == "TC_ERR_INVALID_ARGUMENT"
     store.release(ref)
+
+
+def test_packed_objects_are_identical_across_languages(client, shared_daemon):
+    """The same tensors put packed by TypeScript and by Python give the same safetensors bytes; each side reads the
+    other's."""
+    tensors = _tensors()
+    wire = {n: {"hex": a.tobytes().hex(), "dtype": d, "shape": list(a.shape)} for n, (a, d) in tensors.items()}
+    ts_ref = _peer(shared_daemon, "fs-put", storeId="cross-packed", sampleId="ts", tensors=wire, layout="packed")["ref"]
+    store = client.features("cross-packed", layout="packed")
+    py_ref = store.put("py", {n: (a, d, list(a.shape)) for n, (a, d) in tensors.items()})
+    ts_bytes, _ = client.dataplane.get_object(f"cross-packed/ts/g{ts_ref['generation']}.safetensors")
+    py_bytes, _ = client.dataplane.get_object(f"cross-packed/py/g{py_ref.generation}.safetensors")
+    assert bytes(ts_bytes) == bytes(py_bytes)
+    got = store.get(ts_ref)
+    assert all(got[n].tobytes() == a.tobytes() for n, (a, d) in tensors.items())
+    out = _peer(shared_daemon, "fs-get", storeId="cross-packed", ref=py_ref.to_dict())
+    assert all(bytes.fromhex(out["tensors"][n]["hex"]) == a.tobytes() for n, (a, d) in tensors.items())
+    store.release(ts_ref)
+    store.release(py_ref)
+
+
+def test_refs_cross_daemons_of_a_cluster(make_daemon, tmp_path):
+    """A producer on daemon A, consumers (Python and TypeScript) on daemon B of the same cluster (one catalog, one
+    token): B's stores read and release A's samples on A; A down -> TC_ERR_UNAVAILABLE."""
+    import os
+
+    token_file = tmp_path / "cluster-token"
+    token_file.write_text("cluster-secret-token\n")
+    os.chmod(token_file, 0o600)
+    flags = ["--catalog", f"sqlite://{tmp_path / 'catalog.db'}", "--token-file", str(token_file), "--daemon-ttl", "10s"]
+    a = make_daemon(*flags)
+    b = make_daemon(*flags)
+    assert a.daemon_id != b.daemon_id
+    tensors = _tensors()
+    with tensorcast.Client(a.url, a.token) as ca, tensorcast.Client(b.url, b.token) as cb:
+        producer = ca.features("xc", token="store-secret")
+        ref = producer.put("s", {n: (x, d, list(x.shape)) for n, (x, d) in tensors.items()})
+        assert ref.daemon_id == a.daemon_id
+        consumer = cb.features("xc", token="store-secret")
+        got = consumer.get(ref.to_json())
+        assert all(got[n].tobytes() == x.tobytes() for n, (x, d) in tensors.items())
+        # the TypeScript store on B reads it on A too
+        out = ts("fs-get", url=b.url, token=b.token, storeId="xc", storeToken="store-secret", ref=ref.to_dict())
+        assert all(bytes.fromhex(out["tensors"][n]["hex"]) == x.tobytes() for n, (x, d) in tensors.items())
+        with pytest.raises(tensorcast.AuthError):
+            cb.features("xc", token="wrong").get(ref)
+        r1 = producer.put("s", {"ids": tensors["ids"][0]})
+        with pytest.raises(tensorcast.NotFoundError):
+            consumer.get(ref)  # superseded on A
+        consumer.release(r1)
+        assert a.request("GET", "/v1/objects?prefix=xc/s/")["objects"] == []  # deleted on A
+        r2 = producer.put("t", {"ids": tensors["ids"][0]})
+        a.kill()
+        with pytest.raises(tensorcast.TensorcastError) as info:
+            cb.features("xc", token="store-secret").get(r2)
+        assert info.value.code == "TC_ERR_UNAVAILABLE"
+        consumer.close()

@@ -24,7 +24,8 @@ from tensorcast.handshake import (
 def listener(tmp_path_factory):
     from conftest import MODELS_ROOT, Daemon
 
-    d = Daemon(tmp_path_factory.mktemp("daemon"), ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0"])
+    flags = ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0"]
+    d = Daemon(tmp_path_factory.mktemp("daemon"), flags)
     yield d
     d.kill()
 
@@ -117,7 +118,10 @@ def test_errors_carry_the_codes(listener):
         # the listener's own check of a payload sent around the client's validation
         with pytest.raises(tensorcast.TensorcastError) as info:
             hs.http.request("PUT", "/v1/engines/eng-b/ranks/0/0", b"\x81\xa1v\x01", headers={
-                "content-type": "application/msgpack", "x-tensorcast-compat-hash": "h", "x-tensorcast-incarnation": "i"})
+                "content-type": "application/msgpack",
+                "x-tensorcast-compat-hash": "h",
+                "x-tensorcast-incarnation": "i",
+            })
         assert info.value.code == "TC_ERR_MALFORMED"
         for bad_args in (("bad id", 0, 0), ("eng-b", -1, 0), ("eng-b", 0, 4096)):
             with pytest.raises(tensorcast.InvalidArgumentError):
@@ -168,6 +172,7 @@ def test_one_handshake_in_flight_per_engine(listener):
         with Handshakes(relay.url, listener.token, timeout_ms=30000, max_workers=4) as hs:
             first = hs.handshake("eng-c", [(0, 0), (1, 0)])
             wait_for(lambda: relay.held("eng-c") == 2, what="the first handshake's two GETs at the relay")
+            assert hs.handshake("eng-c", [(0, 0), (1, 0)]) is first  # the handshake in flight, joined
             joined = hs.get_async("eng-c", 1, 0)  # rank 1 is in flight: the same future
             parked = [hs.get_async("eng-c", 2, 0), hs.get_async("eng-c", 3, 0), hs.get_async("eng-c", 2, 0)]
             other = hs.get_async("eng-d", 0, 0)  # another engine is not held back
@@ -269,9 +274,11 @@ def _openssl(*args: str) -> None:
 
 
 def _certs(d):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by it (test/helpers/tls-certs.ts)."""
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by it (as
+    test/helpers/tls-certs.ts makes them)."""
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *key, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2", "-subj", "/CN=test-ca")
+    _openssl("req", "-x509", *key, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2",
+             "-subj", "/CN=test-ca")
     for name, ext in (("server", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
                       ("client", "extendedKeyUsage=clientAuth")):
         (d / f"{name}.ext").write_text(ext + "\n")
@@ -316,3 +323,56 @@ def test_https_with_client_certificates(tmp_path):
         proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_publisher_keeps_the_rank_published(tmp_path):
+    """A publisher against a listener with a 1 s TTL: the rank outlives many TTLs; removed, it is published again
+    by the next round; stop(remove=True) deletes it."""
+    from conftest import MODELS_ROOT, Daemon
+
+    flags = ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0", "--handshake-ttl", "1"]
+    d = Daemon(tmp_path / "d", flags)
+    try:
+        with Handshakes(d.handshake_url, d.token) as hs:
+            p = hs.publisher(rank_meta("kept", 0, tp_size=1), renew_every_ms=100)
+            assert p.answer["ttlMs"] == 1000
+            wait_for(lambda: p.stats()["renewals"] >= 15, what="15 renewals (1.5 s, past the 1 s TTL)")
+            assert hs.fetch_rank("kept", 0, 0).meta.engine_id == "kept"
+            hs.remove("kept")
+            wait_for(lambda: p.stats()["republishes"] >= 1, what="a republish after the rank was removed")
+            wait_for(lambda: _has(hs, "kept"), what="the rank back")
+            p.stop(remove=True)
+            with pytest.raises(tensorcast.NotFoundError):
+                hs.fetch_rank("kept", 0, 0)
+            hs.publisher(rank_meta("left-running", 0, tp_size=1), renew_every_ms=100)  # close() stops it
+        assert not [t for t in threading.enumerate() if t.name.startswith("tensorcast-publisher")]
+    finally:
+        d.kill()
+
+
+def _has(hs, engine):
+    try:
+        hs.fetch_rank(engine, 0, 0)
+        return True
+    except tensorcast.NotFoundError:
+        return False
+
+
+def test_incarnations_and_hashes(listener):
+    """A caller that knows the engine restarted (its incarnation) is not served the old one from the cache or the
+    listener: it waits for the new one; an incompatible hash is final (never retried)."""
+    fast = {"base_delay_ms": 20, "max_delay_ms": 50, "max_attempts": 1000}
+    with Handshakes(listener.handshake_url, listener.token, timeout_ms=20000, retry=fast) as hs:
+        hs.publish(rank_meta("eng-h", 0, tp_size=1, incarnation="inc-1"))
+        assert hs.get("eng-h", 0, 0).incarnation == "inc-1"
+        assert hs.get("eng-h", 0, 0, incarnation="inc-1").incarnation == "inc-1"  # cached
+        fut = hs.get_async("eng-h", 0, 0, incarnation="inc-2")
+        wait_for(lambda: hs.stats()["retries"] >= 2, what="retries while the listener still has inc-1")
+        assert not fut.done()
+        hs.publish(rank_meta("eng-h", 0, tp_size=1, incarnation="inc-2"))
+        assert fut.result(20).incarnation == "inc-2"
+        assert hs.get("eng-h", 0, 0).incarnation == "inc-2"  # the cache moved to the new incarnation
+        retries = hs.stats()["retries"]
+        with pytest.raises(tensorcast.TensorcastError) as info:
+            hs.get("eng-h", 0, 0, expect_hash="other-hash")
+        assert info.value.code == "TC_ERR_INCOMPATIBLE" and hs.stats()["retries"] == retries

@@ -18,7 +18,8 @@ from tensorcast.handshake import HandshakeClient, decode_rank_metadata, encode_r
 def listener(tmp_path_factory):
     from conftest import MODELS_ROOT, Daemon
 
-    d = Daemon(tmp_path_factory.mktemp("daemon"), ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0"])
+    flags = ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0"]
+    d = Daemon(tmp_path_factory.mktemp("daemon"), flags)
     yield d
     d.kill()
 
@@ -56,7 +57,8 @@ def test_python_reads_what_the_cli_published(listener, tmp_path):
     payload = tmp_path / "rank.msgpack"
     payload.write_bytes(bytes.fromhex(ts("hs-encode", meta=as_ts(meta))["payload"]))
     r = subprocess.run([NODE, str(CLI), "handshake", "publish", "cli-engine", "--tp-rank", "0", "--dp-rank", "0",
-                        "--file", str(payload), "--url", listener.handshake_url, "--token-file", str(listener.token_file)],
+                        "--file", str(payload), "--url", listener.handshake_url,
+                        "--token-file", str(listener.token_file)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     with HandshakeClient(listener.handshake_url, listener.token) as hs:

@@ -33,6 +33,7 @@ interface Command {
   readonly tensors?: Readonly<Record<string, WireTensor>>;
   readonly ref?: SampleRef;
   readonly into?: Readonly<Record<string, number>>;
+  readonly layout?: 'per-tensor' | 'packed';
 }
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
@@ -74,7 +75,10 @@ async function handshakeOp(cmd: Command): Promise<unknown> {
 async function featureOp(cmd: Command): Promise<unknown> {
   const client = await connect({ url: need(cmd.url, 'url'), token: need(cmd.token, 'token') });
   try {
-    const store = client.features(need(cmd.storeId, 'storeId'), cmd.storeToken === undefined ? {} : { token: cmd.storeToken });
+    const store = client.features(need(cmd.storeId, 'storeId'), {
+      ...(cmd.storeToken === undefined ? {} : { token: cmd.storeToken }),
+      ...(cmd.layout === undefined ? {} : { layout: cmd.layout }),
+    });
     if (cmd.op === 'fs-put') {
       const tensors = Object.fromEntries(
         Object.entries(need(cmd.tensors, 'tensors')).map(([name, t]) => [

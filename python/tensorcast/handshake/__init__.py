@@ -8,12 +8,14 @@ listener (docs/handshake.md), background handshakes with at most one in flight p
 """
 
 from .client import HandshakeClient, RankAnswer, tls_context
+from .publisher import HandshakePublisher
 from .rank_mapping import HeadRange, RankMapping, RemoteRead, heads_of_rank, map_ranks
 from .rank_metadata import RankMetadata, decode_rank_metadata, encode_rank_metadata
 from .scheduler import Handshakes
 
 __all__ = [
     "HandshakeClient",
+    "HandshakePublisher",
     "Handshakes",
     "HeadRange",
     "RankAnswer",

@@ -40,7 +40,7 @@ class _ListenerHttp(HttpClient):
         err = super()._error(answer, method, path)
         if err.code == "TC_ERR_PROTOCOL" and b'"error"' not in answer.body[:64]:
             s = answer.status
-            code = "TC_ERR_AUTH" if s == 401 else "TC_ERR_NOT_FOUND" if s == 404 else "TC_ERR_UNAVAILABLE" if s >= 500 else None
+            code = {401: "TC_ERR_AUTH", 404: "TC_ERR_NOT_FOUND"}.get(s, "TC_ERR_UNAVAILABLE" if s >= 500 else None)
             if code is not None:
                 err = tc_error(code, f"{method} {path}: the listener answered HTTP {s}")
         err.details["status"] = answer.status
@@ -66,7 +66,9 @@ def check_id(what: str, value: Any) -> str:
 
 def check_rank(what: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value >= MAX_HANDSHAKE_RANK:
-        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} must be an integer in 0..{MAX_HANDSHAKE_RANK - 1}, not {value}")
+        raise tc_error(
+            "TC_ERR_INVALID_ARGUMENT", f"{what} must be an integer in 0..{MAX_HANDSHAKE_RANK - 1}, not {value}"
+        )
     return value
 
 
@@ -91,7 +93,9 @@ def encoded_rank(source: Union[RankMetadata, bytes, bytearray, memoryview]) -> "
     if isinstance(source, (bytes, bytearray, memoryview)):
         payload = bytes(source)
         return decode_rank_metadata(payload), payload
-    raise tc_error("TC_ERR_INVALID_ARGUMENT", f"publish takes RankMetadata or payload bytes, not {type(source).__name__}")
+    raise tc_error(
+        "TC_ERR_INVALID_ARGUMENT", f"publish takes RankMetadata or payload bytes, not {type(source).__name__}"
+    )
 
 
 class HandshakeClient:
@@ -141,13 +145,21 @@ class HandshakeClient:
         TC_ERR_AUTH.
         """
         m, payload = encoded_rank(meta)
-        headers = {"content-type": MSGPACK_TYPE, COMPAT_HASH_HEADER: m.compatibility_hash, INCARNATION_HEADER: m.incarnation}
-        return self.http.request(
-            "PUT", rank_path(m.engine_id, m.tp_rank, m.dp_rank), payload, headers=headers, timeout=self._timeout(timeout_ms)
-        ).json()
+        headers = {
+            "content-type": MSGPACK_TYPE,
+            COMPAT_HASH_HEADER: m.compatibility_hash,
+            INCARNATION_HEADER: m.incarnation,
+        }
+        path = rank_path(m.engine_id, m.tp_rank, m.dp_rank)
+        return self.http.request("PUT", path, payload, headers=headers, timeout=self._timeout(timeout_ms)).json()
 
     def fetch_rank(
-        self, engine_id: str, tp_rank: int, dp_rank: int, expect_hash: Optional[str] = None, timeout_ms: Optional[float] = None
+        self,
+        engine_id: str,
+        tp_rank: int,
+        dp_rank: int,
+        expect_hash: Optional[str] = None,
+        timeout_ms: Optional[float] = None,
     ) -> RankAnswer:
         """One rank in one GET: decoded, with its payload bytes as published. With ``expect_hash`` (default the
         client's) the answer's compatibility header is compared before the body is decoded: a mismatch is
@@ -171,7 +183,13 @@ class HandshakeClient:
                 "TC_ERR_INCOMPATIBLE",
                 f"engine '{engine_id}' rank {tp_rank}/{dp_rank} has compatibility hash '{actual or '(none)'}', "
                 f"expected '{expect}': not decoded",
-                {"expected": expect, "actual": actual or "", "engineId": engine_id, "tpRank": tp_rank, "dpRank": dp_rank},
+                {
+                    "expected": expect,
+                    "actual": actual or "",
+                    "engineId": engine_id,
+                    "tpRank": tp_rank,
+                    "dpRank": dp_rank,
+                },
             )
         if actual is None:
             raise tc_error("TC_ERR_PROTOCOL", f"GET {path}: the answer has no {COMPAT_HASH_HEADER} header")
@@ -205,7 +223,12 @@ class HandshakeClient:
         return RankAnswer(meta, res.body, expires)
 
     def get(
-        self, engine_id: str, tp_rank: int, dp_rank: int, expect_hash: Optional[str] = None, timeout_ms: Optional[float] = None
+        self,
+        engine_id: str,
+        tp_rank: int,
+        dp_rank: int,
+        expect_hash: Optional[str] = None,
+        timeout_ms: Optional[float] = None,
     ) -> RankMetadata:
         """One rank's metadata in one GET (see ``fetch_rank`` for the checks and errors)."""
         return self.fetch_rank(engine_id, tp_rank, dp_rank, expect_hash, timeout_ms).meta
@@ -225,7 +248,8 @@ class HandshakeClient:
         none of that incarnation is live."""
         check_id("engine id", engine_id)
         check_id("incarnation", incarnation)
-        return self.http.json("POST", engine_path(engine_id) + "/renew", {"incarnation": incarnation}, timeout=self._timeout(None))
+        path = engine_path(engine_id) + "/renew"
+        return self.http.json("POST", path, {"incarnation": incarnation}, timeout=self._timeout(None))
 
     def remove(self, engine_id: str, incarnation: Optional[str] = None) -> Dict[str, Any]:
         """Deletes the engine's ranks (of ``incarnation`` only, when given): ``{removed}``."""

@@ -152,7 +152,9 @@ def map_ranks(
     if head_dim is not None:
         dim = _safe_int(head_dim)
         if dim is None or dim < 1 or dim * heads > _MAX_SAFE:
-            raise bad(f"headDim must be a positive integer whose product with numKvHeads is exact (got {_show(head_dim)})")
+            raise bad(
+                f"headDim must be a positive integer whose product with numKvHeads is exact (got {_show(head_dim)})"
+            )
     if max(ltp, rtp) % min(ltp, rtp) != 0:
         raise bad(f"local TP {ltp} and remote TP {rtp}: one must divide the other")
     if mla:
@@ -180,8 +182,11 @@ def map_ranks(
         start = max(remote.start, local_heads.start)
         end = min(remote.start + remote.count, local_heads.start + local_heads.count)
         if end <= start:
-            raise tc_error("TC_ERR_INTERNAL", f"rank mapping: remote rank {remote_rank} holds none of local rank {rank}'s heads")
-        reads.append(_read(remote_rank, HeadRange(start, end - start), start - remote.start, start - local_heads.start, dim))
+            raise tc_error(
+                "TC_ERR_INTERNAL", f"rank mapping: remote rank {remote_rank} holds none of local rank {rank}'s heads"
+            )
+        heads_read = HeadRange(start, end - start)
+        reads.append(_read(remote_rank, heads_read, start - remote.start, start - local_heads.start, dim))
     return RankMapping(local_heads, reads, rtp > heads, ltp > heads)
 
 

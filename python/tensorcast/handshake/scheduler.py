@@ -19,12 +19,14 @@ import random
 import ssl
 import threading
 import time
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import TensorcastError, tc_error
 from .client import HandshakeClient, RankAnswer, check_id, check_rank, is_retryable, positive_ms
+from .publisher import HandshakePublisher
 from .rank_metadata import RankMetadata
 
 Key = Tuple[int, int]
@@ -38,7 +40,9 @@ def resolve_retry(retry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     r = dict(DEFAULT_RETRY)
     for k, v in (retry or {}).items():
         if k not in r:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"unknown retry option {k!r} (max_attempts, base_delay_ms, max_delay_ms)")
+            raise tc_error(
+                "TC_ERR_INVALID_ARGUMENT", f"unknown retry option {k!r} (max_attempts, base_delay_ms, max_delay_ms)"
+            )
         if v is not None:
             r[k] = v
     ok = (
@@ -50,7 +54,10 @@ def resolve_retry(retry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         and 0 <= r["base_delay_ms"] <= r["max_delay_ms"]
     )
     if not ok:
-        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"retry options {r}: need max_attempts >= 1 and 0 <= base_delay_ms <= max_delay_ms")
+        raise tc_error(
+            "TC_ERR_INVALID_ARGUMENT",
+            f"retry options {r}: need max_attempts >= 1 and 0 <= base_delay_ms <= max_delay_ms",
+        )
     return r
 
 
@@ -126,7 +133,9 @@ class Handshakes:
         max_workers: int = 4,
     ) -> None:
         if failure_policy not in ("retry", "fail"):
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"failure_policy must be 'retry' or 'fail', not {failure_policy!r}")
+            raise tc_error(
+                "TC_ERR_INVALID_ARGUMENT", f"failure_policy must be 'retry' or 'fail', not {failure_policy!r}"
+            )
         self.max_age_ms = None if max_age_ms is None else positive_ms("max_age_ms", max_age_ms)
         self.retry = resolve_retry(retry)
         self.failure_policy = failure_policy
@@ -143,7 +152,11 @@ class Handshakes:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._slots: Dict[str, _Slot] = {}
-        self._counters = {"handshakes_started": 0, "rank_requests": 0, "retries": 0, "failures": 0, "cache_hits": 0, "parked": 0}
+        self._publishers: List[HandshakePublisher] = []
+        self._aggregates: "weakref.WeakValueDictionary[Any, Future]" = weakref.WeakValueDictionary()
+        self._counters = dict.fromkeys(
+            ("handshakes_started", "rank_requests", "retries", "failures", "cache_hits", "parked"), 0
+        )
         self._flights = ThreadPoolExecutor(max_workers, thread_name_prefix="tensorcast-handshake")
         self._gets = ThreadPoolExecutor(max_workers * 4, thread_name_prefix="tensorcast-handshake-get")
 
@@ -156,6 +169,16 @@ class Handshakes:
     def publish(self, meta: Union[RankMetadata, bytes]) -> Dict[str, Any]:
         """``HandshakeClient.publish``."""
         return self.client.publish(meta)
+
+    def publisher(
+        self, meta: Union[RankMetadata, bytes], renew_every_ms: Optional[float] = None
+    ) -> "HandshakePublisher":
+        """Publishes one rank and keeps it published (renewals; published again when the listener lost it) until
+        the returned publisher's ``stop()``; ``close()`` stops the publishers still running (ranks kept)."""
+        p = HandshakePublisher(self.client, meta, renew_every_ms)
+        with self._lock:
+            self._publishers.append(p)
+        return p
 
     def fetch_rank(self, engine_id: str, tp_rank: int, dp_rank: int, expect_hash: Optional[str] = None) -> RankAnswer:
         """One GET, bypassing the cache and the failure policy (``HandshakeClient.fetch_rank``)."""
@@ -222,10 +245,17 @@ class Handshakes:
         """An explicit handshake: the given ``(tp_rank, dp_rank)`` ranks fetched afresh (one handshake, ranks in
         parallel; joined with the engine's handshake in flight when that one fetches them), refreshing the cache.
         Returns a ``concurrent.futures.Future`` of the ``RankMetadata`` list in the order given; its exception is
-        the first rank's error (as ``get``)."""
+        the first rank's error (as ``get``). A second call for the same ranks while they are in flight (or parked)
+        returns the same future."""
         futures = self._request(engine_id, list(ranks), expect_hash, incarnation, True)
-        out: Future = Future()
-        out.set_running_or_notify_cancel()
+        key = (engine_id, tuple(id(f) for f in futures))
+        with self._lock:
+            same = self._aggregates.get(key)
+            if same is not None and not same.done():
+                return same
+            out: Future = Future()
+            out.set_running_or_notify_cancel()
+            self._aggregates[key] = out  # weak: gone with the caller's future (which keeps the rank futures alive)
         left = [len(futures)]
         lock = threading.Lock()
 
@@ -255,7 +285,8 @@ class Handshakes:
 
     def stats(self) -> Dict[str, Any]:
         """Counters: handshakes_started, rank_requests, retries, failures, cache_hits, parked,
-        max_in_flight_per_engine (1 unless single-flight broke) and per engine {handshakes, in_flight, max_in_flight}."""
+        max_in_flight_per_engine (1 unless single-flight broke) and per engine
+        {handshakes, in_flight, max_in_flight}."""
         with self._lock:
             engines = {
                 eid: {"handshakes": s.handshakes, "in_flight": s.in_flight, "max_in_flight": s.max_in_flight}
@@ -268,7 +299,8 @@ class Handshakes:
 
     def close(self) -> None:
         """Fails every waiting future (TC_ERR_ABORTED), stops the handshakes (a GET in flight ends within its
-        deadline) and joins the threads; closes the connections. Idempotent."""
+        deadline) and the publishers (their ranks stay published until their TTL) and joins the threads; closes
+        the connections. Idempotent."""
         with self._lock:
             if self._closed.is_set():
                 return
@@ -279,9 +311,12 @@ class Handshakes:
                 slot.queued = []
                 if slot.flight is not None:
                     waiting.extend(slot.flight.remaining.values())
+            publishers, self._publishers = self._publishers, []
         closed = tc_error("TC_ERR_ABORTED", "the handshake client was closed")
         for f in waiting:
             _settle(f, closed)
+        for p in publishers:
+            p.stop()
         self._flights.shutdown(wait=True)
         self._gets.shutdown(wait=True)
         self.client.close()
@@ -348,7 +383,8 @@ class Handshakes:
                         continue
                 self._counters["parked"] += 1
                 flight = slot.flight
-                if flight is not None and flight.group == group and flight.generation == slot.generation and key in flight.remaining:
+                joinable = flight is not None and flight.group == group and flight.generation == slot.generation
+                if flight is not None and joinable and key in flight.remaining:
                     out.append(flight.remaining[key])  # joins the handshake in flight
                     continue
                 same = [p for p in slot.queued if p.key == key and p.group == group and not p.future.done()]
@@ -423,7 +459,9 @@ class Handshakes:
         last_error: List[Optional[TensorcastError]] = [None]
 
         def out_of_time() -> TensorcastError:
-            return tc_error("TC_ERR_TIMEOUT", f"the handshake with engine '{engine_id}' did not complete in {self.timeout_ms:g} ms")
+            return tc_error(
+                "TC_ERR_TIMEOUT", f"the handshake with engine '{engine_id}' did not complete in {self.timeout_ms:g} ms"
+            )
 
         def finish(key: Key, result: Union[RankMetadata, BaseException]) -> None:
             with self._lock:
@@ -454,7 +492,8 @@ class Handshakes:
                     asked = list(flight.remaining.keys())
                     self._counters["rank_requests"] += len(asked)
                 gets = [
-                    self._gets.submit(self.client.fetch_rank, engine_id, tp, dp, flight.expect_hash, left) for tp, dp in asked
+                    self._gets.submit(self.client.fetch_rank, engine_id, tp, dp, flight.expect_hash, left)
+                    for tp, dp in asked
                 ]
                 answers: Dict[Key, RankAnswer] = {}
                 errors: Dict[Key, TensorcastError] = {}
@@ -469,7 +508,8 @@ class Handshakes:
                 incarnations = {a.meta.incarnation for a in answers.values()}
                 if len(incarnations) > 1:
                     # The engine restarted between two of these GETs: ask again for every rank of this attempt.
-                    conflict = tc_error("TC_ERR_CONFLICT", f"engine '{engine_id}' answered with {len(incarnations)} incarnations at once")
+                    n = len(incarnations)
+                    conflict = tc_error("TC_ERR_CONFLICT", f"engine '{engine_id}' answered with {n} incarnations")
                     for key in answers:
                         errors[key] = conflict
                     answers = {}
