@@ -137,6 +137,15 @@ class HttpClient:
             except OSError as e:
                 self._drop()
                 raise tc_error("TC_ERR_UNAVAILABLE", f"cannot reach {self.base_url} ({method} {path}): {e}") from e
+            except http.client.IncompleteRead as e:
+                self._drop()
+                raise tc_error("TC_ERR_UNAVAILABLE", f"{method} {self.base_url}{path}: the answer was cut short") from e
+            except http.client.HTTPException as e:
+                # Not HTTP (a data-plane port, a TLS port spoken to in clear text, a broken proxy).
+                self._drop()
+                raise tc_error(
+                    "TC_ERR_PROTOCOL", f"{method} {self.base_url}{path}: the answer is not HTTP/1.1 ({type(e).__name__}: {e!r:.200})"
+                ) from e
         if answer.status in ok:
             return answer
         raise self._error(answer, method, path)
