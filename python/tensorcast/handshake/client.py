@@ -10,7 +10,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Union
 
-from .._args import positive_ms  # noqa: F401 - re-exported (publisher, scheduler)
+from .._args import positive_ms
 from .._http import HttpClient, Response, segment
 from ..errors import TensorcastError, tc_error
 from .rank_mapping import MAX_HANDSHAKE_RANK
