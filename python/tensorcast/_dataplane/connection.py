@@ -501,14 +501,7 @@ class DataConnection:
 
     def _on_load_frame(self, req: _Request, h: F.FrameHeader, payload: memoryview, ok: bool) -> None:
         if h.type == F.DATA:
-            if not ok:
-                raise tc_error(
-                    "TC_ERR_CHECKSUM",
-                    f"data plane {self.address}: checksum mismatch at offset {h.offset} "
-                    f"({h.length} bytes); the load failed",
-                )
-            req.received += h.length
-            self._grant(req, h.length)
+            self._on_data(req, h, ok, "; the load failed")
             return
         if h.type == F.END:
             end = F.parse_control(payload, "END")
@@ -518,6 +511,17 @@ class DataConnection:
             req.done = True
             return
         raise F.protocol_error(f"unexpected frame type {h.type} for a load")
+
+    def _on_data(self, req: _Request, h: F.FrameHeader, ok: bool, what: str) -> None:
+        """A DATA frame of a load or get landed (the sink checked its range): counted and its credit granted
+        back, or TC_ERR_CHECKSUM (``what`` ends the message)."""
+        if not ok:
+            raise tc_error(
+                "TC_ERR_CHECKSUM",
+                f"data plane {self.address}: checksum mismatch at offset {h.offset} ({h.length} bytes){what}",
+            )
+        req.received += h.length
+        self._grant(req, h.length)
 
     def _on_put_frame(self, req: _Request, h: F.FrameHeader, payload: memoryview) -> None:
         if h.type == F.CREDIT:
@@ -557,14 +561,7 @@ class DataConnection:
                 req.dest = memoryview(req.buffer)
             return
         if h.type == F.DATA:
-            if not ok:
-                raise tc_error(
-                    "TC_ERR_CHECKSUM",
-                    f"data plane {self.address}: checksum mismatch at offset {h.offset} "
-                    f"({h.length} bytes) of {req.key!r}",
-                )
-            req.received += h.length
-            self._grant(req, h.length)
+            self._on_data(req, h, ok, f" of {req.key!r}")
             return
         if h.type == F.DONE:
             done = F.parse_control(payload, "DONE")
