@@ -60,7 +60,7 @@ Lifetime of mapped arrays (``shm`` and ``files`` without ``into=``)
 - A process stopped (SIGSTOP, a debugger) longer than the TTL loses its leases: the daemon may then reuse
   the shm file for another view (the mapped bytes change); the keeper logs a warning when a renew finds its
   lease gone.
-- Checks: every shm load verifies each 4 MiB chunk's CRC32C against the lease's checksums (threads of a small
+- Checks: every shm load verifies each 4 MiB chunk's CRC32C against the lease's checksums (the calling thread and a small
   process-wide pool, ``tensorcast-crc``, for large views), so the mapped bytes have been read once when
   ``load`` returns. ``files`` loads read nothing before the caller does (the files are the daemon's own,
   checked when they were imported).

@@ -7,6 +7,7 @@ page cache (tmpfs pages for shm), nothing is copied, and the arrays are writable
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
 import threading
@@ -162,6 +163,8 @@ def open_shm(client: Any, plan: Plan, timeout: Optional[float], dest: Optional[n
     return ShmLoad(lease_id, float(lease["expiresAt"]), path, mapping, base, lease.get("route"), lease.get("source"))
 
 
+#: Threads that check chunks besides the calling one: the other cores, at most 3.
+_CRC_HELPERS = max(1, min(3, (os.cpu_count() or 1) - 1))
 _pool: Any = None
 _pool_lock = threading.Lock()
 
@@ -172,7 +175,7 @@ def _crc_pool() -> Any:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            _pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="tensorcast-crc")
+            _pool = ThreadPoolExecutor(max_workers=_CRC_HELPERS, thread_name_prefix="tensorcast-crc")
         return _pool
 
 
@@ -194,7 +197,26 @@ def _check_chunks(base: np.ndarray, checksums: Dict[str, Any], path: str, dest: 
         return crc
 
     if len(spans) >= _PARALLEL_CHUNKS and (os.cpu_count() or 1) > 1:
-        got = list(_crc_pool().map(one, spans))
+        # Chunks are taken in order from a shared counter by the calling thread and the pool's threads (the
+        # CRC and the copy run without the GIL), so no thread waits while another has chunks left.
+        got: List[int] = [0] * len(spans)
+        taken = itertools.count()
+
+        def worker() -> None:
+            for i in iter(taken.__next__, None):
+                if i >= len(spans):
+                    return
+                got[i] = one(spans[i])
+
+        pool = _crc_pool()
+        helpers = [pool.submit(worker) for _ in range(_CRC_HELPERS)]
+        try:
+            worker()
+        finally:
+            for f in helpers:
+                f.exception()  # waits: no helper touches base or dest once this returns or raises
+        for f in helpers:
+            f.result()
     else:
         got = [one(sp) for sp in spans]
     for i, (g, want) in enumerate(zip(got, crcs)):
