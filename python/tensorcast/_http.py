@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import ssl
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Union
 from urllib.parse import quote, urlsplit
@@ -65,6 +67,14 @@ class HttpClient:
         self.ssl_context = ssl_context
         self._local = threading.local()
         self._all: list = []
+        self._lock = threading.Lock()
+        _CLIENTS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The connections are the parent's (the same sockets): never used here, never shut down (closing
+        # the child's copies of the descriptors is harmless, the parent's stay open).
+        self._local = threading.local()
+        self._all = []
         self._lock = threading.Lock()
 
     def _conn(self, timeout: float) -> http.client.HTTPConnection:
@@ -178,3 +188,16 @@ class HttpClient:
         for c in conns:
             c.close()
         self._local = threading.local()
+
+
+#: Every HttpClient, so a fork()ed child drops the parent's connections (see ``_after_fork_in_child``).
+_CLIENTS: "weakref.WeakSet[HttpClient]" = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for c in list(_CLIENTS):
+        c._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
