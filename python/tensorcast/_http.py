@@ -37,6 +37,36 @@ class Response:
             raise tc_error("TC_ERR_PROTOCOL", f"answer is not JSON (status {self.status}): {self.body[:200]!r}") from e
 
 
+def check_timeout(value: Any, what: str = "timeout", optional: bool = True) -> Optional[float]:
+    """``value`` as a positive, finite number of seconds (None allowed when ``optional``).
+
+    :raises TensorcastError: TC_ERR_INVALID_ARGUMENT (0, negative, NaN, infinite, a bool, not a number), as the
+        TypeScript SDK's option checks (a positive integer of milliseconds)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e9:
+        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} must be a positive, finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def _json_default(value: Any) -> Any:
+    # numpy integers and floats (shapes, sizes a caller computed) are numbers; anything else is refused.
+    if hasattr(value, "__index__"):
+        return value.__index__()
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def encode_json(body: Any) -> bytes:
+    """``body`` as compact JSON. :raises TensorcastError: TC_ERR_INVALID_ARGUMENT (NaN, infinities, objects
+    that are no JSON values), so a bad argument never leaks a ``TypeError`` / ``ValueError``."""
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False, default=_json_default).encode()
+    except (TypeError, ValueError, OverflowError, RecursionError) as e:
+        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"the request is not valid JSON: {e}") from None
+
+
 def segment(value: str) -> str:
     """``value`` percent-encoded as one path segment (JavaScript's ``encodeURIComponent``)."""
     return quote(value, safe="-_.!~*'()")
@@ -53,12 +83,17 @@ class HttpClient:
         timeout: float = 600.0,
         ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
-        parts = urlsplit(base_url)
+        try:
+            parts = urlsplit(base_url)
+            port = parts.port
+        except (ValueError, TypeError, AttributeError) as e:  # "http://[::1", a port beyond 65535, not a str
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"not an http(s) URL: {base_url!r} ({e})", {"url": str(base_url)}) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise tc_error("TC_ERR_INVALID_ARGUMENT", f"not an http(s) URL: {base_url!r}", {"url": base_url})
+        timeout = check_timeout(timeout, optional=False)  # type: ignore[assignment]
         self.base_url = base_url.rstrip("/")
         self.host = parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.port = port or (443 if parts.scheme == "https" else 80)
         self.https = parts.scheme == "https"
         self.prefix = parts.path.rstrip("/")
         self.token = token
@@ -113,13 +148,13 @@ class HttpClient:
         if self.token is not None:
             hdrs["authorization"] = f"Bearer {self.token}"
         if json_body is not None:
-            body = json.dumps(json_body, separators=(",", ":")).encode()
+            body = encode_json(json_body)
             hdrs["content-type"] = "application/json"
         elif body is not None:
             hdrs.setdefault("content-type", "application/octet-stream")
         if headers:
             hdrs.update(headers)
-        t = self.timeout if timeout is None else timeout
+        t = self.timeout if timeout is None else check_timeout(timeout, optional=False)
         url = self.prefix + path
         # A kept-alive connection the server closed meanwhile fails at once: one retry on a fresh one, for
         # requests that cannot have been acted on (nothing was answered).

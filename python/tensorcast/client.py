@@ -13,7 +13,7 @@ import weakref
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 from ._config import resolve_connect
-from ._http import HttpClient
+from ._http import HttpClient, check_timeout
 from ._plan import Plan, request_plan
 from .errors import tc_error
 
@@ -57,14 +57,14 @@ class Client:
         connections: int = DEFAULT_CONNECTIONS,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        if not isinstance(connections, int) or not 1 <= connections <= 64:
+        if isinstance(connections, bool) or not isinstance(connections, int) or not 1 <= connections <= 64:
             raise tc_error("TC_ERR_INVALID_ARGUMENT", f"connections must be 1..64, got {connections!r}")
         resolved = resolve_connect(url, token, token_file)
         self.url = resolved.url
         self.token = resolved.token
         self.token_source = resolved.token_source
         self.connections = connections
-        self.timeout = float(timeout)
+        self.timeout = check_timeout(timeout, optional=False)
         self.http = HttpClient(self.url, self.token, self.token_source, timeout=self.timeout)
         self._lock = threading.Lock()
         self._info: Optional[Dict[str, Any]] = None

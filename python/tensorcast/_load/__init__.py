@@ -78,6 +78,7 @@ import numpy as np
 
 from .._dtypes import as_torch as _as_torch
 from .._dtypes import import_torch
+from .._http import check_timeout
 from .._plan import Plan, request_plan
 from ..errors import tc_error
 from . import mapped
@@ -119,6 +120,8 @@ def destination(into: Any, total: int) -> np.ndarray:
         (read-only, not contiguous, not on the CPU, or not a buffer).
     """
     if isinstance(into, np.ndarray):
+        if into.dtype.hasobject:
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"into= must hold plain numbers, got an array of {into.dtype}")
         if not into.flags.c_contiguous or not into.flags.writeable:
             raise tc_error("TC_ERR_INVALID_ARGUMENT", "into= must be a writable C-contiguous array")
         flat = into.reshape(-1).view(np.uint8)
@@ -195,8 +198,7 @@ class Deadline:
     """The deadline of one load: ``timeout`` seconds (None: none) for all its steps together."""
 
     def __init__(self, timeout: Optional[float]) -> None:
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"timeout must be a positive number of seconds, got {timeout!r}")
+        timeout = check_timeout(timeout)
         self.timeout = timeout
         self.end = None if timeout is None else mapped.now() + float(timeout)
 
