@@ -7,7 +7,7 @@ anything is sent.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 from .errors import tc_error
 
@@ -29,9 +29,22 @@ def positive_number(name: str, value: Any, unit: str) -> float:
     return float(value)
 
 
+def check_timeout(value: Any, what: str = "timeout", optional: bool = True) -> Optional[float]:
+    """``value`` as a positive, finite number of seconds (None allowed when ``optional``); below 1e9 (a socket
+    timeout beyond that overflows).
+
+    :raises TensorcastError: TC_ERR_INVALID_ARGUMENT (0, negative, NaN, infinite, a bool, not a number), as the
+        TypeScript SDK's option checks (a positive integer of milliseconds)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e9:
+        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{what} must be a positive, finite number of seconds, got {value!r}")
+    return float(value)
+
+
 def positive_seconds(name: str, value: Any) -> float:
-    """A timeout or period in seconds (the load and data-plane APIs). @raises TC_ERR_INVALID_ARGUMENT"""
-    return positive_number(name, value, "seconds")
+    """A timeout or period in seconds, required. @raises TC_ERR_INVALID_ARGUMENT"""
+    return check_timeout(value, name, optional=False)  # type: ignore[return-value]
 
 
 def positive_ms(name: str, value: Any) -> float:

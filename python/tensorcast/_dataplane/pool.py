@@ -13,8 +13,10 @@ Objects (docs/protocol.md "Objects") move over the same connections: ``put_objec
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 from .._args import check_connections, positive_seconds
@@ -62,6 +64,13 @@ class DataPlane:
         self._idle: List[DataConnection] = []
         self._lock = threading.Lock()
         self._closed = False
+        _POOLS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The idle connections are the parent's sockets: a child that used one would interleave its frames
+        # with the parent's. Dropped unused (no CANCEL, no shutdown: the parent's copies stay intact).
+        self._idle = []
+        self._lock = threading.Lock()
 
     # -- the pool ---------------------------------------------------------------------------------------
 
@@ -303,3 +312,15 @@ class DataPlane:
             return conn.get(key, into, deadline, expect_bytes=expect_bytes, store_token=store_token)
         finally:
             self._release(conn)
+
+
+_POOLS: "weakref.WeakSet[DataPlane]" = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for p in list(_POOLS):
+        p._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

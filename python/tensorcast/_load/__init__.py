@@ -77,7 +77,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from .._args import positive_seconds
+from .._args import check_timeout
 from .._dtypes import as_torch as _as_torch
 from .._dtypes import import_torch
 from .._plan import Plan, request_plan
@@ -121,6 +121,8 @@ def destination(into: Any, total: int) -> np.ndarray:
         (read-only, not contiguous, not on the CPU, or not a buffer).
     """
     if isinstance(into, np.ndarray):
+        if into.dtype.hasobject:
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"into= must hold plain numbers, got an array of {into.dtype}")
         if not into.flags.c_contiguous or not into.flags.writeable:
             raise tc_error("TC_ERR_INVALID_ARGUMENT", "into= must be a writable C-contiguous array")
         flat = into.reshape(-1).view(np.uint8)
@@ -184,8 +186,9 @@ class Deadline:
     """The deadline of one load: ``timeout`` seconds (None: none) for all its steps together."""
 
     def __init__(self, timeout: Optional[float]) -> None:
-        self.timeout = None if timeout is None else positive_seconds("timeout", timeout)
-        self.end = None if self.timeout is None else mapped.now() + self.timeout
+        timeout = check_timeout(timeout)
+        self.timeout = timeout
+        self.end = None if timeout is None else mapped.now() + float(timeout)
 
     def left(self) -> Optional[float]:
         """Seconds left (None: no deadline). :raises TensorcastError: TC_ERR_TIMEOUT when none are."""

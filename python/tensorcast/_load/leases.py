@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 import weakref
@@ -60,6 +61,16 @@ class LeaseKeeper:
         #: (st_dev, st_ino) of an shm file -> (its mapping, monotonic time of last use).
         self._maps: Dict[Tuple[int, int], Tuple[Any, float]] = {}
         _KEEPERS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The held leases are the parent's: the parent renews and releases them; the child (whose copies
+        # of the arrays die with it, or through the finalizers, which then find nothing held) does neither.
+        # Its own loads take their own leases. The keeper thread did not survive the fork.
+        self._cond = threading.Condition()
+        self._held = {}
+        self._dropped = []
+        self._thread = None
+        self._maps = {}
 
     # -- called by loads --------------------------------------------------------------------------
 
@@ -215,6 +226,15 @@ def keeper_of(client: Any) -> LeaseKeeper:
         if client._leases is None:
             client._leases = LeaseKeeper(client.url, client.token, client.token_source)
         return client._leases
+
+
+def _reset_after_fork() -> None:
+    for k in list(_KEEPERS):
+        k._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 @atexit.register

@@ -169,6 +169,19 @@ _pool: Any = None
 _pool_lock = threading.Lock()
 
 
+def _reset_after_fork() -> None:
+    # A fork()ed child has none of the pool's threads (work sent to it would wait forever) and may have
+    # inherited a lock some other thread held.
+    global _pool, _pool_lock, _files_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+    _files_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def _crc_pool() -> Any:
     global _pool
     with _pool_lock:
