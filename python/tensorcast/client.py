@@ -104,7 +104,10 @@ class Client:
 
                 info = self._info if self._info is not None else self.http.json("GET", "/v1/info")
                 self._info = info
-                self._dataplane = DataPlane(info["dataAddress"], self.token, self.token_source, connections=self.connections)
+                # The client's timeout bounds data-plane calls too (a load or iteration without its own).
+                self._dataplane = DataPlane(
+                    info["dataAddress"], self.token, self.token_source, connections=self.connections, timeout=self.timeout
+                )
             return self._dataplane
 
     # -- loads --------------------------------------------------------------------------------------
