@@ -280,3 +280,24 @@ def test_decoder_fuzz_only_tensorcast_errors():
                             pass
         except tensorcast.TensorcastError:
             pass
+
+
+def test_a_closed_data_plane_raises_a_catalogue_code():
+    dp = DataPlane("127.0.0.1:1", "t")
+    dp.close()
+    with pytest.raises(tensorcast.TensorcastError) as e:
+        dp.load_into("tc1:x", None, None, bytearray(64), timeout=10)
+    assert e.value.code == "TC_ERR_ABORTED", e.value  # as the TypeScript SDK; TC_ERR_CLOSED is no code
+
+
+def test_every_code_the_package_raises_is_in_the_catalogue():
+    import re
+
+    root = Path(tensorcast.__file__).parent
+    unknown = []
+    for f in root.rglob("*.py"):
+        for i, line in enumerate(f.read_text().splitlines(), 1):
+            for code in re.findall(r"\"(TC_ERR_[A-Z0-9_]+)\"", line):
+                if code not in tensorcast.errors.ERROR_CODES:
+                    unknown.append(f"{f.name}:{i} {code}")
+    assert not unknown, unknown

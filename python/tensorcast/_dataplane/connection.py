@@ -175,7 +175,7 @@ class DataConnection:
     def close(self) -> None:
         """Closes the socket (idempotent)."""
         if self._broken is None:
-            self._broken = tc_error("TC_ERR_CLOSED", f"data plane {self.address}: connection closed by the client")
+            self._broken = tc_error("TC_ERR_ABORTED", f"data plane {self.address}: connection closed by the client")
         sock, self._sock = self._sock, None
         if sock is not None:
             try:

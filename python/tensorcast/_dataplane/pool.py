@@ -76,7 +76,7 @@ class DataPlane:
     def _acquire(self, deadline: float) -> DataConnection:
         with self._lock:
             if self._closed:
-                raise tc_error("TC_ERR_CLOSED", "the data plane was closed")
+                raise tc_error("TC_ERR_ABORTED", "the data plane was closed")
             while self._idle:
                 c = self._idle.pop()
                 if c.alive():
