@@ -301,3 +301,33 @@ def test_every_code_the_package_raises_is_in_the_catalogue():
                 if code not in tensorcast.errors.ERROR_CODES:
                     unknown.append(f"{f.name}:{i} {code}")
     assert not unknown, unknown
+
+
+GOOD_PLAN = {
+    "artifactId": "tc1:x",
+    "totalBytes": 16,
+    "tensors": [{"name": "a", "dtype": "F32", "shape": [2, 2], "offset": 0, "byteLength": 16}],
+}
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"totalBytes": 8},
+        {"tensors": [{"name": "a", "dtype": "F32", "shape": [2, 2], "offset": 4, "byteLength": 16}]},
+        {"tensors": [{"name": "a", "dtype": "F32", "shape": [3, 2], "offset": 0, "byteLength": 16}]},
+        {"tensors": [{"name": "a", "dtype": "F32", "shape": [-2, -2], "offset": 0, "byteLength": 16}]},
+        {"tensors": [{"name": "a", "dtype": "Q9", "shape": [2, 2], "offset": 0, "byteLength": 16}]},
+        {"tensors": [{"name": "a", "dtype": "F32", "shape": 4, "offset": 0, "byteLength": 16}]},
+        {"tensors": {"a": 1}},
+        {"tensors": None},
+        {"totalBytes": "x"},
+    ],
+)
+def test_a_malformed_plan_is_a_protocol_error(patch):
+    from tensorcast._plan import Plan
+
+    assert Plan.from_json(GOOD_PLAN).total_bytes == 16
+    with pytest.raises(tensorcast.TensorcastError) as e:
+        Plan.from_json({**GOOD_PLAN, **patch})
+    assert e.value.code == "TC_ERR_PROTOCOL", e.value
