@@ -90,7 +90,9 @@ class HttpClient:
         self.timeout = timeout
         self.ssl_context = ssl_context
         self._local = threading.local()
-        self._all: list = []
+        # Weak: a connection lives as long as its thread (the thread-local holds it); a dead thread's
+        # connection is collected and its socket closed, instead of staying open until close().
+        self._all: "weakref.WeakSet[http.client.HTTPConnection]" = weakref.WeakSet()
         self._lock = threading.Lock()
         _CLIENTS.add(self)
 
@@ -98,7 +100,7 @@ class HttpClient:
         # The connections are the parent's (the same sockets): never used here, never shut down (closing
         # the child's copies of the descriptors is harmless, the parent's stay open).
         self._local = threading.local()
-        self._all = []
+        self._all = weakref.WeakSet()
         self._lock = threading.Lock()
 
     def _conn(self, timeout: float) -> http.client.HTTPConnection:
@@ -110,7 +112,7 @@ class HttpClient:
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                self._all.add(conn)
         conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
@@ -208,7 +210,7 @@ class HttpClient:
 
     def close(self) -> None:
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._all = list(self._all), weakref.WeakSet()
         for c in conns:
             c.close()
         self._local = threading.local()

@@ -35,12 +35,14 @@ class Plan:
 
     @staticmethod
     def from_json(body: Any) -> "Plan":
+        """The plan a ``POST /v1/plans`` answer describes, checked: every tensor a known dtype whose shape
+        fits its byte length, inside the output. :raises TensorcastError: TC_ERR_PROTOCOL"""
         try:
             tensors = tuple(
-                PlannedTensor(t["name"], t["dtype"], tuple(int(d) for d in t["shape"]), int(t["offset"]), int(t["byteLength"]))
-                for t in body["tensors"]
+                PlannedTensor(str(t["name"]), str(t["dtype"]), tuple(int(d) for d in list(t["shape"])), int(t["offset"]), int(t["byteLength"]))
+                for t in list(body["tensors"])
             )
-            return Plan(
+            plan = Plan(
                 body["artifactId"],
                 body.get("key"),
                 body.get("view"),
@@ -50,8 +52,35 @@ class Plan:
                 dict(body.get("metadata") or {}),
                 tuple(body.get("files") or ()),
             )
-        except (KeyError, TypeError, ValueError) as e:
-            raise tc_error("TC_ERR_PROTOCOL", f"malformed plan answer: {e}") from e
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise tc_error("TC_ERR_PROTOCOL", f"malformed plan answer: {e!r}") from e
+        _check_layout(plan)
+        return plan
+
+
+def _check_layout(plan: Plan) -> None:
+    # A plan the arrays are cut from: a wrong one would surface as numpy's ValueError, or as arrays over
+    # the wrong bytes.
+    from ._dtypes import byte_length, numpy_dtype
+
+    if plan.total_bytes < 0:
+        raise tc_error("TC_ERR_PROTOCOL", f"malformed plan answer: totalBytes {plan.total_bytes}")
+    for t in plan.tensors:
+        try:
+            numpy_dtype(t.dtype)
+        except Exception as e:  # noqa: BLE001 - reported as the answer's fault
+            raise tc_error("TC_ERR_PROTOCOL", f"malformed plan answer: tensor '{t.name}': {e}") from None
+        if (
+            any(d < 0 for d in t.shape)
+            or byte_length(t.dtype, t.shape) != t.byte_length
+            or t.offset < 0
+            or t.offset + t.byte_length > plan.total_bytes
+        ):
+            raise tc_error(
+                "TC_ERR_PROTOCOL",
+                f"malformed plan answer: tensor '{t.name}' ({t.dtype} {list(t.shape)}, {t.byte_length} bytes at "
+                f"{t.offset}) does not fit an output of {plan.total_bytes} bytes",
+            )
 
 
 def request_plan(

@@ -280,3 +280,54 @@ def test_decoder_fuzz_only_tensorcast_errors():
                             pass
         except tensorcast.TensorcastError:
             pass
+
+
+def test_a_closed_data_plane_raises_a_catalogue_code():
+    dp = DataPlane("127.0.0.1:1", "t")
+    dp.close()
+    with pytest.raises(tensorcast.TensorcastError) as e:
+        dp.load_into("tc1:x", None, None, bytearray(64), timeout=10)
+    assert e.value.code == "TC_ERR_ABORTED", e.value  # as the TypeScript SDK; TC_ERR_CLOSED is no code
+
+
+def test_every_code_the_package_raises_is_in_the_catalogue():
+    import re
+
+    root = Path(tensorcast.__file__).parent
+    unknown = []
+    for f in root.rglob("*.py"):
+        for i, line in enumerate(f.read_text().splitlines(), 1):
+            for code in re.findall(r"\"(TC_ERR_[A-Z0-9_]+)\"", line):
+                if code not in tensorcast.errors.ERROR_CODES:
+                    unknown.append(f"{f.name}:{i} {code}")
+    assert not unknown, unknown
+
+
+GOOD_PLAN = {
+    "artifactId": "tc1:x",
+    "totalBytes": 16,
+    "tensors": [{"name": "a", "dtype": "F32", "shape": [2, 2], "offset": 0, "byteLength": 16}],
+}
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"totalBytes": 8},
+        {"tensors": [{"name": "a", "dtype": "F32", "shape": [2, 2], "offset": 4, "byteLength": 16}]},
+        {"tensors": [{"name": "a", "dtype": "F32", "shape": [3, 2], "offset": 0, "byteLength": 16}]},
+        {"tensors": [{"name": "a", "dtype": "F32", "shape": [-2, -2], "offset": 0, "byteLength": 16}]},
+        {"tensors": [{"name": "a", "dtype": "Q9", "shape": [2, 2], "offset": 0, "byteLength": 16}]},
+        {"tensors": [{"name": "a", "dtype": "F32", "shape": 4, "offset": 0, "byteLength": 16}]},
+        {"tensors": {"a": 1}},
+        {"tensors": None},
+        {"totalBytes": "x"},
+    ],
+)
+def test_a_malformed_plan_is_a_protocol_error(patch):
+    from tensorcast._plan import Plan
+
+    assert Plan.from_json(GOOD_PLAN).total_bytes == 16
+    with pytest.raises(tensorcast.TensorcastError) as e:
+        Plan.from_json({**GOOD_PLAN, **patch})
+    assert e.value.code == "TC_ERR_PROTOCOL", e.value

@@ -30,6 +30,8 @@ log = logging.getLogger("tensorcast")
 RENEW_FRACTION = 1 / 3
 #: Timeout of one renew or release request (seconds).
 REQUEST_TIMEOUT_S = 10.0
+#: Most time the releases at interpreter exit may take, all together (seconds).
+EXIT_RELEASE_S = 2.0
 #: How long a mapping of an shm file stays cached after the last load that used it (seconds): a view loaded
 #: again soon maps nothing and faults nothing (the TypeScript SDK keeps its mappings as long).
 MAP_KEEP_S = 5.0
@@ -203,21 +205,29 @@ class LeaseKeeper:
                 log.warning("tensorcast: renewing shm lease %s failed (retrying): %s", le.lease_id, e)
                 le.renewed_at = time.monotonic() - le.ttl * RENEW_FRACTION + 1.0
 
-    def _delete(self, lease_id: str, discard: bool, quiet: bool = False) -> None:
+    def _delete(self, lease_id: str, discard: bool, quiet: bool = False, timeout: float = REQUEST_TIMEOUT_S) -> bool:
+        """Sends the DELETE; False when the daemon could not be reached or did not answer in time."""
         path = f"/v1/shm-leases/{segment(lease_id)}" + ("?discard=1" if discard else "")
         try:
-            self.http.request("DELETE", path, timeout=REQUEST_TIMEOUT_S)
+            self.http.request("DELETE", path, timeout=timeout)
         except TensorcastError as e:
             if e.code != "TC_ERR_LEASE_NOT_FOUND" and not quiet:
                 log.warning("tensorcast: releasing shm lease %s failed (it expires by itself): %s", lease_id, e)
+            return e.code not in ("TC_ERR_UNAVAILABLE", "TC_ERR_TIMEOUT")
+        return True
 
     def release_all(self) -> None:
         """At interpreter exit: release every lease (the arrays go with the process)."""
         with self._cond:
             ids = [(i, False) for i in self._held] + self._dropped
             self._held, self._dropped = {}, []
+        # Bounded: a daemon that does not answer (stopped, gone) must not hold the exit a request timeout per
+        # lease. The first release that cannot get through ends the attempt; the daemon expires the rest.
+        end = time.monotonic() + EXIT_RELEASE_S
         for lease_id, discard in ids:
-            self._delete(lease_id, discard, quiet=True)
+            left = end - time.monotonic()
+            if left <= 0.05 or not self._delete(lease_id, discard, quiet=True, timeout=left):
+                return
 
 
 def keeper_of(client: Any) -> LeaseKeeper:
