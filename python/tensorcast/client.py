@@ -104,6 +104,8 @@ class Client:
 
                 info = self._info if self._info is not None else self.http.json("GET", "/v1/info")
                 self._info = info
+                if not isinstance(info, dict) or not isinstance(info.get("dataAddress"), str):
+                    raise tc_error("TC_ERR_PROTOCOL", f"/v1/info names no data-plane address: {info!r:.200}")
                 # The client's timeout bounds data-plane calls too (a load or iteration without its own).
                 self._dataplane = DataPlane(
                     info["dataAddress"], self.token, self.token_source, connections=self.connections, timeout=self.timeout

@@ -245,11 +245,16 @@ def load(
     plan = request_plan(client.http, key, tp=tp, view=view, tensors=tensors, timeout=dl.left())
     dest = destination(into, plan.total_bytes) if into is not None else None
     chosen = choose_transport(client, transport)
-    if chosen == "shm":
-        return _load_shm(client, plan, dest, as_torch, dl, t0)
-    if chosen == "files":
-        return _load_files(client, plan, dest, as_torch, dl, t0)
-    return _load_tcp(client, plan, dest, as_torch, dl, t0)
+    try:
+        if chosen == "shm":
+            return _load_shm(client, plan, dest, as_torch, dl, t0)
+        if chosen == "files":
+            return _load_files(client, plan, dest, as_torch, dl, t0)
+        return _load_tcp(client, plan, dest, as_torch, dl, t0)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as e:
+        # A lease, placement or artifact answer without the fields it promises (a daemon of another
+        # version, a proxy): never a raw Python exception to the caller. Leases were released on the way out.
+        raise tc_error("TC_ERR_PROTOCOL", f"{chosen} load of {plan.artifact_id}: the daemon's answer is malformed: {e!r}") from e
 
 
 def _load_shm(client: Any, plan: Plan, dest: Optional[np.ndarray], as_torch: bool, dl: Deadline, t0: float) -> LoadResult:
