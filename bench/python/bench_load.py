@@ -13,9 +13,14 @@ loaded. Measured in one process, warm page cache for all (one warm-up run each),
   an engine that allocates its rank's parameters in one arena can pass): the mapped paths copy once into it
   (shm: each 4 MiB chunk right after its CRC32C check), tcp receives straight into it.
 - baseline ``safe_open``: ``safetensors.safe_open(file, "pt").get_slice(name)[slices]`` for each tensor of the
-  rank (slices from the plan's view boxes), on the same stored files, + copy into the params.
+  rank (slices from the plan's view boxes), on the same stored files (the slice is read into a new tensor),
+  + copy into the params: what vLLM's and SGLang's loaders do today.
 - baseline ``page cache``: ``os.preadv`` of exactly the rank's byte runs of the same files (one run per row of
   a strided slice) straight into the params.
+
+Every path ends with each byte of the rank written once into its destination (params or arena); none is
+credited for pages mapped but never read. bench/python.ts states each path's ratio against ``safe_open`` and
+against ``page cache``.
 
 Prints one JSON object: ``{"bytes", "results": {name: {"best", "median"}}}`` (seconds).
 """

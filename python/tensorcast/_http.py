@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import ssl
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Union
 from urllib.parse import quote, urlsplit
 
+from ._args import check_timeout
 from .errors import TensorcastError, from_wire, tc_error
 
 Body = Union[bytes, bytearray, memoryview, None]
@@ -35,6 +38,24 @@ class Response:
             raise tc_error("TC_ERR_PROTOCOL", f"answer is not JSON (status {self.status}): {self.body[:200]!r}") from e
 
 
+def _json_default(value: Any) -> Any:
+    # numpy integers and floats (shapes, sizes a caller computed) are numbers; anything else is refused.
+    if hasattr(value, "__index__"):
+        return value.__index__()
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def encode_json(body: Any) -> bytes:
+    """``body`` as compact JSON. :raises TensorcastError: TC_ERR_INVALID_ARGUMENT (NaN, infinities, objects
+    that are no JSON values), so a bad argument never leaks a ``TypeError`` / ``ValueError``."""
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False, default=_json_default).encode()
+    except (TypeError, ValueError, OverflowError, RecursionError) as e:
+        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"the request is not valid JSON: {e}") from None
+
+
 def segment(value: str) -> str:
     """``value`` percent-encoded as one path segment (JavaScript's ``encodeURIComponent``)."""
     return quote(value, safe="-_.!~*'()")
@@ -51,12 +72,17 @@ class HttpClient:
         timeout: float = 600.0,
         ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
-        parts = urlsplit(base_url)
+        try:
+            parts = urlsplit(base_url)
+            port = parts.port
+        except (ValueError, TypeError, AttributeError) as e:  # "http://[::1", a port beyond 65535, not a str
+            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"not an http(s) URL: {base_url!r} ({e})", {"url": str(base_url)}) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise tc_error("TC_ERR_INVALID_ARGUMENT", f"not an http(s) URL: {base_url!r}", {"url": base_url})
+        timeout = check_timeout(timeout, optional=False)  # type: ignore[assignment]
         self.base_url = base_url.rstrip("/")
         self.host = parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.port = port or (443 if parts.scheme == "https" else 80)
         self.https = parts.scheme == "https"
         self.prefix = parts.path.rstrip("/")
         self.token = token
@@ -64,7 +90,17 @@ class HttpClient:
         self.timeout = timeout
         self.ssl_context = ssl_context
         self._local = threading.local()
-        self._all: list = []
+        # Weak: a connection lives as long as its thread (the thread-local holds it); a dead thread's
+        # connection is collected and its socket closed, instead of staying open until close().
+        self._all: "weakref.WeakSet[http.client.HTTPConnection]" = weakref.WeakSet()
+        self._lock = threading.Lock()
+        _CLIENTS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The connections are the parent's (the same sockets): never used here, never shut down (closing
+        # the child's copies of the descriptors is harmless, the parent's stay open).
+        self._local = threading.local()
+        self._all = weakref.WeakSet()
         self._lock = threading.Lock()
 
     def _conn(self, timeout: float) -> http.client.HTTPConnection:
@@ -76,7 +112,7 @@ class HttpClient:
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                self._all.add(conn)
         conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
@@ -103,13 +139,13 @@ class HttpClient:
         if self.token is not None:
             hdrs["authorization"] = f"Bearer {self.token}"
         if json_body is not None:
-            body = json.dumps(json_body, separators=(",", ":")).encode()
+            body = encode_json(json_body)
             hdrs["content-type"] = "application/json"
         elif body is not None:
             hdrs.setdefault("content-type", "application/octet-stream")
         if headers:
             hdrs.update(headers)
-        t = self.timeout if timeout is None else timeout
+        t = self.timeout if timeout is None else check_timeout(timeout, optional=False)
         url = self.prefix + path
         # A kept-alive connection the server closed meanwhile fails at once: one retry on a fresh one, for
         # requests that cannot have been acted on (nothing was answered).
@@ -137,6 +173,15 @@ class HttpClient:
             except OSError as e:
                 self._drop()
                 raise tc_error("TC_ERR_UNAVAILABLE", f"cannot reach {self.base_url} ({method} {path}): {e}") from e
+            except http.client.IncompleteRead as e:
+                self._drop()
+                raise tc_error("TC_ERR_UNAVAILABLE", f"{method} {self.base_url}{path}: the answer was cut short") from e
+            except http.client.HTTPException as e:
+                # Not HTTP (a data-plane port, a TLS port spoken to in clear text, a broken proxy).
+                self._drop()
+                raise tc_error(
+                    "TC_ERR_PROTOCOL", f"{method} {self.base_url}{path}: the answer is not HTTP/1.1 ({type(e).__name__}: {e!r:.200})"
+                ) from e
         if answer.status in ok:
             return answer
         raise self._error(answer, method, path)
@@ -165,7 +210,20 @@ class HttpClient:
 
     def close(self) -> None:
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._all = list(self._all), weakref.WeakSet()
         for c in conns:
             c.close()
         self._local = threading.local()
+
+
+#: Every HttpClient, so a fork()ed child drops the parent's connections (see ``_after_fork_in_child``).
+_CLIENTS: "weakref.WeakSet[HttpClient]" = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for c in list(_CLIENTS):
+        c._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

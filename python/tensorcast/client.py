@@ -7,9 +7,12 @@ copy), the binary data plane across hosts (several connections, ``recv_into``, C
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
+from ._args import check_connections, check_timeout
 from ._config import resolve_connect
 from ._http import HttpClient
 from ._plan import Plan, request_plan
@@ -19,6 +22,19 @@ DEFAULT_CONNECTIONS = 4
 DEFAULT_TIMEOUT_S = 600.0
 
 
+#: Every Client, so a fork()ed child gets fresh locks (another thread may have held one at the fork).
+_CLIENTS: "weakref.WeakSet[Client]" = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for c in list(_CLIENTS):
+        c._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 class Client:
     """A connection to one daemon.
 
@@ -26,6 +42,11 @@ class Client:
     ``TENSORCAST_TOKEN_FILE``, ``~/.tensorcast/token``). ``connections`` is the number of data-plane
     connections a TCP load splits its bytes across; ``timeout`` (seconds) the default deadline of one call.
     Thread-safe; use it as a context manager or call ``close()``.
+
+    ``fork()`` (multiprocessing's ``fork`` start method, PyTorch DataLoader workers): the child may keep
+    using an inherited client. It opens its own connections (the parent's pooled sockets are dropped in the
+    child, never used or shut down), takes its own leases for its own loads, and neither renews nor releases
+    the parent's: arrays inherited from the parent stay valid only while the parent keeps them.
     """
 
     def __init__(
@@ -37,20 +58,20 @@ class Client:
         connections: int = DEFAULT_CONNECTIONS,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        if not isinstance(connections, int) or not 1 <= connections <= 64:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"connections must be 1..64, got {connections!r}")
+        check_connections(connections)
         resolved = resolve_connect(url, token, token_file)
         self.url = resolved.url
         self.token = resolved.token
         self.token_source = resolved.token_source
         self.connections = connections
-        self.timeout = float(timeout)
+        self.timeout = check_timeout(timeout, optional=False)
         self.http = HttpClient(self.url, self.token, self.token_source, timeout=self.timeout)
         self._lock = threading.Lock()
         self._info: Optional[Dict[str, Any]] = None
         self._dataplane: Any = None
         self._leases: Any = None
         self._closed = False
+        _CLIENTS.add(self)
 
     # -- daemon facts -------------------------------------------------------------------------------
 
@@ -83,7 +104,12 @@ class Client:
 
                 info = self._info if self._info is not None else self.http.json("GET", "/v1/info")
                 self._info = info
-                self._dataplane = DataPlane(info["dataAddress"], self.token, self.token_source, connections=self.connections)
+                if not isinstance(info, dict) or not isinstance(info.get("dataAddress"), str):
+                    raise tc_error("TC_ERR_PROTOCOL", f"/v1/info names no data-plane address: {info!r:.200}")
+                # The client's timeout bounds data-plane calls too (a load or iteration without its own).
+                self._dataplane = DataPlane(
+                    info["dataAddress"], self.token, self.token_source, connections=self.connections, timeout=self.timeout
+                )
             return self._dataplane
 
     # -- loads --------------------------------------------------------------------------------------

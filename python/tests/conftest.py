@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
@@ -168,6 +168,36 @@ def shared_daemon(tmp_path_factory, request):
     daemon = Daemon(tmp_path_factory.mktemp("daemon"), ["--import-root", str(MODELS_ROOT)])
     request.addfinalizer(daemon.kill)
     return daemon
+
+
+HF_KEY = "model:hf:v1"
+
+
+def model_daemon(tmp_path_factory, request, hf_model: Path, env: Optional[Dict[str, str]] = None,
+                 extra_args: Sequence[str] = ()) -> Daemon:
+    """A daemon for a test module with the hf model imported as ``HF_KEY``, killed when the module ends."""
+    require_module("torch")
+    d = Daemon(tmp_path_factory.mktemp("daemon"), ["--import-root", str(MODELS_ROOT), *extra_args], env)
+    request.addfinalizer(d.kill)
+    d.import_model(hf_model, HF_KEY)
+    return d
+
+
+def module_client(request, d: Daemon) -> Any:
+    """A ``tensorcast.Client`` of ``d``, closed when the module ends."""
+    import tensorcast
+
+    client = tensorcast.Client(d.url, d.token)
+    request.addfinalizer(client.close)
+    return client
+
+
+@pytest.fixture(scope="module")
+def listener(tmp_path_factory):
+    """A daemon with the handshake listener on (``.handshake_url``) for a test module."""
+    d = Daemon(tmp_path_factory.mktemp("daemon"), ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0"])
+    yield d
+    d.kill()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tensorcast
-from conftest import CLI, NODE, REPO_ROOT, Daemon, require_module
+from conftest import CLI, NODE, REPO_ROOT, Daemon, model_daemon
 
 TRANSPORTS = ("shm", "files", "tcp")
 CLI_FLAG = {"shm": ["--shm"], "files": ["--files"], "tcp": []}
@@ -20,12 +20,7 @@ CLI_FLAG = {"shm": ["--shm"], "files": ["--files"], "tcp": []}
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, request, hf_model):
-    require_module("torch")
-    from conftest import MODELS_ROOT
-
-    d = Daemon(tmp_path_factory.mktemp("daemon"), ["--import-root", str(MODELS_ROOT)])
-    request.addfinalizer(d.kill)
-    d.import_model(hf_model, "model:hf:v1")
+    d = model_daemon(tmp_path_factory, request, hf_model)
     return d, tmp_path_factory.mktemp("out")
 
 

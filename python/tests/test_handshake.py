@@ -20,16 +20,6 @@ from tensorcast.handshake import (
 )
 
 
-@pytest.fixture(scope="module")
-def listener(tmp_path_factory):
-    from conftest import MODELS_ROOT, Daemon
-
-    flags = ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0"]
-    d = Daemon(tmp_path_factory.mktemp("daemon"), flags)
-    yield d
-    d.kill()
-
-
 def test_encode_decode_round_trip():
     meta = rank_meta()
     payload = encode_rank_metadata(meta)

@@ -14,16 +14,6 @@ import tensorcast
 from tensorcast.handshake import HandshakeClient, decode_rank_metadata, encode_rank_metadata
 
 
-@pytest.fixture(scope="module")
-def listener(tmp_path_factory):
-    from conftest import MODELS_ROOT, Daemon
-
-    flags = ["--import-root", str(MODELS_ROOT), "--handshake-listen", "127.0.0.1:0"]
-    d = Daemon(tmp_path_factory.mktemp("daemon"), flags)
-    yield d
-    d.kill()
-
-
 def test_python_reads_what_typescript_published(listener):
     meta = rank_meta("ts-engine", 1, tp_size=2)
     out = ts("hs-publish", url=listener.handshake_url, token=listener.token, meta=as_ts(meta))

@@ -10,22 +10,15 @@ import threading
 import pytest
 
 import tensorcast
-from conftest import Daemon, require_module, wait_until
+from conftest import model_daemon, module_client, wait_until
 from load_helpers import same, source_tensors, want_tp
 from tensorcast._load.weights import plan_windows
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, request, hf_model):
-    require_module("torch")
-    from conftest import MODELS_ROOT
-
-    d = Daemon(tmp_path_factory.mktemp("daemon"), ["--import-root", str(MODELS_ROOT)])
-    request.addfinalizer(d.kill)
-    d.import_model(hf_model, "model:hf:v1")
-    client = tensorcast.Client(d.url, d.token)
-    request.addfinalizer(client.close)
-    return d, client, hf_model, source_tensors(hf_model)
+    d = model_daemon(tmp_path_factory, request, hf_model)
+    return d, module_client(request, d), hf_model, source_tensors(hf_model)
 
 
 def weight_threads():

@@ -17,7 +17,7 @@ import pytest
 
 import tensorcast
 from tensorcast._http import HttpClient
-from conftest import Daemon, require_module, wait_until
+from conftest import Daemon, model_daemon, wait_until
 from load_helpers import mapped_base, same, source_tensors, want_tp
 
 TTL_MS = 1200
@@ -25,12 +25,7 @@ TTL_MS = 1200
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, request, hf_model):
-    require_module("torch")
-    from conftest import MODELS_ROOT
-
-    d = Daemon(tmp_path_factory.mktemp("daemon"), ["--import-root", str(MODELS_ROOT)], {"TENSORCAST_LEASE_TTL_MS": str(TTL_MS)})
-    request.addfinalizer(d.kill)
-    d.import_model(hf_model, "model:hf:v1")
+    d = model_daemon(tmp_path_factory, request, hf_model, env={"TENSORCAST_LEASE_TTL_MS": str(TTL_MS)})
     return d, hf_model, source_tensors(hf_model)
 
 

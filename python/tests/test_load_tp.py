@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tensorcast
-from conftest import Daemon, require_module
+from conftest import model_daemon, module_client, require_module
 from load_helpers import extent, inside, mapped_base, same, source_tensors, want_tp
 
 TRANSPORTS = ("shm", "files", "tcp")
@@ -17,16 +17,9 @@ TRANSPORTS = ("shm", "files", "tcp")
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, request, hf_model):
-    require_module("torch")
     require_module("safetensors")
-    from conftest import MODELS_ROOT
-
-    d = Daemon(tmp_path_factory.mktemp("daemon"), ["--import-root", str(MODELS_ROOT)])
-    request.addfinalizer(d.kill)
-    d.import_model(hf_model, "model:hf:v1")
-    client = tensorcast.Client(d.url, d.token)
-    request.addfinalizer(client.close)
-    return d, client, hf_model, source_tensors(hf_model)
+    d = model_daemon(tmp_path_factory, request, hf_model)
+    return d, module_client(request, d), hf_model, source_tensors(hf_model)
 
 
 def mapping_ranges(result):

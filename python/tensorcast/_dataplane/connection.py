@@ -43,6 +43,16 @@ _SOCKET_BUFFER_BYTES = 8 << 20
 UNSET: Any = object()
 
 
+def _count(body: Dict[str, Any], name: str, what: str, *, optional: bool = False) -> Optional[int]:
+    """``body[name]`` as a byte count or version (an int in 0..2^53, not a bool). @raises TC_ERR_PROTOCOL"""
+    value = body.get(name)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= F._MAX_SAFE_INTEGER:
+        raise F.protocol_error(f"{what} frame: {name!r} is not a count (got {value!r})")
+    return value
+
+
 def _unavailable(where: str, what: str, cause: Optional[BaseException] = None) -> TensorcastError:
     because = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
     return tc_error("TC_ERR_UNAVAILABLE", f"data plane {where}: {what}{because}")
@@ -165,7 +175,7 @@ class DataConnection:
     def close(self) -> None:
         """Closes the socket (idempotent)."""
         if self._broken is None:
-            self._broken = tc_error("TC_ERR_CLOSED", f"data plane {self.address}: connection closed by the client")
+            self._broken = tc_error("TC_ERR_ABORTED", f"data plane {self.address}: connection closed by the client")
         sock, self._sock = self._sock, None
         if sock is not None:
             try:
@@ -377,6 +387,9 @@ class DataConnection:
         except OSError as e:
             self._break(self._abandoned or _unavailable(self.address, f"{what}: connection lost", e))
             raise self._broken from None  # type: ignore[misc]
+        except Exception as e:  # a bug of ours on a peer's input: never a raw exception to the caller
+            self._break(self._abandoned or tc_error("TC_ERR_INTERNAL", f"data plane {self.address}: {what}: {e!r}"))
+            raise self._broken from e  # type: ignore[misc]
 
     def _break(self, error: TensorcastError) -> None:
         if self._broken is None:
@@ -444,8 +457,10 @@ class DataConnection:
         if req.announced + h.length > req.granted:
             raise F.protocol_error(f"DATA beyond the credit granted for request {req.id}")
         if req.kind == "load":
+            # In order, no gap, no overlap (docs/protocol.md): a byte count alone would let repeated frames
+            # pass for a full range while part of the destination was never written.
             at = h.offset - req.start
-            if at < 0 or at + h.length > len(req.dest):
+            if at != req.announced or at + h.length > len(req.dest):
                 return None
         else:  # get: in order, within the object
             if h.offset != req.received or h.offset + h.length > len(req.dest):
@@ -458,7 +473,7 @@ class DataConnection:
         if not self._welcomed:
             if h.type == F.WELCOME:
                 body = F.parse_control(payload, "WELCOME")
-                self.frame_bytes = int(body.get("frameBytes") or self.frame_bytes)
+                self.frame_bytes = _count(body, "frameBytes", "WELCOME", optional=True) or self.frame_bytes
                 self.daemon_id = body.get("daemonId")
                 self._welcomed = True
                 return
@@ -486,14 +501,7 @@ class DataConnection:
 
     def _on_load_frame(self, req: _Request, h: F.FrameHeader, payload: memoryview, ok: bool) -> None:
         if h.type == F.DATA:
-            if not ok:
-                raise tc_error(
-                    "TC_ERR_CHECKSUM",
-                    f"data plane {self.address}: checksum mismatch at offset {h.offset} "
-                    f"({h.length} bytes); the load failed",
-                )
-            req.received += h.length
-            self._grant(req, h.length)
+            self._on_data(req, h, ok, "; the load failed")
             return
         if h.type == F.END:
             end = F.parse_control(payload, "END")
@@ -504,13 +512,24 @@ class DataConnection:
             return
         raise F.protocol_error(f"unexpected frame type {h.type} for a load")
 
+    def _on_data(self, req: _Request, h: F.FrameHeader, ok: bool, what: str) -> None:
+        """A DATA frame of a load or get landed (the sink checked its range): counted and its credit granted
+        back, or TC_ERR_CHECKSUM (``what`` ends the message)."""
+        if not ok:
+            raise tc_error(
+                "TC_ERR_CHECKSUM",
+                f"data plane {self.address}: checksum mismatch at offset {h.offset} ({h.length} bytes){what}",
+            )
+        req.received += h.length
+        self._grant(req, h.length)
+
     def _on_put_frame(self, req: _Request, h: F.FrameHeader, payload: memoryview) -> None:
         if h.type == F.CREDIT:
             req.granted += h.offset
             return
         if h.type == F.DONE:
             done = F.parse_control(payload, "DONE")
-            req.result = {"bytes": int(done["bytes"]), "version": int(done["version"])}
+            req.result = {"bytes": _count(done, "bytes", "DONE"), "version": _count(done, "version", "DONE")}
             req.done = True
             return
         raise F.protocol_error(f"unexpected frame type {h.type} for a put")
@@ -520,8 +539,9 @@ class DataConnection:
             if req.info is not None:
                 raise F.protocol_error(f"a second INFO for {req.key!r}")
             info = F.parse_control(payload, "INFO")
+            size = _count(info, "size", "INFO")
+            assert size is not None
             req.info = info
-            size = int(info["size"])
             if req.dest is not None and size < len(req.dest):
                 raise tc_error(
                     "TC_ERR_SHORT_READ", f"{req.key!r} is {size} bytes; the destination holds {len(req.dest)}"
@@ -532,24 +552,23 @@ class DataConnection:
                     f"{req.key!r} is {size} bytes; the destination holds only {len(req.dest)}",
                 )
             if req.dest is None:
-                req.buffer = bytearray(size)
+                try:
+                    req.buffer = bytearray(size)
+                except MemoryError:
+                    raise tc_error(
+                        "TC_ERR_BUDGET", f"{req.key!r} is {size} bytes: no memory for it; pass into= a buffer"
+                    ) from None
                 req.dest = memoryview(req.buffer)
             return
         if h.type == F.DATA:
-            if not ok:
-                raise tc_error(
-                    "TC_ERR_CHECKSUM",
-                    f"data plane {self.address}: checksum mismatch at offset {h.offset} "
-                    f"({h.length} bytes) of {req.key!r}",
-                )
-            req.received += h.length
-            self._grant(req, h.length)
+            self._on_data(req, h, ok, f" of {req.key!r}")
             return
         if h.type == F.DONE:
             done = F.parse_control(payload, "DONE")
             if req.info is None:
                 raise F.protocol_error(f"DONE before INFO for {req.key!r}")
             size = int(req.info["size"])
+            _count(done, "version", "DONE")
             if req.received != size or done.get("bytes") != size:
                 req.error = tc_error(
                     "TC_ERR_SHORT_READ",
@@ -561,7 +580,7 @@ class DataConnection:
                     f"DONE version {done.get('version')} differs from INFO version {req.info.get('version')}"
                 )
             else:
-                req.result = (req.into if req.into is not None else req.buffer, int(done["version"]))
+                req.result = (req.into if req.into is not None else req.buffer, done["version"])
             req.done = True
             return
         raise F.protocol_error(f"unexpected frame type {h.type} for a get")

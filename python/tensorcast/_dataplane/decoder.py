@@ -4,8 +4,8 @@ Fed through ``push(chunk)`` (any chunks), or as a socket's read target through `
 ``commit(n)``: while a DATA payload is pending and the sink gave it a destination, ``read_buffer()`` returns
 the rest of that destination, so ``sock.recv_into`` lands the bytes where they belong (no intermediate
 copy, no payload-sized allocation). The payload's CRC32C is extended as the reads land, in spans of 1 MiB
-(recent bytes, still in cache; google_crc32c releases the GIL for spans that large, so several connections'
-threads hash in parallel) and compared when the frame is complete. The Python twin of
+(recent bytes, still in cache; ``tensorcast._crc`` releases the GIL for spans that large, so several
+connections' threads hash in parallel) and compared when the frame is complete. The Python twin of
 ``src/protocol/frame-decoder.ts``.
 
 Errors: a bad magic, version, unknown type, oversized length, or a control frame whose CRC32C does not
@@ -32,7 +32,7 @@ from .frames import (
 
 #: Reads smaller than this go through the scratch buffer even when a destination is pending.
 DIRECT_MIN_BYTES = 16 << 10
-#: The running CRC32C is extended in spans of this much (google_crc32c releases the GIL from 1 MiB on).
+#: The running CRC32C is extended in spans of this much (hashed with the GIL released, see ``tensorcast._crc``).
 CRC_SPAN_BYTES = 1 << 20
 
 OnFrame = Callable[[FrameHeader, memoryview, bool], None]
@@ -135,7 +135,7 @@ class FrameDecoder:
 
     def _hash(self) -> None:
         """Extends the payload's CRC32C over the bytes landed since the last extension, once they are
-        ``CRC_SPAN_BYTES`` (recent, so still in cache; large enough that google_crc32c releases the GIL) or the
+        ``CRC_SPAN_BYTES`` (recent, so still in cache; hashed with the GIL released) or the
         payload is complete."""
         target = self._target
         assert target is not None

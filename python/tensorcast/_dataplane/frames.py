@@ -4,23 +4,17 @@ Control frames carry JSON; DATA frames carry view bytes at an output offset with
 This is the Python twin of ``src/protocol/frames.ts``; the shared vectors under ``test/fixtures/protocol/``
 (generated from the TypeScript encoder) keep the two in step.
 
-CRC32C comes from ``google_crc32c``. Its C extension (``google_crc32c.implementation == "c"``, hardware
-CRC32C, several GB/s, the GIL released on chunks of 1 MiB and more) is what makes checking every frame
-cheap; when only its pure-Python fallback is installed, every frame still gets checked but a load crawls,
-so this module warns once. The C functions take only buffers without a release hook (``bytes``, numpy
-arrays), so a memoryview is wrapped in a numpy array over the same memory (no copy) before it is hashed.
+CRC32C is ``tensorcast._crc.crc32c`` (re-exported here): hardware CRC32C over any buffer in place, the GIL
+released on large spans (see that module for why and how).
 """
 
 from __future__ import annotations
 
 import json
 import struct
-import warnings
 from typing import Any, Dict, NamedTuple
 
-import google_crc32c as _crc32c
-import numpy as np
-
+from .._crc import crc32c  # noqa: F401 - re-exported (tests, tensorcast._dataplane)
 from ..errors import tc_error
 
 MAGIC = 0x50444354  # "TCDP" read as a little-endian u32
@@ -52,14 +46,6 @@ FRAME_NAMES = {
 
 _HEADER = struct.Struct("<IBBHIIQII")  # magic, version, type, flags, request id, length, offset, crc, reserved
 
-if _crc32c.implementation != "c":  # pragma: no cover - depends on the installed wheel
-    warnings.warn(
-        "tensorcast: google_crc32c is using its pure-Python fallback; data-plane loads will be slow "
-        "(install a google-crc32c wheel with the C extension)",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-
 
 class FrameHeader(NamedTuple):
     """A decoded header. ``offset``: DATA, the payload's output offset; CREDIT, the bytes granted."""
@@ -69,14 +55,6 @@ class FrameHeader(NamedTuple):
     length: int
     offset: int
     crc: int
-
-
-def crc32c(data: Any, crc: int = 0) -> int:
-    """CRC32C of ``data`` (bytes, bytearray, memoryview, numpy array), continuing from ``crc``; no copy."""
-    if isinstance(data, bytes):
-        return _crc32c.extend(crc, data) if crc else _crc32c.value(data)
-    view = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
-    return _crc32c.extend(crc, view)
 
 
 def protocol_error(message: str):

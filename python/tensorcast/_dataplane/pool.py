@@ -13,10 +13,13 @@ Objects (docs/protocol.md "Objects") move over the same connections: ``put_objec
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
+from .._args import check_connections, positive_seconds
 from ..errors import TensorcastError, tc_error
 from .connection import UNSET, DataConnection, _byte_view, _source_view
 
@@ -50,8 +53,8 @@ class DataPlane:
         timeout: float = DEFAULT_TIMEOUT_S,
         max_idle: int = 16,
     ) -> None:
-        if not isinstance(connections, int) or not 1 <= connections <= 64:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"connections must be 1..64, got {connections!r}")
+        check_connections(connections)
+        positive_seconds("timeout", timeout)
         self.data_address = data_address
         self.connections = connections
         self.timeout = float(timeout)
@@ -61,13 +64,20 @@ class DataPlane:
         self._idle: List[DataConnection] = []
         self._lock = threading.Lock()
         self._closed = False
+        _POOLS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The idle connections are the parent's sockets: a child that used one would interleave its frames
+        # with the parent's. Dropped unused (no CANCEL, no shutdown: the parent's copies stay intact).
+        self._idle = []
+        self._lock = threading.Lock()
 
     # -- the pool ---------------------------------------------------------------------------------------
 
     def _acquire(self, deadline: float) -> DataConnection:
         with self._lock:
             if self._closed:
-                raise tc_error("TC_ERR_CLOSED", "the data plane was closed")
+                raise tc_error("TC_ERR_ABORTED", "the data plane was closed")
             while self._idle:
                 c = self._idle.pop()
                 if c.alive():
@@ -103,10 +113,7 @@ class DataPlane:
         self.close()
 
     def _deadline(self, timeout: Optional[float]) -> float:
-        t = self.timeout if timeout is None else float(timeout)
-        if not t > 0:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"timeout must be a positive number of seconds, got {timeout!r}")
-        return time.monotonic() + t
+        return time.monotonic() + (self.timeout if timeout is None else positive_seconds("timeout", timeout))
 
     # -- loads ------------------------------------------------------------------------------------------
 
@@ -153,9 +160,7 @@ class DataPlane:
             raise tc_error(
                 "TC_ERR_DESTINATION_SIZE", f"dest holds {len(mv)} bytes; the range [{start}, {end}) is {total}"
             )
-        parts = self.connections if connections is None else connections
-        if not isinstance(parts, int) or not 1 <= parts <= 64:
-            raise tc_error("TC_ERR_INVALID_ARGUMENT", f"connections must be 1..64, got {connections!r}")
+        parts = self.connections if connections is None else check_connections(connections)
         n = max(1, min(parts, math.ceil(total / MIN_PART_BYTES)))
         step = max(4096, math.ceil(total / n / 4096) * 4096)
         ranges: List[Tuple[int, int]] = [(s, min(end, s + step)) for s in range(start, end, step)] or [(start, end)]
@@ -307,3 +312,15 @@ class DataPlane:
             return conn.get(key, into, deadline, expect_bytes=expect_bytes, store_token=store_token)
         finally:
             self._release(conn)
+
+
+_POOLS: "weakref.WeakSet[DataPlane]" = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for p in list(_POOLS):
+        p._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

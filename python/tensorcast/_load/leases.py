@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 import weakref
@@ -29,6 +30,8 @@ log = logging.getLogger("tensorcast")
 RENEW_FRACTION = 1 / 3
 #: Timeout of one renew or release request (seconds).
 REQUEST_TIMEOUT_S = 10.0
+#: Most time the releases at interpreter exit may take, all together (seconds).
+EXIT_RELEASE_S = 2.0
 #: How long a mapping of an shm file stays cached after the last load that used it (seconds): a view loaded
 #: again soon maps nothing and faults nothing (the TypeScript SDK keeps its mappings as long).
 MAP_KEEP_S = 5.0
@@ -60,6 +63,16 @@ class LeaseKeeper:
         #: (st_dev, st_ino) of an shm file -> (its mapping, monotonic time of last use).
         self._maps: Dict[Tuple[int, int], Tuple[Any, float]] = {}
         _KEEPERS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The held leases are the parent's: the parent renews and releases them; the child (whose copies
+        # of the arrays die with it, or through the finalizers, which then find nothing held) does neither.
+        # Its own loads take their own leases. The keeper thread did not survive the fork.
+        self._cond = threading.Condition()
+        self._held = {}
+        self._dropped = []
+        self._thread = None
+        self._maps = {}
 
     # -- called by loads --------------------------------------------------------------------------
 
@@ -192,21 +205,29 @@ class LeaseKeeper:
                 log.warning("tensorcast: renewing shm lease %s failed (retrying): %s", le.lease_id, e)
                 le.renewed_at = time.monotonic() - le.ttl * RENEW_FRACTION + 1.0
 
-    def _delete(self, lease_id: str, discard: bool, quiet: bool = False) -> None:
+    def _delete(self, lease_id: str, discard: bool, quiet: bool = False, timeout: float = REQUEST_TIMEOUT_S) -> bool:
+        """Sends the DELETE; False when the daemon could not be reached or did not answer in time."""
         path = f"/v1/shm-leases/{segment(lease_id)}" + ("?discard=1" if discard else "")
         try:
-            self.http.request("DELETE", path, timeout=REQUEST_TIMEOUT_S)
+            self.http.request("DELETE", path, timeout=timeout)
         except TensorcastError as e:
             if e.code != "TC_ERR_LEASE_NOT_FOUND" and not quiet:
                 log.warning("tensorcast: releasing shm lease %s failed (it expires by itself): %s", lease_id, e)
+            return e.code not in ("TC_ERR_UNAVAILABLE", "TC_ERR_TIMEOUT")
+        return True
 
     def release_all(self) -> None:
         """At interpreter exit: release every lease (the arrays go with the process)."""
         with self._cond:
             ids = [(i, False) for i in self._held] + self._dropped
             self._held, self._dropped = {}, []
+        # Bounded: a daemon that does not answer (stopped, gone) must not hold the exit a request timeout per
+        # lease. The first release that cannot get through ends the attempt; the daemon expires the rest.
+        end = time.monotonic() + EXIT_RELEASE_S
         for lease_id, discard in ids:
-            self._delete(lease_id, discard, quiet=True)
+            left = end - time.monotonic()
+            if left <= 0.05 or not self._delete(lease_id, discard, quiet=True, timeout=left):
+                return
 
 
 def keeper_of(client: Any) -> LeaseKeeper:
@@ -215,6 +236,15 @@ def keeper_of(client: Any) -> LeaseKeeper:
         if client._leases is None:
             client._leases = LeaseKeeper(client.url, client.token, client.token_source)
         return client._leases
+
+
+def _reset_after_fork() -> None:
+    for k in list(_KEEPERS):
+        k._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 @atexit.register

@@ -7,6 +7,7 @@ page cache (tmpfs pages for shm), nothing is copied, and the arrays are writable
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
 import threading
@@ -19,8 +20,8 @@ import numpy as np
 from .._dtypes import byte_length, numpy_dtype
 from .._http import segment
 from .._plan import Plan, PlannedTensor
+from .._crc import crc32c
 from ..errors import TensorcastError, tc_error
-from .crc import crc32c_of
 from .leases import keeper_of
 
 #: Sub-byte dtypes come as raw bytes (numpy has no such dtype).
@@ -162,8 +163,23 @@ def open_shm(client: Any, plan: Plan, timeout: Optional[float], dest: Optional[n
     return ShmLoad(lease_id, float(lease["expiresAt"]), path, mapping, base, lease.get("route"), lease.get("source"))
 
 
+#: Threads that check chunks besides the calling one: the other cores, at most 3.
+_CRC_HELPERS = max(1, min(3, (os.cpu_count() or 1) - 1))
 _pool: Any = None
 _pool_lock = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    # A fork()ed child has none of the pool's threads (work sent to it would wait forever) and may have
+    # inherited a lock some other thread held.
+    global _pool, _pool_lock, _files_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+    _files_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _crc_pool() -> Any:
@@ -172,7 +188,7 @@ def _crc_pool() -> Any:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            _pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="tensorcast-crc")
+            _pool = ThreadPoolExecutor(max_workers=_CRC_HELPERS, thread_name_prefix="tensorcast-crc")
         return _pool
 
 
@@ -188,13 +204,32 @@ def _check_chunks(base: np.ndarray, checksums: Dict[str, Any], path: str, dest: 
     spans = [(i * chunk, min(n, (i + 1) * chunk)) for i in range(want_chunks)]
 
     def one(span: Tuple[int, int]) -> int:
-        crc = crc32c_of(base, span[0], span[1])
+        crc = crc32c(base[span[0] : span[1]])
         if dest is not None:
             np.copyto(dest[span[0] : span[1]], base[span[0] : span[1]])
         return crc
 
     if len(spans) >= _PARALLEL_CHUNKS and (os.cpu_count() or 1) > 1:
-        got = list(_crc_pool().map(one, spans))
+        # Chunks are taken in order from a shared counter by the calling thread and the pool's threads (the
+        # CRC and the copy run without the GIL), so no thread waits while another has chunks left.
+        got: List[int] = [0] * len(spans)
+        taken = itertools.count()
+
+        def worker() -> None:
+            for i in iter(taken.__next__, None):
+                if i >= len(spans):
+                    return
+                got[i] = one(spans[i])
+
+        pool = _crc_pool()
+        helpers = [pool.submit(worker) for _ in range(_CRC_HELPERS)]
+        try:
+            worker()
+        finally:
+            for f in helpers:
+                f.exception()  # waits: no helper touches base or dest once this returns or raises
+        for f in helpers:
+            f.result()
     else:
         got = [one(sp) for sp in spans]
     for i, (g, want) in enumerate(zip(got, crcs)):

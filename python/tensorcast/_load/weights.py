@@ -47,6 +47,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .._dtypes import as_torch as _as_torch
 from .._dtypes import import_torch
+from .._args import check_timeout
 from .._plan import Plan, PlannedTensor, request_plan
 from ..errors import tc_error
 from . import check_transport, choose_transport, load, mapped, new_buffer
@@ -124,7 +125,8 @@ def iter_weights(
     :raises TensorcastError: as ``client.load``; TC_ERR_INVALID_ARGUMENT for ``max_in_flight_bytes`` < 1.
     """
     check_transport(transport)
-    if not isinstance(max_in_flight_bytes, int) or max_in_flight_bytes < 1:
+    check_timeout(timeout)
+    if isinstance(max_in_flight_bytes, bool) or not isinstance(max_in_flight_bytes, int) or max_in_flight_bytes < 1:
         raise tc_error("TC_ERR_INVALID_ARGUMENT", f"max_in_flight_bytes must be a positive integer, got {max_in_flight_bytes!r}")
     if as_torch:
         import_torch()

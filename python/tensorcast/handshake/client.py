@@ -10,6 +10,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Union
 
+from .._args import positive_ms
 from .._http import HttpClient, Response, segment
 from ..errors import TensorcastError, tc_error
 from .rank_mapping import MAX_HANDSHAKE_RANK
@@ -70,12 +71,6 @@ def check_rank(what: str, value: Any) -> int:
             "TC_ERR_INVALID_ARGUMENT", f"{what} must be an integer in 0..{MAX_HANDSHAKE_RANK - 1}, not {value}"
         )
     return value
-
-
-def positive_ms(name: str, ms: Any) -> float:
-    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not ms > 0 or ms == float("inf"):
-        raise tc_error("TC_ERR_INVALID_ARGUMENT", f"{name} must be a positive number of ms, not {ms}")
-    return float(ms)
 
 
 def engine_path(engine_id: str) -> str:

@@ -10,8 +10,9 @@ import threading
 import time
 from typing import Any, Dict, Optional, Union
 
+from .._args import positive_ms
 from ..errors import TensorcastError
-from .client import HandshakeClient, encoded_rank, positive_ms
+from .client import HandshakeClient, encoded_rank
 from .rank_metadata import RankMetadata
 
 _log = logging.getLogger("tensorcast.handshake")

@@ -24,8 +24,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from .._args import positive_ms
 from ..errors import TensorcastError, tc_error
-from .client import HandshakeClient, RankAnswer, check_id, check_rank, is_retryable, positive_ms
+from .client import HandshakeClient, RankAnswer, check_id, check_rank, is_retryable
 from .publisher import HandshakePublisher
 from .rank_metadata import RankMetadata
 
