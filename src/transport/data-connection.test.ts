@@ -1,5 +1,6 @@
 // The receiving side of the data plane against a hostile or failing server on a real socket: corrupt
-// DATA frames must fail the load with a checksum error; a good stream resolves with what the server said.
+// DATA frames must fail the load with a checksum error, repeated or reordered ones with a protocol error; a good
+// stream resolves with what the server said.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -48,3 +49,27 @@ test('data connection: a correct stream resolves with the route and source the s
   assert.ok(dest.every((b) => b === 9));
   assert.equal(conn.usable, true);
 });
+
+for (const [name, offsets] of [
+  ['a repeated frame', [0, 0]],
+  ['frames out of order', [32 << 10, 0]],
+  ['a gap', [0, 48 << 10]],
+] as const) {
+  test(`data connection: ${name} in a LOAD's DATA fails it with TC_ERR_PROTOCOL, never a half-written success`, async (t) => {
+    const { address, server } = await fakeServer((socket, id, load) => {
+      const payload = Buffer.alloc(32 << 10, 5);
+      for (const at of offsets) {
+        socket.write(encodeHeader(FrameType.DATA, id, payload.length, load.start + at, crc32c(payload)));
+        socket.write(payload);
+      }
+      socket.write(End.encode(id, { bytes: 64 << 10, route: 'local', source: 'streamed', viewId: null }));
+    });
+    t.after(() => server.close());
+    const conn = await DataConnection.open(address, 'token');
+    t.after(() => conn.close());
+    await assert.rejects(conn.load(request(1000, 1000 + (64 << 10)), new Uint8Array(64 << 10)), (e: unknown) =>
+      isTensorcastError(e, 'TC_ERR_PROTOCOL'),
+    );
+    assert.equal(conn.usable, false);
+  });
+}

@@ -161,8 +161,10 @@ export class DataConnection {
     if (p === undefined || h.requestId !== p.id) return undefined;
     // A cancelled request's frames still arrive until the server sees CANCEL: read them into a throwaway.
     if (p.cancelled) return Buffer.allocUnsafe(h.length);
+    // In order, no gap, no overlap (docs/protocol.md): counting bytes alone would let a repeated frame pass
+    // for a full range while part of `dest` was never written. Anything else is a protocol error.
     const from = h.offset - p.req.start;
-    if (from < 0 || from + h.length > p.dest.length) return undefined;
+    if (from !== p.received || from + h.length > p.dest.length) return undefined;
     return p.dest.subarray(from, from + h.length);
   }
 
