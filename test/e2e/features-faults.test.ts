@@ -9,6 +9,7 @@ import { type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TensorcastClient } from '../../src/client/tensorcast-client.js';
 import type { TensorInput } from '../../src/features/sample-ref.js';
 import { startDaemon, type TestDaemon } from '../harness/daemon.js';
@@ -59,7 +60,9 @@ function tensorsOf(g: number): Record<string, TensorInput> {
 
 /**
  * Starts the producer and kills it once a put of a large generation is under way on the daemon with at least
- * one of its 64 MiB tensors written to a spill file (so the transaction holds landed objects).
+ * one of its 64 MiB tensors written to a spill file (so the transaction holds landed objects). The producer is
+ * frozen (SIGSTOP) while that is checked, and the socket given time to drain: a check on a running producer
+ * raced its commit (the last tensors landed and the put committed between the check and the kill).
  */
 async function killMidPut(t: TestContext, d: TestDaemon, client: TensorcastClient): Promise<void> {
   const child: ChildProcess = spawnNode(PRODUCER, [d.controlUrl, d.token]);
@@ -71,10 +74,15 @@ async function killMidPut(t: TestContext, d: TestDaemon, client: TensorcastClien
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const objects = client.objects();
   try {
-    await until(
-      'a put of a large generation pending on the daemon with a tensor landed',
-      async () => out.includes('putting') && landedFiles(d.dataDir) > 0 && (await objects.namespaceInfo(STORE)).pendingPuts > 0,
-    );
+    await until('a put of a large generation pending on the daemon with a tensor landed', async () => {
+      if (!out.includes('putting')) return false;
+      child.kill('SIGSTOP');
+      await sleep(200);
+      if (landedFiles(d.dataDir) > 0 && (await objects.namespaceInfo(STORE)).pendingPuts > 0) return true;
+      child.kill('SIGCONT');
+      await sleep(20);
+      return false;
+    });
   } catch (error) {
     throw new Error(`${(error as Error).message}; producer output: ${out}${err}; files ${spillFiles(d.dataDir).join(' ')}`, {
       cause: error,
